@@ -1,0 +1,3 @@
+from nbqa_builder.cli import main
+
+raise SystemExit(main())

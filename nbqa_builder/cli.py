@@ -1,0 +1,53 @@
+"""Command line: `python -m nbqa_builder COMMAND ...`.
+
+Each command lives in `nbqa_builder/commands/<name>.py` with two functions:
+`add_arguments(parser)` and `main(args) -> int`. Commands are imported only when used, so
+`--help` and light commands stay fast and need no optional extras.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("nbqa_builder.commands.run", "run a recipe end to end"),
+    "validate": ("nbqa_builder.commands.validate", "check a recipe without running it"),
+    "inspect": ("nbqa_builder.commands.inspect", "print every check for one notebook"),
+    "stats": ("nbqa_builder.commands.stats", "print the funnel of a finished run"),
+}
+
+
+class UserError(Exception):
+    """An error the user can fix; printed on one line, exit code 2, no traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m nbqa_builder", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        command_parser.set_defaults(_module=module_name)
+        # add_arguments is cheap: command modules import their heavy dependencies inside main()
+        importlib.import_module(module_name).add_arguments(command_parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from nbqa_builder.recipe import RecipeError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return importlib.import_module(args._module).main(args) or 0
+    except (UserError, RecipeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,256 @@
+"""The records that flow through the pipeline, and the one Arrow schema of each record type.
+
+A `Notebook` enters from a source, is checked, filtered, deduplicated and executed, and carries the
+`Task`s extracted from it. A `Task` is what lands in the shards. A `DataFile` is a file a task
+needs, stored once by content. The Arrow schemas below are the only schemas the writer uses; the
+JSON Schemas in `schemas/` describe the same rows (a test keeps them in step).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from nbqa_builder import __version__
+
+# Status of a data reference, as found by the deps step.
+FOUND, MISSING, URL, DYNAMIC, AMBIGUOUS = "found", "missing", "url", "dynamic", "ambiguous"
+REF_STATUSES = (FOUND, MISSING, URL, DYNAMIC, AMBIGUOUS)
+
+
+@dataclass
+class Cell:
+    """One notebook cell, as stored (outputs are nbformat v4 output dicts)."""
+
+    cell_type: str
+    source: str
+    execution_count: int | None = None
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class DataRef:
+    """A data file that a notebook reads, as written in its code and as resolved in its repo."""
+
+    as_written: str
+    cell: int
+    call: str  # the reading function, e.g. "pd.read_csv"
+    status: str = MISSING
+    resolved: str | None = None  # path relative to the repository root
+    sha256: str | None = None
+    size: int | None = None
+    rows: int | None = None  # line count of text files, None when not counted
+
+
+@dataclass
+class Notebook:
+    """A notebook and everything the pipeline learns about it.
+
+    `repo_dir` is where the repository lies on this machine; it is never written to shards.
+    `drop_reason` is None while the notebook is kept.
+    """
+
+    notebook_id: str  # sha256 of the notebook's bytes
+    repo: str  # "owner/name" or the folder name
+    path: str  # path of the notebook inside its repository, POSIX separators
+    repo_dir: str = ""
+    commit: str | None = None
+    license: str | None = None
+    url: str | None = None
+    size: int = 0
+    nbformat: int | None = None
+    kernel: str | None = None
+    cells: list[Cell] = field(default_factory=list)
+    data_refs: list[DataRef] = field(default_factory=list)
+    checks: dict[str, Any] = field(default_factory=dict)
+    drop_reason: str | None = None
+    dropped_by: str | None = None  # the step that dropped it
+    tasks: list["Task"] = field(default_factory=list)
+
+    @property
+    def uid(self) -> str:
+        """Unique within a run (two byte-identical notebooks share a notebook_id, not a uid)."""
+        return f"{self.repo}:{self.path}"
+
+    @property
+    def kept(self) -> bool:
+        return self.drop_reason is None
+
+    def drop(self, reason: str, step: str) -> None:
+        """Mark the notebook dropped by `step`; the first reason wins."""
+        if self.drop_reason is None:
+            self.drop_reason = reason
+            self.dropped_by = step
+
+    @property
+    def code_cells(self) -> list[Cell]:
+        return [c for c in self.cells if c.cell_type == "code"]
+
+
+@dataclass
+class SolutionStep:
+    thought: str
+    python_code: str | None = None
+    code_output: str | None = None
+    label: str | None = None  # only on the last step
+
+
+@dataclass
+class Answer:
+    name: str
+    value: str
+
+
+@dataclass
+class TaskFile:
+    path: str  # where the task's code expects the file, relative to the working directory
+    sha256: str
+    size: int
+
+
+@dataclass
+class Task:
+    """One question with its answer and multi-step solution; NbQA field names first."""
+
+    task: str
+    file_names: list[str]
+    concepts: list[str]
+    difficulty: str
+    constraints: str
+    format: str
+    answer: str
+    label: str
+    solution: list[SolutionStep]
+    github_repo: str
+    ipynb_name: str
+    # ours
+    id: str = ""
+    answers: list[Answer] = field(default_factory=list)
+    data_files: list[TaskFile] = field(default_factory=list)
+    deps_complete: bool = False
+    executable: bool | None = None
+    deterministic: bool | None = None
+    verified: bool | None = None
+    is_visualization: bool = False
+    category: str = ""
+    source: str = ""  # notebook_id
+    commit: str | None = None
+    license: str | None = None
+    url: str | None = None
+    extractor_backend: str = ""
+    extractor_model: str | None = None
+    prompt_version: str | None = None
+    builder_version: str = __version__
+    cells: list[int] = field(default_factory=list)  # notebook cell indices of the solution
+    drop_reason: str | None = None
+
+    def assign_id(self) -> str:
+        """A stable id: the same notebook, cells and question always give the same id."""
+        key = f"{self.source}\x00{self.cells}\x00{self.task}\x00{self.label}"
+        self.id = hashlib.sha256(key.encode()).hexdigest()[:16]
+        return self.id
+
+    def to_row(self) -> dict[str, Any]:
+        row = dataclasses.asdict(self)
+        row.pop("drop_reason")
+        return row
+
+
+@dataclass
+class DataFile:
+    """A data file stored once by content."""
+
+    sha256: str
+    size: int
+    content: bytes
+    paths: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------------
+# Arrow schemas: the single source of truth for what is written.
+
+SOLUTION_STEP_TYPE = pa.struct(
+    [
+        ("thought", pa.string()),
+        ("python_code", pa.string()),
+        ("code_output", pa.string()),
+        ("label", pa.string()),
+    ]
+)
+
+TASK_SCHEMA = pa.schema(
+    [
+        # NbQA fields, in the order of the original dataset
+        ("task", pa.string()),
+        ("file_names", pa.list_(pa.string())),
+        ("concepts", pa.list_(pa.string())),
+        ("difficulty", pa.string()),
+        ("constraints", pa.string()),
+        ("format", pa.string()),
+        ("answer", pa.string()),
+        ("label", pa.string()),
+        ("solution", pa.list_(SOLUTION_STEP_TYPE)),
+        ("github_repo", pa.string()),
+        ("ipynb_name", pa.string()),
+        # ours
+        ("id", pa.string()),
+        ("answers", pa.list_(pa.struct([("name", pa.string()), ("value", pa.string())]))),
+        (
+            "data_files",
+            pa.list_(pa.struct([("path", pa.string()), ("sha256", pa.string()), ("size", pa.int64())])),
+        ),
+        ("deps_complete", pa.bool_()),
+        ("executable", pa.bool_()),
+        ("deterministic", pa.bool_()),
+        ("verified", pa.bool_()),
+        ("is_visualization", pa.bool_()),
+        ("category", pa.string()),
+        ("source", pa.string()),
+        ("commit", pa.string()),
+        ("license", pa.string()),
+        ("url", pa.string()),
+        ("extractor_backend", pa.string()),
+        ("extractor_model", pa.string()),
+        ("prompt_version", pa.string()),
+        ("builder_version", pa.string()),
+        ("cells", pa.list_(pa.int32())),
+    ]
+)
+
+FILE_SCHEMA = pa.schema(
+    [
+        ("sha256", pa.string()),
+        ("size", pa.int64()),
+        ("content", pa.binary()),
+        ("paths", pa.list_(pa.string())),
+    ]
+)
+
+REJECT_SCHEMA = pa.schema(
+    [
+        ("notebook_id", pa.string()),
+        ("repo", pa.string()),
+        ("path", pa.string()),
+        ("step", pa.string()),
+        ("drop_reason", pa.string()),
+    ]
+)
+
+
+def tasks_to_table(tasks: list[Task]) -> pa.Table:
+    """Rows in the one task schema; a row that does not fit is an error, never a silent cast."""
+    return pa.Table.from_pylist([t.to_row() for t in tasks], schema=TASK_SCHEMA)
+
+
+def task_from_row(row: dict[str, Any]) -> Task:
+    """The inverse of `Task.to_row` for rows read back from shards."""
+    row = dict(row)
+    row["solution"] = [SolutionStep(**s) for s in row.get("solution") or []]
+    row["answers"] = [Answer(**a) for a in row.get("answers") or []]
+    row["data_files"] = [TaskFile(**f) for f in row.get("data_files") or []]
+    known = {f.name for f in dataclasses.fields(Task)}
+    return Task(**{k: v for k, v in row.items() if k in known})

@@ -1,0 +1,67 @@
+"""The step contract: a step takes a batch of notebooks and returns it.
+
+Two kinds of step:
+
+- `Step`: per record. Subclasses implement `process(notebook)`, which returns None to keep the
+  notebook or a short reason string to drop it. The base does the bookkeeping: already dropped
+  notebooks pass through untouched, drops are stamped with the step name.
+- `GlobalStep`: needs the whole corpus (dedup). It runs in two phases so that the same code can run
+  on a cluster: `map(batch)` returns small, picklable keys per kept notebook (computed part by part),
+  `reduce(keys)` sees all keys and returns `{uid: reason}` for the notebooks to drop.
+
+Steps hold only their configuration: no hidden global state, so a batch can be processed in any
+worker process. A step's settings are a pydantic model, `Config`, with a commented default each.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Iterable
+
+from pydantic import BaseModel, ConfigDict
+
+from nbqa_builder.records import Notebook
+
+
+class StepConfig(BaseModel):
+    """Base of every step's settings: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Step:
+    name: ClassVar[str]
+    Config: ClassVar[type[StepConfig]] = StepConfig
+
+    def __init__(self, config: StepConfig | None = None, **context: Any) -> None:
+        self.config = config if config is not None else self.Config()
+        self.context = context  # run-level settings (output dir, ...), read-only
+
+    def process(self, notebook: Notebook) -> str | None:
+        raise NotImplementedError
+
+    def __call__(self, batch: list[Notebook]) -> list[Notebook]:
+        for notebook in batch:
+            if notebook.kept:
+                reason = self.process(notebook)
+                if reason:
+                    notebook.drop(reason, self.name)
+        return batch
+
+
+class GlobalStep(Step):
+    """A step over the whole corpus, split into map (per part) and reduce (once)."""
+
+    def map(self, batch: list[Notebook]) -> list[Any]:
+        raise NotImplementedError
+
+    def reduce(self, keys: Iterable[Any]) -> dict[str, str]:
+        """All map keys in, `{notebook.uid: drop reason}` out."""
+        raise NotImplementedError
+
+    def __call__(self, batch: list[Notebook]) -> list[Notebook]:
+        """Run both phases on one batch (for tests and single-part runs)."""
+        drops = self.reduce(self.map(batch))
+        for notebook in batch:
+            if notebook.kept and notebook.uid in drops:
+                notebook.drop(drops[notebook.uid], self.name)
+        return batch

@@ -1,0 +1,63 @@
+"""Python code of notebook cells as ASTs, parsed once per cell.
+
+Notebook cells are IPython, not Python: `%magic`, `!shell`, `obj?` and `%%cell` magics are
+replaced by `pass` lines of the same indentation (so line numbers stay right) before `ast.parse`.
+A cell that still does not parse (Python 2 `print x`, say) gives None: callers treat it as opaque.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import warnings
+
+from nbqa_builder.records import Cell
+
+# cell magics whose body is still Python
+_PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug"}
+_SHELL_LINE = re.compile(r"^(\s*)(?:[%!]|\w+\s*=\s*[%!])")
+_HELP_LINE = re.compile(r"^(\s*)[\w.\[\]'\"]+\?\??\s*$")
+
+
+def ipython_to_python(source: str) -> str | None:
+    """Python source equivalent enough for static analysis, or None for non-Python cells."""
+    lines = source.splitlines()
+    if lines and lines[0].lstrip().startswith("%%"):
+        magic = lines[0].lstrip()[2:].split(None, 1)
+        if not magic or magic[0] not in _PYTHON_CELL_MAGICS:
+            return None
+        lines = ["pass"] + lines[1:]
+    out = []
+    for line in lines:
+        match = _SHELL_LINE.match(line) or _HELP_LINE.match(line)
+        out.append(f"{match.group(1)}pass" if match else line)
+    return "\n".join(out)
+
+
+def parse_cell(source: str) -> ast.Module | None:
+    python = ipython_to_python(source)
+    if python is None:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # invalid escape sequences in old notebooks
+            return ast.parse(python)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+
+
+def parse_cells(cells: list[Cell]) -> list[ast.Module | None]:
+    """One AST (or None) per cell, markdown and raw cells included as None, same indices."""
+    return [parse_cell(cell.source) if cell.cell_type == "code" else None for cell in cells]
+
+
+def dotted_name(node: ast.AST) -> str | None:
+    """`pd.read_csv` for `Attribute(Name('pd'), 'read_csv')`; None for anything not a plain chain."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    return None

@@ -126,6 +126,12 @@ def parse_recipe(text: str, filename: str = "<recipe>") -> Recipe:
             step_class(name).Config.model_validate(settings or {})
         except ValidationError as exc:
             raise _recipe_error(exc, node, filename, loc + (name,)) from None
+        earlier = [next(iter(e)) for e in recipe.steps[:index]]
+        if index == 0 and name != "validate":
+            raise RecipeError(f"{_where(node, filename, loc)}: steps[0]: the first step must be `validate` (it parses the notebooks)")
+        for needed in step_class(name).requires:
+            if needed not in earlier:
+                raise RecipeError(f"{_where(node, filename, loc)}: steps[{index}].{name}: needs the `{needed}` step before it")
     return recipe
 
 

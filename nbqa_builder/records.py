@@ -62,6 +62,7 @@ class Notebook:
     license: str | None = None
     url: str | None = None
     size: int = 0
+    raw: bytes | None = None  # the file's bytes until the validate step has parsed them
     nbformat: int | None = None
     kernel: str | None = None
     cells: list[Cell] = field(default_factory=list)
@@ -70,6 +71,13 @@ class Notebook:
     drop_reason: str | None = None
     dropped_by: str | None = None  # the step that dropped it
     tasks: list["Task"] = field(default_factory=list)
+    # parsed cells, cached for the steps of one stage; never pickled between stages
+    trees: list[Any] | None = field(default=None, repr=False, compare=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["trees"] = None
+        return state
 
     @property
     def uid(self) -> str:
@@ -150,7 +158,7 @@ class Task:
 
     def assign_id(self) -> str:
         """A stable id: the same notebook, cells and question always give the same id."""
-        key = f"{self.source}\x00{self.cells}\x00{self.task}\x00{self.label}"
+        key = f"{self.github_repo}\x00{self.ipynb_name}\x00{self.source}\x00{self.cells}\x00{self.task}\x00{self.label}"
         self.id = hashlib.sha256(key.encode()).hexdigest()[:16]
         return self.id
 

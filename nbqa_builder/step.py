@@ -31,6 +31,8 @@ class StepConfig(BaseModel):
 class Step:
     name: ClassVar[str]
     Config: ClassVar[type[StepConfig]] = StepConfig
+    # steps that must come earlier in a recipe (checked when the recipe is read)
+    requires: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: StepConfig | None = None, **context: Any) -> None:
         self.config = config if config is not None else self.Config()

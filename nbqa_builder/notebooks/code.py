@@ -11,7 +11,7 @@ import ast
 import re
 import warnings
 
-from nbqa_builder.records import Cell
+from nbqa_builder.records import Cell, Notebook
 
 # cell magics whose body is still Python
 _PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug"}
@@ -49,6 +49,13 @@ def parse_cell(source: str) -> ast.Module | None:
 def parse_cells(cells: list[Cell]) -> list[ast.Module | None]:
     """One AST (or None) per cell, markdown and raw cells included as None, same indices."""
     return [parse_cell(cell.source) if cell.cell_type == "code" else None for cell in cells]
+
+
+def notebook_trees(notebook: Notebook) -> list[ast.Module | None]:
+    """The notebook's cell ASTs, parsed once and cached on the record for later steps."""
+    if notebook.trees is None or len(notebook.trees) != len(notebook.cells):
+        notebook.trees = parse_cells(notebook.cells)
+    return notebook.trees
 
 
 def dotted_name(node: ast.AST) -> str | None:

@@ -1,0 +1,94 @@
+"""`inspect NOTEBOOK`: every check of the pipeline for one notebook, and the verdict."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("notebook", help="path to a .ipynb file")
+    parser.add_argument("--repo", help="the notebook's repository folder (default: the nearest folder "
+                                       "above it with .git or .nbqa-repo.json, else its own folder)")
+    parser.add_argument("--recipe", help="take the validate/deps/filter settings from this recipe")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def find_repo_root(notebook: Path) -> Path:
+    for folder in notebook.resolve().parents:
+        if (folder / ".git").exists() or (folder / ".nbqa-repo.json").exists():
+            return folder
+    return notebook.resolve().parent
+
+
+def inspect_notebook(path: Path, repo_dir: Path, configs: dict[str, Any]) -> dict[str, Any]:
+    from nbqa_builder.deps.step import DepsStep
+    from nbqa_builder.filters.step import FilterStep
+    from nbqa_builder.notebooks.validate import ValidateStep
+    from nbqa_builder.sources.local import describe_repository, read_notebook
+
+    repo = describe_repository(repo_dir)
+    notebook = read_notebook(repo, path.resolve().relative_to(repo_dir.resolve()).as_posix(), 1 << 40)
+    steps = [ValidateStep(configs.get("validate")), DepsStep(configs.get("deps")), FilterStep(configs.get("filter"))]
+    for step in steps:
+        step([notebook])
+    code = notebook.code_cells
+    counts = [c.execution_count for c in code if c.execution_count is not None]
+    return {
+        "path": str(path),
+        "repo": notebook.repo,
+        "commit": notebook.commit,
+        "license": notebook.license,
+        "valid": notebook.dropped_by != "validate",
+        "validate": notebook.checks.get("validate"),
+        "nbformat": notebook.nbformat,
+        "kernel": notebook.kernel,
+        "code_cells": len(code),
+        "unexecuted_code_cells": sum(1 for c in code if c.source.strip() and c.execution_count is None),
+        "in_order": all(b > a for a, b in zip(counts, counts[1:])),
+        "error_outputs": sum(1 for c in code for o in c.outputs if o.get("output_type") == "error"),
+        "data_files": [
+            {"as_written": r.as_written, "call": r.call, "cell": r.cell, "status": r.status,
+             "resolved": r.resolved, "size": r.size, "rows": r.rows}
+            for r in notebook.data_refs
+        ],
+        "deps": notebook.checks.get("deps"),
+        "rules": notebook.checks.get("filter"),
+        "verdict": "keep" if notebook.kept else "drop",
+        "drop_reason": notebook.drop_reason,
+        "dropped_by": notebook.dropped_by,
+    }
+
+
+def main(args: argparse.Namespace) -> int:
+    from nbqa_builder.cli import UserError
+    from nbqa_builder.recipe import load_recipe
+
+    path = Path(args.notebook)
+    if not path.is_file():
+        raise UserError(f"{path}: no such file")
+    repo_dir = Path(args.repo) if args.repo else find_repo_root(path)
+    if not path.resolve().is_relative_to(repo_dir.resolve()):
+        raise UserError(f"{path} is not inside the repository folder {repo_dir}")
+    configs: dict[str, Any] = {}
+    if args.recipe:
+        configs = {name: config for name, config in load_recipe(args.recipe).step_configs()}
+    report = inspect_notebook(path, repo_dir, configs)
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+        return 0
+    for key, value in report.items():
+        if key == "data_files":
+            print("data_files:")
+            for ref in value:
+                print(f"  - {ref['as_written']!r} ({ref['call']}, cell {ref['cell']}): {ref['status']}"
+                      + (f" -> {ref['resolved']}" if ref["resolved"] else ""))
+        elif key == "rules":
+            print("rules:")
+            for rule, reason in (value or {}).items():
+                print(f"  {rule}: {reason or 'pass'}")
+        else:
+            print(f"{key}: {value}")
+    return 0

@@ -1,0 +1,30 @@
+"""`run RECIPE`: run a recipe end to end (resumable: run it again after a kill)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("recipe", help="recipe YAML file")
+    parser.add_argument("--restart", action="store_true", help="forget finished parts and start over")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def main(args: argparse.Namespace) -> int:
+    from nbqa_builder.cli import UserError
+    from nbqa_builder.pipeline import Pipeline, PlanMismatch
+    from nbqa_builder.recipe import load_recipe
+
+    recipe = load_recipe(args.recipe)
+    try:
+        stats = Pipeline(recipe, progress=not args.no_progress).run(restart=args.restart)
+    except (PlanMismatch, FileNotFoundError) as exc:
+        raise UserError(str(exc)) from None
+    notebooks, tasks = stats["notebooks"], stats["tasks"]
+    print(
+        f"{recipe.name}: {notebooks['input']} notebooks, {notebooks['kept']} kept, "
+        f"{tasks['written']} tasks ({json.dumps(tasks['by_config'])}) -> {recipe.output}/dataset"
+    )
+    return 0

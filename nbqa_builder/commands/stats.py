@@ -1,0 +1,34 @@
+"""`stats OUT`: print the funnel of a finished run from OUT/stats.json."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("output", help="a run's output folder (holds stats.json)")
+    parser.add_argument("--json", action="store_true", help="print stats.json as it is")
+
+
+def main(args: argparse.Namespace) -> int:
+    from nbqa_builder.cli import UserError
+
+    path = Path(args.output) / "stats.json"
+    try:
+        stats = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path} not found: has the run finished?") from None
+    except ValueError as exc:
+        raise UserError(f"{path} is not valid JSON: {exc}") from None
+    if args.json:
+        print(json.dumps(stats, indent=2))
+        return 0
+    print(f"{'step':<12} {'in':>8} {'dropped':>8} {'out':>8}  reasons")
+    for step in stats["steps"]:
+        reasons = ", ".join(f"{r}={n}" for r, n in step["reasons"].items())
+        print(f"{step['step']:<12} {step['in']:>8} {step['dropped']:>8} {step['out']:>8}  {reasons}")
+    tasks = stats.get("tasks", {})
+    print(f"tasks: {tasks.get('written', 0)} " + " ".join(f"{k}={v}" for k, v in tasks.get("by_config", {}).items()))
+    return 0

@@ -1,0 +1,147 @@
+"""Backward slices over notebook cells: which earlier cells a cell needs.
+
+A cell defines the names it binds (assignments, imports, def/class) and the names it mutates
+(`df["x"] = ...`, `df.dropna(inplace=True)`, `items.append(x)` as a statement); it uses the names
+it reads. The slice of cell t holds t and, going backwards, every cell that defines a name needed by
+a cell already in the slice. Mutations count as definitions, so a cleaning step is kept with the
+load it cleans.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+
+@dataclass
+class CellNames:
+    defines: set[str] = field(default_factory=set)
+    uses: set[str] = field(default_factory=set)
+
+
+def _base_name(node: ast.AST) -> str | None:
+    """`df` for `df`, `df["a"]`, `df.a.b`, `df.loc[0, "a"]`."""
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+class _NameCollector(ast.NodeVisitor):
+    def __init__(self) -> None:
+        self.names = CellNames()
+
+    def _store(self, target: ast.AST) -> None:
+        if isinstance(target, ast.Name):
+            self.names.defines.add(target.id)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for element in target.elts:
+                self._store(element)
+        elif isinstance(target, ast.Starred):
+            self._store(target.value)
+        else:  # df["x"] = ..., df.x = ...: a mutation of df, which also needs df
+            base = _base_name(target)
+            if base:
+                self.names.defines.add(base)
+                self.names.uses.add(base)
+            self.visit(target)
+
+    def visit_Name(self, node: ast.Name) -> None:
+        if isinstance(node.ctx, ast.Load):
+            self.names.uses.add(node.id)
+        elif isinstance(node.ctx, ast.Del):
+            self.names.defines.add(node.id)
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        self.visit(node.value)
+        for target in node.targets:
+            self._store(target)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        if node.value:
+            self.visit(node.value)
+        self._store(node.target)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        self.visit(node.value)
+        base = _base_name(node.target)
+        if base:
+            self.names.defines.add(base)
+            self.names.uses.add(base)
+
+    def visit_For(self, node: ast.For) -> None:
+        self.visit(node.iter)
+        self._store(node.target)
+        for statement in node.body + node.orelse:
+            self.visit(statement)
+
+    visit_AsyncFor = visit_For
+
+    def visit_With(self, node: ast.With) -> None:
+        for item in node.items:
+            self.visit(item.context_expr)
+            if item.optional_vars is not None:
+                self._store(item.optional_vars)
+        for statement in node.body:
+            self.visit(statement)
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            self.names.defines.add(alias.asname or alias.name.split(".")[0])
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        for alias in node.names:
+            if alias.name != "*":
+                self.names.defines.add(alias.asname or alias.name)
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+        # the body runs later; what it reads from the notebook's globals is what the cell needs
+        self.names.defines.add(node.name)
+        inner = _NameCollector()
+        for statement in node.body:
+            inner.visit(statement)
+        for decorator in node.decorator_list:
+            self.visit(decorator)
+        params = {a.arg for a in ast.walk(node.args) if isinstance(a, ast.arg)}
+        self.names.uses |= inner.names.uses - inner.names.defines - params
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        self.names.defines.add(node.name)
+        for base in node.bases:
+            self.visit(base)
+        inner = _NameCollector()
+        for statement in node.body:
+            inner.visit(statement)
+        self.names.uses |= inner.names.uses - inner.names.defines
+
+    def visit_Expr(self, node: ast.Expr) -> None:
+        # a statement `x.method(...)` is how pandas and lists are changed in place
+        if isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Attribute):
+            base = _base_name(node.value.func.value)
+            if base:
+                self.names.defines.add(base)
+        self.visit(node.value)
+
+
+def cell_names(tree: ast.Module | None) -> CellNames | None:
+    if tree is None:
+        return None
+    collector = _NameCollector()
+    collector.visit(tree)
+    # comprehension variables are stored inside the comprehension only; they are not globals
+    return collector.names
+
+
+def slice_cells(names: list[CellNames | None], target: int) -> list[int]:
+    """Indices of the cells `target` needs, in notebook order, `target` included."""
+    if names[target] is None:
+        return []
+    needed = set(names[target].uses)
+    chosen = [target]
+    for index in range(target - 1, -1, -1):
+        cell = names[index]
+        if cell is not None and cell.defines & needed:
+            chosen.append(index)
+            needed |= cell.uses
+    return sorted(chosen)

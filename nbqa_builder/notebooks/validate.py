@@ -1,0 +1,53 @@
+"""The validate step: bytes in, parsed cells out, or a drop reason."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from nbqa_builder.notebooks.parse import (
+    NOT_PYTHON,
+    TOO_LARGE,
+    NotebookError,
+    kernel_language,
+    load_json,
+    to_cells,
+    validate_notebook,
+)
+from nbqa_builder.records import Notebook
+from nbqa_builder.step import Step, StepConfig
+
+
+class ValidateConfig(StepConfig):
+    # Notebooks above 20 MB are nearly always image or data dumps, not analyses; they also blow
+    # up parse memory. The corpus's largest notebook is under 5 MB.
+    max_notebook_bytes: int = Field(20_000_000, ge=1)
+    # An empty file is a failed upload; anything shorter is judged by the JSON and schema checks.
+    min_notebook_bytes: int = Field(1, ge=0)
+    # Only Python kernels: the pipeline analyses and re-runs Python. A notebook without kernel
+    # metadata (old or hand-written) is taken as Python.
+    languages: list[str] = ["python", "python2", "python3", "ipython", "ipython3"]
+
+
+class ValidateStep(Step):
+    name = "validate"
+    Config = ValidateConfig
+
+    def process(self, notebook: Notebook) -> str | None:
+        raw, notebook.raw = notebook.raw, None  # the bytes are not needed after this step
+        if raw is None:
+            raise ValueError(f"{notebook.uid}: validate needs the notebook's bytes (is it the first step?)")
+        if not self.config.min_notebook_bytes <= len(raw) <= self.config.max_notebook_bytes:
+            notebook.checks["validate"] = {"error": f"size {len(raw)} bytes outside the recipe's bounds"}
+            return TOO_LARGE if len(raw) > self.config.max_notebook_bytes else "empty"
+        try:
+            data = validate_notebook(load_json(raw))
+        except NotebookError as exc:
+            notebook.checks["validate"] = {"error": str(exc)}
+            return exc.reason
+        notebook.nbformat = data.get("nbformat")
+        notebook.kernel = kernel_language(data)
+        notebook.cells = to_cells(data)
+        notebook.checks["validate"] = {"nbformat": f"{data.get('nbformat')}.{data.get('nbformat_minor')}"}
+        if notebook.kernel is not None and notebook.kernel not in self.config.languages:
+            return NOT_PYTHON
+        return None

@@ -1,0 +1,246 @@
+"""Running a recipe: source -> stages of steps -> dataset, stats and rejects.
+
+The recipe's steps are cut into stages at each global step (dedup): a stage runs its per-record
+steps part by part and ends with the global step's `map`; between stages the global step's
+`reduce` decides drops from all parts' keys.
+
+The file system is the job's state (`<output>/_work/`):
+    plan.json                  the parts: which notebooks each holds (fixed on the first run)
+    stage-<s>/part-<p>.pkl     the part's records after stage s (+ keys for the next reduce)
+    stage-<s>/part-<p>.json    its summary, written last: the part's done marker
+    stage-<s>/reduce.json      the global step's drops, written whole
+A re-run skips what is done, so a run killed at any moment and run again gives the same dataset as
+one clean run.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import os
+import pickle
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from nbqa_builder.executors.local import map_parts
+from nbqa_builder.recipe import Recipe, step_class
+from nbqa_builder.records import Notebook
+from nbqa_builder.sources.local import Repository, find_repositories, list_notebooks, read_notebook
+from nbqa_builder.step import GlobalStep, Step
+
+log = logging.getLogger(__name__)
+
+
+class PlanMismatch(Exception):
+    """The output folder holds a run of a different recipe."""
+
+
+@dataclass
+class Stage:
+    index: int
+    steps: list[int]  # positions in the recipe's step list of the per-record steps, in order
+    global_step: int | None  # position of the global step whose map ends this stage
+    names: list[str]  # for progress lines
+
+    @property
+    def label(self) -> str:
+        return " > ".join(self.names) or "collect"
+
+
+def plan_stages(recipe: Recipe) -> list[Stage]:
+    stages: list[Stage] = []
+    current: list[int] = []
+    names: list[str] = []
+    for position, (name, _) in enumerate(recipe.step_configs()):
+        if issubclass(step_class(name), GlobalStep):
+            stages.append(Stage(len(stages), current, position, names + [f"{name} (map)"]))
+            current, names = [], [f"{name} (reduce)"]
+        else:
+            current.append(position)
+            names.append(name)
+    stages.append(Stage(len(stages), current, None, names))
+    return stages
+
+
+def build_stage_steps(recipe: Recipe, stage: Stage) -> list[Step]:
+    """The steps one stage runs, its global step (for `map`) last."""
+    configs = recipe.step_configs()
+    positions = stage.steps + ([stage.global_step] if stage.global_step is not None else [])
+    return [step_class(configs[p][0])(configs[p][1]) for p in positions]
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def recipe_fingerprint(recipe: Recipe) -> str:
+    """What decides the result: source and steps (not the executor, not the publishing)."""
+    decisive = recipe.model_dump(include={"source", "steps"})
+    return hashlib.sha256(json.dumps(decisive, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------------------------
+# The work of one part, run in a worker process.
+
+
+@dataclass
+class PartJob:
+    recipe: Recipe
+    stage: Stage
+    part: int
+    work: str
+    repositories: list[dict] | None = None  # stage 0: where to read
+    paths: list[tuple[int, str]] | None = None  # stage 0: (repository index, path)
+
+
+def run_part(steps: list[Step], job: PartJob) -> dict[str, Any]:
+    work = Path(job.work)
+    if job.stage.index == 0:
+        repos = [Repository(**r) for r in job.repositories or []]
+        max_bytes = getattr(job.recipe.source, "max_notebook_bytes", 50_000_000)
+        records = [read_notebook(repos[i], path, max_bytes) for i, path in job.paths or []]
+    else:
+        previous = work / f"stage-{job.stage.index - 1}"
+        with open(previous / f"part-{job.part:05d}.pkl", "rb") as handle:
+            records = pickle.load(handle)
+        drops = json.loads((previous / "reduce.json").read_text())
+        step_name = drops["step"]
+        for notebook in records:
+            if notebook.kept and notebook.uid in drops["drops"]:
+                notebook.drop(drops["drops"][notebook.uid], step_name)
+    per_record = [s for s in steps if not isinstance(s, GlobalStep)]
+    for step in per_record:
+        records = step(records)
+    keys = steps[-1].map(records) if job.stage.global_step is not None else None
+    for notebook in records:
+        notebook.trees = None
+        if not notebook.kept:  # rejects keep the reason and checks, not the content
+            notebook.cells, notebook.raw = [], None
+    out = work / f"stage-{job.stage.index}"
+    atomic_write(out / f"part-{job.part:05d}.pkl", pickle.dumps(records, protocol=5))
+    if keys is not None:  # kept apart so the reduce reads keys, not notebooks
+        atomic_write(out / f"part-{job.part:05d}.keys.pkl", pickle.dumps(keys, protocol=5))
+    summary = part_summary(job.part, records)
+    atomic_write(out / f"part-{job.part:05d}.json", json.dumps(summary).encode())
+    return summary
+
+
+def part_summary(part: int, records: list[Notebook]) -> dict[str, Any]:
+    return {
+        "part": part,
+        "notebooks": len(records),
+        "kept": sum(1 for n in records if n.kept),
+        "tasks": sum(len([t for t in n.tasks if t.drop_reason is None]) for n in records if n.kept),
+        "drops": [
+            {"notebook_id": n.notebook_id, "repo": n.repo, "path": n.path, "step": n.dropped_by,
+             "reason": n.drop_reason, "detail": _drop_detail(n)}
+            for n in records if not n.kept
+        ],
+        "task_drops": [
+            {"id": t.id, "repo": n.repo, "path": n.path, "reason": t.drop_reason}
+            for n in records for t in n.tasks if t.drop_reason is not None
+        ],
+    }
+
+
+def _drop_detail(notebook: Notebook) -> str | None:
+    check = notebook.checks.get(notebook.dropped_by or "") or {}
+    return check.get("error") if isinstance(check, dict) else None
+
+
+# ---------------------------------------------------------------------------------------------
+# The driver.
+
+
+class Pipeline:
+    def __init__(self, recipe: Recipe, progress: bool = True) -> None:
+        self.recipe = recipe
+        self.output = Path(recipe.output)
+        self.work = self.output / "_work"
+        self.progress = progress
+        self.stages = plan_stages(recipe)
+
+    def run(self, restart: bool = False) -> dict[str, Any]:
+        started = time.time()
+        if restart and self.work.exists():
+            shutil.rmtree(self.work)
+        repositories, parts = self.plan()
+        total = sum(len(p) for p in parts)
+        for stage in self.stages:
+            self.run_stage(stage, repositories, parts, total)
+            if stage.global_step is not None:
+                self.reduce(stage, len(parts))
+        from nbqa_builder.publish.writer import write_outputs
+
+        return write_outputs(self.recipe, self.stages, self.work, len(parts), elapsed_s=time.time() - started)
+
+    def plan(self) -> tuple[list[Repository], list[list[tuple[int, str]]]]:
+        plan_file = self.work / "plan.json"
+        fingerprint = recipe_fingerprint(self.recipe)
+        if plan_file.exists():
+            plan = json.loads(plan_file.read_text())
+            if plan["recipe"] != fingerprint:
+                raise PlanMismatch(
+                    f"{self.output} holds a run of a different recipe; use another output folder or --restart"
+                )
+            return [Repository(**r) for r in plan["repositories"]], plan["parts"]
+        source = self.recipe.source
+        root = self.source_root()
+        repositories = find_repositories(root, getattr(source, "layout", "auto"))
+        paths = [(i, path) for i, repo in enumerate(repositories) for path in list_notebooks(repo, source.include)]
+        size = self.recipe.executor.part_size
+        parts = [paths[i : i + size] for i in range(0, len(paths), size)]
+        self.work.mkdir(parents=True, exist_ok=True)
+        plan = {"recipe": fingerprint, "repositories": [asdict(r) for r in repositories], "parts": parts}
+        atomic_write(plan_file, json.dumps(plan).encode())
+        return repositories, [[tuple(p) for p in part] for part in parts]
+
+    def source_root(self) -> Path:
+        return Path(self.recipe.source.path)
+
+    def run_stage(self, stage: Stage, repositories: list[Repository], parts: list, total: int) -> None:
+        out = self.work / f"stage-{stage.index}"
+        out.mkdir(parents=True, exist_ok=True)
+        todo = [i for i in range(len(parts)) if not (out / f"part-{i:05d}.json").exists()]
+        repo_dicts = [asdict(r) for r in repositories]
+        jobs = [
+            PartJob(self.recipe, stage, i, str(self.work),
+                    repositories=repo_dicts if stage.index == 0 else None,
+                    paths=parts[i] if stage.index == 0 else None)
+            for i in todo
+        ]
+        done_already = sum(len(parts[i]) for i in range(len(parts)) if i not in set(todo))
+        with tqdm(total=total, initial=done_already, unit="nb", desc=f"stage {stage.index}: {stage.label}",
+                  disable=not self.progress, mininterval=1.0, dynamic_ncols=True) as bar:
+            def on_result(summary: dict[str, Any]) -> None:
+                bar.update(summary["notebooks"])
+
+            map_parts(run_part, jobs, functools.partial(build_stage_steps, self.recipe, stage),
+                      self.recipe.executor.workers, on_result)
+
+    def reduce(self, stage: Stage, n_parts: int) -> None:
+        out = self.work / f"stage-{stage.index}" / "reduce.json"
+        if out.exists():
+            return
+        step = build_stage_steps(self.recipe, stage)[-1]
+        assert isinstance(step, GlobalStep)
+
+        def keys():
+            for part in range(n_parts):
+                with open(self.work / f"stage-{stage.index}" / f"part-{part:05d}.keys.pkl", "rb") as handle:
+                    yield from pickle.load(handle)
+
+        drops = step.reduce(keys())
+        atomic_write(out, json.dumps({"step": step.name, "drops": drops}, sort_keys=True).encode())

@@ -1,0 +1,90 @@
+"""Parquet shards named the way the Hugging Face Hub expects: `train-00000-of-00003.parquet`.
+
+Rows are streamed in: a shard is closed when it reaches its row or byte budget, and the shards get
+their final `-of-N` names only once N is known. Every table is built from the one explicit Arrow
+schema of its record type, so no column is ever inferred (no all-null `null` columns, no pandas
+index).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+class ShardWriter:
+    """Writes rows of one schema into `directory/train-XXXXX-of-YYYYY.parquet`."""
+
+    def __init__(
+        self,
+        directory: Path,
+        schema: pa.Schema,
+        max_rows_per_shard: int = 20_000,
+        max_bytes_per_shard: int = 256 * 1024 * 1024,
+        rows_per_group: int = 1_000,
+        bytes_per_group: int = 64 * 1024 * 1024,
+    ) -> None:
+        self.directory = directory
+        self.schema = schema
+        self.max_rows_per_shard = max_rows_per_shard
+        self.max_bytes_per_shard = max_bytes_per_shard
+        self.rows_per_group = rows_per_group
+        self.bytes_per_group = bytes_per_group
+        self.rows_written = 0
+        self._buffer: list[dict[str, Any]] = []
+        self._buffer_bytes = 0
+        self._writer: pq.ParquetWriter | None = None
+        self._shard_rows = 0
+        self._shard_bytes = 0
+        self._temp_paths: list[Path] = []
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def write(self, row: dict[str, Any], size_hint: int = 0) -> None:
+        self._buffer.append(row)
+        self._buffer_bytes += size_hint
+        if len(self._buffer) >= self.rows_per_group or self._buffer_bytes >= self.bytes_per_group:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._buffer:
+            return
+        table = pa.Table.from_pylist(self._buffer, schema=self.schema)
+        if self._writer is None or self._shard_rows >= self.max_rows_per_shard or self._shard_bytes >= self.max_bytes_per_shard:
+            self._open_shard()
+        assert self._writer is not None
+        self._writer.write_table(table)
+        self._shard_rows += table.num_rows
+        self._shard_bytes += table.nbytes
+        self.rows_written += table.num_rows
+        self._buffer, self._buffer_bytes = [], 0
+
+    def _open_shard(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        path = self.directory / f".shard-{len(self._temp_paths):05d}.parquet.tmp"
+        self._temp_paths.append(path)
+        self._writer = pq.ParquetWriter(path, self.schema, compression="zstd")
+        self._shard_rows = self._shard_bytes = 0
+
+    def close(self) -> list[Path]:
+        """Finish the last shard and give all shards their final names; returns them in order."""
+        self._flush()
+        if self._writer is None:  # no rows: one empty shard keeps the config loadable
+            self._open_shard()
+        assert self._writer is not None
+        self._writer.close()
+        total = len(self._temp_paths)
+        final = []
+        for index, temp in enumerate(self._temp_paths):
+            path = self.directory / f"train-{index:05d}-of-{total:05d}.parquet"
+            os.replace(temp, path)
+            final.append(path)
+        return final
+
+
+def read_rows(paths: list[Path]) -> int:
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in paths)

@@ -1,0 +1,153 @@
+"""The local source: a folder of repositories, or one repository.
+
+Each repository is one folder. Its provenance comes from, in order: a `.nbqa-repo.json` file in it
+(written by the GitHub crawler's mirror: repo, commit, license, url), its git checkout (HEAD commit,
+origin URL), its LICENSE/COPYING file. A folder named `owner__name` is taken as `owner/name`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from nbqa_builder.records import Notebook
+
+LICENSE_FILES = ("LICENSE", "LICENSE.md", "LICENSE.txt", "LICENCE", "COPYING", "COPYING.md", "COPYING.txt")
+SKIP_DIRS = {".git", ".ipynb_checkpoints", "__pycache__", "node_modules", ".venv", "venv"}
+
+# A few distinctive phrases are enough to name the common licenses; anything else is "other".
+_LICENSE_PATTERNS = [
+    ("Apache-2.0", r"Apache License,?\s+Version 2\.0"),
+    ("GPL-3.0", r"GNU GENERAL PUBLIC LICENSE\s+Version 3"),
+    ("GPL-2.0", r"GNU GENERAL PUBLIC LICENSE\s+Version 2"),
+    ("LGPL-3.0", r"GNU LESSER GENERAL PUBLIC LICENSE\s+Version 3"),
+    ("AGPL-3.0", r"GNU AFFERO GENERAL PUBLIC LICENSE"),
+    ("MPL-2.0", r"Mozilla Public License,?\s+(?:Version|v\.)\s*2\.0"),
+    ("BSD-3-Clause", r"Neither the name of .{0,200}? nor the names of"),
+    ("BSD-2-Clause", r"Redistributions in binary form must reproduce"),
+    ("MIT", r"Permission is hereby granted, free of charge"),
+    ("CC-BY-4.0", r"Creative Commons Attribution 4\.0|CC BY 4\.0|creativecommons\.org/licenses/by/4\.0"),
+    ("Unlicense", r"This is free and unencumbered software released into the public domain"),
+]
+
+
+@dataclass(frozen=True)
+class Repository:
+    name: str  # "owner/name" where known, else the folder name
+    directory: str
+    commit: str | None
+    license: str | None
+    url: str | None
+
+
+def find_repositories(root: Path, layout: str = "auto") -> list[Repository]:
+    """The repositories under `root`, sorted by name. layout: auto | single | folders."""
+    if not root.is_dir():
+        raise FileNotFoundError(f"source folder {root} does not exist")
+    single = layout == "single" or (
+        layout == "auto" and ((root / ".git").exists() or (root / ".nbqa-repo.json").exists())
+    )
+    folders = [root] if single else sorted(p for p in root.iterdir() if p.is_dir() and p.name not in SKIP_DIRS)
+    return sorted((describe_repository(folder) for folder in folders), key=lambda r: r.name)
+
+
+def describe_repository(folder: Path) -> Repository:
+    meta: dict = {}
+    meta_file = folder / ".nbqa-repo.json"
+    if meta_file.is_file():
+        try:
+            meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            meta = {}
+    name = meta.get("repo") or folder.resolve().name.replace("__", "/", 1)
+    commit = meta.get("commit") or git_head(folder)
+    license_id = meta.get("license") if "license" in meta else detect_license(folder)
+    url = meta.get("url") or git_origin_url(folder)
+    return Repository(name=name, directory=str(folder.resolve()), commit=commit, license=license_id, url=url)
+
+
+def list_notebooks(repo: Repository, include: list[str]) -> list[str]:
+    """Notebook paths relative to the repository, POSIX, sorted; checkpoints and .git skipped."""
+    root = Path(repo.directory)
+    found: set[str] = set()
+    for pattern in include:
+        for path in root.glob(pattern):
+            rel = path.relative_to(root)
+            if path.is_file() and not SKIP_DIRS.intersection(rel.parts[:-1]):
+                found.add(rel.as_posix())
+    return sorted(found)
+
+
+def read_notebook(repo: Repository, rel_path: str, max_bytes: int) -> Notebook:
+    """A Notebook record holding the file's bytes (parsed later by the validate step)."""
+    path = Path(repo.directory) / rel_path
+    size = path.stat().st_size
+    raw = path.read_bytes() if size <= max_bytes else b""
+    notebook = Notebook(
+        notebook_id=hashlib.sha256(raw).hexdigest() if raw else f"size:{size}",
+        repo=repo.name,
+        path=rel_path,
+        repo_dir=repo.directory,
+        commit=repo.commit,
+        license=repo.license,
+        url=f"{repo.url.removesuffix('.git')}/blob/{repo.commit or 'HEAD'}/{rel_path}" if repo.url else None,
+        size=size,
+        raw=raw,
+    )
+    if size > max_bytes:
+        notebook.checks["source"] = {"error": f"{size} bytes, over the source's max_notebook_bytes"}
+        notebook.drop("too_large", "source")
+    return notebook
+
+
+def git_head(folder: Path) -> str | None:
+    """The checked-out commit, read from .git without running git."""
+    git = folder / ".git"
+    try:
+        if git.is_file():  # worktree or submodule: "gitdir: PATH"
+            git = (folder / git.read_text().split(":", 1)[1].strip()).resolve()
+        head = (git / "HEAD").read_text().strip()
+        if not head.startswith("ref:"):
+            return head or None
+        ref = head.split(":", 1)[1].strip()
+        ref_file = git / ref
+        if ref_file.is_file():
+            return ref_file.read_text().strip()
+        packed = git / "packed-refs"
+        if packed.is_file():
+            for line in packed.read_text().splitlines():
+                if line.endswith(" " + ref):
+                    return line.split()[0]
+    except (OSError, IndexError):
+        pass
+    return None
+
+
+def git_origin_url(folder: Path) -> str | None:
+    config = folder / ".git" / "config"
+    try:
+        text = config.read_text()
+    except OSError:
+        return None
+    match = re.search(r'\[remote "origin"\][^\[]*?url\s*=\s*(\S+)', text)
+    if not match:
+        return None
+    url = match.group(1)
+    ssh = re.match(r"git@([^:]+):(.+)", url)
+    return f"https://{ssh.group(1)}/{ssh.group(2)}" if ssh else url
+
+
+def detect_license(folder: Path) -> str | None:
+    """SPDX id of the repository's license file; "other" when unrecognised, None when absent."""
+    for name in LICENSE_FILES:
+        path = folder / name
+        if path.is_file():
+            text = path.read_text(encoding="utf-8", errors="replace")[:20_000]
+            for spdx, pattern in _LICENSE_PATTERNS:
+                if re.search(pattern, text, re.IGNORECASE | re.DOTALL):
+                    return spdx
+            return "other"
+    return None

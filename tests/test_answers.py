@@ -190,3 +190,14 @@ def test_lenient_reading_of_hostile_values_never_raises(text):
 def test_unknown_mode_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown answer mode"):
         parse_answers("@x[1]", "fuzzy")
+
+
+# Any text an agent might write is read without an exception, in both modes.
+response_text = st.text(st.sampled_from(list("@x[]()'\"`,.:{}0123456789eE-+ \nnpfloat64_True")), max_size=60)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@given(response=response_text, label=response_text)
+def test_any_response_is_scored_without_raising(mode, response, label):
+    result = score_response(response, [("x", label)], mode)
+    assert set(result) == {"x"} and isinstance(result["x"], bool)

@@ -94,6 +94,10 @@ STRICT_CASES = [
     ("@x[True]", {"x": "true"}, {"x": False}),
     ("@x[ abc]", {"x": "abc"}, {"x": False}),
     ("@x['abc']", {"x": "abc"}, {"x": False}),
+    # empty values and a lone "[" (both occur in the DABench dev labels)
+    ("@outliers[]", {"outliers": ""}, {"outliers": True}),
+    ("@outliers[none]", {"outliers": ""}, {"outliers": False}),
+    ("@outlier_list[[]", {"outlier_list": "["}, {"outlier_list": True}),
     # names are case-sensitive word characters
     ("@X[1]", {"x": "1"}, {"x": False}),
     ("@x_1[1]", {"x_1": "1"}, {"x_1": True}),

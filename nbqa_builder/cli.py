@@ -17,6 +17,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("nbqa_builder.commands.validate", "check a recipe without running it"),
     "inspect": ("nbqa_builder.commands.inspect", "print every check for one notebook"),
     "stats": ("nbqa_builder.commands.stats", "print the funnel of a finished run"),
+    "evaluate": ("nbqa_builder.commands.evaluate", "score @name[value] responses: ABQ, PSAQ, UASQ (DABench)"),
+    "export": ("nbqa_builder.commands.export", "write tasks in another benchmark's layout (dabench)"),
 }
 
 
@@ -24,21 +26,30 @@ class UserError(Exception):
     """An error the user can fix; printed on one line, exit code 2, no traceback."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; with `argv`, only the command that argv names is imported.
+
+    Importing only the named command keeps one broken or unfinished command from breaking the
+    others; with argv None every command module is imported (and checked).
+    """
     parser = argparse.ArgumentParser(prog="python -m nbqa_builder", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    named = next((a for a in argv if not a.startswith("-")), None) if argv is not None else None
     for name, (module_name, help_text) in COMMANDS.items():
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
         command_parser.set_defaults(_module=module_name)
-        # add_arguments is cheap: command modules import their heavy dependencies inside main()
-        importlib.import_module(module_name).add_arguments(command_parser)
+        if argv is None or name == named:
+            # add_arguments is cheap: command modules import their heavy dependencies inside main()
+            importlib.import_module(module_name).add_arguments(command_parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     from nbqa_builder.recipe import RecipeError
 
-    args = build_parser().parse_args(argv)
+    if argv is None:
+        argv = sys.argv[1:]
+    args = build_parser(argv).parse_args(argv)
     try:
         return importlib.import_module(args._module).main(args) or 0
     except (UserError, RecipeError) as exc:

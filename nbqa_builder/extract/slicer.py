@@ -134,14 +134,22 @@ def cell_names(tree: ast.Module | None) -> CellNames | None:
 
 
 def slice_cells(names: list[CellNames | None], target: int) -> list[int]:
-    """Indices of the cells `target` needs, in notebook order, `target` included."""
+    """Indices of the cells `target` needs, in notebook order, `target` included.
+
+    Repeats the backward scan until nothing changes: a function defined early may read a global
+    that a later cell (still before the target) sets.
+    """
     if names[target] is None:
         return []
     needed = set(names[target].uses)
-    chosen = [target]
-    for index in range(target - 1, -1, -1):
-        cell = names[index]
-        if cell is not None and cell.defines & needed:
-            chosen.append(index)
-            needed |= cell.uses
+    chosen = {target}
+    changed = True
+    while changed:
+        changed = False
+        for index in range(target - 1, -1, -1):
+            cell = names[index]
+            if index not in chosen and cell is not None and cell.defines & needed:
+                chosen.add(index)
+                needed |= cell.uses
+                changed = True
     return sorted(chosen)

@@ -30,6 +30,8 @@ TEACHING_NAMES = {
     "digits", "diabetes", "gender_submission", "chipotle", "pima-indians-diabetes",
 }
 _NAME_SPLIT = re.compile(r"[^a-z0-9]+")
+# words that name a teaching dataset wherever they appear in a path
+UNMISTAKABLE = {"iris", "titanic", "mnist", "winequality", "cifar10", "boston"}
 
 # first-line signatures: every listed column must appear (case-insensitive)
 HEADER_SIGNATURES = {
@@ -47,16 +49,23 @@ HEADER_SIGNATURES = {
 
 
 def teaching_name(text: str) -> str | None:
-    """The teaching dataset a file name or loader argument names, if any."""
-    stem = text.lower().rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
+    """The teaching dataset a file path or loader argument names, if any.
+
+    The file's stem may be the name (`titanic.csv`, `winequality-red.csv`), or a word of the stem
+    or of a folder may be one of the unmistakable names (`datasets/titanic/train.csv`).
+    """
+    parts = [p for p in text.lower().replace("\\", "/").split("/") if p]
+    if not parts:
+        return None
+    stem = parts[-1]
     for suffix in (".gz", ".zip", ".bz2", ".csv", ".tsv", ".txt", ".data", ".xls", ".xlsx", ".json", ".npz", ".pkl"):
         stem = stem.removesuffix(suffix)
     if stem in TEACHING_NAMES:
         return stem
-    tokens = [t for t in _NAME_SPLIT.split(stem) if t]
-    for token in tokens:
-        if token in {"iris", "titanic", "mnist", "winequality", "cifar10", "boston"}:
-            return token
+    for part in parts[:-1] + [stem]:
+        for token in _NAME_SPLIT.split(part):
+            if token in UNMISTAKABLE:
+                return token
     return None
 
 

@@ -1,0 +1,115 @@
+"""Each paper rule keeps a good notebook and drops a bad one with its reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nbqa_builder.filters.rules import RULES
+from nbqa_builder.filters.step import FilterConfig, FilterStep
+from nbqa_builder.filters.teaching import header_signature, teaching_name
+from nbqa_builder.records import FOUND, MISSING, Cell, DataRef, Notebook
+
+
+def make(sources, counts=None, outputs=None, refs=None, repo_dir="") -> Notebook:
+    cells = []
+    for i, source in enumerate(sources):
+        count = (counts[i] if counts else i + 1)
+        cells.append(Cell("code", source, count, (outputs or {}).get(i, [])))
+    notebook = Notebook(notebook_id="n", repo="o/r", path="a.ipynb", repo_dir=repo_dir, cells=cells)
+    notebook.data_refs = refs if refs is not None else [DataRef("data.csv", 0, "pd.read_csv", FOUND, "data.csv", "ab", 50_000, 1000)]
+    return notebook
+
+
+GOOD = ["import pandas as pd\ndf = pd.read_csv('data.csv')", "df['price'].mean()"]
+
+
+def verdict(notebook: Notebook) -> str | None:
+    FilterStep(FilterConfig())([notebook])
+    return notebook.drop_reason
+
+
+def test_good_notebook_passes_every_rule():
+    notebook = make(GOOD)
+    assert verdict(notebook) is None
+    assert set(notebook.checks["filter"]) == set(RULES)
+    assert not any(notebook.checks["filter"].values())
+
+
+@pytest.mark.parametrize(
+    "notebook, reason",
+    [
+        (make(["", "   "]), "no_code"),
+        (make(GOOD, counts=[2, 1]), "out_of_order"),
+        (make(GOOD, counts=[1, 1]), "out_of_order"),
+        (make(GOOD, counts=[1, None]), "unexecuted_code_cells"),
+        (make(GOOD, outputs={1: [{"output_type": "error", "ename": "KeyError", "evalue": "x", "traceback": []}]}), "error_outputs"),
+        (make(GOOD + ["import tensorflow as tf"]), "neural_network"),
+        (make(GOOD + ["from torch import nn"]), "neural_network"),
+        (make(GOOD + ["from sklearn.neural_network import MLPClassifier"]), "neural_network"),
+        (make(GOOD + ["from transformers import AutoModel\nm = AutoModel.from_pretrained('bert')"]), "pretrained_model"),
+        (make(GOOD + ["import cupy as cp"]), "gpu"),
+        (make(GOOD + ["import openai"]), "external_api"),
+        (make(GOOD + ["import requests\nr = requests.get('https://api.github.com/repos/x/y/issues')"]), "external_api"),
+        (make(GOOD + ["from sklearn.datasets import load_iris\nX = load_iris()"]), "teaching_dataset"),
+        (make(GOOD + ["import seaborn as sns\nt = sns.load_dataset('titanic')"]), "teaching_dataset"),
+        (make(GOOD + ["from tensorflow.keras.datasets import mnist"]), "neural_network"),
+        (make(GOOD, refs=[DataRef("titanic/train.csv", 0, "pd.read_csv", FOUND, "titanic/train.csv", "ab", 60_000, 900)]), "teaching_dataset"),
+        (make(GOOD, refs=[DataRef("data.csv", 0, "pd.read_csv", MISSING)]), "no_local_data"),
+        (make(GOOD, refs=[]), "no_local_data"),
+        (make(GOOD, refs=[DataRef("data.csv", 0, "pd.read_csv", FOUND, "data.csv", "ab", 300, 12)]), "too_little_data"),
+    ],
+)
+def test_rule_drops_with_reason(notebook, reason):
+    assert verdict(notebook) == reason
+    assert notebook.dropped_by == "filter"
+
+
+def test_downloading_a_data_file_is_not_an_api_call():
+    notebook = make(GOOD + ["import urllib.request\nurllib.request.urlretrieve('https://example.org/data/x.csv', 'x.csv')"])
+    assert verdict(notebook) is None
+
+
+def test_renamed_titanic_caught_by_header(tmp_path: Path):
+    (tmp_path / "people.csv").write_text("PassengerId,Survived,Pclass,Name,Sex,Age\n" + "1,0,3,A,male,22\n" * 200)
+    notebook = make(GOOD, refs=[DataRef("people.csv", 0, "pd.read_csv", FOUND, "people.csv", "ab", 60_000, 201)],
+                    repo_dir=str(tmp_path))
+    assert verdict(notebook) == "teaching_dataset"
+
+
+def test_decontamination_by_name_and_hash():
+    config = FilterConfig(decontaminate={"names": ["Abalone.csv"], "sha256": ["feed"]})
+    by_name = make(GOOD, refs=[DataRef("d/abalone.csv", 0, "pd.read_csv", FOUND, "d/abalone.csv", "ab", 90_000, 4000)])
+    by_hash = make(GOOD, refs=[DataRef("renamed.csv", 0, "pd.read_csv", FOUND, "renamed.csv", "feed", 90_000, 4000)])
+    for notebook in (by_name, by_hash):
+        FilterStep(config)([notebook])
+        assert notebook.drop_reason == "benchmark_contamination"
+
+
+def test_thresholds_come_from_the_recipe():
+    small = make(GOOD, refs=[DataRef("data.csv", 0, "pd.read_csv", FOUND, "data.csv", "ab", 300, 12)])
+    FilterStep(FilterConfig(min_data_rows=10))([small])
+    assert small.kept
+    unexecuted = make(GOOD, counts=[1, None])
+    FilterStep(FilterConfig(max_unexecuted_code_cells=1))([unexecuted])
+    assert unexecuted.kept
+
+
+def test_disabled_rule_does_not_run():
+    notebook = make(GOOD, counts=[2, 1])
+    FilterStep(FilterConfig(disable=["out_of_order"]))([notebook])
+    assert notebook.kept
+    assert "out_of_order" not in notebook.checks["filter"]
+
+
+@pytest.mark.parametrize("name, expected", [("titanic.csv", "titanic"), ("data/winequality-red.csv", "winequality-red"),
+                                            ("iris_data.csv", "iris"), ("sales.csv", None), ("irish_pubs.csv", None)])
+def test_teaching_names(name, expected):
+    assert teaching_name(name) == expected
+
+
+def test_header_signatures():
+    assert header_signature("sepal_length,sepal_width,petal_length,petal_width,species") == "iris"
+    assert header_signature('"CRIM","ZN","INDUS","CHAS","NOX","RM","AGE","DIS","RAD","TAX","PTRATIO","B","LSTAT","MEDV"') == "boston housing"
+    assert header_signature("date,region,units,price") is None

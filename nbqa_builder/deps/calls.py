@@ -1,0 +1,144 @@
+"""The catalogue of functions that read or write files, by canonical (import-resolved) name.
+
+`pd.read_csv`, `from pandas import read_csv` and `import pandas as p; p.read_csv` all resolve to
+`pandas.read_csv` before they are looked up here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+READ, WRITE, MODE = "read", "write", "mode"
+
+
+@dataclass(frozen=True)
+class FileCall:
+    """Where a function takes its path, and whether it reads, writes, or decides by a mode argument."""
+
+    kind: str  # READ, WRITE, or MODE (reads unless the mode contains w, a or x)
+    position: int = 0  # positional index of the path argument
+    keywords: tuple[str, ...] = ()  # keyword names of the path argument
+    mode_position: int | None = None
+    default_mode: str = "r"
+    add_suffix: str = ""  # np.save("a") writes "a.npy"
+
+
+_PANDAS_KEYWORDS = ("filepath_or_buffer", "path_or_buf", "path_or_buffer", "path", "io")
+_PANDAS_READERS = (
+    "csv table excel json parquet feather pickle hdf html xml fwf sas stata spss orc".split()
+)
+
+FILE_CALLS: dict[str, FileCall] = {
+    **{f"pandas.read_{kind}": FileCall(READ, 0, _PANDAS_KEYWORDS) for kind in _PANDAS_READERS},
+    "pandas.ExcelFile": FileCall(READ, 0, _PANDAS_KEYWORDS),
+    "pandas.HDFStore": FileCall(MODE, 0, ("path",), 1, "a"),  # default mode "a" creates the file
+    "pandas.ExcelWriter": FileCall(WRITE, 0, ("path",)),
+    "numpy.loadtxt": FileCall(READ, 0, ("fname",)),
+    "numpy.genfromtxt": FileCall(READ, 0, ("fname",)),
+    "numpy.load": FileCall(READ, 0, ("file",)),
+    "numpy.fromfile": FileCall(READ, 0, ("file",)),
+    "numpy.save": FileCall(WRITE, 0, ("file",), add_suffix=".npy"),
+    "numpy.savez": FileCall(WRITE, 0, ("file",), add_suffix=".npz"),
+    "numpy.savez_compressed": FileCall(WRITE, 0, ("file",), add_suffix=".npz"),
+    "numpy.savetxt": FileCall(WRITE, 0, ("fname",)),
+    "open": FileCall(MODE, 0, ("file",), 1),
+    "io.open": FileCall(MODE, 0, ("file",), 1),
+    "codecs.open": FileCall(MODE, 0, ("filename",), 1),
+    "gzip.open": FileCall(MODE, 0, ("filename",), 1, "rb"),
+    "bz2.open": FileCall(MODE, 0, ("filename",), 1, "rb"),
+    "lzma.open": FileCall(MODE, 0, ("filename",), 1, "rb"),
+    "tarfile.open": FileCall(MODE, 0, ("name",), 1),
+    "zipfile.ZipFile": FileCall(MODE, 0, ("file",), 1),
+    "h5py.File": FileCall(MODE, 0, ("name",), 1),
+    "netCDF4.Dataset": FileCall(MODE, 0, ("filename",), 1),
+    "sqlite3.connect": FileCall(READ, 0, ("database",)),
+    "joblib.load": FileCall(READ, 0, ("filename",)),
+    "joblib.dump": FileCall(WRITE, 1, ("filename",)),
+    "scipy.io.loadmat": FileCall(READ, 0, ("file_name",)),
+    "scipy.io.savemat": FileCall(WRITE, 0, ("file_name",)),
+    "scipy.io.arff.loadarff": FileCall(READ, 0, ("f",)),
+    "scipy.io.wavfile.read": FileCall(READ, 0, ("filename",)),
+    "PIL.Image.open": FileCall(READ, 0, ("fp",)),
+    "xarray.open_dataset": FileCall(READ, 0, ("filename_or_obj",)),
+    "xarray.open_dataarray": FileCall(READ, 0, ("filename_or_obj",)),
+    "xarray.load_dataset": FileCall(READ, 0, ("filename_or_obj",)),
+    "geopandas.read_file": FileCall(READ, 0, ("filename",)),
+    "polars.read_csv": FileCall(READ, 0, ("source",)),
+    "polars.read_parquet": FileCall(READ, 0, ("source",)),
+    "polars.read_json": FileCall(READ, 0, ("source",)),
+    "polars.read_excel": FileCall(READ, 0, ("source",)),
+    "polars.scan_csv": FileCall(READ, 0, ("source",)),
+    "polars.scan_parquet": FileCall(READ, 0, ("source",)),
+    "dask.dataframe.read_csv": FileCall(READ, 0, ("urlpath",)),
+    "dask.dataframe.read_parquet": FileCall(READ, 0, ("path",)),
+    "pyarrow.parquet.read_table": FileCall(READ, 0, ("source",)),
+    "pyarrow.csv.read_csv": FileCall(READ, 0, ("input_file",)),
+    "pyarrow.feather.read_feather": FileCall(READ, 0, ("source",)),
+    "pyarrow.feather.read_table": FileCall(READ, 0, ("source",)),
+    "openpyxl.load_workbook": FileCall(READ, 0, ("filename",)),
+    "xlrd.open_workbook": FileCall(READ, 0, ("filename",)),
+    "cv2.imread": FileCall(READ, 0, ("filename",)),
+    "imageio.imread": FileCall(READ, 0, ("uri",)),
+    "imageio.v2.imread": FileCall(READ, 0, ("uri",)),
+    "imageio.v3.imread": FileCall(READ, 0, ("uri",)),
+    "matplotlib.pyplot.imread": FileCall(READ, 0, ("fname",)),
+    "matplotlib.image.imread": FileCall(READ, 0, ("fname",)),
+    "skimage.io.imread": FileCall(READ, 0, ("fname",)),
+    "torch.load": FileCall(READ, 0, ("f",)),
+    "urllib.request.urlretrieve": FileCall(WRITE, 1, ("filename",)),
+    "urllib.urlretrieve": FileCall(WRITE, 1, ("filename",)),  # Python 2
+    "shutil.copy": FileCall(WRITE, 1, ("dst",)),
+    "shutil.copyfile": FileCall(WRITE, 1, ("dst",)),
+    "shutil.copy2": FileCall(WRITE, 1, ("dst",)),
+    "shutil.move": FileCall(WRITE, 1, ("dst",)),
+}
+
+# Loaders that take an open file: `json.load(open(p))` is recorded as a json.load of p.
+HANDLE_LOADERS = frozenset(
+    "json.load pickle.load cPickle.load dill.load yaml.load yaml.safe_load yaml.full_load "
+    "csv.reader csv.DictReader".split()
+)
+
+# Calls whose result is an in-memory buffer, not a file on disk.
+BUFFERS = frozenset("io.StringIO io.BytesIO StringIO.StringIO cStringIO.StringIO".split())
+
+# Methods that write their first argument, whatever the receiver (DataFrame, array, image, model).
+WRITE_METHODS = frozenset(
+    "to_csv to_excel to_json to_parquet to_feather to_pickle to_hdf to_html to_stata to_xml "
+    "to_orc to_latex to_markdown to_netcdf to_zarr tofile save savetxt write_csv write_parquet "
+    "savefig".split()
+)
+WRITE_METHOD_KEYWORDS = ("path_or_buf", "path", "excel_writer", "fname", "file", "fp", "filepath")
+
+# pathlib.Path methods that read the file the path names.
+PATH_READ_METHODS = frozenset(("read_text", "read_bytes", "open"))
+
+PATH_CONSTRUCTORS = frozenset(
+    "pathlib.Path pathlib.PurePath pathlib.PosixPath pathlib.WindowsPath pathlib.PurePosixPath "
+    "pathlib.PureWindowsPath".split()
+)
+
+# Conventional names used without an import in view (the import sat in a cell that did not parse,
+# or came from a startup file): resolved as if imported the usual way.
+DEFAULT_ALIASES: dict[str, str] = {
+    "pd": "pandas",
+    "np": "numpy",
+    "xr": "xarray",
+    "gpd": "geopandas",
+    "pl": "polars",
+    "dd": "dask.dataframe",
+    "plt": "matplotlib.pyplot",
+    "sio": "scipy.io",
+    "Image": "PIL.Image",
+    "Path": "pathlib.Path",
+    **{name: name for name in "open str os json pickle joblib sqlite3 h5py scipy io gzip bz2".split()},
+    **{name: name for name in "tarfile zipfile shutil urllib codecs csv yaml cv2".split()},
+}
+
+# Name fragments that any call in FILE_CALLS, HANDLE_LOADERS or the method sets contains; a cell
+# whose source has none of them (and no local alias of such a call) holds no file access, so its
+# expressions are not walked. Bindings are still followed in every cell.
+TRIGGER_FRAGMENTS = (
+    "read", "load", "open", "File", "connect", "Dataset", "to_", "save", "dump", "write",
+    "tofile", "fromfile", "genfromtxt", "scan_", "urlretrieve", "copy", "move", "Store", "Writer",
+)

@@ -1,0 +1,211 @@
+"""Resolve a notebook's data refs to files of its repository, and describe the files found.
+
+A local path is tried relative to the notebook's folder, then to the repository root, then by its
+file name anywhere in the repository (unique name: found; several: the one whose trailing folders
+match best, else `ambiguous`). Absolute paths (`C:\\Users\\me\\x.csv`, `~/x.csv`) can only be
+matched by name. A URL of the notebook's own repository on GitHub resolves to the local file.
+
+Nothing outside `repo_dir` is ever read: a relative path that climbs out of the repository is
+`missing`, and a symlink whose target lies outside is treated as absent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+from nbqa_builder.deps.analyze import is_url
+from nbqa_builder.records import AMBIGUOUS, DYNAMIC, FOUND, MISSING, URL, DataRef, Notebook
+
+SKIPPED_DIRS = frozenset((".git", ".hg", ".svn"))
+SNIFF_BYTES = 8192  # a NUL byte in the first 8 KB marks a binary file (as git does)
+CHUNK_BYTES = 1 << 20
+GITHUB_HOSTS = frozenset(("github.com", "www.github.com", "raw.githubusercontent.com", "raw.github.com"))
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    sha256: str | None  # None when the file is larger than max_hash_bytes
+    size: int
+    rows: int | None  # lines of a text file; None for binary files and unhashed ones
+
+
+class RepoFiles:
+    """The files of one repository: relative POSIX paths, an index by file name, and file facts
+    computed at most once per file."""
+
+    def __init__(self, repo_dir: str | os.PathLike[str], max_hash_bytes: int | None = None) -> None:
+        self.root = os.path.realpath(repo_dir)
+        self.max_hash_bytes = max_hash_bytes
+        self.paths: set[str] = set()
+        self.by_name: dict[str, list[str]] = {}
+        self._symlinks: set[str] = set()
+        self._info: dict[str, FileInfo | None] = {}
+        self._scan()
+
+    def _scan(self) -> None:
+        pending = [""]
+        while pending:
+            folder = pending.pop()
+            try:
+                with os.scandir(os.path.join(self.root, folder)) as entries:
+                    entries = list(entries)
+            except OSError:  # unreadable folder: its files are simply not there
+                continue
+            for entry in entries:
+                relative = f"{folder}/{entry.name}" if folder else entry.name
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        if entry.name not in SKIPPED_DIRS:
+                            pending.append(relative)
+                    elif entry.is_file():  # follows a symlink to a file: checked when read
+                        self.paths.add(relative)
+                        self.by_name.setdefault(entry.name, []).append(relative)
+                        if entry.is_symlink():
+                            self._symlinks.add(relative)
+                except OSError:
+                    continue
+
+    def __contains__(self, path: str) -> bool:
+        return path in self.paths
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def info(self, path: str) -> FileInfo | None:
+        """sha256, size and rows of a file of the index; None when it cannot be read safely."""
+        if path not in self._info:
+            self._info[path] = self._read_info(path) if path in self.paths else None
+        return self._info[path]
+
+    def _read_info(self, path: str) -> FileInfo | None:
+        full = os.path.join(self.root, path)
+        if path in self._symlinks:
+            target = os.path.realpath(full)
+            if os.path.commonpath([self.root, target]) != self.root:
+                return None  # a link out of the repository
+        try:
+            size = os.path.getsize(full)
+            if self.max_hash_bytes is not None and size > self.max_hash_bytes:
+                return FileInfo(sha256=None, size=size, rows=None)
+            digest = hashlib.sha256()
+            size = newlines = carriage_returns = 0
+            binary = False
+            last = b""
+            with open(full, "rb") as handle:
+                while chunk := handle.read(CHUNK_BYTES):
+                    if not size:
+                        binary = b"\0" in chunk[:SNIFF_BYTES]
+                    digest.update(chunk)
+                    newlines += chunk.count(b"\n")
+                    carriage_returns += chunk.count(b"\r")
+                    size += len(chunk)
+                    last = chunk[-1:]
+        except OSError:
+            return None
+        # old Mac files end lines with "\r" alone (some pandas_exercises CSVs)
+        breaks = newlines or carriage_returns
+        rows = None if binary else breaks + (1 if last not in (b"", b"\n", b"\r") else 0)
+        return FileInfo(sha256=digest.hexdigest(), size=size, rows=rows)
+
+
+def resolve_data_refs(notebook: Notebook, refs: list[DataRef], repo_files: RepoFiles) -> None:
+    """Set status, resolved, sha256, size and rows of each ref; dynamic refs stay dynamic."""
+    notebook_dir = posixpath.dirname(notebook.path.replace("\\", "/"))
+    repo_ids = _repo_ids(notebook.repo)
+    for ref in refs:
+        ref.resolved = ref.sha256 = ref.size = ref.rows = None
+        if ref.status == DYNAMIC:
+            continue
+        if is_url(ref.as_written):
+            status, resolved = URL, _same_repo_file(ref.as_written, repo_ids, repo_files)
+        else:
+            status, resolved = _resolve_local(ref.as_written, notebook_dir, repo_files)
+        info = repo_files.info(resolved) if resolved is not None else None
+        if resolved is not None and info is None:  # unreadable, or a link out of the repo
+            status, resolved = (URL if status == URL else MISSING), None
+        if info is not None:
+            status = FOUND
+            ref.sha256, ref.size, ref.rows = info.sha256, info.size, info.rows
+        ref.status, ref.resolved = status, resolved
+
+
+def _repo_ids(repo: str) -> set[str]:
+    """`owner/name`, lowercased; a local folder named `owner__name` stands for `owner/name`."""
+    repo = repo.strip().lower()
+    ids = {repo}
+    if "/" not in repo and "__" in repo:
+        owner, name = repo.split("__", 1)  # GitHub owners cannot contain "_"
+        ids.add(f"{owner}/{name}")
+    return ids
+
+
+def _same_repo_file(url: str, repo_ids: set[str], repo_files: RepoFiles) -> str | None:
+    """The local path of a raw/blob URL into the notebook's own repository, if that file is here."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    host = (parts.hostname or "").lower()
+    if host not in GITHUB_HOSTS:
+        return None
+    segments = [unquote(s) for s in parts.path.split("/") if s]
+    if len(segments) < 2 or f"{segments[0]}/{segments[1]}".lower() not in repo_ids:
+        return None
+    rest = segments[2:]
+    if not host.startswith("raw"):  # github.com/<owner>/<name>/(blob|raw)/<ref>/<path>
+        if not rest or rest[0] not in ("blob", "raw"):
+            return None
+        rest = rest[1:]
+    # <ref>/<path>, where the ref may be spelled refs/heads/<branch>
+    skip = 3 if rest[:1] == ["refs"] and len(rest) > 3 else 1
+    path = "/".join(rest[skip:])
+    return path if path in repo_files else None
+
+
+def _resolve_local(as_written: str, notebook_dir: str, repo_files: RepoFiles) -> tuple[str, str | None]:
+    path = as_written.strip().replace("\\", "/")
+    if path.startswith("file://"):
+        path = path[len("file://") :]
+    if not path or path.endswith("/"):
+        return MISSING, None
+    absolute = path.startswith(("/", "~")) or (len(path) > 1 and path[1] == ":" and path[0].isalpha())
+    if not absolute:
+        from_notebook = posixpath.normpath(posixpath.join(notebook_dir, path))
+        if from_notebook == ".." or from_notebook.startswith("../"):
+            return MISSING, None  # climbs out of the repository
+        if from_notebook in repo_files:
+            return FOUND, from_notebook
+        from_root = posixpath.normpath(path)
+        if from_root in repo_files:
+            return FOUND, from_root
+    return _by_file_name(path, repo_files)
+
+
+def _by_file_name(path: str, repo_files: RepoFiles) -> tuple[str, str | None]:
+    wanted = [part for part in path.split("/") if part not in ("", ".", "..")]
+    if not wanted:
+        return MISSING, None
+    candidates = repo_files.by_name.get(wanted[-1], [])
+    if len(candidates) == 1:
+        return FOUND, candidates[0]
+    if not candidates:
+        return MISSING, None
+    # `data/x.csv` among `a/data/x.csv` and `b/x.csv`: the longest matching tail wins, if unique
+    scores = [_common_tail(wanted, candidate.split("/")) for candidate in candidates]
+    best = max(scores)
+    if best > 1 and scores.count(best) == 1:
+        return FOUND, candidates[scores.index(best)]
+    return AMBIGUOUS, None
+
+
+def _common_tail(left: list[str], right: list[str]) -> int:
+    count = 0
+    for a, b in zip(reversed(left), reversed(right)):
+        if a != b:
+            break
+        count += 1
+    return count

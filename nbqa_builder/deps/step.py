@@ -1,0 +1,70 @@
+"""The deps step: which data files each notebook reads, and whether its repository has them.
+
+It never drops a notebook; the filter step decides from `notebook.checks["deps"]`.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+from pydantic import Field
+
+from nbqa_builder.deps.analyze import find_data_refs
+from nbqa_builder.deps.resolve import RepoFiles, resolve_data_refs
+from nbqa_builder.notebooks.code import parse_cells
+from nbqa_builder.records import FOUND, REF_STATUSES, DataRef, Notebook
+from nbqa_builder.step import Step, StepConfig
+
+
+class DepsConfig(StepConfig):
+    # Files up to this size are hashed (in 1 MiB chunks) and their lines counted; larger ones get
+    # their size only. 256 MiB: far above what a task may ship, far below a minute of hashing.
+    max_hash_bytes: int = Field(256 * 2**20, ge=0)
+    # Repositories whose file index is kept; a source yields a repository's notebooks together,
+    # so a few suffice, and each index of a large repository can hold 100k paths.
+    repo_cache_size: int = Field(8, ge=1)
+
+
+def summarize_data_refs(refs: list[DataRef]) -> dict[str, Any]:
+    """Counts by status, and `complete`: at least one ref, and every ref found."""
+    summary: dict[str, Any] = {status: 0 for status in REF_STATUSES}
+    for ref in refs:
+        summary[ref.status] += 1
+    summary["complete"] = bool(refs) and summary[FOUND] == len(refs)
+    return summary
+
+
+class DepsStep(Step):
+    name = "deps"
+    Config = DepsConfig
+
+    def __init__(self, config: DepsConfig | None = None, **context: Any) -> None:
+        super().__init__(config, **context)
+        self._repo_files: OrderedDict[str, RepoFiles] = OrderedDict()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # a worker process rebuilds its own indexes rather than receiving pickled ones
+        state = self.__dict__.copy()
+        state["_repo_files"] = OrderedDict()
+        return state
+
+    def repo_files(self, repo_dir: str) -> RepoFiles:
+        """The file index of `repo_dir`, built once while it stays among the recent ones."""
+        index = self._repo_files.get(repo_dir)
+        if index is None:
+            index = RepoFiles(repo_dir, max_hash_bytes=self.config.max_hash_bytes)
+            self._repo_files[repo_dir] = index
+            while len(self._repo_files) > self.config.repo_cache_size:
+                self._repo_files.popitem(last=False)
+        else:
+            self._repo_files.move_to_end(repo_dir)
+        return index
+
+    def process(self, notebook: Notebook) -> None:
+        refs = find_data_refs(notebook.cells, parse_cells(notebook.cells))
+        if notebook.repo_dir:  # without a repository, local refs stay missing
+            resolve_data_refs(notebook, refs, self.repo_files(notebook.repo_dir))
+        notebook.data_refs = refs
+        notebook.checks["deps"] = summarize_data_refs(refs)
+        return None

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from nbqa_builder.deps.analyze import find_data_refs
 from nbqa_builder.deps.resolve import RepoFiles, resolve_data_refs
-from nbqa_builder.notebooks.code import parse_cells
+from nbqa_builder.notebooks.code import notebook_trees
 from nbqa_builder.records import FOUND, REF_STATUSES, DataRef, Notebook
 from nbqa_builder.step import Step, StepConfig
 
@@ -62,7 +62,7 @@ class DepsStep(Step):
         return index
 
     def process(self, notebook: Notebook) -> None:
-        refs = find_data_refs(notebook.cells, parse_cells(notebook.cells))
+        refs = find_data_refs(notebook.cells, notebook_trees(notebook))
         if notebook.repo_dir:  # without a repository, local refs stay missing
             resolve_data_refs(notebook, refs, self.repo_files(notebook.repo_dir))
         notebook.data_refs = refs

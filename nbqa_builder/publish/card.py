@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from importlib import resources
 from pathlib import Path
 from string import Template
@@ -22,9 +23,13 @@ CONFIG_FOLDERS = {
 }
 
 
-def configs_yaml() -> str:
+def configs_yaml(shard_paths: dict[str, list[Path]]) -> str:
+    """The card's `configs:` list: every config that has rows, `all` the default."""
     entries = []
     for name, folders in CONFIG_FOLDERS.items():
+        folders = [f for f in folders if shard_paths.get(f)]
+        if not folders:
+            continue
         entry: dict[str, Any] = {"config_name": name,
                                  "data_files": [{"split": "train", "path": [f"data/{f}/*.parquet" for f in folders]}]}
         if name == "all":
@@ -44,7 +49,8 @@ def render_card(recipe: Recipe, stats: dict[str, Any], shard_paths: dict[str, li
     recipe_data = recipe.model_dump(exclude={"path"}, exclude_none=True)
     return template.substitute(
         pretty_name=f"NbQA tasks: {recipe.name}",
-        configs_yaml=configs_yaml(),
+        pretty_name_yaml=json.dumps(f"NbQA tasks: {recipe.name}"),
+        configs_yaml=configs_yaml(shard_paths),
         version=__version__,
         recipe_name=recipe.name,
         rows_interactive=by_config.get("interactive", 0),

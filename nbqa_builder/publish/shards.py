@@ -71,11 +71,14 @@ class ShardWriter:
         self._shard_rows = self._shard_bytes = 0
 
     def close(self) -> list[Path]:
-        """Finish the last shard and give all shards their final names; returns them in order."""
+        """Finish the last shard and give all shards their final names; returns them in order.
+
+        No rows, no shard: `load_dataset` refuses a config whose files hold no rows, so an empty
+        config is left out of the card instead.
+        """
         self._flush()
-        if self._writer is None:  # no rows: one empty shard keeps the config loadable
-            self._open_shard()
-        assert self._writer is not None
+        if self._writer is None:
+            return []
         self._writer.close()
         total = len(self._temp_paths)
         final = []

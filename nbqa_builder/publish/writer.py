@@ -73,7 +73,7 @@ def write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elapse
                 entry = files.setdefault(data_file.sha256, {"source": sources.get(data_file.sha256), "size": data_file.size, "paths": set()})
                 entry["paths"].add(data_file.path)
     shard_paths = {name: writer.close() for name, writer in writers.items()}
-    file_count, file_bytes = _write_files(staging / "data" / "files", files)
+    file_count, file_bytes, shard_paths["files"] = _write_files(staging / "data" / "files", files)
 
     stats = funnel_stats(recipe, stages, summaries)
     stats["tasks"] = {
@@ -100,7 +100,7 @@ def write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elapse
     return stats
 
 
-def _write_files(directory: Path, files: dict[str, dict[str, Any]]) -> tuple[int, int]:
+def _write_files(directory: Path, files: dict[str, dict[str, Any]]) -> tuple[int, int, list[Path]]:
     writer = ShardWriter(directory, FILE_SCHEMA, rows_per_group=64, bytes_per_group=64 * 1024 * 1024)
     count = size = 0
     for sha256 in sorted(files):
@@ -111,8 +111,7 @@ def _write_files(directory: Path, files: dict[str, dict[str, Any]]) -> tuple[int
         writer.write({"sha256": sha256, "size": len(content), "content": content, "paths": sorted(entry["paths"])},
                      size_hint=len(content))
         count, size = count + 1, size + len(content)
-    writer.close()
-    return count, size
+    return count, size, writer.close()
 
 
 def _write_rejects(directory: Path, summaries: list[dict[str, Any]]) -> None:

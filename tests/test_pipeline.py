@@ -1,0 +1,174 @@
+"""The demo recipe end to end: outputs, accounting, reproducibility, resume after SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from nbqa_builder.filters.rules import RULES
+from nbqa_builder.records import TASK_SCHEMA
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "recipes" / "demo.yaml"
+
+
+def demo_recipe(tmp_path: Path, **changes) -> Path:
+    recipe = yaml.safe_load(DEMO.read_text())
+    recipe["source"]["path"] = str(ROOT / "examples" / "repos")
+    recipe["output"] = str(tmp_path / "out")
+    for key, value in changes.items():
+        recipe[key] = {**recipe.get(key, {}), **value}
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+def run_cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "nbqa_builder", *args], capture_output=True, text=True,
+                          cwd=ROOT, **kwargs)
+
+
+def task_rows(out: Path) -> list[dict]:
+    rows = []
+    for path in sorted((out / "dataset" / "data").glob("*/train-*.parquet")):
+        if path.parent.name != "files":
+            rows += pq.read_table(path).to_pylist()
+    return rows
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory) -> Path:
+    tmp_path = tmp_path_factory.mktemp("demo")
+    result = run_cli("run", str(demo_recipe(tmp_path)))
+    assert result.returncode == 0, result.stderr
+    assert "nb/s" in result.stderr  # progress is shown
+    return tmp_path / "out"
+
+
+def test_demo_writes_dataset_stats_and_rejects(demo_run: Path):
+    assert (demo_run / "dataset" / "README.md").is_file()
+    assert list((demo_run / "dataset" / "data" / "sft").glob("train-00000-of-*.parquet"))
+    stats = json.loads((demo_run / "stats.json").read_text())
+    assert stats["tasks"]["written"] > 0
+    assert (demo_run / "rejects" / "notebooks.jsonl").is_file()
+
+
+def test_every_notebook_is_accounted_for(demo_run: Path):
+    stats = json.loads((demo_run / "stats.json").read_text())
+    notebooks = sorted(p.relative_to(ROOT / "examples" / "repos") for p in (ROOT / "examples" / "repos").rglob("*.ipynb"))
+    rejects = [json.loads(line) for line in (demo_run / "rejects" / "notebooks.jsonl").read_text().splitlines()]
+    assert stats["notebooks"]["input"] == len(notebooks)
+    assert stats["notebooks"]["input"] == stats["notebooks"]["kept"] + len(rejects)
+    assert stats["notebooks"]["dropped"] == sum(s["dropped"] for s in stats["steps"])
+    for step in stats["steps"]:
+        assert step["in"] == step["out"] + step["dropped"] == step["out"] + sum(step["reasons"].values())
+    kept_sources = {row["ipynb_name"] for row in task_rows(demo_run)}
+    dropped = {(r["repo"], r["path"]) for r in rejects}
+    assert len(dropped) == len(rejects)
+    assert not any(path in kept_sources for _, path in dropped)
+
+
+def test_every_rule_has_a_kept_and_a_dropped_example(demo_run: Path):
+    stats = json.loads((demo_run / "stats.json").read_text())
+    reasons = stats["drop_reasons"]
+    expected = {
+        "no_code", "out_of_order", "unexecuted_code_cells", "error_outputs", "neural_network", "gpu",
+        "external_api", "teaching_dataset", "benchmark_contamination", "too_little_data", "no_local_data",
+        "invalid_json", "invalid_encoding", "invalid_notebook", "not_python", "exact_duplicate", "no_tasks",
+    }
+    assert expected <= set(reasons), expected - set(reasons)
+    assert len(RULES) == 9  # a new rule needs an example notebook here too
+    # the kept notebooks passed every rule
+    assert stats["steps"][[s["step"] for s in stats["steps"]].index("filter")]["out"] >= 2
+
+
+def test_rejects_say_why(demo_run: Path):
+    rejects = {r["path"]: r for r in map(json.loads, (demo_run / "rejects" / "notebooks.jsonl").read_text().splitlines())}
+    assert rejects["truncated.ipynb"]["reason"] == "invalid_json" and rejects["truncated.ipynb"]["detail"]
+    assert rejects["notebooks/out_of_order.ipynb"]["step"] == "filter"
+    assert rejects["notebooks/sales_summary_copy.ipynb"]["reason"] == "exact_duplicate:acme/retail-analysis:notebooks/sales_summary.ipynb"
+    assert rejects["survival.ipynb"]["reason"] == "teaching_dataset"  # renamed titanic, caught by its header
+
+
+def test_load_dataset_reads_the_tasks(demo_run: Path):
+    from datasets import load_dataset
+
+    tasks = load_dataset(str(demo_run / "dataset"), split="train")
+    assert tasks.num_rows == len(task_rows(demo_run))
+    assert set(TASK_SCHEMA.names) == set(tasks.column_names)
+    row = tasks[0]
+    assert row["label"].startswith("@") and row["solution"][-1]["label"] == row["label"]
+    files = load_dataset(str(demo_run / "dataset"), "files", split="train")
+    shas = {f["sha256"] for f in files}
+    assert all(f["sha256"] in shas for t in tasks for f in t["data_files"])
+    plain = load_dataset("parquet", data_files=str(demo_run / "dataset" / "data" / "sft" / "*.parquet"), split="train")
+    assert plain.num_rows == tasks.num_rows
+
+
+def test_two_runs_give_the_same_rows(demo_run: Path, tmp_path: Path):
+    result = run_cli("run", str(demo_recipe(tmp_path)), "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert task_rows(tmp_path / "out") == task_rows(demo_run)
+
+
+def test_killed_run_resumes_to_the_same_rows(demo_run: Path, tmp_path: Path):
+    recipe = demo_recipe(tmp_path, executor={"workers": 1, "part_size": 2})
+    for delay in (0.8, 1.6):
+        process = subprocess.Popen([sys.executable, "-m", "nbqa_builder", "run", str(recipe), "--no-progress"],
+                                   cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        time.sleep(delay)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    parts = list((tmp_path / "out" / "_work").glob("stage-*/part-*.json"))
+    result = run_cli("run", str(recipe), "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert task_rows(tmp_path / "out") == task_rows(demo_run)
+    assert parts, "the kills came too late to leave any finished part: the resume path was not exercised"
+
+
+def test_stats_command_prints_the_funnel(demo_run: Path):
+    result = run_cli("stats", str(demo_run))
+    assert result.returncode == 0
+    assert "filter" in result.stdout and "out_of_order=1" in result.stdout
+
+
+def test_rerun_of_a_changed_recipe_into_the_same_output_is_refused(demo_run: Path, tmp_path: Path):
+    first = demo_recipe(tmp_path)
+    assert run_cli("run", str(first), "--no-progress").returncode == 0
+    recipe = yaml.safe_load(first.read_text())
+    recipe["steps"][2]["filter"]["min_data_rows"] = 5
+    first.write_text(yaml.safe_dump(recipe))
+    result = run_cli("run", str(first), "--no-progress")
+    assert result.returncode == 2 and "different recipe" in result.stderr
+    assert run_cli("run", str(first), "--no-progress", "--restart").returncode == 0
+
+
+def test_inspect_prints_every_check():
+    notebook = ROOT / "examples" / "repos" / "acme__retail-analysis" / "notebooks" / "out_of_order.ipynb"
+    result = run_cli("inspect", str(notebook), "--repo", str(notebook.parents[1]), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["valid"] and not report["in_order"]
+    assert report["verdict"] == "drop" and report["drop_reason"] == "out_of_order"
+    assert report["data_files"][0]["status"] == "found"
+    assert report["data_files"][0]["resolved"] == "data/sales.csv"
+    assert set(report["rules"]) == set(RULES)
+    for key in ("code_cells", "unexecuted_code_cells", "error_outputs"):
+        assert key in report
+
+
+def test_inspect_broken_notebook_reports_instead_of_crashing():
+    notebook = ROOT / "examples" / "repos" / "misc__broken-notebooks" / "truncated.ipynb"
+    result = run_cli("inspect", str(notebook), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert not report["valid"] and report["drop_reason"] == "invalid_json"

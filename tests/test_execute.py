@@ -54,6 +54,12 @@ def test_noise_does_not_count_as_a_difference():
     assert not outputs_match(stored, [stream("loaded at 2025-11-26 22:31:00 from /tmp/x.csv\n<Model at 0x1234567>\n0.31\n")])
 
 
+def test_numpy_2_scalar_reprs_equal_the_plain_numbers_older_notebooks_show():
+    assert outputs_match([result("5")], [result("np.int64(5)")])
+    assert outputs_match([result("(1.5, 'a')")], [result("(np.float64(1.5), np.str_('a'))")])
+    assert not outputs_match([result("5")], [result("np.int64(6)")])
+
+
 def test_dataframes_compare_by_their_table():
     import pandas as pd
 

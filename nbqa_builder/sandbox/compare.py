@@ -3,7 +3,7 @@
 Outputs are reduced to a canonical form that keeps what a reader of the notebook would call the
 result and drops what changes without the result changing:
 
-- ANSI colour codes, memory addresses (`0x7f3d...`), timestamps, temporary paths (/tmp/...,
+- ANSI colour codes, numpy 2's scalar reprs (`np.float64(1.5)` is `1.5`), memory addresses (`0x7f3d...`), timestamps, temporary paths (/tmp/...,
   /var/folders/..., the sandbox's /work) and float noise (numbers compared to 6 significant
   digits), trailing spaces.
 - stderr streams (warnings differ between library versions, not between results), execution
@@ -27,6 +27,8 @@ _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z
 _TIME_REPORT = re.compile(r"^(?:CPU times|Wall time):.*$", re.MULTILINE)
 _TEMP_PATH = re.compile(r"(?:/tmp|/var/folders|/private/var/folders|/work)(?:/[^\s'\"<>,)\]]*)?")
 _FLOAT = re.compile(r"(?<![\w.])[-+]?(?:\d+\.\d*|\.\d+)(?:[eE][-+]?\d+)?(?![\w.])")
+# numpy >= 2 prints scalars as np.float64(1.5) where older notebooks show 1.5
+_NUMPY_SCALAR = re.compile(r"\bnp\.(?:float|int|uint|complex|bool|str)_?\d*\(([^()]*)\)")
 _IGNORED_MIME = ("application/vnd.jupyter.widget-view+json",)
 
 
@@ -34,6 +36,7 @@ def normalise_text(text: str | list[str]) -> str:
     if isinstance(text, list):  # nbformat allows a list of lines
         text = "".join(text)
     text = _ANSI.sub("", text)
+    text = _NUMPY_SCALAR.sub(r"\1", text)
     text = _TIME_REPORT.sub("<time report>", text)
     text = _TIMESTAMP.sub("<timestamp>", text)
     text = _ADDRESS.sub("0x<address>", text)

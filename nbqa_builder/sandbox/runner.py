@@ -58,6 +58,7 @@ class CellRun:
     execution_count: int | None = None
     time_s: float = 0.0
     message: str = ""  # the host's reason for timeout, output_limit, died, not_run
+    inside_s: float = 0.0  # time spent running the cell, as measured inside the sandbox
 
 
 @dataclass
@@ -166,7 +167,11 @@ class Session:
             return CellRun(DIED, message="the session sent an unexpected reply")
         outputs = [o for o in reply.get("outputs") or [] if isinstance(o, dict)]
         count = reply.get("execution_count")
-        return CellRun(status, outputs, count if isinstance(count, int) else None, time.monotonic() - started)
+        inside = reply.get("time_s")
+        return CellRun(
+            status, outputs, count if isinstance(count, int) else None, time.monotonic() - started,
+            inside_s=float(inside) if isinstance(inside, (int, float)) else 0.0,
+        )
 
     def fork(self) -> "Session":
         """A new session holding a copy of this one's state (variables, imports, files stay shared)."""

@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stats": ("nbqa_builder.commands.stats", "print the funnel of a finished run"),
     "evaluate": ("nbqa_builder.commands.evaluate", "score @name[value] responses: ABQ, PSAQ, UASQ (DABench)"),
     "export": ("nbqa_builder.commands.export", "write tasks in another benchmark's layout (dabench)"),
+    "exec": ("nbqa_builder.commands.exec", "run one notebook in the sandbox and print each cell's result"),
 }
 
 

@@ -26,6 +26,8 @@ STEP_CLASSES: dict[str, str] = {
     "filter": "nbqa_builder.filters.step:FilterStep",
     "dedup": "nbqa_builder.dedup.step:DedupStep",
     "extract": "nbqa_builder.extract.step:ExtractStep",
+    "execute": "nbqa_builder.sandbox.step:ExecuteStep",
+    "verify": "nbqa_builder.sandbox.step:VerifyStep",
 }
 
 

@@ -1,0 +1,229 @@
+"""The `execute` and `verify` steps: re-run notebooks and task solutions in the sandbox.
+
+Neither step drops anything: they record what happened (flags and `checks`), and the recipe's
+filters decide. Each step owns one warm worker, started on first use and stopped by `close()`,
+at garbage collection or at interpreter exit (so sandbox processes never outlive the run).
+"""
+
+from __future__ import annotations
+
+import math
+import posixpath
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from nbqa_builder.records import FOUND, Notebook, Task
+from nbqa_builder.sandbox.backends import SandboxUnavailable, require_backend
+from nbqa_builder.sandbox.compare import canonical_outputs, outputs_match
+from nbqa_builder.sandbox.limits import Limits
+from nbqa_builder.sandbox.runner import NotebookRun, SandboxError, WarmWorker
+from nbqa_builder.step import Step, StepConfig
+
+
+class SandboxStepConfig(StepConfig):
+    # bwrap for crawled code (no network, nothing of the host visible); process only for
+    # notebooks you trust: it applies the limits but hides nothing
+    sandbox: Literal["bwrap", "process"] = "bwrap"
+    timeout_s: float = Field(120, gt=0)  # per cell; the paper's search allowed 180 s per step
+    total_timeout_s: float = Field(600, gt=0)  # per notebook (or task): bounds a run of slow cells
+    memory_mb: int = Field(4096, gt=0)  # a typical laptop's share; larger work is not "interactive"
+    max_output_bytes: int = Field(10_000_000, gt=0)  # per cell; stored notebooks rarely exceed 1 MB
+    max_processes: int = Field(64, gt=0)  # processes and threads; stops fork bombs
+    max_file_mb: int = Field(1024, gt=0)  # any one file the notebook writes
+    runs: int = Field(2, ge=1, le=5)  # 2: a second run tells whether the results are deterministic
+
+    @field_validator("sandbox")
+    @classmethod
+    def _backend_is_installed(cls, sandbox: str) -> str:
+        # checked when the recipe is read, not hours later when the first notebook runs
+        try:
+            require_backend(sandbox)
+        except SandboxUnavailable as exc:
+            raise ValueError(str(exc)) from None
+        return sandbox
+
+    def limits(self) -> Limits:
+        return Limits(
+            timeout_s=self.timeout_s,
+            total_timeout_s=self.total_timeout_s,
+            memory_mb=self.memory_mb,
+            max_processes=self.max_processes,
+            max_output_bytes=self.max_output_bytes,
+            max_file_mb=self.max_file_mb,
+        )
+
+
+class _SandboxStep(Step):
+    Config = SandboxStepConfig
+    config: SandboxStepConfig
+
+    _worker: WarmWorker | None = None
+
+    def worker(self) -> WarmWorker:
+        if self._worker is None:
+            self._worker = WarmWorker(self.config.sandbox, self.config.limits())
+        return self._worker
+
+    def close(self) -> None:
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # a step may be sent to executor processes; each starts its own worker there
+        state = dict(self.__dict__)
+        state.pop("_worker", None)
+        return state
+
+
+def notebook_files(notebook: Notebook) -> dict[str, str]:
+    """Job-root path -> file on this machine, for every data reference the deps step found."""
+    files = {}
+    for ref in notebook.data_refs:
+        if ref.status == FOUND and ref.resolved:
+            source = Path(notebook.repo_dir, ref.resolved)
+            if source.is_file():
+                files[posixpath.normpath(ref.resolved)] = str(source)
+    return files
+
+
+class ExecuteStep(_SandboxStep):
+    """Re-run each notebook with its data files; set executable, outputs_match, deterministic."""
+
+    name = "execute"
+
+    def process(self, notebook: Notebook) -> str | None:
+        code_cells = [(index, cell) for index, cell in enumerate(notebook.cells) if cell.cell_type == "code"]
+        cwd = posixpath.dirname(notebook.path)
+        runs: list[NotebookRun] = []
+        try:
+            for _ in range(self.config.runs):
+                runs.append(self.worker().run_notebook([c.source for _, c in code_cells], notebook_files(notebook), cwd))
+        except (SandboxError, ValueError) as exc:
+            notebook.checks["execution"] = {"sandbox": self.config.sandbox, "status": "sandbox_error", "message": str(exc)}
+            notebook.checks.update(executable=None, outputs_match=None, deterministic=None)
+            return None
+        first = runs[0]
+        notebook.checks["execution"] = {
+            "sandbox": self.config.sandbox,
+            "status": first.status,
+            "cells": [
+                {"cell": index, "status": run.status, "time_s": round(run.time_s, 4), "outputs": run.outputs, "message": run.message}
+                for (index, _), run in zip(code_cells, first.cells)
+            ],
+        }
+        notebook.checks["executable"] = first.executable
+        notebook.checks["outputs_match"] = first.executable and all(
+            outputs_match(cell.outputs, run.outputs) for (_, cell), run in zip(code_cells, first.cells)
+        )
+        notebook.checks["deterministic"] = (
+            None if len(runs) < 2 else all(run.executable for run in runs) and _same_results(runs, range(len(code_cells)))
+        )
+        return None
+
+
+def _same_results(runs: list[NotebookRun], positions) -> bool:
+    reference = runs[0]
+    return all(
+        canonical_outputs(run.cells[i].outputs) == canonical_outputs(reference.cells[i].outputs)
+        for run in runs[1:]
+        for i in positions
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Answers. nbqa_builder/answers.py will own lenient comparison; until then these two functions are
+# the whole contract, and swapping them is the only change verify needs.
+
+_ANSWER_ITEM = re.compile(r"@(\w+)\[(.*?)\]")
+_NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
+
+
+def _label_values(label: str) -> dict[str, str]:
+    """`@name[value] ...` -> {name: value}; a later duplicate name wins (as in DABench)."""
+    return {name: value for name, value in _ANSWER_ITEM.findall(label or "")}
+
+
+def _values_match(expected: str, got_text: str) -> bool:
+    """JUPITER-style lenient equality: numbers within 1e-3 absolute or 0.1 % relative, else the
+    stripped strings are equal (case kept: category names are case-sensitive data)."""
+    expected, got_text = expected.strip(), got_text.strip()
+    try:
+        a, b = float(expected), float(got_text)
+    except ValueError:
+        return expected == got_text
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return abs(a - b) <= 1e-3 or abs(a - b) <= 1e-3 * max(abs(a), abs(b))
+
+
+def output_candidates(outputs: list[dict[str, Any]]) -> list[str]:
+    """The values an answer may be read from: each output's whole text, each of its lines, each
+    comma- or space-separated word of a line, and each number in it (stdout and text/plain only)."""
+    candidates: list[str] = []
+    for output in outputs:
+        if output.get("output_type") == "stream" and output.get("name") == "stdout":
+            text = output.get("text", "")
+        elif output.get("output_type") in ("execute_result", "display_data"):
+            text = (output.get("data") or {}).get("text/plain", "")
+        else:
+            continue
+        text = "".join(text) if isinstance(text, list) else text
+        candidates.append(text)
+        for line in text.splitlines():
+            candidates.append(line)
+            candidates += [word for word in re.split(r"[\s,;:=()\[\]'\"]+", line) if word]
+            candidates += _NUMBER.findall(line)
+    return candidates
+
+
+def answer_comes_out(value: str, outputs: list[dict[str, Any]]) -> bool:
+    return any(_values_match(value, candidate) for candidate in output_candidates(outputs))
+
+
+class VerifyStep(_SandboxStep):
+    """Re-run each task's solution cells with its data files; set executable, deterministic, verified.
+
+    "The answer comes out again" means: every answer value of the task is found (by
+    `_values_match`) among the `output_candidates` of the re-run outputs of the task's solution
+    cells, stdout and text/plain only. A task is `verified` when its solution runs without error,
+    every answer comes out again, and the answers equal the label's `@name[value]` items.
+    """
+
+    name = "verify"
+
+    def process(self, notebook: Notebook) -> str | None:
+        for task in notebook.tasks:
+            self.verify_task(notebook, task)
+        return None
+
+    def verify_task(self, notebook: Notebook, task: Task) -> None:
+        cwd = posixpath.dirname(notebook.path)
+        sources = {ref.sha256: Path(notebook.repo_dir, ref.resolved) for ref in notebook.data_refs if ref.status == FOUND and ref.resolved and ref.sha256}
+        files = {}
+        for data_file in task.data_files:
+            source = sources.get(data_file.sha256)
+            if source is None or not source.is_file():
+                task.executable = task.deterministic = task.verified = False
+                return
+            files[posixpath.normpath(posixpath.join(cwd, data_file.path))] = str(source)
+        cells = [notebook.cells[i].source for i in task.cells if 0 <= i < len(notebook.cells) and notebook.cells[i].cell_type == "code"]
+        try:
+            runs = [self.worker().run_notebook(cells, files, cwd) for _ in range(self.config.runs)]
+        except (SandboxError, ValueError):
+            task.executable = task.deterministic = task.verified = None
+            return
+        task.executable = runs[0].executable
+        task.deterministic = all(run.executable for run in runs) and _same_results(runs, range(len(cells)))
+        label_values = _label_values(task.label)
+        answers = {a.name: a.value for a in task.answers} or label_values
+        answers_equal_label = bool(answers) and set(answers) == set(label_values) and all(
+            _values_match(label_values[name], value) for name, value in answers.items()
+        )
+        outputs = [output for cell in runs[0].cells for output in cell.outputs]
+        task.verified = (
+            task.executable and answers_equal_label and all(answer_comes_out(value, outputs) for value in answers.values())
+        )

@@ -13,6 +13,14 @@ import ast
 from dataclasses import dataclass, field
 
 
+# methods that change their receiver in place (lists, dicts, sets, and a few pandas/numpy ones)
+MUTATING_METHODS = {
+    "append", "extend", "insert", "pop", "remove", "clear", "update", "sort", "reverse", "add",
+    "discard", "setdefault", "popitem", "fill", "resize", "shuffle", "seed", "set_axis", "rename_axis",
+    "fit", "partial_fit", "set_params", "set_option",
+}
+
+
 @dataclass
 class CellNames:
     defines: set[str] = field(default_factory=set)
@@ -116,11 +124,15 @@ class _NameCollector(ast.NodeVisitor):
         self.names.uses |= inner.names.uses - inner.names.defines
 
     def visit_Expr(self, node: ast.Expr) -> None:
-        # a statement `x.method(...)` is how pandas and lists are changed in place
-        if isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Attribute):
-            base = _base_name(node.value.func.value)
-            if base:
-                self.names.defines.add(base)
+        # `items.append(x)`, `df.dropna(inplace=True)`: a statement that changes its receiver
+        call = node.value
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute):
+            inplace = any(k.arg == "inplace" and isinstance(k.value, ast.Constant) and k.value.value is True
+                          for k in call.keywords)
+            if inplace or call.func.attr in MUTATING_METHODS:
+                base = _base_name(call.func.value)
+                if base:
+                    self.names.defines.add(base)
         self.visit(node.value)
 
 

@@ -79,6 +79,8 @@ def test_reader_families(source: str, expected: tuple[str, str]) -> None:
         "import pandas as pd\nimport io\npd.read_csv(io.StringIO('a,b\\n1,2'))",
         "pd.read_clipboard()",
         "f = open(3)",  # a file descriptor
+        "fd = 3\nf = open(fd)",
+        "pd.read_csv(None)",
     ],
 )
 def test_not_a_file_read(source: str) -> None:
@@ -164,6 +166,7 @@ def test_constant_folding(cells: list[str], expected: str) -> None:
         (["from pathlib import Path\nPath(base).read_text()"], "Path(base)"),
         # a width of a billion characters is not folded
         (['pd.read_csv("{:>1000000000}".format("x"))'], "'{:>1000000000}'.format('x')"),
+        (['pd.read_csv("{0.__class__}.csv".format("s"))'], "'{0.__class__}.csv'.format('s')"),
     ],
 )
 def test_unfoldable_paths_are_dynamic(cells: list[str], expected: str) -> None:

@@ -119,7 +119,12 @@ def _safe_format_template(template: str) -> bool:
         fields = list(string.Formatter().parse(template))
     except ValueError:
         return False
-    return all(not spec or ("{" not in spec and not _BIG_NUMBER.search(spec)) for _, _, spec, _ in fields)
+    # `{0.attr}` / `{0[key]}` would read attributes of the folded values, not build a path
+    return all(
+        (not spec or ("{" not in spec and not _BIG_NUMBER.search(spec)))
+        and (not field or ("." not in field and "[" not in field))
+        for _, field, spec, _ in fields
+    )
 
 
 class _Analyzer:
@@ -384,8 +389,8 @@ class _Analyzer:
 
     def _file_call(self, node: ast.Call, spec: FileCall, call: str) -> None:
         argument = _argument(node, spec.position, spec.keywords)
-        if argument is None:
-            return
+        if argument is None or (type(argument) is ast.Constant and type(argument.value) is not str):
+            return  # absent, or None / bytes / a file descriptor: no file path to resolve
         if spec.kind == WRITE or (
             spec.kind == MODE and self._mode_writes(node, spec.mode_position, spec.default_mode)
         ):
@@ -399,7 +404,6 @@ class _Analyzer:
             self._note_read(node, value, call)
         elif value is None and not self._is_handle(argument):
             self._note_dynamic(node, argument, call)
-        # a number: open(3) reads a file descriptor, not a file
 
     def _mode_writes(self, node: ast.Call, position: int | None, default: str) -> bool:
         mode_node = _argument(node, position, ("mode",)) if position is not None else None

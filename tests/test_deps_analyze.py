@@ -7,6 +7,13 @@ import ast
 import pytest
 
 from nbqa_builder.deps.analyze import find_data_refs
+from nbqa_builder.deps.calls import (
+    FILE_CALLS,
+    PATH_READ_METHODS,
+    PATH_WRITE_METHODS,
+    TRIGGER,
+    WRITE_METHODS,
+)
 from nbqa_builder.notebooks.code import parse_cells
 from nbqa_builder.records import DYNAMIC, MISSING, URL, Cell
 
@@ -79,6 +86,8 @@ def test_reader_families(source: str, expected: tuple[str, str]) -> None:
         "import pandas as pd\nimport io\npd.read_csv(io.StringIO('a,b\\n1,2'))",
         "pd.read_clipboard()",
         "f = open(3)",  # a file descriptor
+        "fd = 3\nf = open(fd)",
+        "pd.read_csv(None)",
     ],
 )
 def test_not_a_file_read(source: str) -> None:
@@ -164,6 +173,7 @@ def test_constant_folding(cells: list[str], expected: str) -> None:
         (["from pathlib import Path\nPath(base).read_text()"], "Path(base)"),
         # a width of a billion characters is not folded
         (['pd.read_csv("{:>1000000000}".format("x"))'], "'{:>1000000000}'.format('x')"),
+        (['pd.read_csv("{0.__class__}.csv".format("s"))'], "'{0.__class__}.csv'.format('s')"),
     ],
 )
 def test_unfoldable_paths_are_dynamic(cells: list[str], expected: str) -> None:
@@ -192,7 +202,10 @@ def test_remote_paths_are_urls(path: str) -> None:
         ['np.savez("arrs", a=a)', 'b = np.load("arrs.npz")'],
         ['with open("o.txt", "w") as f:\n    f.write("x")', 'print(open("o.txt").read())'],
         ['store = pd.HDFStore("my.h5")\nstore["a"] = df', 'pd.read_hdf("my.h5", "a")'],
-        ['import urllib.request\nurllib.request.urlretrieve(URL, "d/h.tgz")', 'import tarfile\ntarfile.open("d/h.tgz")'],
+        [
+            'import urllib.request\nurllib.request.urlretrieve(URL, "d/h.tgz")',
+            'import tarfile\ntarfile.open("d/h.tgz")',
+        ],
         ['from pathlib import Path\nP = Path("o.txt")\nP.write_text("x")', "P.read_text()"],
         ['plt.savefig("fig.png")', 'img = plt.imread("fig.png")'],
     ],
@@ -220,7 +233,10 @@ def test_refs_are_deduplicated_keeping_the_first_cell_and_index_counts_markdown(
         Cell("code", 'df2 = pd.read_csv("s.csv")\ntxt = open("s.csv").read()'),
     ]
     refs = find_data_refs(cells)
-    assert [(r.as_written, r.call, r.cell) for r in refs] == [("s.csv", "pd.read_csv", 1), ("s.csv", "open", 2)]
+    assert [(r.as_written, r.call, r.cell) for r in refs] == [
+        ("s.csv", "pd.read_csv", 1),
+        ("s.csv", "open", 2),
+    ]
 
 
 def test_cells_that_do_not_parse_are_skipped_without_crashing() -> None:
@@ -254,3 +270,22 @@ def test_runaway_string_growth_is_capped() -> None:
     cells = ['s = "ab"'] + ["s += s"] * 40 + ["pd.read_csv(s)"]
     refs = find_data_refs(code(*cells))
     assert [(r.as_written, r.status) for r in refs] == [("s", DYNAMIC)]
+
+
+@pytest.mark.parametrize(
+    "called_name",
+    sorted(
+        {name.rsplit(".", 1)[-1] for name in FILE_CALLS}
+        | WRITE_METHODS
+        | PATH_READ_METHODS
+        | PATH_WRITE_METHODS
+    ),
+)
+def test_every_file_call_makes_its_cell_walked(called_name: str) -> None:
+    """A cell is walked for calls only when TRIGGER matches: a reader it misses goes unseen."""
+    assert TRIGGER.search(f"x = mod.{called_name}(path)")
+
+
+@pytest.mark.parametrize("helper", ["save_fig('x')", "pd.to_datetime(s)", "df.to_numpy()"])
+def test_lookalike_helpers_do_not_trigger_a_walk(helper: str) -> None:
+    assert not TRIGGER.search(helper)

@@ -198,7 +198,8 @@ def test_each_file_is_read_once_per_index(repo: Path, monkeypatch: pytest.Monkey
 def test_files_above_max_hash_bytes_get_their_size_only(repo: Path) -> None:
     ref = DataRef(as_written="data/root.csv", cell=0, call="open")
     resolve_data_refs(notebook_in(repo), [ref], RepoFiles(repo, max_hash_bytes=3))
-    assert (ref.status, ref.size, ref.sha256, ref.rows) == (FOUND, len(FILES["data/root.csv"]), None, None)
+    size = len(FILES["data/root.csv"])
+    assert (ref.status, ref.size, ref.sha256, ref.rows) == (FOUND, size, None, None)
 
 
 def test_missing_repository_folder_gives_missing_refs(tmp_path: Path) -> None:

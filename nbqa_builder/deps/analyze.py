@@ -7,7 +7,7 @@ The cells are followed in order, like a kernel running them top to bottom: impor
 source text. A read of a path that an earlier statement wrote is not an input, so it is skipped.
 
 Speed: statements are visited once per cell to follow bindings; the expressions of a cell are walked
-for calls only when its source mentions a file function at all (`calls.TRIGGER_FRAGMENTS`).
+for calls only when its source mentions a file function at all (`calls.TRIGGER`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from nbqa_builder.deps.calls import (
     MODE,
     PATH_CONSTRUCTORS,
     PATH_READ_METHODS,
-    TRIGGER_FRAGMENTS,
+    PATH_WRITE_METHODS,
+    TRIGGER,
     WRITE,
     WRITE_METHOD_KEYWORDS,
     WRITE_METHODS,
@@ -44,7 +45,6 @@ _JOINS = frozenset(("os.path.join", "posixpath.join", "ntpath.join"))
 _IDENTITIES = frozenset(
     ("str", "os.fspath", "os.path.normpath", "os.path.abspath", "os.path.expanduser", "os.path.realpath")
 )
-_PATH_WRITE_METHODS = frozenset(("write_text", "write_bytes", "touch", "mkdir"))
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 # A width or precision of 1000 or more would build a huge string while folding.
 _BIG_NUMBER = re.compile(r"\d{4}")
@@ -119,7 +119,12 @@ def _safe_format_template(template: str) -> bool:
         fields = list(string.Formatter().parse(template))
     except ValueError:
         return False
-    return all(not spec or ("{" not in spec and not _BIG_NUMBER.search(spec)) for _, _, spec, _ in fields)
+    # `{0.attr}` / `{0[key]}` would read attributes of the folded values, not build a path
+    return all(
+        (not spec or ("{" not in spec and not _BIG_NUMBER.search(spec)))
+        and (not field or ("." not in field and "[" not in field))
+        for _, field, spec, _ in fields
+    )
 
 
 class _Analyzer:
@@ -131,13 +136,15 @@ class _Analyzer:
         self.written: set[str] = set()  # normalised paths written so far
         self.refs: list[DataRef] = []
         self.ref_by_call: dict[int, DataRef] = {}  # id(Call node) -> its ref (json.load(open(...)))
-        self.triggers: list[str] = list(TRIGGER_FRAGMENTS)
+        self.alias_triggers: list[str] = []  # `rc` after `from pandas import read_csv as rc`
         self.cell = 0
         self.scan_calls = False
 
     def run_cell(self, index: int, source: str, tree: ast.Module) -> None:
         self.cell = index
-        self.scan_calls = any(fragment in source for fragment in self.triggers)
+        self.scan_calls = TRIGGER.search(source) is not None or any(
+            name in source for name in self.alias_triggers
+        )
         try:
             self._statements(tree.body)
         except (RecursionError, MemoryError):
@@ -168,7 +175,8 @@ class _Analyzer:
             self._scan(node.value)
             if type(node.target) is ast.Name:
                 current = ast.Name(id=node.target.id, ctx=ast.Load())
-                self._set(node.target.id, self._fold(ast.BinOp(left=current, op=node.op, right=node.value)))
+                grown = ast.BinOp(left=current, op=node.op, right=node.value)
+                self._set(node.target.id, self._fold(grown))
         elif kind is ast.For or kind is ast.AsyncFor:
             self._scan(node.iter)
             self._unbind(node.target)
@@ -252,8 +260,8 @@ class _Analyzer:
     def _alias(self, name: str, target: str | None) -> None:
         self.aliases[name] = target
         self.env.pop(name, None)
-        if target in FILE_CALLS and not any(fragment in name for fragment in self.triggers):
-            self.triggers.append(name)  # `from pandas import read_csv as rc`: cells using rc
+        if target in FILE_CALLS and not TRIGGER.search(name) and name not in self.alias_triggers:
+            self.alias_triggers.append(name)
 
     def _bind(self, target: ast.expr, value_node: ast.expr) -> None:
         kind = type(target)
@@ -366,10 +374,10 @@ class _Analyzer:
         if type(func) is not ast.Attribute:
             return
         method = func.attr
-        if method in PATH_READ_METHODS or method in _PATH_WRITE_METHODS:
+        if method in PATH_READ_METHODS or method in PATH_WRITE_METHODS:
             receiver = self._fold(func.value)
             if isinstance(receiver, PathValue):
-                if method in _PATH_WRITE_METHODS or (method == "open" and self._mode_writes(node, 0, "r")):
+                if method in PATH_WRITE_METHODS or (method == "open" and self._mode_writes(node, 0, "r")):
                     self._note_write(receiver)
                 else:
                     self._note_read(node, receiver, f"Path.{method}")
@@ -384,8 +392,8 @@ class _Analyzer:
 
     def _file_call(self, node: ast.Call, spec: FileCall, call: str) -> None:
         argument = _argument(node, spec.position, spec.keywords)
-        if argument is None:
-            return
+        if argument is None or (type(argument) is ast.Constant and type(argument.value) is not str):
+            return  # absent, or None / bytes / a file descriptor: no file path to resolve
         if spec.kind == WRITE or (
             spec.kind == MODE and self._mode_writes(node, spec.mode_position, spec.default_mode)
         ):
@@ -399,7 +407,6 @@ class _Analyzer:
             self._note_read(node, value, call)
         elif value is None and not self._is_handle(argument):
             self._note_dynamic(node, argument, call)
-        # a number: open(3) reads a file descriptor, not a file
 
     def _mode_writes(self, node: ast.Call, position: int | None, default: str) -> bool:
         mode_node = _argument(node, position, ("mode",)) if position is not None else None
@@ -430,7 +437,8 @@ class _Analyzer:
             self._add(node, DataRef(as_written=path, cell=self.cell, call=call, status=MISSING))
 
     def _note_dynamic(self, node: ast.Call, argument: ast.AST, call: str) -> None:
-        self._add(node, DataRef(as_written=_source_text(argument), cell=self.cell, call=call, status=DYNAMIC))
+        text = _source_text(argument)
+        self._add(node, DataRef(as_written=text, cell=self.cell, call=call, status=DYNAMIC))
 
     def _note_write(self, path: str) -> None:
         if path and not is_url(path):
@@ -484,7 +492,8 @@ class _Analyzer:
             value = self._fold(part.value)
             if value is None:
                 return None
-            value = {114: repr, 97: ascii}.get(part.conversion, str)(value) if part.conversion != -1 else value
+            if part.conversion != -1:  # !r, !a, !s
+                value = {114: repr, 97: ascii}.get(part.conversion, str)(value)
             spec = self._fold(part.format_spec) if part.format_spec is not None else ""
             if not isinstance(spec, str) or _BIG_NUMBER.search(spec):
                 return None
@@ -551,7 +560,8 @@ class _Analyzer:
             if not _safe_format_template(receiver):
                 return None
             try:
-                return _capped(receiver.format(*args, **{k.arg: v for k, v in zip(node.keywords, kwargs)}))
+                named = {keyword.arg: value for keyword, value in zip(node.keywords, kwargs)}
+                return _capped(receiver.format(*args, **named))
             except (IndexError, KeyError, ValueError, TypeError, AttributeError):
                 return None
         if method == "join" and type(receiver) is str and len(node.args) == 1:

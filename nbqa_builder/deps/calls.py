@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 READ, WRITE, MODE = "read", "write", "mode"
@@ -108,6 +109,8 @@ WRITE_METHODS = frozenset(
     "to_orc to_latex to_markdown to_netcdf to_zarr tofile save savetxt write_csv write_parquet "
     "savefig".split()
 )
+# pathlib.Path methods that write the file the path names.
+PATH_WRITE_METHODS = frozenset(("write_text", "write_bytes"))
 WRITE_METHOD_KEYWORDS = ("path_or_buf", "path", "excel_writer", "fname", "file", "fp", "filepath")
 
 # pathlib.Path methods that read the file the path names.
@@ -135,10 +138,13 @@ DEFAULT_ALIASES: dict[str, str] = {
     **{name: name for name in "tarfile zipfile shutil urllib codecs csv yaml cv2".split()},
 }
 
-# Name fragments that any call in FILE_CALLS, HANDLE_LOADERS or the method sets contains; a cell
-# whose source has none of them (and no local alias of such a call) holds no file access, so its
-# expressions are not walked. Bindings are still followed in every cell.
-TRIGGER_FRAGMENTS = (
-    "read", "load", "open", "File", "connect", "Dataset", "to_", "save", "dump", "write",
-    "tofile", "fromfile", "genfromtxt", "scan_", "urlretrieve", "copy", "move", "Store", "Writer",
+# Matches the called name of every entry above (`read_csv`, `ZipFile`, `to_parquet`, `savez`,
+# `write_text` ...). A cell whose source does not match (and names no local alias of such a call)
+# holds no file access, so its expressions are not walked; bindings are still followed in every
+# cell. Narrower than plain "save"/"to_" so that helpers like `save_fig` and `to_datetime` do not
+# trigger a walk. tests/test_deps_analyze.py checks that every name above matches.
+TRIGGER = re.compile(
+    r"read|load|open|File|connect|Dataset|dump|copy|move|write_|tofile|fromfile|genfromtxt|scan_"
+    r"|urlretrieve|HDFStore|ExcelWriter|save(?:\(|z|txt|fig|mat)"
+    r"|to_(?:csv|excel|json|parquet|feather|pickle|hdf|html|stata|xml|orc|latex|markdown|netcdf|zarr)"
 )

@@ -73,7 +73,7 @@ def build_stage_steps(recipe: Recipe, stage: Stage) -> list[Step]:
     """The steps one stage runs, its global step (for `map`) last."""
     configs = recipe.step_configs()
     positions = stage.steps + ([stage.global_step] if stage.global_step is not None else [])
-    return [step_class(configs[p][0])(configs[p][1]) for p in positions]
+    return [step_class(configs[p][0])(configs[p][1], output=recipe.output) for p in positions]
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -138,8 +138,14 @@ def run_part(steps: list[Step], job: PartJob) -> dict[str, Any]:
 
 
 def part_summary(part: int, records: list[Notebook]) -> dict[str, Any]:
+    metrics: dict[str, dict[str, float]] = {}
+    for notebook in records:
+        for step, counters in notebook.checks.get("metrics", {}).items():
+            for key, value in counters.items():
+                metrics.setdefault(step, {})[key] = metrics.get(step, {}).get(key, 0) + value
     return {
         "part": part,
+        "metrics": metrics,
         "notebooks": len(records),
         "kept": sum(1 for n in records if n.kept),
         "tasks": sum(len([t for t in n.tasks if t.drop_reason is None]) for n in records if n.kept),

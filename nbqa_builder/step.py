@@ -22,6 +22,17 @@ from pydantic import BaseModel, ConfigDict
 from nbqa_builder.records import Notebook
 
 
+class StopRun(Exception):
+    """Raised by a step to end the run cleanly (a budget is spent); finished parts stay done,
+    and running the recipe again continues from there."""
+
+
+def count(notebook: Notebook, step: str, key: str, value: float = 1) -> None:
+    """Add to a run-wide counter (tokens, cost, requests...) that lands in stats.json["metrics"]."""
+    metrics = notebook.checks.setdefault("metrics", {}).setdefault(step, {})
+    metrics[key] = metrics.get(key, 0) + value
+
+
 class StepConfig(BaseModel):
     """Base of every step's settings: unknown keys are errors."""
 
@@ -36,7 +47,8 @@ class Step:
 
     def __init__(self, config: StepConfig | None = None, **context: Any) -> None:
         self.config = config if config is not None else self.Config()
-        self.context = context  # run-level settings (output dir, ...), read-only
+        # run-level settings, read-only: `output` (the recipe's output folder) when run by a pipeline
+        self.context = context
 
     def process(self, notebook: Notebook) -> str | None:
         raise NotImplementedError

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,12 +17,16 @@ def main(args: argparse.Namespace) -> int:
     from nbqa_builder.cli import UserError
     from nbqa_builder.pipeline import Pipeline, PlanMismatch
     from nbqa_builder.recipe import load_recipe
+    from nbqa_builder.step import StopRun
 
     recipe = load_recipe(args.recipe)
     try:
         stats = Pipeline(recipe, progress=not args.no_progress).run(restart=args.restart)
     except (PlanMismatch, FileNotFoundError) as exc:
         raise UserError(str(exc)) from None
+    except StopRun as exc:
+        print(f"stopped: {exc}; finished parts are kept, run the same command again to continue", file=sys.stderr)
+        return 3
     notebooks, tasks = stats["notebooks"], stats["tasks"]
     print(
         f"{recipe.name}: {notebooks['input']} notebooks, {notebooks['kept']} kept, "

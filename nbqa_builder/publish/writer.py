@@ -84,6 +84,12 @@ def write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elapse
         "difficulty": dict(sorted(difficulty.items())),
     }
     stats["files"] = {"count": file_count, "bytes": file_bytes}
+    metrics: dict[str, dict[str, float]] = {}
+    for summary in summaries:
+        for step, counters in summary.get("metrics", {}).items():
+            for key, value in counters.items():
+                metrics.setdefault(step, {})[key] = metrics.get(step, {}).get(key, 0) + value
+    stats["metrics"] = metrics
     stats["licenses"] = dict(licenses.most_common())
     stats["builder_version"] = __version__
     stats["elapsed_s"] = round(elapsed_s, 2)

@@ -262,3 +262,44 @@ def task_from_row(row: dict[str, Any]) -> Task:
     row["data_files"] = [TaskFile(**f) for f in row.get("data_files") or []]
     known = {f.name for f in dataclasses.fields(Task)}
     return Task(**{k: v for k, v in row.items() if k in known})
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON Schemas of the rows, derived from the Arrow schemas; `schemas/*.json` hold them for readers
+# in other languages, and tests/test_records.py keeps the files equal to what this gives.
+
+
+def _json_type(arrow_type: pa.DataType) -> dict[str, Any]:
+    if pa.types.is_string(arrow_type):
+        return {"type": ["string", "null"]}
+    if pa.types.is_binary(arrow_type):
+        return {"type": ["string", "null"], "contentEncoding": "base64"}
+    if pa.types.is_boolean(arrow_type):
+        return {"type": ["boolean", "null"]}
+    if pa.types.is_integer(arrow_type):
+        return {"type": ["integer", "null"]}
+    if pa.types.is_floating(arrow_type):
+        return {"type": ["number", "null"]}
+    if pa.types.is_list(arrow_type):
+        return {"type": ["array", "null"], "items": _json_type(arrow_type.value_type)}
+    if pa.types.is_struct(arrow_type):
+        return {
+            "type": ["object", "null"],
+            "properties": {f.name: _json_type(f.type) for f in arrow_type},
+            "additionalProperties": False,
+        }
+    raise TypeError(f"no JSON Schema type for {arrow_type}")
+
+
+def json_schema(schema: pa.Schema, title: str) -> dict[str, Any]:
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": title,
+        "type": "object",
+        "properties": {f.name: _json_type(f.type) for f in schema},
+        "required": list(schema.names),
+        "additionalProperties": False,
+    }
+
+
+JSON_SCHEMAS = {"task": (TASK_SCHEMA, "NbQA task"), "file": (FILE_SCHEMA, "Data file"), "reject": (REJECT_SCHEMA, "Rejected notebook")}

@@ -10,15 +10,22 @@ from typing import Any
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("notebook", help="path to a .ipynb file")
-    parser.add_argument("--repo", help="the notebook's repository folder (default: the nearest folder "
-                                       "above it with .git or .nbqa-repo.json, else its own folder)")
+    parser.add_argument("--repo", help="the notebook's repository folder (default: the nearest folder above "
+                                       "it with .git or .nbqa-repo.json, else with a LICENSE, else its own)")
     parser.add_argument("--recipe", help="take the validate/deps/filter settings from this recipe")
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
 def find_repo_root(notebook: Path) -> Path:
-    for folder in notebook.resolve().parents:
+    """The nearest folder above with .git or .nbqa-repo.json, else with a license file, else its own."""
+    from nbqa_builder.sources.local import LICENSE_FILES
+
+    parents = notebook.resolve().parents
+    for folder in parents:
         if (folder / ".git").exists() or (folder / ".nbqa-repo.json").exists():
+            return folder
+    for folder in parents:
+        if any((folder / name).is_file() for name in LICENSE_FILES):
             return folder
     return notebook.resolve().parent
 

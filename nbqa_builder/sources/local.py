@@ -141,13 +141,24 @@ def git_origin_url(folder: Path) -> str | None:
 
 
 def detect_license(folder: Path) -> str | None:
-    """SPDX id of the repository's license file; "other" when unrecognised, None when absent."""
+    """SPDX id of the repository's license file; "other" when unrecognised, None when absent.
+
+    Without a license file, a README that states a known license counts (some repositories put
+    it there only).
+    """
     for name in LICENSE_FILES:
         path = folder / name
         if path.is_file():
-            text = path.read_text(encoding="utf-8", errors="replace")[:20_000]
-            for spdx, pattern in _LICENSE_PATTERNS:
-                if re.search(pattern, text, re.IGNORECASE | re.DOTALL):
-                    return spdx
-            return "other"
+            return _match_license(path.read_text(encoding="utf-8", errors="replace")[:20_000]) or "other"
+    for name in ("README.md", "README.rst", "README.txt", "README"):
+        path = folder / name
+        if path.is_file():
+            return _match_license(path.read_text(encoding="utf-8", errors="replace")[:50_000])
+    return None
+
+
+def _match_license(text: str) -> str | None:
+    for spdx, pattern in _LICENSE_PATTERNS:
+        if re.search(pattern, text, re.IGNORECASE | re.DOTALL):
+            return spdx
     return None

@@ -1,0 +1,64 @@
+"""The local source: repositories, provenance, and which files count as notebooks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from nbqa_builder.sources.local import find_repositories, list_notebooks, read_notebook
+
+MIT = "Permission is hereby granted, free of charge, to any person obtaining a copy"
+
+
+def make_repo(path: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        (path / name).parent.mkdir(parents=True, exist_ok=True)
+        (path / name).write_text(text)
+    return path
+
+
+def test_folder_of_repositories_with_licenses_and_owner_names(tmp_path):
+    make_repo(tmp_path / "alice__stats", {"LICENSE": MIT, "a.ipynb": "{}", "sub/b.ipynb": "{}",
+                                          ".ipynb_checkpoints/a-checkpoint.ipynb": "{}"})
+    make_repo(tmp_path / "plain", {"c.ipynb": "{}", "README.md": "Licensed under CC BY 4.0."})
+    repos = find_repositories(tmp_path)
+    assert [(r.name, r.license) for r in repos] == [("alice/stats", "MIT"), ("plain", "CC-BY-4.0")]
+    assert list_notebooks(repos[0], ["**/*.ipynb"]) == ["a.ipynb", "sub/b.ipynb"]
+
+
+def test_git_checkout_gives_commit_and_url(tmp_path):
+    repo = make_repo(tmp_path / "proj", {"n.ipynb": "{}"})
+    git = ["git", "-C", str(repo), "-c", "user.email=t@e", "-c", "user.name=t"]
+    subprocess.run(git[:3] + ["init", "-q"], check=True)
+    subprocess.run(git + ["add", "."], check=True)
+    subprocess.run(git + ["commit", "-qm", "x"], check=True)
+    subprocess.run(git[:3] + ["remote", "add", "origin", "git@github.com:bob/proj.git"], check=True)
+    head = subprocess.run(git[:3] + ["rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    (only,) = find_repositories(repo)  # a git checkout is one repository
+    assert only.commit == head
+    assert only.url == "https://github.com/bob/proj.git"
+    notebook = read_notebook(only, "n.ipynb", 1000)
+    assert notebook.url == f"https://github.com/bob/proj/blob/{head}/n.ipynb"
+
+
+def test_mirror_metadata_overrides(tmp_path):
+    repo = make_repo(tmp_path / "x__y", {"n.ipynb": "{}", "LICENSE": MIT})
+    (repo / ".nbqa-repo.json").write_text(json.dumps({"repo": "X/Y", "commit": "abc", "license": "Apache-2.0",
+                                                       "url": "https://github.com/X/Y"}))
+    (only,) = find_repositories(tmp_path)
+    assert (only.name, only.commit, only.license) == ("X/Y", "abc", "Apache-2.0")
+
+
+def test_oversized_notebook_is_a_recorded_drop_not_read(tmp_path):
+    repo = make_repo(tmp_path / "r", {"big.ipynb": "x" * 5000})
+    (only,) = find_repositories(tmp_path)
+    notebook = read_notebook(only, "big.ipynb", 100)
+    assert notebook.drop_reason == "too_large" and notebook.raw == b""
+
+
+def test_missing_source_folder_is_an_error(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        find_repositories(tmp_path / "nope")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import posixpath
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -94,6 +94,7 @@ class ExecuteStep(_SandboxStep):
     """Re-run each notebook with its data files; set executable, outputs_match, deterministic."""
 
     name = "execute"
+    requires: ClassVar[tuple[str, ...]] = ("validate", "deps")  # it places the resolved data files
 
     def process(self, notebook: Notebook) -> str | None:
         code_cells = [(index, cell) for index, cell in enumerate(notebook.cells) if cell.cell_type == "code"]
@@ -200,6 +201,7 @@ class VerifyStep(_SandboxStep):
     """
 
     name = "verify"
+    requires: ClassVar[tuple[str, ...]] = ("validate", "deps", "extract")
 
     def process(self, notebook: Notebook) -> str | None:
         for task in notebook.tasks:

@@ -220,6 +220,25 @@ def test_half_similar_notebooks_are_not_merged():
     assert drops_of(batch, config) == {}
 
 
+def test_confirmation_refuses_lsh_candidates_below_the_threshold():
+    """Pairs just under the threshold sometimes share a band; with `confirm` they are merged only
+    when their estimated Jaccard reaches the threshold, without it any shared band merges them."""
+    rng = random.Random(9)
+    batch = []
+    for i in range(80):
+        base = code_doc(rng, 40)
+        batch += [notebook(f"p{i}-a", base), notebook(f"p{i}-b", edited(rng, base, 8))]
+    sigs = dict(zip((nb.uid for nb in batch), signatures([normalized_code(nb) for nb in batch], MinHashConfig())))
+
+    def estimated_jaccard(drops):
+        return [float(np.mean(sigs[d] == sigs[s.split(":", 1)[1]])) for d, s in drops.items()]
+
+    unconfirmed = estimated_jaccard(drops_of(batch, MinHashConfig(confirm=False)))
+    confirmed = estimated_jaccard(drops_of(batch, MinHashConfig(confirm=True)))
+    assert min(unconfirmed) < 0.7  # the setup yields chance candidates
+    assert confirmed and min(confirmed) >= 0.7
+
+
 def test_survivors_do_not_depend_on_input_order_or_parts():
     config = MinHashConfig()
     rng = random.Random(8)

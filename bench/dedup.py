@@ -6,7 +6,7 @@ near-duplicates, and wall time and peak memory at 100 k and 1 M notebooks.
 
 The corpus is synthetic and known: code-like documents of about 800 tokens, some of them in
 planted groups (a document and 1-4 edited copies at Jaccard 0.8-0.95 to it), some in "related"
-pairs (half the code shared, Jaccard about 0.3-0.55: not duplicates), the rest unrelated. Every
+pairs (the first 50-75% of the code shared, Jaccard 0.33-0.6: not duplicates), the rest unrelated. Every
 document starts with the same import header, as notebooks do. Truth is the planted groups; a
 predicted pair is two documents left in one cluster. The 100 k and 1 M runs each run in their own
 process, so each peak RSS is its own.
@@ -73,7 +73,7 @@ class Corpus:
                 self.kinds[i + 1 : i + size], self.source[i + 1 : i + size] = 2, i
                 self.target_jaccard[i + 1 : i + size] = self.rng.uniform(0.8, 0.95, size - 1)
                 i += size
-            elif roll < 0.2 and i + 1 < n:  # related pair, not a duplicate
+            elif roll < 0.2 and i + 1 < n:  # related pair (same template, own work): not duplicates
                 self.kinds[i + 1], self.source[i + 1] = 3, i
                 i += 2
             else:
@@ -104,8 +104,8 @@ class Corpus:
         if kind == 3:
             ids = self._base_ids(self.source[i]).copy()
             rng = np.random.default_rng(self.seeds[i])
-            half = len(ids) // 2
-            ids[half:] = self._random_tokens(rng, len(ids) - half)  # same first half, own second half
+            shared = int(len(ids) * rng.uniform(0.5, 0.75))  # Jaccard f/(2-f): 0.33-0.6
+            ids[shared:] = self._random_tokens(rng, len(ids) - shared)  # same start, own rest
             return ids
         return self._base_ids(i)
 
@@ -145,44 +145,55 @@ def peak_rss_mb() -> float:
 # Throughput: code text to signatures
 
 
-def throughput(sample: int) -> dict[str, float]:
+def throughput(sample: int, repeats: int = 2) -> dict[str, float]:
+    """Documents per second from code text to signature, best of `repeats` passes for each method
+    (the machine is shared: the best pass is the least disturbed one)."""
+    import xxhash
     from datasketch import MinHash
 
     corpus = Corpus(sample, seed=1)
     texts = [corpus.text(i) for i in range(sample)]
-    tokens = [len(shingles(t, CONFIG)) + CONFIG.ngram - 1 for t in texts[:200]]
-    print(f"throughput sample: {sample} documents, {np.mean(tokens):.0f} tokens each on average")
-
+    n_tokens = [len(shingles(t, CONFIG)) + CONFIG.ngram - 1 for t in texts]
+    print(f"throughput sample: {sample} documents, {np.mean(n_tokens):.0f} tokens each on average")
     signatures(texts[:50], CONFIG)  # warm-up: imports and cached permutations
-    t0 = time.perf_counter()
     ours = signatures(texts, CONFIG)
-    rates = {"ours": sample / (time.perf_counter() - t0)}
 
-    def datasketch_rate(name, make, check=False):
-        t0 = time.perf_counter()
-        for k, text in enumerate(texts):
-            minhash = make()
-            minhash.update_batch(shingles(text, CONFIG))
-            if check:  # outside the loop's purpose, but cheap: the same settings give our values
-                assert np.array_equal(minhash.hashvalues, ours[k]), "signature differs from datasketch"
-        rates[name] = sample / (time.perf_counter() - t0)
+    def with_datasketch(make):
+        def run():
+            out = []
+            for text in texts:
+                minhash = make()
+                minhash.update_batch(shingles(text, CONFIG))
+                out.append(minhash)
+            return out
+        return run
 
-    datasketch_rate("datasketch_default", lambda: MinHash(num_perm=128))
-    datasketch_rate(
-        "datasketch_same_settings",
-        lambda: MinHash(num_perm=CONFIG.num_perm, seed=CONFIG.seed, hashfunc=shingle_hash32, scheme="affine32"),
-        check=True,
-    )
-    import xxhash
-
-    datasketch_rate(
-        "datasketch_xxh32_whole_shingle",
-        lambda: MinHash(num_perm=128, hashfunc=xxhash.xxh32_intdigest, scheme="affine32"),
-    )
+    methods = {
+        "ours": lambda: signatures(texts, CONFIG),
+        "datasketch_default": with_datasketch(lambda: MinHash(num_perm=128)),
+        "datasketch_same_settings": with_datasketch(
+            lambda: MinHash(num_perm=CONFIG.num_perm, seed=CONFIG.seed, hashfunc=shingle_hash32, scheme="affine32")
+        ),
+        "datasketch_xxh32_whole_shingle": with_datasketch(
+            lambda: MinHash(num_perm=128, hashfunc=xxhash.xxh32_intdigest, scheme="affine32")
+        ),
+    }
+    rates = {}
+    for name, run in methods.items():
+        best = float("inf")
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            result = run()
+            best = min(best, time.perf_counter() - t0)
+        rates[name] = sample / best
+        if name == "datasketch_same_settings":
+            same = all(np.array_equal(m.hashvalues, sig) for m, sig in zip(result, ours))
+            assert same, "our signatures differ from datasketch's with the same settings"
     for name, rate in rates.items():
         print(f"  {name:32s} {rate:9.0f} docs/s   ours is {rates['ours'] / rate:5.1f}x")
-    print("  (datasketch_same_settings: our hash function and scheme, signatures checked equal to ours;")
-    print("   datasketch_xxh32_whole_shingle: xxh32 of each whole shingle, other signatures, for reference)")
+    print("  (same_settings: datasketch given our hash function shingle_hash32 and scheme affine32;")
+    print("   its signatures were checked equal to ours on all documents of the sample.")
+    print("   xxh32_whole_shingle: xxh32 of each whole shingle, different signatures, for reference.)")
     return rates
 
 
@@ -206,8 +217,30 @@ def run_documents(n: int, part: int = 5000) -> dict:
     t1 = time.perf_counter()
     drops = minhash_reduce(keys, CONFIG)
     reduce_s = time.perf_counter() - t1
-    precision, recall = precision_recall(drops, corpus.groups, lambda uid: int(uid.rsplit(":", 1)[1][:8]))
+    index_of = lambda uid: int(uid.rsplit(":", 1)[1][:8])  # noqa: E731
+    precision, recall = precision_recall(drops, corpus.groups, index_of)
+    predicted = predicted_pairs(drops, index_of)
+    copies = np.flatnonzero(corpus.kinds == 2)
+    found = np.array([(int(corpus.source[c]), int(c)) in predicted for c in copies])
+    by_similarity = {}
+    for lo in (0.80, 0.85, 0.90):
+        in_band = (corpus.target_jaccard[copies] >= lo) & (corpus.target_jaccard[copies] < lo + 0.05)
+        by_similarity[f"{lo:.2f}-{lo + 0.05:.2f}"] = float(found[in_band].mean())
+    related = np.flatnonzero(corpus.kinds == 3)
+    related_merged = sum((int(corpus.source[r]), int(r)) in predicted for r in related)
+    # The edits aim at a Jaccard; check the aim on a sample against the true shingle sets.
+    aim_error = []
+    for c in copies[:300]:
+        a, b = (set(shingles(corpus.text(int(i)), CONFIG)) for i in (corpus.source[c], c))
+        aim_error.append(abs(len(a & b) / len(a | b) - corpus.target_jaccard[c]))
+    related_j = []
+    for r in related[:100]:
+        a, b = (set(shingles(corpus.text(int(i)), CONFIG)) for i in (corpus.source[r], r))
+        related_j.append(len(a & b) / len(a | b))
     return {
+        "recall_copy_to_base_by_jaccard": by_similarity, "related_pairs": len(related),
+        "related_merged": related_merged, "related_jaccard_range": [min(related_j), max(related_j)],
+        "jaccard_aim_mean_abs_error": float(np.mean(aim_error)),
         "n": n, "source": "documents", "map_s": map_s, "reduce_s": reduce_s, "generate_s": make_s,
         "dropped": len(drops), "precision": precision, "recall": recall, "peak_rss_mb": peak_rss_mb(),
     }
@@ -266,6 +299,16 @@ def in_subprocess(mode: str, n: int) -> dict:
 
 
 def report(result: dict) -> None:
+    if "recall_copy_to_base_by_jaccard" in result:
+        print(
+            f"  planted copy found with its base, by Jaccard to the base: {result['recall_copy_to_base_by_jaccard']}"
+            f" (copies hit their aimed Jaccard within {result['jaccard_aim_mean_abs_error']:.3f} on average)"
+        )
+        lo, hi = result["related_jaccard_range"]
+        print(
+            f"  related pairs (Jaccard {lo:.2f}-{hi:.2f}, not duplicates) merged: "
+            f"{result['related_merged']} of {result['related_pairs']}"
+        )
     map_part = f"map {result['map_s']:.1f} s + " if result["map_s"] is not None else ""
     print(
         f"N={result['n']:>9,} ({result['source']}): {map_part}reduce {result['reduce_s']:.1f} s "

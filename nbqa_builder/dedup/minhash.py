@@ -269,7 +269,8 @@ class _KeyColumns:
     band_keys: np.ndarray  # (n, bands) uint64
     found_refs: np.ndarray  # (n,) int64
     executed_cells: np.ndarray  # (n,) int64
-    signatures: np.ndarray | None  # (n, num_perm) uint32 when confirming
+    signatures: np.ndarray | None  # (n, num_perm) uint32 when confirming, in arrival order
+    arrival_row: np.ndarray  # (n,) row of each (uid-ordered) notebook in `signatures`
 
 
 def _collect(keys: Iterable[MinHashKey], config: MinHashConfig) -> _KeyColumns:
@@ -302,13 +303,11 @@ def _collect(keys: Iterable[MinHashKey], config: MinHashConfig) -> _KeyColumns:
     perm = np.asarray(order, dtype=np.int64)
     band_mat = np.frombuffer(band_buf, dtype="<u8").reshape(n, bands)[perm].astype(np.uint64)
     del band_buf
-    sigs = None
-    if config.confirm:
-        sigs = np.frombuffer(sig_buf, dtype="<u4").reshape(n, config.num_perm)[perm].astype(np.uint32)
-        del sig_buf
-    return _KeyColumns(
-        uids, band_mat, np.asarray(found, dtype=np.int64)[perm], np.asarray(executed, dtype=np.int64)[perm], sigs
-    )
+    # Signatures stay in arrival order (read through `arrival_row`): reordering them would copy
+    # the reduce's largest array (512 MB per million notebooks).
+    sigs = np.frombuffer(sig_buf, dtype="<u4").reshape(n, config.num_perm) if config.confirm else None
+    found_arr, executed_arr = np.asarray(found, dtype=np.int64)[perm], np.asarray(executed, dtype=np.int64)[perm]
+    return _KeyColumns(uids, band_mat, found_arr, executed_arr, sigs, perm)
 
 
 def _candidate_pairs(band_mat: np.ndarray, window: int) -> np.ndarray:
@@ -338,13 +337,14 @@ def _candidate_pairs(band_mat: np.ndarray, window: int) -> np.ndarray:
     return np.unique(np.concatenate(found))
 
 
-def _confirmed(pairs: np.ndarray, sigs: np.ndarray, threshold: float) -> np.ndarray:
+def _confirmed(pairs: np.ndarray, sigs: np.ndarray, arrival_row: np.ndarray, threshold: float) -> np.ndarray:
     """The pairs whose estimated Jaccard (share of equal signature values) reaches the threshold."""
     keep = np.zeros(len(pairs), dtype=bool)
     need = threshold * sigs.shape[1]
     for lo in range(0, len(pairs), _PAIRS_PER_BLOCK):
         block = pairs[lo : lo + _PAIRS_PER_BLOCK]
-        i, j = (block >> np.uint64(32)).astype(np.int64), (block & np.uint64(0xFFFFFFFF)).astype(np.int64)
+        i = arrival_row[(block >> np.uint64(32)).astype(np.int64)]
+        j = arrival_row[(block & np.uint64(0xFFFFFFFF)).astype(np.int64)]
         keep[lo : lo + len(block)] = np.count_nonzero(sigs[i] == sigs[j], axis=1) >= need
     return pairs[keep]
 
@@ -377,7 +377,7 @@ def minhash_reduce(keys: Iterable[MinHashKey], config: MinHashConfig) -> dict[st
     assert n < 1 << 32, "pair encoding holds 32-bit indices"
     pairs = _candidate_pairs(cols.band_keys, _WINDOW if config.confirm else 0)
     if config.confirm:
-        pairs = _confirmed(pairs, cols.signatures, config.threshold)
+        pairs = _confirmed(pairs, cols.signatures, cols.arrival_row, config.threshold)
     members, roots = _cluster_roots(pairs, n)
     if not len(members):
         return {}

@@ -10,7 +10,9 @@ Signatures are exactly datasketch's: for any text,
     MinHash(num_perm=config.num_perm, seed=config.seed, hashfunc=shingle_hash32, scheme="affine32")
     .update_batch(shingles(text, config))
 
-so signatures can be checked with datasketch and reused with `LeanMinHash` and `MinHashLSH`.
+so signatures can be checked with datasketch and reused with `LeanMinHash` and `MinHashLSH`:
+`LeanMinHash(seed=config.seed, hashvalues=signature, scheme="affine32")`, where a key's signature
+is `np.frombuffer(key.signature, "<u4")`.
 They are computed without a Python call per shingle: tokens are hashed once, vectorised
 (`hashing.py`), n-gram hashes are polynomials of token hashes, and the affine32 permutations are
 applied to (num_perm x shingles) blocks in numpy.

@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("nbqa_builder.commands.validate", "check a recipe without running it"),
     "inspect": ("nbqa_builder.commands.inspect", "print every check for one notebook"),
     "stats": ("nbqa_builder.commands.stats", "print the funnel of a finished run"),
+    "crawl": ("nbqa_builder.commands.crawl", "crawl a recipe's GitHub source into its local mirror (resumable)"),
 }
 
 

@@ -278,6 +278,18 @@ def test_a_wait_longer_than_max_wait_stops_cleanly_and_the_next_run_finishes(tmp
     assert max(server.delivered_blobs().values()) == 1
 
 
+def test_rate_limit_waits_show_in_the_progress_line(tmp_path, monkeypatch, capsys):
+    world = [r for r in build_world() if r.full_name == "bkim/weather-study"]
+    monkeypatch.setenv("GITHUB_TOKEN", TOKENS[0])
+    with FakeGithub(world, tokens={TOKENS[0]: "t1"}, limits={"core": Limit(3, 1)}) as server:
+        source = settings(server, repositories=["bkim/weather-study"], code_search=None)
+        mirror = crawl(source, tmp_path, progress=True)
+    progress = capsys.readouterr().err
+    assert re.search(r"waiting \d+s: core limit", progress), progress[-500:]
+    assert mirror_files(mirror) == expected_files(world, source)
+    assert not [e for e in server.log if e["fault"] == "primary_limit"], "the crawl ran into a limit it knew of"
+
+
 def test_a_garbled_blob_is_recorded_and_the_rest_is_crawled(tmp_path, monkeypatch):
     world = [r for r in build_world() if r.full_name == "cgarcia/survey"]
     bad = blob_sha(world[0].files["responses.csv"])

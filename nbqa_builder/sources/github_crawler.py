@@ -33,6 +33,7 @@ from nbqa_builder.sources.github_api import (
     CODE_SEARCH,
     CORE,
     SEARCH,
+    CrawlError,
     CrawlPaused,
     GithubApi,
     PermanentError,
@@ -133,10 +134,12 @@ class Crawler:
             names = [_item_repo_name(item) for item in items]
             return names, int(results.totalCount)
 
+        # a search page that cannot be read stops discovery: a partial list would be silent loss
         try:
             return self.api.call(resource, read, what)
-        except (PermanentError, TransientExhausted) as exc:
-            # a search that cannot be read now stops discovery, resumably; a partial list would be silent loss
+        except PermanentError as exc:
+            raise CrawlError(f"{what}: GitHub refused the search ({exc}); check the query in the recipe") from None
+        except TransientExhausted as exc:
             raise CrawlPaused(f"{what}: {exc}; run again to resume") from None
 
     def _read_search(self, resource: str, search: Any, cap: int, what: str, start: int = 0) -> list[str]:

@@ -18,8 +18,7 @@ import pytest
 pytest.importorskip("github", reason="the github extra (PyGithub) is not installed")
 
 from nbqa_builder.recipe import GithubSource, RecipeError, parse_recipe  # noqa: E402
-from nbqa_builder.sources.github import crawl, plan_crawl  # noqa: E402
-from nbqa_builder.sources.github_api import CrawlError, CrawlPaused  # noqa: E402
+from nbqa_builder.sources.github import CrawlError, CrawlPaused, crawl, plan_crawl, read_repository_list  # noqa: E402
 from tests.fake_github import LFS_POINTER, FakeGithub, FakeRepo, Faults, Limit, blob_sha, repos_from_folder  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -349,8 +348,6 @@ def test_bad_github_settings_are_clear_errors(tmp_path):
         parse_recipe(source("{kind: github, repositories: [not-a-repo]}"))
     listing = tmp_path / "repos.txt"
     listing.write_text("a/b\n\nthis is not a repo\n")
-    from nbqa_builder.sources.github import read_repository_list
-
     with pytest.raises(CrawlError, match=r"repos.txt:3: .*not a GitHub owner/name"):
         read_repository_list(listing)
 

@@ -32,8 +32,9 @@ def main(args: argparse.Namespace) -> int:
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
-        from nbqa_builder.sources.github import crawl, plan_crawl
-        from nbqa_builder.sources.github_api import CrawlError, CrawlPaused
+        import github  # noqa: F401  (PyGithub: fail here, with the fix, rather than mid-crawl)
+
+        from nbqa_builder.sources.github import CrawlError, CrawlPaused, crawl, plan_crawl
     except ImportError as exc:
         raise UserError(f"the github source needs its extra: pip install 'nbqa_builder[github]' ({exc})") from None
     try:

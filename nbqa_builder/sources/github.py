@@ -46,6 +46,30 @@ MAX_FAILURES_IN_A_ROW = 5
 REPO_FILE = ".nbqa-repo.json"
 
 
+class CrawlError(RuntimeError):
+    """The crawl cannot go on; the message is for the user as it is."""
+
+
+class CrawlPaused(CrawlError):
+    """The crawl stopped cleanly before the end (a long rate-limit wait, a failing API); run it again."""
+
+
+class PermanentError(Exception):
+    """A reply that will not change on retry (404, 451, ...): recorded as `error:<code>`."""
+
+    def __init__(self, code: str, message: str = ""):
+        super().__init__(f"{code} {message}".strip())
+        self.code = code
+
+
+class TransientExhausted(Exception):
+    """A request that kept failing transiently through every retry."""
+
+    def __init__(self, code: str, message: str = ""):
+        super().__init__(f"{code} {message}".strip())
+        self.code = code
+
+
 def crawl(source_config: GithubSource, output_dir: Path, progress: bool = True) -> Path:
     """Crawl what the recipe's github source names into a mirror; returns the mirror root.
 
@@ -68,9 +92,8 @@ def crawl(source_config: GithubSource, output_dir: Path, progress: bool = True) 
         tokens = tokens_from_environment()
         if not tokens:
             log.warning("no GITHUB_TOKEN: anonymous requests are limited to 60 an hour and cannot use code search")
-        crawler = Crawler(source_config, state, mirror, tmp, progress=progress)
-        api = GithubApi(source_config, tokens, on_wait=crawler.show_wait)
-        crawler.api = api
+        api = GithubApi(source_config, tokens)
+        crawler = Crawler(source_config, api, state, mirror, tmp, progress=progress)
         try:
             crawler.run()
         finally:
@@ -91,8 +114,6 @@ def check_settings(state: Any, settings: GithubSource) -> None:
         include={"include_forks", "include_archived", "licenses", "notebook_extensions", "data_extensions", "max_notebook_bytes", "max_data_file_bytes"}
     )
     text = json.dumps(chosen, sort_keys=True)
-    from nbqa_builder.sources.github_api import CrawlError
-
     before = state.get_meta("selection")
     if before is None:
         state.set_meta("selection", text)
@@ -106,8 +127,6 @@ def check_settings(state: Any, settings: GithubSource) -> None:
 
 def read_repository_list(path: str | Path) -> list[str]:
     """`owner/name` entries from a file: one a line, GitHub URLs accepted, `#` comments and blank lines skipped."""
-    from nbqa_builder.sources.github_api import CrawlError
-
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
@@ -257,8 +276,6 @@ def plan_crawl(source_config: GithubSource) -> str:
 
 
 def _search_total(api: Any, resource: str, search: Any, lines: list[str], what: str) -> int:
-    from nbqa_builder.sources.github_api import CrawlError, PermanentError, TransientExhausted
-
     def first_page(gh: Any) -> int:
         results = search(gh)
         results.get_page(0)

@@ -27,6 +27,7 @@ from github import Auth, BadAttributeException, Github, GithubException
 from github.Requester import Requester
 
 from nbqa_builder.recipe import GithubSource
+from nbqa_builder.sources.github import CrawlError, CrawlPaused, PermanentError, TransientExhausted
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -34,30 +35,6 @@ T = TypeVar("T")
 CORE, SEARCH, CODE_SEARCH = "core", "search", "code_search"
 # GitHub's reset time is in whole seconds and clocks differ a little: wait this much past it
 RESET_MARGIN_S = 1.0
-
-
-class CrawlError(RuntimeError):
-    """The crawl cannot go on; the message is for the user as it is."""
-
-
-class CrawlPaused(CrawlError):
-    """The crawl stopped cleanly before the end (a long rate-limit wait, a failing API); run it again."""
-
-
-class PermanentError(Exception):
-    """A reply that will not change on retry (404, 451, ...): recorded as `error:<code>`."""
-
-    def __init__(self, code: str, message: str = ""):
-        super().__init__(f"{code} {message}".strip())
-        self.code = code
-
-
-class TransientExhausted(Exception):
-    """A request that kept failing transiently through every retry."""
-
-    def __init__(self, code: str, message: str = ""):
-        super().__init__(f"{code} {message}".strip())
-        self.code = code
 
 
 def tokens_from_environment(environ: dict[str, str] | None = None) -> list[str]:
@@ -74,7 +51,6 @@ class TokenState:
     remaining: dict[str, int] = field(default_factory=dict)  # resource -> requests left, when known
     reset_at: dict[str, float] = field(default_factory=dict)  # resource -> epoch seconds
     resting_until: float = 0.0  # after a secondary limit
-    requests: int = 0
 
     def ready_at(self, resource: str) -> float:
         """When this token may make a request to `resource` (0: now)."""
@@ -128,7 +104,6 @@ class GithubApi:
         failures = 0
         while True:
             token = self._pick(resource)
-            token.requests += 1
             self.requests += 1
             requester = token.client.requester
             # forget the previous reply's limits, which may belong to another resource
@@ -184,7 +159,9 @@ class GithubApi:
         now = time.time()
         if headers.get("x-ratelimit-remaining") == "0":
             token.remaining[resource] = 0
-            token.reset_at.setdefault(resource, now + 60)
+            if token.reset_at.get(resource, 0) <= now:
+                # no reset time, or one already past by our clock: GitHub's advice is to wait a minute
+                token.reset_at[resource] = now + 60
             log.info("%s: primary %s limit spent until %s", token.label, resource, time.strftime("%H:%M:%S", time.localtime(token.reset_at[resource])))
             return True
         retry_after = _number(headers.get("retry-after", ""))

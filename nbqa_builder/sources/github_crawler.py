@@ -16,6 +16,10 @@ from tqdm import tqdm
 from nbqa_builder.recipe import GithubSource
 from nbqa_builder.sources.github import (
     MAX_FAILURES_IN_A_ROW,
+    CrawlError,
+    CrawlPaused,
+    PermanentError,
+    TransientExhausted,
     NEAR_CAP,
     REPO_FILE,
     SEARCH_PAGE,
@@ -29,16 +33,7 @@ from nbqa_builder.sources.github import (
     safe_repo_path,
     write_atomically,
 )
-from nbqa_builder.sources.github_api import (
-    CODE_SEARCH,
-    CORE,
-    SEARCH,
-    CrawlError,
-    CrawlPaused,
-    GithubApi,
-    PermanentError,
-    TransientExhausted,
-)
+from nbqa_builder.sources.github_api import CODE_SEARCH, CORE, SEARCH, GithubApi
 from nbqa_builder.sources.github_state import CRAWLED, LISTED, PENDING, CrawlState
 
 log = logging.getLogger("nbqa_builder.sources.github")
@@ -48,10 +43,10 @@ GONE = {"403", "404", "410", "451"}
 
 
 class Crawler:
-    api: GithubApi
-
-    def __init__(self, settings: GithubSource, state: CrawlState, mirror: Path, tmp: Path, progress: bool = True):
+    def __init__(self, settings: GithubSource, api: GithubApi, state: CrawlState, mirror: Path, tmp: Path, progress: bool = True):
         self.settings = settings
+        self.api = api
+        api.on_wait = self.show_wait  # rate-limit waits appear in the progress line
         self.state = state
         self.mirror = mirror
         self.tmp = tmp
@@ -177,7 +172,7 @@ class Crawler:
         files = []
         for path, kind_mode, blob_sha, size in entries:
             safe = safe_repo_path(path)
-            if kind_mode != ("blob", "100644") and kind_mode != ("blob", "100755"):
+            if kind_mode not in (("blob", "100644"), ("blob", "100755")):
                 continue  # directories, symlinks, submodules
             choice = choose_file(settings, path, size if isinstance(size, int) else 0)
             if choice is None:

@@ -11,11 +11,12 @@ step means adding one line here and one module.
 from __future__ import annotations
 
 import importlib
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from nbqa_builder.step import Step
 
@@ -29,6 +30,10 @@ STEP_CLASSES: dict[str, str] = {
     "execute": "nbqa_builder.sandbox.step:ExecuteStep",
     "verify": "nbqa_builder.sandbox.step:VerifyStep",
 }
+
+
+# a GitHub "owner/name": owners are alphanumeric with dashes, names also allow "." and "_"
+REPO_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}"
 
 
 class RecipeError(ValueError):
@@ -48,9 +53,79 @@ class LocalSource(Strict):
     max_notebook_bytes: int = 50_000_000
 
 
+class CodeSearch(Strict):
+    """Discovery by code search: `<terms> extension:ipynb size:lo..hi`, sliced by file size."""
+
+    # the legacy code-search API wants a search term besides qualifiers; analysis notebooks
+    # almost all import pandas
+    terms: str = Field("pandas", min_length=1)
+    # GitHub's code index holds only files under 384 KB, so larger sizes find nothing
+    min_size: int = Field(0, ge=0)
+    max_size: int = Field(384_000, ge=1)
+    # GitHub returns at most 1,000 results per search query; a slice whose count comes near it is halved
+    result_cap: int = Field(1000, ge=1)
+
+    @model_validator(mode="after")
+    def _sizes_in_order(self) -> "CodeSearch":
+        if self.min_size > self.max_size:
+            raise ValueError(f"min_size {self.min_size} is above max_size {self.max_size}")
+        return self
+
+
 class GithubSource(Strict):
+    """Crawl GitHub (sources/github.py). The token comes from GITHUB_TOKEN or GITHUB_TOKENS, never from here."""
+
     kind: Literal["github"]
-    model_config = ConfigDict(extra="allow")  # settings validated by sources/github.py
+    # the REST API root; a GitHub Enterprise server has its own (https://HOST/api/v3)
+    api_url: str = Field("https://api.github.com", pattern=r"^https?://[^\s/]+")
+    # discovery, any combination of the four; at least one is needed
+    repositories: list[str] = []  # "owner/name" entries
+    repositories_file: str | None = None  # one "owner/name" or GitHub URL a line; "#" starts a comment
+    repo_search: str | None = None  # a repository search query, e.g. "language:jupyter-notebook stars:>=5"
+    code_search: CodeSearch | None = None
+    # forks mostly repeat their parent's notebooks
+    include_forks: bool = False
+    # archived repositories are frozen and often abandoned; skipped unless asked for
+    include_archived: bool = False
+    # SPDX ids the API reports; the dataset ships data files, so only licences that allow
+    # redistribution are kept by default. null keeps every repository, with or without a licence.
+    licenses: list[str] | None = [
+        "MIT", "Apache-2.0", "BSD-2-Clause", "BSD-3-Clause", "ISC", "Unlicense", "0BSD",
+        "CC0-1.0", "CC-BY-4.0", "CC-BY-SA-4.0", "MPL-2.0", "Zlib", "BSL-1.0",
+    ]  # fmt: skip
+    # file choice: by extension (lower case, with the dot) and size from the tree listing
+    notebook_extensions: list[str] = [".ipynb"]
+    # the formats analysis notebooks read with pandas/numpy; images and models are not data here
+    data_extensions: list[str] = [
+        ".csv", ".tsv", ".txt", ".dat", ".data", ".json", ".jsonl", ".xlsx", ".xls", ".parquet",
+        ".feather", ".pkl", ".pickle", ".h5", ".hdf5", ".npy", ".npz", ".zip", ".gz", ".sqlite", ".db",
+    ]  # fmt: skip
+    # the local source reads notebooks up to 50 MB; a larger one would be fetched for nothing
+    max_notebook_bytes: int = Field(50_000_000, ge=1)
+    # the git blob API serves up to 100 MB; bigger data rarely suits a sandboxed task
+    max_data_file_bytes: int = Field(50_000_000, ge=1)
+    # longest rate-limit wait to sit through; a longer one stops the crawl cleanly (run again to resume).
+    # An hour covers GitHub's primary window.
+    max_wait_s: float = Field(3600, ge=0)
+    # wait after a secondary-limit reply that gives no Retry-After; GitHub asks for at least a minute
+    secondary_wait_s: float = Field(60, ge=0)
+    # per request; GitHub answers in well under a second, a blob of 50 MB in a few
+    timeout_s: int = Field(60, ge=1)
+    # tries for a request failing with 5xx, a dropped connection, a timeout or a garbled reply
+    retries: int = Field(6, ge=1)
+    # first backoff between those tries, doubled each time (with jitter)
+    retry_backoff_s: float = Field(2.0, ge=0)
+    # pause between requests of one token; GitHub asks integrators to avoid bursts
+    request_interval_s: float = Field(0.25, ge=0)
+
+    @model_validator(mode="after")
+    def _has_discovery(self) -> "GithubSource":
+        if not (self.repositories or self.repositories_file or self.repo_search or self.code_search):
+            raise ValueError("give at least one of repositories, repositories_file, repo_search, code_search")
+        for name in self.repositories:
+            if not re.fullmatch(REPO_NAME, name):
+                raise ValueError(f"repositories: {name!r} is not an owner/name")
+        return self
 
 
 class ExecutorConfig(Strict):

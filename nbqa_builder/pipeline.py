@@ -204,8 +204,9 @@ class Pipeline:
             return [Repository(**r) for r in plan["repositories"]], plan["parts"]
         source = self.recipe.source
         root = self.source_root()
-        repositories = find_repositories(root, getattr(source, "layout", "auto"))
-        paths = [(i, path) for i, repo in enumerate(repositories) for path in list_notebooks(repo, source.include)]
+        repositories = find_repositories(root, "folders" if source.kind == "github" else source.layout)
+        include = ["**/*" + ext for ext in source.notebook_extensions] if source.kind == "github" else source.include
+        paths = [(i, path) for i, repo in enumerate(repositories) for path in list_notebooks(repo, include)]
         size = self.recipe.executor.part_size
         parts = [paths[i : i + size] for i in range(0, len(paths), size)]
         self.work.mkdir(parents=True, exist_ok=True)
@@ -214,6 +215,11 @@ class Pipeline:
         return repositories, [[tuple(p) for p in part] for part in parts]
 
     def source_root(self) -> Path:
+        """Where the repositories lie: the local folder, or the GitHub crawl's mirror (crawled now)."""
+        if self.recipe.source.kind == "github":
+            from nbqa_builder.sources.github import crawl
+
+            return crawl(self.recipe.source, self.output, progress=self.progress)
         return Path(self.recipe.source.path)
 
     def run_stage(self, stage: Stage, repositories: list[Repository], parts: list, total: int) -> None:

@@ -49,6 +49,9 @@ class LocalSource(Strict):
     path: str  # a folder of repositories, or one repository
     # glob patterns of notebooks to read, relative to each repository
     include: list[str] = ["**/*.ipynb"]
+    # auto: one repository if the folder is a git checkout (or a crawl mirror's repository),
+    # else each subfolder is one; single / folders force either reading
+    layout: Literal["auto", "single", "folders"] = "auto"
     # a notebook larger than this is not read at all (recorded as dropped "too_large")
     max_notebook_bytes: int = 50_000_000
 

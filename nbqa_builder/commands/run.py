@@ -11,6 +11,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recipe", help="recipe YAML file")
     parser.add_argument("--restart", action="store_true", help="forget finished parts and start over")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--plan", action="store_true",
+                        help="print the expected GitHub requests and time for the recipe, and stop")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -20,9 +22,24 @@ def main(args: argparse.Namespace) -> int:
     from nbqa_builder.step import StopRun
 
     recipe = load_recipe(args.recipe)
+    if args.plan:
+        if recipe.source.kind != "github":
+            raise UserError(f"--plan estimates GitHub requests; {args.recipe} has a {recipe.source.kind} source")
+        from nbqa_builder.sources.github import CrawlError, plan_crawl
+
+        try:
+            print(plan_crawl(recipe.source))
+        except CrawlError as exc:
+            raise UserError(str(exc)) from None
+        return 0
+    from nbqa_builder.sources.github import CrawlError, CrawlPaused
+
     try:
         stats = Pipeline(recipe, progress=not args.no_progress).run(restart=args.restart)
-    except (PlanMismatch, FileNotFoundError) as exc:
+    except CrawlPaused as exc:
+        print(f"paused: {exc}; run the same command again to resume", file=sys.stderr)
+        return 75
+    except (PlanMismatch, FileNotFoundError, CrawlError) as exc:
         raise UserError(str(exc)) from None
     except StopRun as exc:
         print(f"stopped: {exc}; finished parts are kept, run the same command again to continue", file=sys.stderr)

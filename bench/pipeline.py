@@ -37,8 +37,9 @@ name: bench
 source: {{kind: local, path: "{source}"}}
 steps:
   - validate: {{}}
+  - filter: {{rules: [no_code, out_of_order, unexecuted_code_cells, error_outputs, neural_network_or_gpu, external_api]}}
   - deps: {{}}
-  - filter: {{}}
+  - filter: {{rules: [teaching_dataset, decontaminate, too_little_data]}}
   - dedup: {{exact: true}}
   - extract: {{backend: heuristic}}
 output: "{output}"

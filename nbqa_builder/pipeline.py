@@ -58,22 +58,22 @@ def plan_stages(recipe: Recipe) -> list[Stage]:
     stages: list[Stage] = []
     current: list[int] = []
     names: list[str] = []
-    for position, (name, _) in enumerate(recipe.step_configs()):
+    for position, ((name, _), label) in enumerate(zip(recipe.step_configs(), recipe.step_labels())):
         if issubclass(step_class(name), GlobalStep):
-            stages.append(Stage(len(stages), current, position, names + [f"{name} (map)"]))
-            current, names = [], [f"{name} (reduce)"]
+            stages.append(Stage(len(stages), current, position, names + [f"{label} (map)"]))
+            current, names = [], [f"{label} (reduce)"]
         else:
             current.append(position)
-            names.append(name)
+            names.append(label)
     stages.append(Stage(len(stages), current, None, names))
     return stages
 
 
 def build_stage_steps(recipe: Recipe, stage: Stage) -> list[Step]:
     """The steps one stage runs, its global step (for `map`) last."""
-    configs = recipe.step_configs()
+    configs, labels = recipe.step_configs(), recipe.step_labels()
     positions = stage.steps + ([stage.global_step] if stage.global_step is not None else [])
-    return [step_class(configs[p][0])(configs[p][1], output=recipe.output) for p in positions]
+    return [step_class(configs[p][0])(configs[p][1], label=labels[p], output=recipe.output) for p in positions]
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -255,4 +255,4 @@ class Pipeline:
                     yield from pickle.load(handle)
 
         drops = step.reduce(keys())
-        atomic_write(out, json.dumps({"step": step.name, "drops": drops}, sort_keys=True).encode())
+        atomic_write(out, json.dumps({"step": step.label, "drops": drops}, sort_keys=True).encode())

@@ -153,7 +153,18 @@ class Recipe(Strict):
     path: str | None = None
 
     def build_steps(self, **context: Any) -> list[Step]:
-        return [step_class(name)(config, **context) for name, config in self.step_configs()]
+        return [step_class(name)(config, label=label, **context)
+                for (name, config), label in zip(self.step_configs(), self.step_labels())]
+
+    def step_labels(self) -> list[str]:
+        """Each step's name; a step that appears again is `name#2`, `name#3`... in stats and rejects."""
+        seen: dict[str, int] = {}
+        labels = []
+        for entry in self.steps:
+            name = next(iter(entry))
+            seen[name] = seen.get(name, 0) + 1
+            labels.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
+        return labels
 
     def step_configs(self) -> list[tuple[str, Any]]:
         configs = []
@@ -203,13 +214,13 @@ def parse_recipe(text: str, filename: str = "<recipe>") -> Recipe:
         if settings is not None and not isinstance(settings, dict):
             raise RecipeError(f"{_where(node, filename, loc + (name,))}: steps[{index}].{name}: settings must be a mapping")
         try:
-            step_class(name).Config.model_validate(settings or {})
+            config = step_class(name).Config.model_validate(settings or {})
         except ValidationError as exc:
             raise _recipe_error(exc, node, filename, loc + (name,)) from None
         earlier = [next(iter(e)) for e in recipe.steps[:index]]
         if index == 0 and name != "validate":
             raise RecipeError(f"{_where(node, filename, loc)}: steps[0]: the first step must be `validate` (it parses the notebooks)")
-        for needed in step_class(name).requires:
+        for needed in step_class(name).required_steps(config):
             if needed not in earlier:
                 raise RecipeError(f"{_where(node, filename, loc)}: steps[{index}].{name}: needs the `{needed}` step before it")
     return recipe

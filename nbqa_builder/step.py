@@ -45,10 +45,17 @@ class Step:
     # steps that must come earlier in a recipe (checked when the recipe is read)
     requires: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, config: StepConfig | None = None, **context: Any) -> None:
+    def __init__(self, config: StepConfig | None = None, label: str | None = None, **context: Any) -> None:
         self.config = config if config is not None else self.Config()
+        # how drops are stamped and counted: the name, or `filter#2` for a second filter step
+        self.label = label or self.name
         # run-level settings, read-only: `output` (the recipe's output folder) when run by a pipeline
         self.context = context
+
+    @classmethod
+    def required_steps(cls, config: StepConfig) -> tuple[str, ...]:
+        """Steps that must come earlier in a recipe with these settings."""
+        return cls.requires
 
     def process(self, notebook: Notebook) -> str | None:
         raise NotImplementedError
@@ -58,7 +65,7 @@ class Step:
             if notebook.kept:
                 reason = self.process(notebook)
                 if reason:
-                    notebook.drop(reason, self.name)
+                    notebook.drop(reason, self.label)
         return batch
 
 
@@ -77,5 +84,5 @@ class GlobalStep(Step):
         drops = self.reduce(self.map(batch))
         for notebook in batch:
             if notebook.kept and notebook.uid in drops:
-                notebook.drop(drops[notebook.uid], self.name)
+                notebook.drop(drops[notebook.uid], self.label)
         return batch

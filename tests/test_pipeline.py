@@ -89,7 +89,7 @@ def test_every_rule_has_a_kept_and_a_dropped_example(demo_run: Path):
     assert expected <= set(reasons), expected - set(reasons)
     assert len(RULES) == 9  # a new rule needs an example notebook here too
     # the kept notebooks passed every rule
-    assert stats["steps"][[s["step"] for s in stats["steps"]].index("filter")]["out"] >= 2
+    assert stats["steps"][[s["step"] for s in stats["steps"]].index("filter#2")]["out"] >= 2
 
 
 def test_rejects_say_why(demo_run: Path):

@@ -38,7 +38,10 @@ def inspect_notebook(path: Path, repo_dir: Path, configs: dict[str, Any]) -> dic
 
     repo = describe_repository(repo_dir)
     notebook = read_notebook(repo, path.resolve().relative_to(repo_dir.resolve()).as_posix(), 1 << 40)
-    steps = [ValidateStep(configs.get("validate")), DepsStep(configs.get("deps")), FilterStep(configs.get("filter"))]
+    from nbqa_builder.filters.step import FilterConfig
+
+    filter_config = (configs.get("filter") or FilterConfig()).model_copy(update={"all_verdicts": True})
+    steps = [ValidateStep(configs.get("validate")), DepsStep(configs.get("deps")), FilterStep(filter_config)]
     for step in steps:
         step([notebook])
     code = notebook.code_cells

@@ -19,6 +19,7 @@ import string
 from typing import Any
 
 from nbqa_builder.deps.calls import (
+    READ_TRIGGER,
     BUFFERS,
     DEFAULT_ALIASES,
     FILE_CALLS,
@@ -81,10 +82,18 @@ def find_data_refs(cells: list[Cell], trees: list[ast.Module | None] | None = No
     `trees` are `parse_cells(cells)` when the caller already has them; cells that do not parse
     (None) are skipped.
     """
+    # Cells after the last one that mentions a file access cannot add a read; with lazy `trees`
+    # (notebooks.code.LazyTrees) they are not even parsed.
+    last = max((i for i, c in enumerate(cells) if c.cell_type == "code" and READ_TRIGGER.search(c.source)), default=-1)
     if trees is None:
         trees = parse_cells(cells)
     analyzer = _Analyzer()
-    for index, (cell, tree) in enumerate(zip(cells, trees)):
+    for index, cell in enumerate(cells):
+        if cell.cell_type != "code":
+            continue
+        if index > last and not any(name in cell.source for name in analyzer.alias_triggers):
+            continue
+        tree = trees[index]
         if tree is not None:
             analyzer.run_cell(index, cell.source, tree)
     unique: dict[tuple[str, str], DataRef] = {}

@@ -148,3 +148,13 @@ TRIGGER = re.compile(
     r"|urlretrieve|HDFStore|ExcelWriter|save(?:\(|z|txt|fig|mat)"
     r"|to_(?:csv|excel|json|parquet|feather|pickle|hdf|html|stata|xml|orc|latex|markdown|netcdf|zarr)"
 )
+
+# A call of a reading function by its last name (`read_csv(`, `open(`, `load(`), or an import of
+# one (`from pandas import read_csv as rc`): cells after the last one that matches cannot add a
+# read (calls through such an alias are followed separately), so they need not be parsed at all.
+_READ_NAMES = "|".join(sorted(
+    {name.rsplit(".", 1)[-1] for name, call in FILE_CALLS.items() if call.kind != WRITE}
+    | {name.rsplit(".", 1)[-1] for name in HANDLE_LOADERS}
+    | PATH_READ_METHODS
+))
+READ_TRIGGER = re.compile(rf"\b({_READ_NAMES})\s*\(|\bimport\b[^\n]*\b({_READ_NAMES})\b")

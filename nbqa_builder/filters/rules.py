@@ -119,6 +119,9 @@ def too_little_data(notebook: Notebook, config: "FilterConfig", facts: CodeFacts
     return None
 
 
+# rules that read the deps step's results (data refs)
+DATA_RULES = {"teaching_dataset", "decontaminate", "too_little_data"}
+
 # Order matters only for which reason a notebook that breaks several rules is recorded under:
 # cheap structural rules first, then code rules, then the rules that read data files.
 RULES: dict[str, Rule] = {

@@ -1,7 +1,7 @@
 """The filter step: the paper's rules, with the thresholds the paper did not publish.
 
-Every rule runs and its verdict is kept in `checks["filter"]` (so `inspect` shows them all); the
-notebook is dropped for the first rule, in `rules.RULES` order, that gives a reason.
+Rules run in `rules.RULES` order and the notebook is dropped for the first that gives a reason;
+verdicts are kept in `checks["filter"]` (every rule's with `all_verdicts`, as `inspect` asks).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from nbqa_builder.filters.rules import RULES
+from nbqa_builder.filters.rules import DATA_RULES, RULES
 from nbqa_builder.notebooks.facts import code_facts
 from nbqa_builder.records import Notebook
 from nbqa_builder.step import Step, StepConfig
@@ -37,8 +37,32 @@ class FilterConfig(StepConfig):
     # The header line of a CSV is within its first 4 kB in any sane file.
     header_bytes: int = Field(4096, ge=64)
     decontaminate: DecontaminateConfig = DecontaminateConfig()
+    # only these rules (in their usual order); None: every rule. Two filter steps, the cheap rules
+    # before `deps` and the data rules after it, spare parsing the notebooks the first drops.
+    rules: list[RuleName] | None = None
     # rules to switch off, by name
     disable: list[RuleName] = []
+    # Evaluate every rule even after one has dropped the notebook (`inspect` does, to show all
+    # verdicts); off, the cheap structural rules settle most drops before any code is parsed.
+    all_verdicts: bool = False
+
+
+def active_rules(config: FilterConfig) -> list[str]:
+    wanted = set(config.rules) if config.rules is not None else set(RULES)
+    return [name for name in RULES if name in wanted and name not in config.disable]
+
+
+class _LazyFacts:
+    """Code facts computed on the first rule that asks (structural rules never do)."""
+
+    def __init__(self, notebook: Notebook) -> None:
+        self._notebook = notebook
+        self._facts = None
+
+    def __getattr__(self, name: str):
+        if self._facts is None:
+            self._facts = code_facts(self._notebook)
+        return getattr(self._facts, name)
 
 
 class FilterStep(Step):
@@ -46,11 +70,16 @@ class FilterStep(Step):
     Config = FilterConfig
     requires: ClassVar[tuple[str, ...]] = ("validate", "deps")
 
+    @classmethod
+    def required_steps(cls, config: FilterConfig) -> tuple[str, ...]:
+        return cls.requires if set(active_rules(config)) & DATA_RULES else ("validate",)
+
     def process(self, notebook: Notebook) -> str | None:
-        facts = code_facts(notebook)
+        facts = _LazyFacts(notebook)
         verdicts: dict[str, str | None] = {}
-        for rule_name, rule in RULES.items():
-            if rule_name not in self.config.disable:
-                verdicts[rule_name] = rule(notebook, self.config, facts)
         notebook.checks["filter"] = verdicts
+        for rule_name in active_rules(self.config):
+            verdicts[rule_name] = RULES[rule_name](notebook, self.config, facts)
+            if verdicts[rule_name] and not self.config.all_verdicts:
+                break
         return next((reason for reason in verdicts.values() if reason), None)

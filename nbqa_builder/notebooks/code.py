@@ -10,6 +10,8 @@ from __future__ import annotations
 import ast
 import re
 import warnings
+from collections.abc import Sequence
+from typing import Any
 
 from nbqa_builder.records import Cell, Notebook
 
@@ -51,10 +53,33 @@ def parse_cells(cells: list[Cell]) -> list[ast.Module | None]:
     return [parse_cell(cell.source) if cell.cell_type == "code" else None for cell in cells]
 
 
-def notebook_trees(notebook: Notebook) -> list[ast.Module | None]:
-    """The notebook's cell ASTs, parsed once and cached on the record for later steps."""
+class LazyTrees(Sequence):
+    """One AST (or None) per cell, parsed on first access: parsing is most of the cost of the
+    code checks, and many checks need only a few cells (those that mention a reading call)."""
+
+    _UNPARSED = object()
+
+    def __init__(self, cells: list[Cell]) -> None:
+        self._cells = cells
+        self._trees: list[Any] = [self._UNPARSED] * len(cells)
+
+    def __len__(self) -> int:
+        return len(self._cells)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        tree = self._trees[index]
+        if tree is self._UNPARSED:
+            cell = self._cells[index]
+            tree = self._trees[index] = parse_cell(cell.source) if cell.cell_type == "code" else None
+        return tree
+
+
+def notebook_trees(notebook: Notebook) -> LazyTrees:
+    """The notebook's cell ASTs, parsed lazily and cached on the record for later steps."""
     if notebook.trees is None or len(notebook.trees) != len(notebook.cells):
-        notebook.trees = parse_cells(notebook.cells)
+        notebook.trees = LazyTrees(notebook.cells)
     return notebook.trees
 
 

@@ -2,24 +2,35 @@
 
 `import pandas as pd; pd.read_csv(...)` gives the call `pandas.read_csv`;
 `from sklearn.datasets import load_iris; load_iris()` gives `sklearn.datasets.load_iris`.
-Method calls on values (`df.mean()`) are kept by method name in `methods`.
+
+Speed matters here (it runs on every notebook that reaches the filter): imports are read from the
+source lines with regular expressions, and only cells that mention a call the filter rules ask
+about (loaders, HTTP clients) are parsed into ASTs.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 
 from nbqa_builder.notebooks.code import dotted_name, notebook_trees
 from nbqa_builder.records import Notebook
+
+_IMPORT = re.compile(r"^[ \t]*import[ \t]+([\w.][\w. \t,]*)", re.M)
+_FROM_IMPORT = re.compile(r"^[ \t]*from[ \t]+([\w.]+)[ \t]+import[ \t]+(?:\(([^)]*)\)|([^\n#;]+))", re.M)
+_AS = re.compile(r"^([\w.]+)(?:\s+as\s+(\w+))?$")
+# cells worth parsing for calls: dataset loaders and HTTP clients
+CALL_TRIGGER = re.compile(r"load_|fetch_|datasets|requests|httpx|urlopen|urllib|urlretrieve")
+_ATTRIBUTE_WORDS = re.compile(r"\.(cuda|from_pretrained)\b")
 
 
 @dataclass
 class CodeFacts:
     imports: set[str] = field(default_factory=set)  # full module names, e.g. "sklearn.datasets"
     calls: dict[str, list[list[str]]] = field(default_factory=dict)  # resolved name -> string args per call
-    methods: set[str] = field(default_factory=set)  # attribute calls on values: "mean", "fit", ...
-    attributes: set[str] = field(default_factory=set)  # every attribute name read, e.g. "cuda"
+    methods: set[str] = field(default_factory=set)  # "from_pretrained" when called as a method
+    attributes: set[str] = field(default_factory=set)  # "cuda" when read as an attribute
     unparsed_cells: int = 0
 
     def top_modules(self) -> set[str]:
@@ -29,44 +40,57 @@ class CodeFacts:
         return sorted(name for name in self.calls if name.startswith(prefixes))
 
 
+def _imports(source: str, facts: CodeFacts, aliases: dict[str, str]) -> None:
+    for match in _IMPORT.finditer(source):
+        for part in match.group(1).split(","):
+            found = _AS.match(part.strip())
+            if found:
+                module, alias = found.groups()
+                facts.imports.add(module)
+                aliases[alias or module.split(".")[0]] = module if alias else module.split(".")[0]
+    for match in _FROM_IMPORT.finditer(source):
+        module = match.group(1)
+        facts.imports.add(module)
+        names = match.group(2) if match.group(2) is not None else match.group(3)
+        for part in names.replace("\\", " ").replace("\n", " ").split(","):
+            found = _AS.match(part.strip())
+            if found and found.group(1) != "*":
+                name, alias = found.groups()
+                facts.imports.add(f"{module}.{name}")
+                aliases[alias or name] = f"{module}.{name}"
+
+
 def code_facts(notebook: Notebook) -> CodeFacts:
     facts = CodeFacts()
     aliases: dict[str, str] = {}
-    for cell, tree in zip(notebook.cells, notebook_trees(notebook)):
-        if cell.cell_type != "code":
+    trees = notebook_trees(notebook)
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "code" or not cell.source.strip():
             continue
-        if tree is None:
-            facts.unparsed_cells += bool(cell.source.strip())
-            continue
-        _collect(tree, aliases, facts)
+        source = cell.source
+        if "import" in source:
+            _imports(source, facts, aliases)
+        if "." in source:
+            for word in _ATTRIBUTE_WORDS.findall(source):
+                (facts.methods if word == "from_pretrained" else facts.attributes).add(word)
+        if CALL_TRIGGER.search(source):
+            tree = trees[index]
+            if tree is None:
+                facts.unparsed_cells += 1
+            else:
+                _collect_calls(tree, aliases, facts)
     return facts
 
 
-def _collect(tree: ast.Module, aliases: dict[str, str], facts: CodeFacts) -> None:
+def _collect_calls(tree: ast.Module, aliases: dict[str, str], facts: CodeFacts) -> None:
     for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                facts.imports.add(alias.name)
-                aliases[alias.asname or alias.name.split(".")[0]] = alias.name if alias.asname else alias.name.split(".")[0]
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            facts.imports.add(node.module)
-            for alias in node.names:
-                facts.imports.add(f"{node.module}.{alias.name}")
-                aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
-        elif isinstance(node, ast.Attribute):
-            facts.attributes.add(node.attr)
-        elif isinstance(node, ast.Call):
-            name = dotted_name(node.func)
-            strings = [a.value for a in [*node.args, *(k.value for k in node.keywords)]
-                       if isinstance(a, ast.Constant) and isinstance(a.value, str)]
-            if name is None:
-                if isinstance(node.func, ast.Attribute):
-                    facts.methods.add(node.func.attr)
-                continue
-            head, _, rest = name.partition(".")
-            if head in aliases:
-                facts.calls.setdefault(aliases[head] + ("." + rest if rest else ""), []).append(strings)
-            else:
-                facts.calls.setdefault(name, []).append(strings)
-                if rest:
-                    facts.methods.add(name.rsplit(".", 1)[1])
+        if not isinstance(node, ast.Call):
+            continue
+        name = dotted_name(node.func)
+        if name is None:
+            continue
+        strings = [a.value for a in [*node.args, *(k.value for k in node.keywords)]
+                   if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+        head, _, rest = name.partition(".")
+        resolved = aliases[head] + ("." + rest if rest else "") if head in aliases else name
+        facts.calls.setdefault(resolved, []).append(strings)

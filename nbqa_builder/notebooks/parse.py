@@ -51,10 +51,87 @@ def load_json(raw: bytes) -> dict[str, Any]:
     return data
 
 
-def _fast_validator(major: int, minor: int):
-    from nbformat.validator import get_validator
+_VALIDATORS: dict[tuple[int, int], Any] = {}  # compiled schemas: built once per process, never change
 
-    return get_validator(major, minor, name="fastjsonschema")
+
+def _fast_validator(major: int, minor: int):
+    """A validator for v`major`.`minor`: the dispatching one where the schema has its usual shape,
+    else nbformat's own fastjsonschema validator."""
+    key = (major, minor)
+    if key not in _VALIDATORS:
+        import nbformat.v4
+        from nbformat.validator import _get_schema_json, get_validator
+
+        validator = None
+        if minor <= nbformat.v4.nbformat_minor:  # future minors get nbformat's relaxed schema
+            try:
+                validator = DispatchValidator(_get_schema_json(nbformat.v4, version=major, version_minor=minor))
+            except (KeyError, TypeError, ValueError, AttributeError):
+                validator = None
+        _VALIDATORS[key] = validator or get_validator(major, minor, name="fastjsonschema")
+    return _VALIDATORS[key]
+
+
+class DispatchValidator:
+    """nbformat's v4 schema, checked cell by cell against the one definition its type names.
+
+    The schema says a cell is `oneOf` raw/markdown/code, each requiring its own `cell_type`; an
+    output is `oneOf` the four output types, each requiring its own `output_type`. At most one
+    alternative can match, so "exactly one matches" is "the one its type names matches". Checking
+    that one alone gives the same verdict as the schema, without trying (and failing, with an
+    exception each) the other alternatives for every cell and output: about 3x faster.
+    """
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        import copy
+
+        import fastjsonschema
+
+        definitions = schema["definitions"]
+        cell_types = self._alternatives(definitions, "cell", "cell_type")
+        output_types = self._alternatives(definitions, "output", "output_type")
+        assert schema["properties"]["cells"]["items"] == {"$ref": "#/definitions/cell"}
+        assert definitions["code_cell"]["properties"]["outputs"]["items"] == {"$ref": "#/definitions/output"}
+
+        top = copy.deepcopy(schema)
+        top["properties"]["cells"]["items"] = {"type": "object"}
+        relaxed = copy.deepcopy(definitions)
+        relaxed["code_cell"]["properties"]["outputs"]["items"] = {"type": "object"}
+        self.top = fastjsonschema.compile(top)
+        self.cells = {kind: fastjsonschema.compile({"definitions": relaxed, "$ref": f"#/definitions/{name}"})
+                      for kind, name in cell_types.items()}
+        self.outputs = {kind: fastjsonschema.compile({"definitions": definitions, "$ref": f"#/definitions/{name}"})
+                        for kind, name in output_types.items()}
+
+    @staticmethod
+    def _alternatives(definitions: dict[str, Any], name: str, tag: str) -> dict[str, str]:
+        """{type value: definition name} of a `oneOf` whose alternatives each pin `tag`."""
+        definition = definitions[name]
+        if set(definition) != {"type", "oneOf"} or definition["type"] != "object":
+            raise ValueError(f"unexpected shape of definitions.{name}")
+        alternatives = {}
+        for option in definition["oneOf"]:
+            target = option["$ref"].rsplit("/", 1)[1]
+            enum = definitions[target]["properties"][tag]["enum"]
+            if len(enum) != 1 or tag not in definitions[target]["required"]:
+                raise ValueError(f"definitions.{target} does not pin {tag}")
+            alternatives[enum[0]] = target
+        return alternatives
+
+    def validate(self, data: Any) -> None:
+        self.top(data)
+        for index, cell in enumerate(data["cells"]):
+            check = self.cells.get(cell.get("cell_type")) if isinstance(cell.get("cell_type"), str) else None
+            if check is None:
+                raise ValueError(f"cells[{index}] has no known cell_type")
+            check(cell)
+            if cell["cell_type"] == "code":
+                for position, output in enumerate(cell["outputs"]):
+                    kind = output.get("output_type")
+                    check = self.outputs.get(kind) if isinstance(kind, str) else None
+                    if check is None:
+                        raise ValueError(f"cells[{index}].outputs[{position}] has no known output_type")
+                    check(output)
 
 
 def validate_notebook(data: dict[str, Any]) -> dict[str, Any]:

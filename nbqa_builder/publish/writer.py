@@ -147,7 +147,7 @@ def funnel_stats(recipe: Recipe, stages: list, summaries: list[dict[str, Any]]) 
         for drop in summary["drops"]:
             by_step.setdefault(drop["step"], Counter())[drop["reason"].split(":")[0]] += 1
     steps, remaining = [], total
-    for name in ["source"] + [name for name, _ in recipe.step_configs()]:
+    for name in ["source"] + recipe.step_labels():
         reasons = by_step.pop(name, Counter())
         dropped = sum(reasons.values())
         steps.append({"step": name, "in": remaining, "dropped": dropped, "out": remaining - dropped,

@@ -148,7 +148,8 @@ def test_rerun_of_a_changed_recipe_into_the_same_output_is_refused(demo_run: Pat
     first = demo_recipe(tmp_path)
     assert run_cli("run", str(first), "--no-progress").returncode == 0
     recipe = yaml.safe_load(first.read_text())
-    recipe["steps"][2]["filter"]["min_data_rows"] = 5
+    data_filter = next(step["filter"] for step in recipe["steps"] if "min_data_rows" in step.get("filter", {}))
+    data_filter["min_data_rows"] = 5
     first.write_text(yaml.safe_dump(recipe))
     result = run_cli("run", str(first), "--no-progress")
     assert result.returncode == 2 and "different recipe" in result.stderr

@@ -56,7 +56,7 @@ def demo_run(tmp_path_factory) -> Path:
 
 def test_demo_writes_dataset_stats_and_rejects(demo_run: Path):
     assert (demo_run / "dataset" / "README.md").is_file()
-    assert list((demo_run / "dataset" / "data" / "sft").glob("train-00000-of-*.parquet"))
+    assert list((demo_run / "dataset" / "data").glob("*/train-00000-of-*.parquet"))
     stats = json.loads((demo_run / "stats.json").read_text())
     assert stats["tasks"]["written"] > 0
     assert (demo_run / "rejects" / "notebooks.jsonl").is_file()
@@ -110,7 +110,8 @@ def test_load_dataset_reads_the_tasks(demo_run: Path):
     files = load_dataset(str(demo_run / "dataset"), "files", split="train")
     shas = {f["sha256"] for f in files}
     assert all(f["sha256"] in shas for t in tasks for f in t["data_files"])
-    plain = load_dataset("parquet", data_files=str(demo_run / "dataset" / "data" / "sft" / "*.parquet"), split="train")
+    shards = [str(p) for p in sorted((demo_run / "dataset" / "data").glob("*/*.parquet")) if p.parent.name in ("interactive", "sft")]
+    plain = load_dataset("parquet", data_files=shards, split="train")
     assert plain.num_rows == tasks.num_rows
 
 

@@ -7,7 +7,6 @@ later exporters (`jupiter`, `sft`) are added beside `dabench` without touching i
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import posixpath
@@ -74,23 +73,14 @@ def _file_name(path: str) -> str:
 
 def read_file_contents(dataset_dir: str, wanted: set[str]) -> dict[str, bytes]:
     """sha256 -> bytes for the wanted files of the `files` config; each content is checked."""
-    import pyarrow.parquet as pq
+    from nbqa_builder.evaluate import EvaluationInputError
+    from nbqa_builder.publish.load import DatasetReadError
+    from nbqa_builder.publish.load import read_file_contents as read_contents
 
-    from nbqa_builder.evaluate import EvaluationInputError, task_shard_paths
-
-    contents: dict[str, bytes] = {}
-    if not wanted:
-        return contents
-    for path in task_shard_paths(dataset_dir, "files"):
-        try:
-            table = pq.read_table(path, columns=["sha256", "content"], filters=[("sha256", "in", sorted(wanted))])
-        except Exception as exc:  # pyarrow raises several types for unreadable files
-            raise EvaluationInputError(f"{path}: not a readable files shard: {exc}") from None
-        for row in table.to_pylist():
-            if hashlib.sha256(row["content"]).hexdigest() != row["sha256"]:
-                raise EvaluationInputError(f"{path}: content of file {row['sha256']} does not match its sha256")
-            contents[row["sha256"]] = row["content"]
-    return contents
+    try:
+        return read_contents(dataset_dir, wanted)
+    except DatasetReadError as exc:
+        raise EvaluationInputError(str(exc)) from None
 
 
 def export_dabench(dataset_dir: str, config: str, out_dir: str) -> ExportReport:

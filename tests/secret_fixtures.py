@@ -56,11 +56,12 @@ def write_secret_repos(root: Path) -> Path:
         f'aws_secret_access_key = "{AWS_SECRET}"\n'
         f'github = "{GITHUB_TOKEN}"\n'
         'sales = pd.read_csv("../data/sales.csv")\n'
-        'print("using", "' + OPENAI_KEY + '")'
+        'print("using", "' + OPENAI_KEY + '")\n'
+        'print("-" * 300_000)'  # an output far longer than the dataset viewer shows
     )
     show_key = f'key = """{PRIVATE_KEY}"""\nprint(key)'
     nb = _executed([
-        (load, [new_output("stream", name="stdout", text=f"using {OPENAI_KEY}\n")]),
+        (load, [new_output("stream", name="stdout", text=f"using {OPENAI_KEY}\n" + "-" * 300_000 + "\n")]),
         (show_key, [new_output("stream", name="stdout", text=PRIVATE_KEY + "\n")]),
         ('print(key[:40])\nround(float(sales["price"].mean()), 2)',
          [new_output("stream", name="stdout", text=PRIVATE_KEY[:40] + "\n"),

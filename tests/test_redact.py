@@ -9,6 +9,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from nbqa_builder.publish.rows import MAX_TASK_ROW_BYTES, row_bytes
 from nbqa_builder.redact.secrets import credential_file_reason, redact_bytes, redact_text
 from tests.secret_fixtures import (AWS_KEY_ID, AWS_SECRET, GITHUB_TOKEN, OPENAI_KEY, PLANTED, PRIVATE_KEY,
                                    published_text, secret_recipe, write_secret_repos)
@@ -80,6 +81,8 @@ def test_planted_secrets_never_reach_a_shard_or_the_card(leaky_run: Path):
     assert rows, "the leaky notebook should give tasks"
     code = "\n".join(s["python_code"] or "" for s in rows[0]["solution"])
     assert "<REDACTED:github_token>" in code and "<REDACTED:private_key>" in code  # the code was there, redacted
+    # the 300,000-character output was cut (by extract, or else the writer's guard), with a marker
+    assert "truncated" in rows[0]["solution"][0]["code_output"] and row_bytes(rows[0]) <= MAX_TASK_ROW_BYTES
     text = published_text(leaky_run / "dataset")
     leaked = {name for name, value in PLANTED.items() if value in text}
     assert not leaked, f"published: {leaked}"

@@ -19,7 +19,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("nbqa_builder.commands.inspect", "print every check for one notebook"),
     "stats": ("nbqa_builder.commands.stats", "print the funnel of a finished run"),
     "evaluate": ("nbqa_builder.commands.evaluate", "score @name[value] responses: ABQ, PSAQ, UASQ (DABench)"),
-    "export": ("nbqa_builder.commands.export", "write tasks in another benchmark's layout (dabench)"),
+    "export": ("nbqa_builder.commands.export", "write tasks in another layout (dabench, jupiter, sft)"),
+    "push": ("nbqa_builder.commands.push", "publish a built dataset folder to the Hugging Face Hub"),
     "exec": ("nbqa_builder.commands.exec", "run one notebook in the sandbox and print each cell's result"),
     "crawl": ("nbqa_builder.commands.crawl", "crawl a recipe's GitHub source into its local mirror (resumable)"),
 }

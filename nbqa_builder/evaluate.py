@@ -18,9 +18,7 @@ them are `EvaluationInputError`s that name the file and line; none is a crash.
 
 from __future__ import annotations
 
-import glob
 import json
-import os
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -192,38 +190,26 @@ TASK_COLUMNS = ("id", "answers", "label", "concepts", "difficulty")
 
 
 def task_shard_paths(dataset_dir: str, config: str) -> list[str]:
-    """The Parquet shards of one config; `all` falls back to `interactive` + `sft` (the card's globs)."""
-    data_dir = os.path.join(dataset_dir, "data")
-    paths = sorted(glob.glob(os.path.join(glob.escape(data_dir), glob.escape(config), "*.parquet")))
-    if not paths and config == "all":
-        for part in ("interactive", "sft"):
-            paths += sorted(glob.glob(os.path.join(glob.escape(data_dir), part, "*.parquet")))
-    if not paths:
-        found = sorted(d for d in os.listdir(data_dir) if os.path.isdir(os.path.join(data_dir, d))) if os.path.isdir(
-            data_dir
-        ) else []
-        raise EvaluationInputError(
-            f"{os.path.join(data_dir, config)}: no Parquet shards"
-            + (f" (configs found: {', '.join(found)})" if found else " (no data/ folder)")
-        )
-    return paths
+    """The Parquet shards of one config; `all` is `interactive` + `sft` (the card's globs)."""
+    from nbqa_builder.publish.load import DatasetReadError, config_shard_paths
+
+    try:
+        return config_shard_paths(dataset_dir, config)
+    except DatasetReadError as exc:
+        raise EvaluationInputError(str(exc)) from None
 
 
 def read_task_rows(paths: Iterable[str], columns: Iterable[str]) -> Iterator[tuple[str, int, dict[str, Any]]]:
     """(shard, row number, row) with the columns asked for that the shards have."""
-    import pyarrow.parquet as pq
+    from nbqa_builder.publish.load import DatasetReadError, read_shard_rows
 
-    for path in paths:
-        try:
-            parquet = pq.ParquetFile(path)
-            present = [c for c in columns if c in parquet.schema_arrow.names]
-            table = parquet.read(columns=present)
-        except Exception as exc:  # pyarrow raises several types for unreadable files
-            raise EvaluationInputError(f"{path}: not a readable Parquet file: {exc}") from None
-        if "id" not in present:
-            raise EvaluationInputError(f"{path}: no \"id\" column; is this a task shard?")
-        for row_no, row in enumerate(table.to_pylist()):
+    try:
+        for path, row_no, row in read_shard_rows(paths, columns):
+            if "id" not in row:
+                raise EvaluationInputError(f"{path}: no \"id\" column; is this a task shard?")
             yield path, row_no, row
+    except DatasetReadError as exc:
+        raise EvaluationInputError(str(exc)) from None
 
 
 def load_task_questions(dataset_dir: str, config: str = "all") -> tuple[list[Question], Counter]:

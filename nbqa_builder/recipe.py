@@ -29,6 +29,7 @@ STEP_CLASSES: dict[str, str] = {
     "extract": "nbqa_builder.extract.step:ExtractStep",
     "execute": "nbqa_builder.sandbox.step:ExecuteStep",
     "verify": "nbqa_builder.sandbox.step:VerifyStep",
+    "redact": "nbqa_builder.redact.step:RedactStep",
 }
 
 

@@ -111,7 +111,7 @@ def test_load_dataset_reads_the_tasks(demo_run: Path):
     files = load_dataset(str(demo_run / "dataset"), "files", split="train")
     shas = {f["sha256"] for f in files}
     assert all(f["sha256"] in shas for t in tasks for f in t["data_files"])
-    shards = [str(p) for p in (demo_run / "dataset" / "data").glob("[is]*/*.parquet")]
+    shards = [str(p) for p in sorted((demo_run / "dataset" / "data").glob("*/*.parquet")) if p.parent.name in ("interactive", "sft")]
     plain = load_dataset("parquet", data_files=shards, split="train")
     assert plain.num_rows == tasks.num_rows
     assert all(row["verified"] and row["deterministic"] for row in load_dataset(str(demo_run / "dataset"), "interactive", split="train"))

@@ -49,4 +49,15 @@ def main(args: argparse.Namespace) -> int:
         f"{recipe.name}: {notebooks['input']} notebooks, {notebooks['kept']} kept, "
         f"{tasks['written']} tasks ({json.dumps(tasks['by_config'])}) -> {recipe.output}/dataset"
     )
+    if recipe.publish.hub:
+        from pathlib import Path
+
+        from nbqa_builder.publish.hub import PushError, push_dataset
+
+        try:
+            report = push_dataset(Path(recipe.output) / "dataset", recipe.publish.hub, private=recipe.publish.private)
+        except PushError as exc:
+            raise UserError(f"{exc} (the dataset is written; `push` sends it alone)") from None
+        print(f"pushed to https://huggingface.co/datasets/{report.repo_id}: {len(report.uploaded)} uploaded, "
+              f"{len(report.deleted)} removed, {report.unchanged} unchanged")
     return 0

@@ -38,7 +38,17 @@ def configs_yaml(shard_paths: dict[str, list[Path]]) -> str:
     return yaml.safe_dump(entries, sort_keys=False).rstrip()
 
 
-def render_card(recipe: Recipe, stats: dict[str, Any], shard_paths: dict[str, list[Path]]) -> str:
+def _count_table(counts: dict[str, Any], what: str) -> str:
+    if not counts:
+        return f"No {what}."
+    total = sum(counts.values()) or 1
+    rows = [f"| {what} | count | share |", "|---|---|---|"]
+    rows += [f"| {key} | {n} | {100 * n / total:.1f} % |" for key, n in counts.items()]
+    return "\n".join(rows)
+
+
+def render_card(recipe: Recipe, stats: dict[str, Any], shard_paths: dict[str, list[Path]],
+                chart: str | None = None) -> str:
     template = Template(resources.files("nbqa_builder.publish").joinpath("dataset_card.md").read_text(encoding="utf-8"))
     by_config = stats["tasks"]["by_config"]
     funnel = "\n".join(
@@ -59,8 +69,25 @@ def render_card(recipe: Recipe, stats: dict[str, Any], shard_paths: dict[str, li
         rows_visualization=by_config.get("visualization", 0),
         rows_files=stats["files"]["count"],
         funnel_rows=funnel,
-        concepts=", ".join(f"{k} ({v})" for k, v in stats["tasks"]["concepts"].items()) or "none",
-        difficulty=", ".join(f"{k} ({v})" for k, v in stats["tasks"]["difficulty"].items()) or "none",
-        licenses=", ".join(f"{k} ({v})" for k, v in stats["licenses"].items()) or "none",
+        chart=f"![The funnel and the tasks by concept]({chart})" if chart else "",
+        concepts=_count_table(stats["tasks"]["concepts"], "concept"),
+        difficulty=_count_table(stats["tasks"]["difficulty"], "difficulty"),
+        licenses=_count_table(stats["licenses"], "license"),
+        redacted=_redaction_line(stats.get("redaction", {}), stats.get("metrics", {}).get("redact", {})),
+        truncated=stats["tasks"].get("outputs_truncated", 0),
         recipe_yaml=yaml.safe_dump(recipe_data, sort_keys=False).rstrip(),
     )
+
+
+def _redaction_line(redaction: dict[str, dict[str, int]], step_metrics: dict[str, float]) -> str:
+    """One sentence: how many credentials were replaced, by kind, and notebooks dropped for them."""
+    kinds: dict[str, float] = {}
+    for key, n in step_metrics.items():
+        if key.startswith("secrets:"):
+            kinds[key.split(":", 1)[1]] = kinds.get(key.split(":", 1)[1], 0) + n
+    for found in redaction.values():
+        for kind, n in found.items():
+            kinds[kind] = kinds.get(kind, 0) + n
+    dropped = int(step_metrics.get("credential_files", 0))
+    text = (", ".join(f"{kind}: {int(n)}" for kind, n in sorted(kinds.items())) or "none found")
+    return f"Credentials replaced by `<REDACTED:kind>`: {text}. Notebooks dropped for reading a credential file: {dropped}."

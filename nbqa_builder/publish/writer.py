@@ -11,6 +11,7 @@ Everything is written into a temporary folder and moved into place whole.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import pickle
 import shutil
@@ -20,7 +21,11 @@ from typing import Any, Iterator
 
 from nbqa_builder import __version__
 from nbqa_builder.publish.card import render_card
+from nbqa_builder.publish.chart import CHART_NAME, write_funnel_chart
+from nbqa_builder.publish.rows import MAX_FILE_ROW_BYTES, fit_task_row, row_bytes
 from nbqa_builder.publish.shards import ShardWriter
+from nbqa_builder.redact.secrets import redact_bytes, redact_text
+from nbqa_builder.redact.step import redact_task
 from nbqa_builder.recipe import Recipe
 from nbqa_builder.records import FILE_SCHEMA, FOUND, TASK_SCHEMA, Notebook, Task
 
@@ -42,6 +47,12 @@ def iter_final_records(work: Path, last_stage: int, n_parts: int) -> Iterator[No
 
 
 def write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elapsed_s: float) -> dict[str, Any]:
+    """Write `<output>/dataset` (Hub layout), `<output>/stats.json` and `<output>/rejects/`.
+
+    Two passes over the final records: the first gathers the data files the tasks need, so that
+    they are scanned for credentials (and redacted, which changes their sha256) before any task
+    row that points at them is written; the second writes the tasks with the final sha256s.
+    """
     output = Path(recipe.output)
     last = stages[-1].index
     summaries = [json.loads((work / f"stage-{last}" / f"part-{p:05d}.json").read_text()) for p in range(n_parts)]
@@ -49,31 +60,49 @@ def write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elapse
     staging = output / "_work" / "dataset.tmp"
     if staging.exists():
         shutil.rmtree(staging)
+    redaction: dict[str, Counter[str]] = {"task_text": Counter(), "data_files": Counter()}
+
+    needed: dict[str, dict[str, Any]] = {}  # original sha256 -> {source, paths}
+    for notebook in iter_final_records(work, last, n_parts):
+        if notebook.kept:
+            sources = data_file_sources(notebook)
+            for task in notebook.tasks:
+                for data_file in task.data_files if task.drop_reason is None else []:
+                    entry = needed.setdefault(data_file.sha256, {"source": sources.get(data_file.sha256), "paths": set()})
+                    entry["paths"].add(data_file.path)
+    file_stats, published, shard_paths = _write_files(staging / "data" / "files", needed, redaction["data_files"])
+
     writers = {name: ShardWriter(staging / "data" / name, TASK_SCHEMA) for name in TASK_CONFIGS}
-    files: dict[str, dict[str, Any]] = {}  # sha256 -> {source, size, paths}
     task_counts: Counter[str] = Counter()
     concepts: Counter[str] = Counter()
     difficulty: Counter[str] = Counter()
     licenses: Counter[str] = Counter()
+    row_notes: Counter[str] = Counter()
     for notebook in iter_final_records(work, last, n_parts):
         if not notebook.kept:
             continue
         licenses[notebook.license or "unknown"] += 1
-        sources = {ref.sha256: Path(notebook.repo_dir) / ref.resolved for ref in notebook.data_refs
-                   if ref.status == FOUND and ref.sha256 and ref.resolved}
         for task in notebook.tasks:
             if task.drop_reason is not None:
                 continue
+            redaction["task_text"].update(redact_task(task))  # a guard: the redact step finds these first
+            for data_file in task.data_files:
+                final = published.get(data_file.sha256)
+                if final is None:  # not in `files` (unreadable or too large): the task cannot run from the dataset
+                    task.deps_complete = False
+                else:
+                    data_file.sha256, data_file.size = final
+            row, outputs_cut = fit_task_row(task.to_row())
+            row_notes["outputs_cut"] += outputs_cut
+            if row is None:
+                row_notes["rows_too_large"] += 1
+                continue
             config = task_config(task)
-            writers[config].write(task.to_row())
+            writers[config].write(row, size_hint=row_bytes(row))
             task_counts[config] += 1
             concepts.update(task.concepts)
             difficulty[task.difficulty] += 1
-            for data_file in task.data_files:
-                entry = files.setdefault(data_file.sha256, {"source": sources.get(data_file.sha256), "size": data_file.size, "paths": set()})
-                entry["paths"].add(data_file.path)
-    shard_paths = {name: writer.close() for name, writer in writers.items()}
-    file_count, file_bytes, shard_paths["files"] = _write_files(staging / "data" / "files", files)
+    shard_paths.update({name: writer.close() for name, writer in writers.items()})
 
     stats = funnel_stats(recipe, stages, summaries)
     stats["tasks"] = {
@@ -82,42 +111,85 @@ def write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elapse
         "dropped": dict(Counter(d["reason"].split(":")[0] for s in summaries for d in s["task_drops"])),
         "concepts": dict(concepts.most_common()),
         "difficulty": dict(sorted(difficulty.items())),
+        "outputs_truncated": row_notes["outputs_cut"],
+        "left_out_too_large": row_notes["rows_too_large"],
     }
-    stats["files"] = {"count": file_count, "bytes": file_bytes}
+    stats["files"] = file_stats
     metrics: dict[str, dict[str, float]] = {}
     for summary in summaries:
         for step, counters in summary.get("metrics", {}).items():
             for key, value in counters.items():
                 metrics.setdefault(step, {})[key] = metrics.get(step, {}).get(key, 0) + value
     stats["metrics"] = metrics
+    stats["redaction"] = {where: dict(sorted(found.items())) for where, found in redaction.items()}
     stats["licenses"] = dict(licenses.most_common())
     stats["builder_version"] = __version__
     stats["elapsed_s"] = round(elapsed_s, 2)
 
-    (staging / "README.md").write_text(render_card(recipe, stats, shard_paths), encoding="utf-8")
-    (staging / "stats.json").write_text(json.dumps(stats, indent=2), encoding="utf-8")
+    chart = CHART_NAME if write_funnel_chart(stats, staging / CHART_NAME) else None
+    # the card embeds the recipe, which may carry an endpoint's key: redacted like everything else
+    card, _ = redact_text(render_card(recipe, stats, shard_paths, chart=chart))
+    stats_text, _ = redact_text(json.dumps(stats, indent=2))
+    (staging / "README.md").write_text(card, encoding="utf-8")
+    (staging / "stats.json").write_text(stats_text, encoding="utf-8")
+    for name in TASK_CONFIGS:  # no empty folders: the Hub has none, and the local copy mirrors it
+        folder = staging / "data" / name
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
     dataset = output / "dataset"
     if dataset.exists():
         shutil.rmtree(dataset)
     staging.rename(dataset)
 
     _write_rejects(output / "rejects", summaries)
-    (output / "stats.json").write_text(json.dumps(stats, indent=2), encoding="utf-8")
+    (output / "stats.json").write_text(stats_text, encoding="utf-8")
     return stats
 
 
-def _write_files(directory: Path, files: dict[str, dict[str, Any]]) -> tuple[int, int, list[Path]]:
+def data_file_sources(notebook: Notebook) -> dict[str, Path]:
+    """sha256 -> the file on this machine, for the data references the deps step found."""
+    return {ref.sha256: Path(notebook.repo_dir) / ref.resolved for ref in notebook.data_refs
+            if ref.status == FOUND and ref.sha256 and ref.resolved}
+
+
+def _write_files(directory: Path, needed: dict[str, dict[str, Any]], found: Counter[str]
+                 ) -> tuple[dict[str, Any], dict[str, tuple[str, int]], dict[str, list[Path]]]:
+    """Write the `files` config: each needed file once, redacted, under its final sha256.
+
+    Returns the stats, original sha256 -> (final sha256, size) for the files written, and the
+    shards. A file whose content changed since the deps step (sha256 differs), that cannot be read,
+    or that is too large for one row, is left out and counted.
+    """
     writer = ShardWriter(directory, FILE_SCHEMA, rows_per_group=64, bytes_per_group=64 * 1024 * 1024)
-    count = size = 0
-    for sha256 in sorted(files):
-        entry = files[sha256]
-        if entry["source"] is None:
+    published: dict[str, tuple[str, int]] = {}
+    written: set[str] = set()
+    notes: Counter[str] = Counter()
+    total_bytes = 0
+    for sha256 in sorted(needed):
+        entry = needed[sha256]
+        try:
+            content = Path(entry["source"]).read_bytes() if entry["source"] is not None else None
+        except OSError:
+            content = None
+        if content is None or hashlib.sha256(content).hexdigest() != sha256:
+            notes["left_out_unreadable"] += 1
             continue
-        content = Path(entry["source"]).read_bytes()
-        writer.write({"sha256": sha256, "size": len(content), "content": content, "paths": sorted(entry["paths"])},
+        if len(content) > MAX_FILE_ROW_BYTES:
+            notes["left_out_too_large"] += 1
+            continue
+        content, kinds = redact_bytes(content)
+        if kinds:
+            found.update(kinds)
+            notes["redacted"] += 1
+        final = hashlib.sha256(content).hexdigest()
+        published[sha256] = (final, len(content))
+        if final in written:  # two files equal once redacted: stored once
+            continue
+        written.add(final)
+        writer.write({"sha256": final, "size": len(content), "content": content, "paths": sorted(entry["paths"])},
                      size_hint=len(content))
-        count, size = count + 1, size + len(content)
-    return count, size, writer.close()
+        total_bytes += len(content)
+    return {"count": len(written), "bytes": total_bytes, **dict(sorted(notes.items()))}, published, {"files": writer.close()}
 
 
 def _write_rejects(directory: Path, summaries: list[dict[str, Any]]) -> None:

@@ -1,0 +1,44 @@
+"""The card's picture: the funnel (notebooks left after each step) and tasks by concept.
+
+matplotlib is in the `hub` extra; without it the card is written without the picture.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+CHART_NAME = "funnel.png"
+
+
+def write_funnel_chart(stats: dict[str, Any], path: Path) -> bool:
+    """Write the PNG; False when matplotlib is not installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # no display on build machines
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    steps = stats["steps"]
+    concepts = stats["tasks"]["concepts"]
+    figure, (funnel_axes, concept_axes) = plt.subplots(1, 2, figsize=(11, 4.5), dpi=100)
+    names = [s["step"] for s in steps]
+    funnel_axes.barh(names, [s["out"] for s in steps], color="#4c72b0")
+    funnel_axes.invert_yaxis()
+    funnel_axes.set_title(f"Notebooks left after each step (of {stats['notebooks']['input']})")
+    funnel_axes.set_xlabel("notebooks")
+    for y, step in enumerate(steps):
+        funnel_axes.annotate(str(step["out"]), (step["out"], y), xytext=(3, 0), textcoords="offset points", va="center")
+    if concepts:
+        concept_axes.barh(list(concepts), list(concepts.values()), color="#55a868")
+        concept_axes.invert_yaxis()
+    else:
+        concept_axes.text(0.5, 0.5, "no tasks", ha="center", va="center", transform=concept_axes.transAxes)
+    concept_axes.set_title(f"Tasks by concept ({stats['tasks']['written']} tasks)")
+    concept_axes.set_xlabel("tasks")
+    figure.tight_layout()
+    # no timestamps in the PNG, so an unchanged dataset gives an unchanged file (and no re-upload)
+    figure.savefig(path, format="png", metadata={"Software": None})
+    plt.close(figure)
+    return True

@@ -319,3 +319,48 @@ def test_max_cost_stops_the_run_and_counts_spend_across_resumes(sales_notebook, 
         # a cached notebook still goes through: it costs nothing
         run_step(extract_step(server, tmp_path, max_cost=spent), again)
         assert again.kept and again.tasks and len(server.requests) == sent
+
+
+def test_a_run_stopped_at_max_cost_exits_cleanly_and_resumes_with_a_larger_budget(tmp_path):
+    env = {**os.environ, "OPENAI_API_KEY": FAKE_KEY}
+    with FakeOpenAI(notebook_model()) as server:
+        # one request at a time: with more, those in flight when the budget runs out still finish
+        recipe = llm_recipe(tmp_path, server.base_url, max_cost=0.000001, max_concurrency=1)
+        stopped = run_cli("run", str(recipe), "--no-progress", env=env)
+        assert stopped.returncode == 3 and "max_cost reached" in stopped.stderr and "Traceback" not in stopped.stderr
+        assert len(server.requests) == 1  # the first request spends the budget; no other is sent
+        assert not (tmp_path / "out" / "stats.json").exists()
+        data = yaml.safe_load(recipe.read_text())
+        next(e for e in data["steps"] if "extract" in e)["extract"]["max_cost"] = 10.0
+        recipe.write_text(yaml.safe_dump(data))
+        resumed = run_cli("run", str(recipe), "--no-progress", env=env)
+        assert resumed.returncode == 0, resumed.stderr
+    assert task_rows(tmp_path / "out")
+    first_body = server.requests[0].body
+    assert sum(r.body == first_body for r in server.requests) == 1  # the paid reply was reused
+
+
+def _write_spend_and_cache(work: str, worker: int) -> None:
+    from nbqa_builder.extract.llm_client import ReplyCache, SpendLedger
+
+    ledger, cache = SpendLedger(Path(work) / "llm-spend.sqlite"), ReplyCache(Path(work) / "llm-cache")
+    for i in range(40):
+        ledger.add("extract", "m", 10, 1, 0.25)
+        cache.put("ab" + "0" * 62, {"content": f"from worker {worker}", "refusal": None, "prompt_tokens": i, "completion_tokens": 1})
+
+
+def test_spend_ledger_and_cache_are_shared_safely_by_two_worker_processes(tmp_path):
+    import multiprocessing
+
+    from nbqa_builder.extract.llm_client import ReplyCache, SpendLedger
+
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_write_spend_and_cache, args=(str(tmp_path), w)) for w in range(2)]
+    for process in workers:
+        process.start()
+    for process in workers:
+        process.join(60)
+    assert [p.exitcode for p in workers] == [0, 0]
+    assert SpendLedger(tmp_path / "llm-spend.sqlite").total() == pytest.approx(2 * 40 * 0.25)
+    assert ReplyCache(tmp_path / "llm-cache").get("ab" + "0" * 62)["content"].startswith("from worker")
+    assert not [p for p in (tmp_path / "llm-cache").rglob("*.tmp")]

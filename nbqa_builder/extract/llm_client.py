@@ -87,8 +87,9 @@ class SpendLedger:
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # the default rollback journal: its busy timeout covers every statement, where switching
+        # to WAL needs an exclusive lock that concurrent writers can be refused
         connection = sqlite3.connect(self.path, timeout=60)
-        connection.execute("PRAGMA journal_mode=WAL")
         connection.execute(
             "CREATE TABLE IF NOT EXISTS spend (at REAL, stage TEXT, model TEXT, prompt_tokens INTEGER,"
             " completion_tokens INTEGER, cost REAL)"

@@ -27,6 +27,10 @@ class ExtractConfig(StepConfig, LLMSettings):
     # Answers longer than this are rarely checkable values (they are text dumps).
     max_value_chars: int = Field(60, ge=1)
 
+    # cost and speed, not results: a run stopped at max_cost resumes with a larger one
+    not_decisive: ClassVar[frozenset[str]] = frozenset(
+        {"max_cost", "max_concurrency", "timeout_s", "max_attempts", "max_wait_s", "prices"})
+
     @model_validator(mode="after")
     def _settings_fit_the_backend(self) -> "ExtractConfig":
         llm_keys = set(LLMSettings.model_fields) & self.model_fields_set

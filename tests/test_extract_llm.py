@@ -364,3 +364,20 @@ def test_spend_ledger_and_cache_are_shared_safely_by_two_worker_processes(tmp_pa
     assert SpendLedger(tmp_path / "llm-spend.sqlite").total() == pytest.approx(2 * 40 * 0.25)
     assert ReplyCache(tmp_path / "llm-cache").get("ab" + "0" * 62)["content"].startswith("from worker")
     assert not [p for p in (tmp_path / "llm-cache").rglob("*.tmp")]
+
+
+@pytest.mark.parametrize("name", ["local-llm.yaml", "nbqa-github.yaml"])
+def test_shipped_llm_recipes_validate(name):
+    if name == "nbqa-github.yaml" and shutil.which("bwrap") is None:
+        pytest.skip("the paper's recipe executes in bubblewrap, which this machine lacks")
+    result = run_cli("validate", str(ROOT / "recipes" / name))
+    assert result.returncode == 0, result.stderr
+    assert "extract" in result.stdout
+
+
+def test_the_key_comes_from_the_environment_never_the_recipe(tmp_path):
+    from nbqa_builder.recipe import RecipeError, parse_recipe
+
+    text = (ROOT / "recipes" / "local-llm.yaml").read_text().replace("api_key_env: LOCAL_LLM_API_KEY", "api_key: sk-abc")
+    with pytest.raises(RecipeError, match=r"steps\[5\]\.extract\.api_key: unknown key"):
+        parse_recipe(text, "local-llm.yaml")

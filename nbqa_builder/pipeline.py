@@ -86,8 +86,14 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 
 def recipe_fingerprint(recipe: Recipe) -> str:
-    """What decides the result: source and steps (not the executor, not the publishing)."""
+    """What decides the result: source and steps (not the executor, not the publishing, not a
+    step's `not_decisive` settings: a budget or a concurrency limit can change between resumes)."""
     decisive = recipe.model_dump(include={"source", "steps"})
+    for entry in decisive["steps"]:
+        for name, settings in entry.items():
+            ignored = getattr(step_class(name).Config, "not_decisive", frozenset())
+            if ignored and isinstance(settings, dict):
+                entry[name] = {k: v for k, v in settings.items() if k not in ignored}
     return hashlib.sha256(json.dumps(decisive, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

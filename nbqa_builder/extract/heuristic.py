@@ -18,7 +18,7 @@ from nbqa_builder.extract.concepts import SUMMARY, concepts_of
 from nbqa_builder.extract.slicer import cell_names, slice_cells
 from nbqa_builder.notebooks.code import dotted_name, notebook_trees
 from nbqa_builder.notebooks.parse import output_text
-from nbqa_builder.records import FOUND, URL, Answer, Notebook, SolutionStep, Task, TaskFile
+from nbqa_builder.records import FOUND, URL, Answer, DataRef, Notebook, SolutionStep, Task, TaskFile
 
 # method -> (short name for the answer, description with {col})
 OPERATIONS: dict[str, tuple[str, str]] = {
@@ -159,7 +159,7 @@ def outputs_text(outputs: list[dict]) -> str:
     return text if len(text) <= MAX_OUTPUT_CHARS else text[:MAX_OUTPUT_CHARS] + "\n... [output truncated]"
 
 
-def _markdown_before(notebook: Notebook, index: int) -> str | None:
+def markdown_before(notebook: Notebook, index: int) -> str | None:
     if index > 0 and notebook.cells[index - 1].cell_type == "markdown":
         for line in notebook.cells[index - 1].source.splitlines():
             line = line.strip().lstrip("#").strip()
@@ -208,9 +208,9 @@ def extract_tasks(notebook: Notebook, max_tasks: int, max_value_chars: int) -> l
     return tasks
 
 
-def _make_task(notebook, cells, refs, expr, name, description, value) -> Task:
+def task_files(refs: list[DataRef]) -> tuple[list[str], list[TaskFile], bool]:
+    """(file names, data files, deps complete) of a task whose solution makes these data refs."""
     file_names = sorted({PurePosixPath((r.resolved or r.as_written).replace("\\", "/")).name for r in refs})
-    files_text = " and ".join(f"`{f}`" for f in file_names)
     data_files, complete = [], True
     for ref in refs:
         path = _task_file_path(ref.as_written)
@@ -219,6 +219,12 @@ def _make_task(notebook, cells, refs, expr, name, description, value) -> Task:
                 data_files.append(TaskFile(path=path, sha256=ref.sha256, size=ref.size or 0))
         else:
             complete = False
+    return file_names, data_files, complete
+
+
+def _make_task(notebook, cells, refs, expr, name, description, value) -> Task:
+    file_names, data_files, complete = task_files(refs)
+    files_text = " and ".join(f"`{f}`" for f in file_names)
     calls = [dotted_name(n.func) or getattr(n.func, "attr", "") for i in cells
              for n in ast.walk(notebook_trees(notebook)[i]) if isinstance(n, ast.Call)]
     target_calls = [dotted_name(n.func) or getattr(n.func, "attr", "") for n in ast.walk(expr) if isinstance(n, ast.Call)]
@@ -226,7 +232,7 @@ def _make_task(notebook, cells, refs, expr, name, description, value) -> Task:
     steps = []
     for position, i in enumerate(cells, 1):
         cell = notebook.cells[i]
-        thought = _markdown_before(notebook, i) or (
+        thought = markdown_before(notebook, i) or (
             f"Load the data from {files_text}." if position == 1 else f"Step {position}: continue the analysis."
         )
         steps.append(SolutionStep(thought=thought, python_code=cell.source, code_output=outputs_text(cell.outputs)))

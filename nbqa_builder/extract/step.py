@@ -1,23 +1,49 @@
-"""The extract step: notebooks in, tasks attached; a notebook that yields none is dropped."""
+"""The extract step: notebooks in, tasks attached; a notebook that yields none is dropped.
+
+Two backends: `heuristic` (offline, the default) and `openai` (any OpenAI-compatible endpoint:
+score, extract, review; see extract/llm.py). The openai backend works on a batch's notebooks
+concurrently, in threads, up to `max_concurrency`: the work is waiting on HTTP.
+"""
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from nbqa_builder.extract.heuristic import extract_tasks
+from nbqa_builder.extract.llm_config import LLMSettings
 from nbqa_builder.records import Notebook
-from nbqa_builder.step import Step, StepConfig
+from nbqa_builder.step import Step, StepConfig, StopRun
 
 
-class ExtractConfig(StepConfig):
-    # heuristic: offline, templated questions from scalar outputs
-    backend: Literal["heuristic"] = "heuristic"
+class ExtractConfig(StepConfig, LLMSettings):
+    # heuristic: offline, templated questions from scalar outputs; openai: an LLM through any
+    # OpenAI-compatible endpoint (the settings below, from LLMSettings)
+    backend: Literal["heuristic", "openai"] = "heuristic"
     # A notebook is one analysis; past ten tasks they repeat each other and skew the mix.
     max_tasks_per_notebook: int = Field(10, ge=1)
     # Answers longer than this are rarely checkable values (they are text dumps).
     max_value_chars: int = Field(60, ge=1)
+
+    # cost and speed, not results: a run stopped at max_cost resumes with a larger one
+    not_decisive: ClassVar[frozenset[str]] = frozenset(
+        {"max_cost", "max_concurrency", "timeout_s", "max_attempts", "max_wait_s", "prices"})
+
+    @model_validator(mode="after")
+    def _settings_fit_the_backend(self) -> "ExtractConfig":
+        llm_keys = set(LLMSettings.model_fields) & self.model_fields_set
+        if self.backend == "heuristic" and llm_keys:
+            raise ValueError(f"{', '.join(sorted(llm_keys))}: only for backend: openai")
+        if self.backend == "openai":
+            if self.extract is None:
+                raise ValueError("backend: openai needs `extract: {model: ...}` (the model that writes the tasks)")
+            if self.max_cost is not None:
+                unpriced = sorted({s.model for s in self.stages().values()} - set(self.prices))
+                if unpriced:
+                    raise ValueError(f"max_cost needs a price for every model; add {', '.join(unpriced)} to prices")
+        return self
 
 
 class ExtractStep(Step):
@@ -25,7 +51,59 @@ class ExtractStep(Step):
     Config = ExtractConfig
     requires: ClassVar[tuple[str, ...]] = ("validate", "deps")
 
+    def __init__(self, config: ExtractConfig | None = None, **context: Any) -> None:
+        super().__init__(config, **context)
+        self._extractor: Any = None  # LLMExtractor, built on first use (it imports the SDK)
+        self._threads: ThreadPoolExecutor | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_extractor"], state["_threads"] = None, None  # live HTTP clients and threads stay behind
+        return state
+
+    def close(self) -> None:
+        if self._threads is not None:
+            self._threads.shutdown(wait=True)
+            self._threads = None
+
+    def extractor(self) -> Any:
+        if self._extractor is None:
+            from nbqa_builder.extract.llm import build_extractor
+
+            self._extractor = build_extractor(self.config, self.context.get("output"),
+                                              self.config.max_tasks_per_notebook, self.config.max_value_chars)
+        return self._extractor
+
     def process(self, notebook: Notebook) -> str | None:
+        if self.config.backend == "openai":
+            from nbqa_builder.extract.llm_client import LLMRunMustStop
+
+            try:
+                return self.extractor().extract(notebook)
+            except LLMRunMustStop as exc:
+                raise StopRun(str(exc)) from None
         notebook.tasks = extract_tasks(notebook, self.config.max_tasks_per_notebook, self.config.max_value_chars)
         notebook.checks["extract"] = {"tasks": len(notebook.tasks)}
         return None if notebook.tasks else "no_tasks"
+
+    def __call__(self, batch: list[Notebook]) -> list[Notebook]:
+        if self.config.backend != "openai":
+            return super().__call__(batch)
+        if self._threads is None:
+            self._threads = ThreadPoolExecutor(self.config.max_concurrency, thread_name_prefix="extract")
+        kept = [n for n in batch if n.kept]
+        # every notebook finishes (or fails) before a StopRun leaves the batch: the part is then
+        # not written, and the replies already received wait in the cache for the next run
+        futures = [(notebook, self._threads.submit(self.process, notebook)) for notebook in kept]
+        stop: StopRun | None = None
+        for notebook, future in futures:
+            try:
+                reason = future.result()
+            except StopRun as exc:
+                stop = stop or exc
+                continue
+            if reason:
+                notebook.drop(reason, self.name)
+        if stop is not None:
+            raise stop
+        return batch

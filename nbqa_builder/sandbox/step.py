@@ -14,7 +14,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from nbqa_builder.answers import LENIENT, values_match
+from nbqa_builder.extract.grounding import answer_comes_out, output_candidates  # noqa: F401 (re-exported)
+from nbqa_builder.extract.grounding import value_matches as _values_match
 from nbqa_builder.records import FOUND, Notebook, Task
 from nbqa_builder.sandbox.backends import SandboxUnavailable, require_backend
 from nbqa_builder.sandbox.compare import canonical_outputs, outputs_match
@@ -136,59 +137,15 @@ def _same_results(runs: list[NotebookRun], positions) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
-# Answers. nbqa_builder/answers.py will own lenient comparison; until then these two functions are
-# the whole contract, and swapping them is the only change verify needs.
+# Answers: the comparison and the candidates live in extract/grounding.py, because extraction
+# checks labels against stored outputs with the same rule that verify applies to re-run outputs.
 
 _ANSWER_ITEM = re.compile(r"@(\w+)\[(.*?)\]")
-_NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
 
 
 def _label_values(label: str) -> dict[str, str]:
     """`@name[value] ...` -> {name: value}; a later duplicate name wins (as in DABench)."""
     return {name: value for name, value in _ANSWER_ITEM.findall(label or "")}
-
-
-_DECIMAL = re.compile(r"^-?\d+\.(\d+)$")
-
-
-def _values_match(expected: str, got_text: str) -> bool:
-    """The lenient comparison of answers.py (JUPITER's reward checker, plus numpy reprs), or a
-    re-run value that rounds to the label: a label rounded to 2 places as the format asks
-    (`1.98`) is what `1.9764...` gives, although the two differ by more than 0.1 %."""
-    if values_match(got_text, expected, mode=LENIENT):
-        return True
-    decimals = _DECIMAL.match(expected.strip())
-    if not decimals:
-        return False
-    try:
-        got = float(got_text)
-    except ValueError:
-        return False
-    return abs(got - float(expected)) <= 0.5 * 10 ** -len(decimals.group(1)) + 1e-12
-
-
-def output_candidates(outputs: list[dict[str, Any]]) -> list[str]:
-    """The values an answer may be read from: each output's whole text, each of its lines, each
-    comma- or space-separated word of a line, and each number in it (stdout and text/plain only)."""
-    candidates: list[str] = []
-    for output in outputs:
-        if output.get("output_type") == "stream" and output.get("name") == "stdout":
-            text = output.get("text", "")
-        elif output.get("output_type") in ("execute_result", "display_data"):
-            text = (output.get("data") or {}).get("text/plain", "")
-        else:
-            continue
-        text = "".join(text) if isinstance(text, list) else text
-        candidates.append(text)
-        for line in text.splitlines():
-            candidates.append(line)
-            candidates += [word for word in re.split(r"[\s,;:=()\[\]'\"]+", line) if word]
-            candidates += _NUMBER.findall(line)
-    return candidates
-
-
-def answer_comes_out(value: str, outputs: list[dict[str, Any]]) -> bool:
-    return any(_values_match(value, candidate) for candidate in output_candidates(outputs))
 
 
 class VerifyStep(_SandboxStep):

@@ -1,0 +1,76 @@
+"""Settings of the LLM backend of the extract step (pydantic only: reading a recipe needs no SDK).
+
+The three stages follow the paper: a cheap model scores the notebook 1 to 5, a strong model
+extracts tasks, a cheap model reviews them. Each stage names its own model.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StageModel(_Strict):
+    model: str = Field(min_length=1)
+    temperature: float = Field(0.0, ge=0, le=2)  # 0: the same notebook gives the same reply
+    max_tokens: int = Field(4096, ge=1)  # replies are JSON of a few tasks; this bounds a runaway
+
+
+class ScoreStage(StageModel):
+    # the paper keeps notebooks the cheap model rates as useful; 3 of 5 is "a real analysis"
+    min_score: int = Field(3, ge=1, le=5)
+    max_tokens: int = Field(512, ge=1)
+
+
+class ExtractStage(StageModel):
+    max_tokens: int = Field(8192, ge=1)
+
+
+class ReviewStage(StageModel):
+    max_tokens: int = Field(2048, ge=1)
+
+
+class Price(_Strict):
+    """US dollars per million tokens."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+
+
+class LLMSettings(_Strict):
+    """The `openai` backend's settings; every default says why."""
+
+    # OpenAI, or any OpenAI-compatible server (vLLM, Ollama, llama.cpp: e.g. http://localhost:8000/v1)
+    base_url: str = OPENAI_BASE_URL
+    # the NAME of the environment variable holding the key; the key itself never goes in a recipe.
+    # A local server without a key may leave it unset.
+    api_key_env: str = Field("OPENAI_API_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    score: ScoreStage | None = None  # None: keep every notebook
+    extract: ExtractStage | None = None  # required for backend: openai
+    review: ReviewStage | None = None  # None: keep every grounded task
+    # json_schema: structured output (OpenAI, vLLM, recent llama.cpp); json_object: JSON mode only
+    # (older servers); none: plain text. Replies are validated with pydantic in every case.
+    response_format: Literal["json_schema", "json_object", "none"] = "json_schema"
+    # requests in flight at once per worker process; OpenAI tier-1 limits allow about this many
+    max_concurrency: int = Field(8, ge=1, le=256)
+    timeout_s: float = Field(120, gt=0)  # per request; a long extraction reply takes about a minute
+    # attempts per request on 429, 5xx and timeouts (then the notebook is dropped `llm_unavailable`)
+    max_attempts: int = Field(6, ge=1, le=20)
+    max_wait_s: float = Field(60, gt=0)  # longest pause between attempts, Retry-After included
+    # how much of a notebook the model sees: the whole text, and each cell's outputs
+    notebook_budget_chars: int = Field(60_000, ge=1000)  # about 15 k tokens: fits every model in use
+    output_budget_chars: int = Field(1500, ge=100)  # a table head or a printed value, not a dump
+    # USD per million tokens, per model name; needed for every model when max_cost is set
+    prices: dict[str, Price] = {}
+    # stop the run cleanly (resumable) once this much has been spent, in USD; None: no limit
+    max_cost: float | None = Field(None, gt=0)
+
+    def stages(self) -> dict[str, StageModel]:
+        return {name: stage for name, stage in (("score", self.score), ("extract", self.extract), ("review", self.review)) if stage}

@@ -76,7 +76,10 @@ def test_card_tells_people_what_they_get(dataset):
     for heading in ("## How it was built", "### Tasks by concept", "### Tasks by difficulty", "### Source licenses",
                     "## Recipe", "## Limitations", "## Citation", "## Loading a task and its files"):
         assert heading in card, heading
-    assert "| filter | 17 | 12 | 5 |" in card and "2509.09245" in card
+    stats = json.loads((dataset / "stats.json").read_text())
+    for step in stats["steps"]:  # the funnel, step by step, as the run counted it
+        assert f"| {step['step']} | {step['in']} | {step['dropped']} | {step['out']} |" in card, step["step"]
+    assert "2509.09245" in card
     assert "backend: heuristic" in card  # the recipe is embedded
 
 

@@ -11,16 +11,9 @@ from typing import Any
 import yaml
 
 from nbqa_builder import __version__
+from nbqa_builder.publish.load import CONFIG_FOLDERS
 from nbqa_builder.recipe import Recipe
 
-# config -> the data folders its YAML entry lists
-CONFIG_FOLDERS = {
-    "all": ["interactive", "sft"],
-    "interactive": ["interactive"],
-    "sft": ["sft"],
-    "visualization": ["visualization"],
-    "files": ["files"],
-}
 
 
 def configs_yaml(shard_paths: dict[str, list[Path]]) -> str:

@@ -29,7 +29,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from nbqa_builder.executors.local import map_parts
+from nbqa_builder.executors.local import LocalExecutor
 from nbqa_builder.recipe import Recipe, step_class
 from nbqa_builder.records import Notebook
 from nbqa_builder.sources.local import Repository, find_repositories, list_notebooks, read_notebook
@@ -131,7 +131,7 @@ def run_part(steps: list[Step], job: PartJob) -> dict[str, Any]:
         records = step(records)
     keys = steps[-1].map(records) if job.stage.global_step is not None else None
     for notebook in records:
-        notebook.trees = None
+        notebook.trees, notebook.cache = None, {}
         if not notebook.kept:  # rejects keep the reason and checks, not the content
             notebook.cells, notebook.raw = [], None
     out = work / f"stage-{job.stage.index}"
@@ -190,10 +190,11 @@ class Pipeline:
             shutil.rmtree(self.work)
         repositories, parts = self.plan()
         total = sum(len(p) for p in parts)
-        for stage in self.stages:
-            self.run_stage(stage, repositories, parts, total)
-            if stage.global_step is not None:
-                self.reduce(stage, len(parts))
+        with LocalExecutor(self.recipe.executor.workers) as executor:
+            for stage in self.stages:
+                self.run_stage(executor, stage, repositories, parts, total)
+                if stage.global_step is not None:
+                    self.reduce(stage, len(parts))
         from nbqa_builder.publish.writer import write_outputs
 
         return write_outputs(self.recipe, self.stages, self.work, len(parts), elapsed_s=time.time() - started)
@@ -228,7 +229,8 @@ class Pipeline:
             return crawl(self.recipe.source, self.output, progress=self.progress)
         return Path(self.recipe.source.path)
 
-    def run_stage(self, stage: Stage, repositories: list[Repository], parts: list, total: int) -> None:
+    def run_stage(self, executor: LocalExecutor, stage: Stage, repositories: list[Repository], parts: list,
+                  total: int) -> None:
         out = self.work / f"stage-{stage.index}"
         out.mkdir(parents=True, exist_ok=True)
         todo = [i for i in range(len(parts)) if not (out / f"part-{i:05d}.json").exists()]
@@ -245,8 +247,8 @@ class Pipeline:
             def on_result(summary: dict[str, Any]) -> None:
                 bar.update(summary["notebooks"])
 
-            map_parts(run_part, jobs, functools.partial(build_stage_steps, self.recipe, stage),
-                      self.recipe.executor.workers, on_result)
+            executor.map(run_part, jobs, stage.index, functools.partial(build_stage_steps, self.recipe, stage),
+                         on_result)
 
     def reduce(self, stage: Stage, n_parts: int) -> None:
         out = self.work / f"stage-{stage.index}" / "reduce.json"

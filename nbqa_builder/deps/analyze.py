@@ -76,6 +76,11 @@ def normalised_path(path: str) -> str:
     return posixpath.normpath(path.replace("\\", "/"))
 
 
+# anything that can bind a name: assignment (also augmented, walrus), import, def, class, for,
+# with ... as, except ... as, del
+_BINDS = re.compile(r"=|\b(?:import|def|class|for|as|del)\b")
+
+
 def find_data_refs(cells: list[Cell], trees: list[ast.Module | None] | None = None) -> list[DataRef]:
     """The data files the cells read, in order of first read, one ref per (as_written, call).
 
@@ -91,8 +96,11 @@ def find_data_refs(cells: list[Cell], trees: list[ast.Module | None] | None = No
     for index, cell in enumerate(cells):
         if cell.cell_type != "code":
             continue
-        if index > last and not any(name in cell.source for name in analyzer.alias_triggers):
+        mentions_alias = any(name in cell.source for name in analyzer.alias_triggers)
+        if index > last and not mentions_alias:
             continue
+        if not (mentions_alias or TRIGGER.search(cell.source) or _BINDS.search(cell.source)):
+            continue  # binds no name and touches no file: it cannot change what later reads resolve to
         tree = trees[index]
         if tree is not None:
             analyzer.run_cell(index, cell.source, tree)

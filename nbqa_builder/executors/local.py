@@ -1,8 +1,10 @@
 """The local executor: parts of work mapped over a process pool.
 
-Workers build the recipe's steps once per process (a step may hold a warm resource, such as a
-sandbox worker) and reuse them for every part they are given; steps are closed when the process
-exits. With `workers: 1` everything runs in the calling process, which is easiest to debug.
+One pool serves every stage of a run (starting a Python process and importing the steps costs
+about a second). Each worker builds a stage's steps once, the first time it gets a part of that
+stage, and reuses them for every later part (a step may hold a warm resource, such as a sandbox
+worker); steps are closed when the process exits. With `workers: 1` everything runs in the calling
+process, which is easiest to debug.
 """
 
 from __future__ import annotations
@@ -14,9 +16,7 @@ from typing import Any, Callable, Iterable
 
 from nbqa_builder.step import Step
 
-# Per worker process: the steps of the recipe, built by `_init_worker`. The executor owns this,
-# not the steps: it is the process's copy of the recipe, like datatrove's per-rank pipeline.
-_worker_steps: list[Step] | None = None
+StepsFactory = Callable[[], list[Step]]
 
 
 def _close_steps(steps: list[Step]) -> None:
@@ -26,45 +26,79 @@ def _close_steps(steps: list[Step]) -> None:
             close()
 
 
-def _init_worker(build_steps: Callable[[], list[Step]]) -> None:
-    global _worker_steps
-    _worker_steps = build_steps()
-    atexit.register(_close_steps, _worker_steps)
+class _StepCache:
+    """A process's steps, by stage key: the process's own copy of the recipe, not the steps'."""
 
+    def __init__(self) -> None:
+        self.steps: dict[Any, list[Step]] = {}
 
-def _call_in_worker(fn: Callable[[list[Step], Any], Any], item: Any) -> Any:
-    assert _worker_steps is not None, "worker was not initialised"
-    return fn(_worker_steps, item)
+    def get(self, key: Any, build_steps: StepsFactory) -> list[Step]:
+        if key not in self.steps:
+            self.steps[key] = build_steps()
+        return self.steps[key]
 
-
-def map_parts(
-    fn: Callable[[list[Step], Any], Any],
-    items: Iterable[Any],
-    build_steps: Callable[[], list[Step]],
-    workers: int,
-    on_result: Callable[[Any], None],
-) -> None:
-    """Call `fn(steps, item)` for every item, in parallel, and `on_result` as each one finishes.
-
-    At most `workers * 2` items are in flight, so a long list of parts does not pile up results.
-    """
-    items = list(items)
-    if workers <= 1 or len(items) <= 1:
-        steps = build_steps()
-        try:
-            for item in items:
-                on_result(fn(steps, item))
-        finally:
+    def close(self) -> None:
+        for steps in self.steps.values():
             _close_steps(steps)
-        return
-    # spawn, not fork: the parent may hold threads (progress bars, HTTP pools) that fork would copy
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(build_steps,)) as pool:
-        pending = set()
-        queue = iter(items)
-        for item in queue:
-            pending.add(pool.submit(_call_in_worker, fn, item))
-            if len(pending) >= workers * 2:
+        self.steps.clear()
+
+
+_worker_cache: _StepCache | None = None  # set in each worker process by _init_worker
+
+
+def _init_worker() -> None:
+    global _worker_cache
+    _worker_cache = _StepCache()
+    atexit.register(_worker_cache.close)
+
+
+def _call_in_worker(fn: Callable[[list[Step], Any], Any], item: Any, key: Any, build_steps: StepsFactory) -> Any:
+    assert _worker_cache is not None, "worker was not initialised"
+    return fn(_worker_cache.get(key, build_steps), item)
+
+
+class LocalExecutor:
+    """`with LocalExecutor(workers) as executor: executor.map(...)`, once per stage."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+        self._inline = _StepCache()
+
+    def __enter__(self) -> "LocalExecutor":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        self._inline.close()
+
+    def map(
+        self,
+        fn: Callable[[list[Step], Any], Any],
+        items: Iterable[Any],
+        key: Any,
+        build_steps: StepsFactory,
+        on_result: Callable[[Any], None],
+    ) -> None:
+        """Call `fn(steps, item)` for every item, in parallel, and `on_result` as each finishes.
+
+        At most `workers * 2` items are in flight, so a long list of parts does not pile up results.
+        """
+        items = list(items)
+        if self.workers <= 1:
+            for item in items:
+                on_result(fn(self._inline.get(key, build_steps), item))
+            return
+        if self._pool is None:
+            # spawn, not fork: the parent may hold threads (progress bars, HTTP pools) that fork would copy
+            context = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker)
+        pending: set = set()
+        for item in items:
+            pending.add(self._pool.submit(_call_in_worker, fn, item, key, build_steps))
+            if len(pending) >= self.workers * 2:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
                     on_result(future.result())

@@ -179,22 +179,30 @@ def _task_file_path(as_written: str) -> str | None:
 
 
 def extract_tasks(notebook: Notebook, max_tasks: int, max_value_chars: int) -> list[Task]:
+    # candidates first, from the stored outputs alone: most cells show no scalar, and a notebook
+    # without one needs no parsing at all
+    candidates = []
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type == "code" and cell.outputs:
+            shown = displayed_text(cell.outputs)
+            value = parse_value(shown, max_value_chars) if shown is not None else None
+            if value is not None:
+                candidates.append((index, value))
+    if not candidates or not notebook.data_refs:
+        return []
     trees = notebook_trees(notebook)
-    names = [cell_names(tree) for tree in trees]
+    names = [cell_names(trees[i]) for i in range(candidates[-1][0] + 1)]  # slices look backwards only
     refs_by_cell: dict[int, list] = {}
     for ref in notebook.data_refs:
         refs_by_cell.setdefault(ref.cell, []).append(ref)
     tasks: list[Task] = []
     seen: set[tuple[str, str]] = set()
-    for index, (cell, tree) in enumerate(zip(notebook.cells, trees)):
+    for index, value in candidates:
         if len(tasks) >= max_tasks:
             break
-        if cell.cell_type != "code" or tree is None:
-            continue
-        expr = final_expression(tree)
-        shown = displayed_text(cell.outputs) if expr is not None else None
-        value = parse_value(shown, max_value_chars) if shown is not None else None
-        if value is None:
+        tree = trees[index]
+        expr = final_expression(tree) if tree is not None else None
+        if expr is None:
             continue
         cells = slice_cells(names, index)
         refs = [ref for i in cells for ref in refs_by_cell.get(i, [])]

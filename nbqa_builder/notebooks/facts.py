@@ -20,8 +20,12 @@ from nbqa_builder.records import Notebook
 _IMPORT = re.compile(r"^[ \t]*import[ \t]+([\w.][\w. \t,]*)", re.M)
 _FROM_IMPORT = re.compile(r"^[ \t]*from[ \t]+([\w.]+)[ \t]+import[ \t]+(?:\(([^)]*)\)|([^\n#;]+))", re.M)
 _AS = re.compile(r"^([\w.]+)(?:\s+as\s+(\w+))?$")
-# cells worth parsing for calls: dataset loaders and HTTP clients
-CALL_TRIGGER = re.compile(r"load_|fetch_|datasets|requests|httpx|urlopen|urllib|urlretrieve")
+# cells worth parsing for calls: calls of dataset loaders and HTTP clients
+CALL_TRIGGER = re.compile(
+    r"(?:\bload_\w*|\bfetch_\w+|datasets?\.\w+|\btfds\.load|\b(?:requests|httpx)\.\w+|urlopen|urlretrieve)\s*\("
+)
+# plain substrings every CALL_TRIGGER match holds: checked first, being much cheaper than the regex
+_CALL_WORDS = ("load", "fetch_", "dataset", "requests.", "httpx.", "urlopen", "urlretrieve")
 _ATTRIBUTE_WORDS = re.compile(r"\.(cuda|from_pretrained)\b")
 
 
@@ -61,6 +65,13 @@ def _imports(source: str, facts: CodeFacts, aliases: dict[str, str]) -> None:
 
 
 def code_facts(notebook: Notebook) -> CodeFacts:
+    """The notebook's code facts, computed once and kept on the record while it is in memory."""
+    if "code_facts" not in notebook.cache:
+        notebook.cache["code_facts"] = _code_facts(notebook)
+    return notebook.cache["code_facts"]
+
+
+def _code_facts(notebook: Notebook) -> CodeFacts:
     facts = CodeFacts()
     aliases: dict[str, str] = {}
     trees = notebook_trees(notebook)
@@ -70,10 +81,10 @@ def code_facts(notebook: Notebook) -> CodeFacts:
         source = cell.source
         if "import" in source:
             _imports(source, facts, aliases)
-        if "." in source:
+        if "cuda" in source or "from_pretrained" in source:
             for word in _ATTRIBUTE_WORDS.findall(source):
                 (facts.methods if word == "from_pretrained" else facts.attributes).add(word)
-        if CALL_TRIGGER.search(source):
+        if any(word in source for word in _CALL_WORDS) and CALL_TRIGGER.search(source):
             tree = trees[index]
             if tree is None:
                 facts.unparsed_cells += 1

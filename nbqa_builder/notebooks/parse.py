@@ -72,6 +72,26 @@ def _fast_validator(major: int, minor: int):
     return _VALIDATORS[key]
 
 
+def _any_of_where_disjoint(node: Any) -> Any:
+    """`oneOf` alternatives of pairwise different JSON types -> `anyOf`, lists tried first.
+
+    Values of different types can match at most one alternative, so "exactly one" is "at least
+    one"; anyOf stops at the first match, and trying "array" first suits `source` and `text`
+    fields, which notebooks mostly store as lists of lines.
+    """
+    if isinstance(node, list):
+        return [_any_of_where_disjoint(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: _any_of_where_disjoint(value) for key, value in node.items()}
+    options = node.get("oneOf")
+    if options and all(isinstance(o, dict) and isinstance(o.get("type"), str) for o in options):
+        types = [o["type"] for o in options]
+        if len(set(types)) == len(types) and not {"integer", "number"} <= set(types):
+            node["anyOf"] = sorted(node.pop("oneOf"), key=lambda o: o["type"] != "array")
+    return node
+
+
 class DispatchValidator:
     """nbformat's v4 schema, checked cell by cell against the one definition its type names.
 
@@ -87,6 +107,7 @@ class DispatchValidator:
 
         import fastjsonschema
 
+        schema = _any_of_where_disjoint(copy.deepcopy(schema))
         definitions = schema["definitions"]
         cell_types = self._alternatives(definitions, "cell", "cell_type")
         output_types = self._alternatives(definitions, "output", "output_type")

@@ -76,6 +76,27 @@ def build_stage_steps(recipe: Recipe, stage: Stage) -> list[Step]:
     return [step_class(configs[p][0])(configs[p][1], label=labels[p], output=recipe.output) for p in positions]
 
 
+def split_parts(items: list, files: list[Path], max_items: int, max_bytes: int) -> list[list]:
+    """Consecutive parts of at most `max_items` items and `max_bytes` bytes of files (a file larger
+    than `max_bytes` gets a part of its own)."""
+    parts: list[list] = []
+    current: list = []
+    current_bytes = 0
+    for item, file in zip(items, files):
+        try:
+            size = file.stat().st_size
+        except OSError:
+            size = 0  # the reader records the error
+        if current and (len(current) >= max_items or current_bytes + size > max_bytes):
+            parts.append(current)
+            current, current_bytes = [], 0
+        current.append(item)
+        current_bytes += size
+    if current:
+        parts.append(current)
+    return parts
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as handle:
@@ -214,8 +235,8 @@ class Pipeline:
         repositories = find_repositories(root, "folders" if source.kind == "github" else source.layout)
         include = ["**/*" + ext for ext in source.notebook_extensions] if source.kind == "github" else source.include
         paths = [(i, path) for i, repo in enumerate(repositories) for path in list_notebooks(repo, include)]
-        size = self.recipe.executor.part_size
-        parts = [paths[i : i + size] for i in range(0, len(paths), size)]
+        parts = split_parts(paths, [Path(repositories[i].directory) / path for i, path in paths],
+                            self.recipe.executor.part_size, self.recipe.executor.part_max_bytes)
         self.work.mkdir(parents=True, exist_ok=True)
         plan = {"recipe": fingerprint, "repositories": [asdict(r) for r in repositories], "parts": parts}
         atomic_write(plan_file, json.dumps(plan).encode())

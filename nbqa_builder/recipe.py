@@ -138,6 +138,9 @@ class ExecutorConfig(Strict):
     kind: Literal["local"] = "local"
     workers: int = Field(2, ge=1)  # processes; the default fits a 2-core laptop
     part_size: int = Field(200, ge=1)  # notebooks per part: the unit of resume
+    # ...and at most this many bytes of notebooks per part: a worker holds one part's notebooks,
+    # parsed (several times their size), so this bounds its memory whatever the notebooks weigh
+    part_max_bytes: int = Field(64_000_000, ge=1)
 
 
 class PublishConfig(Strict):

@@ -176,3 +176,16 @@ def test_inspect_broken_notebook_reports_instead_of_crashing():
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert not report["valid"] and report["drop_reason"] == "invalid_json"
+
+
+def test_parts_are_bounded_by_count_and_by_bytes(tmp_path: Path):
+    from nbqa_builder.pipeline import split_parts
+
+    sizes = [10, 10, 10, 50, 10, 10, 200, 10]
+    files = []
+    for index, size in enumerate(sizes):
+        files.append(tmp_path / f"{index}.ipynb")
+        files[-1].write_bytes(b"x" * size)
+    parts = split_parts(list(range(len(sizes))), files, max_items=3, max_bytes=60)
+    assert parts == [[0, 1, 2], [3, 4], [5], [6], [7]]  # 200 bytes alone: one file is never split
+    assert sum(parts, []) == list(range(len(sizes)))

@@ -151,9 +151,12 @@ def run_part(steps: list[Step], job: PartJob) -> dict[str, Any]:
     for step in per_record:
         records = step(records)
     keys = steps[-1].map(records) if job.stage.global_step is not None else None
+    last_stage = job.stage.global_step is None
     for notebook in records:
         notebook.trees, notebook.cache = None, {}
-        if not notebook.kept:  # rejects keep the reason and checks, not the content
+        # rejects keep the reason and checks, not the content; after the last stage the tasks
+        # carry the code and outputs they need, so the writer reads small parts
+        if not notebook.kept or last_stage:
             notebook.cells, notebook.raw = [], None
     out = work / f"stage-{job.stage.index}"
     atomic_write(out / f"part-{job.part:05d}.pkl", pickle.dumps(records, protocol=5))

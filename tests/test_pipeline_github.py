@@ -52,3 +52,30 @@ def test_crawled_notebooks_flow_through_the_pipeline_with_provenance(tmp_path, m
     for path in output.rglob("*"):
         if path.is_file():
             assert TOKEN.encode() not in path.read_bytes(), path
+
+
+def test_run_plan_prints_the_estimate_without_crawling(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    repos = repos_from_folder(ROOT / "examples" / "repos")
+    with FakeGithub(repos, tokens={TOKEN: "t"}) as server:
+        recipe = tmp_path / "gh.yaml"
+        recipe.write_text(RECIPE.format(url=server.url, output=tmp_path / "out"))
+        result = subprocess.run([sys.executable, "-m", "nbqa_builder", "run", str(recipe), "--plan"],
+                                capture_output=True, text=True, cwd=ROOT, env={**os.environ, "GITHUB_TOKEN": TOKEN})
+    assert result.returncode == 0, result.stderr
+    assert "3" in result.stdout and "requests" in result.stdout.lower()
+    assert TOKEN not in result.stdout + result.stderr
+    assert not (tmp_path / "out").exists()  # nothing crawled, nothing written
+    assert all(entry["path"] == "/rate_limit" for entry in server.log), "the plan crawled"
+
+
+def test_run_plan_on_a_local_recipe_is_a_clear_error():
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "nbqa_builder", "run", "recipes/demo.yaml", "--plan"],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2 and "GitHub" in result.stderr

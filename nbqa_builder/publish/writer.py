@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass, field
 import pickle
 import shutil
 from collections import Counter
@@ -55,7 +56,9 @@ def write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elapse
     """
     output = Path(recipe.output)
     last = stages[-1].index
-    summaries = [json.loads((work / f"stage-{last}" / f"part-{p:05d}.json").read_text()) for p in range(n_parts)]
+    # part summaries are read once, streamed: counts kept, rejects written as they come
+    rejects_staging = output / "rejects.tmp"
+    tally = tally_parts([work / f"stage-{last}" / f"part-{p:05d}.json" for p in range(n_parts)], rejects_staging)
 
     staging = output / "_work" / "dataset.tmp"
     if staging.exists():
@@ -104,23 +107,18 @@ def write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elapse
             difficulty[task.difficulty] += 1
     shard_paths.update({name: writer.close() for name, writer in writers.items()})
 
-    stats = funnel_stats(recipe, stages, summaries)
+    stats = funnel_stats(recipe, tally)
     stats["tasks"] = {
         "written": sum(task_counts.values()),
         "by_config": {name: task_counts.get(name, 0) for name in TASK_CONFIGS},
-        "dropped": dict(Counter(d["reason"].split(":")[0] for s in summaries for d in s["task_drops"])),
+        "dropped": dict(tally.task_drops.most_common()),
         "concepts": dict(concepts.most_common()),
         "difficulty": dict(sorted(difficulty.items())),
         "outputs_truncated": row_notes["outputs_cut"],
         "left_out_too_large": row_notes["rows_too_large"],
     }
     stats["files"] = file_stats
-    metrics: dict[str, dict[str, float]] = {}
-    for summary in summaries:
-        for step, counters in summary.get("metrics", {}).items():
-            for key, value in counters.items():
-                metrics.setdefault(step, {})[key] = metrics.get(step, {}).get(key, 0) + value
-    stats["metrics"] = metrics
+    stats["metrics"] = tally.metrics
     stats["redaction"] = {where: dict(sorted(found.items())) for where, found in redaction.items()}
     stats["licenses"] = dict(licenses.most_common())
     stats["builder_version"] = __version__
@@ -141,7 +139,10 @@ def write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elapse
         shutil.rmtree(dataset)
     staging.rename(dataset)
 
-    _write_rejects(output / "rejects", summaries)
+    rejects = output / "rejects"
+    if rejects.exists():
+        shutil.rmtree(rejects)
+    rejects_staging.rename(rejects)
     (output / "stats.json").write_text(stats_text, encoding="utf-8")
     return stats
 
@@ -192,32 +193,46 @@ def _write_files(directory: Path, needed: dict[str, dict[str, Any]], found: Coun
     return {"count": len(written), "bytes": total_bytes, **dict(sorted(notes.items()))}, published, {"files": writer.close()}
 
 
-def _write_rejects(directory: Path, summaries: list[dict[str, Any]]) -> None:
-    staging = directory.with_name("rejects.tmp")
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir(parents=True)
-    with open(staging / "notebooks.jsonl", "w", encoding="utf-8") as handle:
-        for summary in summaries:
+@dataclass
+class Tally:
+    """What the part summaries add up to."""
+
+    total: int = 0
+    kept: int = 0
+    by_step: dict[str, Counter[str]] = field(default_factory=dict)  # step label -> drop reasons
+    task_drops: Counter[str] = field(default_factory=Counter)
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+def tally_parts(summary_files: list[Path], rejects_dir: Path) -> Tally:
+    """Add up the part summaries, writing `rejects_dir/{notebooks,tasks}.jsonl` on the way, so
+    that nothing per notebook is held in memory."""
+    if rejects_dir.exists():
+        shutil.rmtree(rejects_dir)
+    rejects_dir.mkdir(parents=True)
+    tally = Tally()
+    with open(rejects_dir / "notebooks.jsonl", "w", encoding="utf-8") as notebooks, \
+            open(rejects_dir / "tasks.jsonl", "w", encoding="utf-8") as tasks:
+        for path in summary_files:
+            summary = json.loads(path.read_text())
+            tally.total += summary["notebooks"]
+            tally.kept += summary["kept"]
             for drop in summary["drops"]:
-                handle.write(json.dumps(drop, ensure_ascii=False) + "\n")
-    with open(staging / "tasks.jsonl", "w", encoding="utf-8") as handle:
-        for summary in summaries:
+                notebooks.write(json.dumps(drop, ensure_ascii=False) + "\n")
+                tally.by_step.setdefault(drop["step"], Counter())[drop["reason"].split(":")[0]] += 1
             for drop in summary["task_drops"]:
-                handle.write(json.dumps(drop, ensure_ascii=False) + "\n")
-    if directory.exists():
-        shutil.rmtree(directory)
-    staging.rename(directory)
+                tasks.write(json.dumps(drop, ensure_ascii=False) + "\n")
+                tally.task_drops[drop["reason"].split(":")[0]] += 1
+            for step, counters in summary.get("metrics", {}).items():
+                for key, value in counters.items():
+                    tally.metrics.setdefault(step, {})[key] = tally.metrics.get(step, {}).get(key, 0) + value
+    return tally
 
 
-def funnel_stats(recipe: Recipe, stages: list, summaries: list[dict[str, Any]]) -> dict[str, Any]:
+def funnel_stats(recipe: Recipe, tally: Tally) -> dict[str, Any]:
     """Counts by step and by drop reason; input = kept + dropped is checked, loudly."""
-    total = sum(s["notebooks"] for s in summaries)
-    kept = sum(s["kept"] for s in summaries)
-    by_step: dict[str, Counter[str]] = {}
-    for summary in summaries:
-        for drop in summary["drops"]:
-            by_step.setdefault(drop["step"], Counter())[drop["reason"].split(":")[0]] += 1
+    total, kept = tally.total, tally.kept
+    by_step = {step: Counter(reasons) for step, reasons in tally.by_step.items()}
     steps, remaining = [], total
     for name in ["source"] + recipe.step_labels():
         reasons = by_step.pop(name, Counter())

@@ -6,7 +6,8 @@ steps part by part and ends with the global step's `map`; between stages the glo
 
 The file system is the job's state (`<output>/_work/`):
     plan.json                  the parts: which notebooks each holds (fixed on the first run)
-    stage-<s>/part-<p>.pkl     the part's records after stage s (+ keys for the next reduce)
+    stage-<s>/part-<p>.pkl     the part's records after stage s
+    stage-<s>/part-<p>.keys.pkl  the global step's map keys of the part (read by the reduce)
     stage-<s>/part-<p>.json    its summary, written last: the part's done marker
     stage-<s>/reduce.json      the global step's drops, written whole
 A re-run skips what is done, so a run killed at any moment and run again gives the same dataset as

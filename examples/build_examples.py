@@ -47,6 +47,11 @@ def execute(nb: nbformat.NotebookNode, cwd: Path) -> nbformat.NotebookNode:
     return nb
 
 
+def run_and_save(cells: list[tuple[str, str]], cwd: Path, path: Path) -> None:
+    """A notebook of `cells`, executed in `cwd`, written to `path`."""
+    save(execute(notebook(cells), cwd), path)
+
+
 def as_if_run(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """Execution counts for a notebook that cannot run here (no TensorFlow, no GPU, no network)."""
     for count, cell in enumerate((c for c in nb.cells if c.cell_type == "code"), 1):
@@ -121,18 +126,18 @@ def retail(rng: np.random.RandomState) -> None:
                    resources={"metadata": {"path": str(repo / "notebooks")}}).execute()
     save(failing, repo / "notebooks" / "errors.ipynb")
 
-    save(execute(notebook([
+    run_and_save([
         ("code", 'import pandas as pd\nshops = pd.read_csv("../data/tiny.csv")\nshops["staff"].sum()'),
-    ]), repo / "notebooks"), repo / "notebooks" / "tiny_data.ipynb")
-    save(execute(notebook([
+    ], repo / "notebooks", repo / "notebooks" / "tiny_data.ipynb")
+    run_and_save([
         ("code", "import numpy as np\nvalues = np.arange(10)\nvalues.mean()"),
-    ]), repo / "notebooks"), repo / "notebooks" / "no_data.ipynb")
-    save(execute(notebook([
+    ], repo / "notebooks", repo / "notebooks" / "no_data.ipynb")
+    run_and_save([
         ("code", 'import pandas as pd\nsales = pd.read_csv("../data/sales.csv")\nsales.describe()'),
-    ]), repo / "notebooks"), repo / "notebooks" / "only_tables.ipynb")
-    save(execute(notebook([
+    ], repo / "notebooks", repo / "notebooks" / "only_tables.ipynb")
+    run_and_save([
         ("code", 'import pandas as pd\nsample = pd.read_csv("../data/dabench_sample.csv")\nsample["value"].mean()'),
-    ]), repo / "notebooks"), repo / "notebooks" / "benchmark_table.ipynb")
+    ], repo / "notebooks", repo / "notebooks" / "benchmark_table.ipynb")
     save(notebook([("md", "# Notes\nNothing to run here."), ("code", "")]), repo / "notebooks" / "empty.ipynb")
 
 
@@ -180,12 +185,12 @@ def course(rng: np.random.RandomState) -> None:
                      int(rng.randint(1, 80)), int(rng.randint(0, 3)), int(rng.randint(0, 3)), f"T{i}", round(float(rng.uniform(5, 80)), 2), "", "S"])
     csv(repo / "passengers.csv",
         ["PassengerId", "Survived", "Pclass", "Name", "Sex", "Age", "SibSp", "Parch", "Ticket", "Fare", "Cabin", "Embarked"], rows)
-    save(execute(notebook([
+    run_and_save([
         ("code", 'import pandas as pd\npeople = pd.read_csv("passengers.csv")\npeople["Fare"].mean()'),
-    ]), repo), repo / "survival.ipynb")
-    save(execute(notebook([
+    ], repo, repo / "survival.ipynb")
+    run_and_save([
         ("code", "from sklearn.datasets import load_iris\niris = load_iris(as_frame=True).frame\niris['sepal length (cm)'].mean()"),
-    ]), repo), repo / "iris_intro.ipynb")
+    ], repo, repo / "iris_intro.ipynb")
     r_notebook = new_notebook(metadata={"kernelspec": {"name": "ir", "display_name": "R", "language": "R"}})
     r_notebook.cells.append(new_code_cell("x <- c(1, 2, 3)\nmean(x)"))
     r_notebook.cells[0].id = "cell-0"

@@ -34,7 +34,7 @@ from nbqa_builder.executors.local import LocalExecutor
 from nbqa_builder.recipe import Recipe, step_class
 from nbqa_builder.records import Notebook
 from nbqa_builder.sources.local import Repository, find_repositories, list_notebooks, read_notebook
-from nbqa_builder.step import GlobalStep, Step
+from nbqa_builder.step import GlobalStep, Step, merge_metrics
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ def run_part(steps: list[Step], job: PartJob) -> dict[str, Any]:
     keys = steps[-1].map(records) if job.stage.global_step is not None else None
     last_stage = job.stage.global_step is None
     for notebook in records:
-        notebook.trees, notebook.cache = None, {}
+        notebook.cache = {}
         # rejects keep the reason and checks, not the content; after the last stage the tasks
         # carry the code and outputs they need, so the writer reads small parts
         if not notebook.kept or last_stage:
@@ -171,9 +171,7 @@ def run_part(steps: list[Step], job: PartJob) -> dict[str, Any]:
 def part_summary(part: int, records: list[Notebook]) -> dict[str, Any]:
     metrics: dict[str, dict[str, float]] = {}
     for notebook in records:
-        for step, counters in notebook.checks.get("metrics", {}).items():
-            for key, value in counters.items():
-                metrics.setdefault(step, {})[key] = metrics.get(step, {}).get(key, 0) + value
+        merge_metrics(metrics, notebook.checks.get("metrics", {}))
     return {
         "part": part,
         "metrics": metrics,

@@ -72,13 +72,10 @@ class Notebook:
     dropped_by: str | None = None  # the step that dropped it
     tasks: list["Task"] = field(default_factory=list)
     # parsed cells and other derived analyses, cached for the steps of one stage; never pickled
-    trees: list[Any] | None = field(default=None, repr=False, compare=False)
     cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["trees"], state["cache"] = None, {}
-        return state
+        return {**self.__dict__, "cache": {}}
 
     @property
     def uid(self) -> str:

@@ -33,6 +33,14 @@ def count(notebook: Notebook, step: str, key: str, value: float = 1) -> None:
     metrics[key] = metrics.get(key, 0) + value
 
 
+def merge_metrics(into: dict[str, dict[str, float]], metrics: dict[str, dict[str, float]]) -> None:
+    """Add counters made by `count` (step -> key -> value) into `into`."""
+    for step, counters in metrics.items():
+        totals = into.setdefault(step, {})
+        for key, value in counters.items():
+            totals[key] = totals.get(key, 0) + value
+
+
 class StepConfig(BaseModel):
     """Base of every step's settings: unknown keys are errors."""
 

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 import nbqa_builder.deps.resolve as resolve_module
-from nbqa_builder.deps.analyze import find_data_refs
 from nbqa_builder.deps.resolve import RepoFiles, resolve_data_refs
 from nbqa_builder.deps.step import DepsStep
 from nbqa_builder.records import AMBIGUOUS, DYNAMIC, FOUND, MISSING, URL, Cell, DataRef, Notebook

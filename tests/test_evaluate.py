@@ -186,7 +186,7 @@ def test_bad_label_lines_are_errors_naming_file_and_line(tmp_path, line, message
 @pytest.mark.parametrize("line", ["{oops", '{"response": "@x[1]"}', '{"id": [1], "response": "@x[1]"}', '"text"'])
 def test_bad_response_lines_are_errors_naming_file_and_line(tmp_path, line):
     path = write_jsonl(tmp_path / "responses.jsonl", [{"id": 1, "response": "@x[1]"}, line])
-    with pytest.raises(EvaluationInputError, match=rf"responses\.jsonl:2: "):
+    with pytest.raises(EvaluationInputError, match=r"responses\.jsonl:2: "):
         load_responses(str(path))
 
 

@@ -53,7 +53,7 @@ def test_mirror_metadata_overrides(tmp_path):
 
 
 def test_oversized_notebook_is_a_recorded_drop_not_read(tmp_path):
-    repo = make_repo(tmp_path / "r", {"big.ipynb": "x" * 5000})
+    make_repo(tmp_path / "r", {"big.ipynb": "x" * 5000})
     (only,) = find_repositories(tmp_path)
     notebook = read_notebook(only, "big.ipynb", 100)
     assert notebook.drop_reason == "too_large" and notebook.raw == b""

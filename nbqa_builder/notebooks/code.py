@@ -78,9 +78,10 @@ class LazyTrees(Sequence):
 
 def notebook_trees(notebook: Notebook) -> LazyTrees:
     """The notebook's cell ASTs, parsed lazily and cached on the record for later steps."""
-    if notebook.trees is None or len(notebook.trees) != len(notebook.cells):
-        notebook.trees = LazyTrees(notebook.cells)
-    return notebook.trees
+    trees = notebook.cache.get("trees")
+    if trees is None or len(trees) != len(notebook.cells):
+        trees = notebook.cache["trees"] = LazyTrees(notebook.cells)
+    return trees
 
 
 def dotted_name(node: ast.AST) -> str | None:

@@ -35,7 +35,6 @@ class CodeFacts:
     calls: dict[str, list[list[str]]] = field(default_factory=dict)  # resolved name -> string args per call
     methods: set[str] = field(default_factory=set)  # "from_pretrained" when called as a method
     attributes: set[str] = field(default_factory=set)  # "cuda" when read as an attribute
-    unparsed_cells: int = 0
 
     def top_modules(self) -> set[str]:
         return {name.split(".")[0] for name in self.imports}
@@ -86,9 +85,7 @@ def _code_facts(notebook: Notebook) -> CodeFacts:
                 (facts.methods if word == "from_pretrained" else facts.attributes).add(word)
         if any(word in source for word in _CALL_WORDS) and CALL_TRIGGER.search(source):
             tree = trees[index]
-            if tree is None:
-                facts.unparsed_cells += 1
-            else:
+            if tree is not None:  # a cell that does not parse (Python 2) is opaque
                 _collect_calls(tree, aliases, facts)
     return facts
 

@@ -28,6 +28,7 @@ from nbqa_builder.publish.shards import ShardWriter
 from nbqa_builder.redact.secrets import redact_bytes, redact_text
 from nbqa_builder.redact.step import redact_task
 from nbqa_builder.recipe import Recipe
+from nbqa_builder.step import merge_metrics
 from nbqa_builder.records import FILE_SCHEMA, FOUND, TASK_SCHEMA, Notebook, Task
 
 TASK_CONFIGS = ("interactive", "sft", "visualization")
@@ -223,9 +224,7 @@ def tally_parts(summary_files: list[Path], rejects_dir: Path) -> Tally:
             for drop in summary["task_drops"]:
                 tasks.write(json.dumps(drop, ensure_ascii=False) + "\n")
                 tally.task_drops[drop["reason"].split(":")[0]] += 1
-            for step, counters in summary.get("metrics", {}).items():
-                for key, value in counters.items():
-                    tally.metrics.setdefault(step, {})[key] = tally.metrics.get(step, {}).get(key, 0) + value
+            merge_metrics(tally.metrics, summary.get("metrics", {}))
     return tally
 
 

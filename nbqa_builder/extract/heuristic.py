@@ -195,6 +195,7 @@ def extract_tasks(notebook: Notebook, max_tasks: int, max_value_chars: int) -> l
     refs_by_cell: dict[int, list] = {}
     for ref in notebook.data_refs:
         refs_by_cell.setdefault(ref.cell, []).append(ref)
+    calls_by_cell: dict[int, list[str]] = {}  # the tasks of a notebook share most of their cells
     tasks: list[Task] = []
     seen: set[tuple[str, str]] = set()
     for index, value in candidates:
@@ -212,7 +213,11 @@ def extract_tasks(notebook: Notebook, max_tasks: int, max_value_chars: int) -> l
         if (name, value.label) in seen:
             continue
         seen.add((name, value.label))
-        tasks.append(_make_task(notebook, cells, refs, expr, name, description, value))
+        for i in cells:
+            if i not in calls_by_cell:
+                calls_by_cell[i] = call_names(trees[i]) if trees[i] is not None else []
+        calls = [call for i in cells for call in calls_by_cell[i]]
+        tasks.append(_make_task(notebook, cells, refs, expr, name, description, value, calls))
     return tasks
 
 
@@ -230,13 +235,15 @@ def task_files(refs: list[DataRef]) -> tuple[list[str], list[TaskFile], bool]:
     return file_names, data_files, complete
 
 
-def _make_task(notebook, cells, refs, expr, name, description, value) -> Task:
+def call_names(node: ast.AST) -> list[str]:
+    """The names of the functions called in `node` (`pd.read_csv`, or the method's name)."""
+    return [dotted_name(n.func) or getattr(n.func, "attr", "") for n in ast.walk(node) if isinstance(n, ast.Call)]
+
+
+def _make_task(notebook, cells, refs, expr, name, description, value, calls) -> Task:
     file_names, data_files, complete = task_files(refs)
     files_text = " and ".join(f"`{f}`" for f in file_names)
-    calls = [dotted_name(n.func) or getattr(n.func, "attr", "") for i in cells
-             for n in ast.walk(notebook_trees(notebook)[i]) if isinstance(n, ast.Call)]
-    target_calls = [dotted_name(n.func) or getattr(n.func, "attr", "") for n in ast.walk(expr) if isinstance(n, ast.Call)]
-    concepts = concepts_of(target_calls + calls) or [SUMMARY]
+    concepts = concepts_of(call_names(expr) + calls) or [SUMMARY]
     steps = []
     for position, i in enumerate(cells, 1):
         cell = notebook.cells[i]

@@ -137,12 +137,15 @@ class PartJob:
 
 @contextlib.contextmanager
 def cyclic_gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection inside the block; one collection after it.
+    """No cyclic garbage collection inside the block; one collection of its objects after it.
 
     A part's records (parsed JSON, cells, syntax trees) all stay alive until the part is written,
     so each pass of the collector walks millions of live objects and frees nothing: with it on,
     the CPU steps take about 1.6x as long (bench/pipeline.py). Plain reference counting still
-    frees everything that is not in a cycle; what is, waits for the end of the part.
+    frees everything that is not in a cycle; what is, waits for the end of the part. Everything
+    allocated while the collector is off stays in its youngest generation, so collecting that
+    one generation finds all of the part's cycles without walking the modules and caches of the
+    whole process (a full collection costs ~10 ms).
     """
     was_enabled = gc.isenabled()
     gc.disable()
@@ -151,7 +154,7 @@ def cyclic_gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
-            gc.collect()
+            gc.collect(0)
 
 
 def run_part(steps: list[Step], job: PartJob) -> dict[str, Any]:
@@ -161,30 +164,27 @@ def run_part(steps: list[Step], job: PartJob) -> dict[str, Any]:
 
 def _run_part(steps: list[Step], job: PartJob) -> dict[str, Any]:
     work = Path(job.work)
-    if job.stage.index == 0:
-        repos = [Repository(**r) for r in job.repositories or []]
-        max_bytes = getattr(job.recipe.source, "max_notebook_bytes", 50_000_000)
-        records = [read_notebook(repos[i], path, max_bytes) for i, path in job.paths or []]
-    else:
-        previous = work / f"stage-{job.stage.index - 1}"
-        with open(previous / f"part-{job.part:05d}.pkl", "rb") as handle:
-            records = pickle.load(handle)
-        drops = json.loads((previous / "reduce.json").read_text())
-        step_name = drops["step"]
-        for notebook in records:
-            if notebook.kept and notebook.uid in drops["drops"]:
-                notebook.drop(drops["drops"][notebook.uid], step_name)
     per_record = [s for s in steps if not isinstance(s, GlobalStep)]
-    for step in per_record:
-        records = step(records)
+    # The part goes through the steps a chunk at a time, and a dropped notebook lets go of its
+    # content at once: a worker holds one chunk's notebooks and the part's kept ones, not the
+    # whole part parsed. A step that works on several notebooks at once gets chunks that large.
+    chunk = max([job.recipe.executor.chunk_size] + [s.concurrency() for s in per_record])
+    records: list[Notebook] = []
+    for batch in _part_batches(job, work, chunk):
+        for step in per_record:
+            batch = step(batch)
+        for notebook in batch:
+            if not notebook.kept:
+                notebook.release()
+        records += batch
     keys = steps[-1].map(records) if job.stage.global_step is not None else None
     last_stage = job.stage.global_step is None
     for notebook in records:
         notebook.cache = {}
-        # rejects keep the reason and checks, not the content; after the last stage the tasks
-        # carry the code and outputs they need, so the writer reads small parts
-        if not notebook.kept or last_stage:
-            notebook.cells, notebook.raw = [], None
+        # after the last stage the tasks carry the code and outputs they need, so the writer
+        # reads small parts
+        if last_stage:
+            notebook.release()
     out = work / f"stage-{job.stage.index}"
     atomic_write(out / f"part-{job.part:05d}.pkl", pickle.dumps(records, protocol=5))
     if keys is not None:  # kept apart so the reduce reads keys, not notebooks
@@ -192,6 +192,27 @@ def _run_part(steps: list[Step], job: PartJob) -> dict[str, Any]:
     summary = part_summary(job.part, records)
     atomic_write(out / f"part-{job.part:05d}.json", json.dumps(summary).encode())
     return summary
+
+
+def _part_batches(job: PartJob, work: Path, size: int) -> Iterator[list[Notebook]]:
+    """The part's notebooks, `size` at a time: read from the source (stage 0), or from the
+    previous stage's part with the global step's drops applied."""
+    if job.stage.index == 0:
+        repos = [Repository(**r) for r in job.repositories or []]
+        max_bytes = getattr(job.recipe.source, "max_notebook_bytes", 50_000_000)
+        paths = job.paths or []
+        for start in range(0, len(paths), size):
+            yield [read_notebook(repos[i], path, max_bytes) for i, path in paths[start:start + size]]
+        return
+    previous = work / f"stage-{job.stage.index - 1}"
+    with open(previous / f"part-{job.part:05d}.pkl", "rb") as handle:
+        records: list[Notebook] = pickle.load(handle)
+    drops = json.loads((previous / "reduce.json").read_text())
+    for notebook in records:
+        if notebook.kept and notebook.uid in drops["drops"]:
+            notebook.drop(drops["drops"][notebook.uid], drops["step"])
+    for start in range(0, len(records), size):
+        yield records[start:start + size]
 
 
 def part_summary(part: int, records: list[Notebook]) -> dict[str, Any]:

@@ -141,6 +141,9 @@ class ExecutorConfig(Strict):
     # ...and at most this many bytes of notebooks per part: a worker holds one part's notebooks,
     # parsed (several times their size), so this bounds its memory whatever the notebooks weigh
     part_max_bytes: int = Field(64_000_000, ge=1)
+    # notebooks that go through a stage's steps together; a dropped one is let go of at the end
+    # of its chunk, so a worker's memory is one chunk parsed plus the part's kept notebooks
+    chunk_size: int = Field(16, ge=1)
 
 
 class PublishConfig(Strict):

@@ -92,6 +92,11 @@ class Notebook:
             self.drop_reason = reason
             self.dropped_by = step
 
+    def release(self) -> None:
+        """Let go of the content (bytes, cells, parsed trees): a dropped notebook keeps its
+        reason and checks, and finished tasks carry the code and outputs they need."""
+        self.cells, self.raw, self.cache = [], None, {}
+
     @property
     def code_cells(self) -> list[Cell]:
         return [c for c in self.cells if c.cell_type == "code"]

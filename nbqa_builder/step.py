@@ -65,6 +65,11 @@ class Step:
         """Steps that must come earlier in a recipe with these settings."""
         return cls.requires
 
+    def concurrency(self) -> int:
+        """How many notebooks the step works on at once (1: one after another). The pipeline
+        hands it batches at least this large."""
+        return 1
+
     def process(self, notebook: Notebook) -> str | None:
         raise NotImplementedError
 

@@ -86,6 +86,9 @@ class ExtractStep(Step):
         notebook.checks["extract"] = {"tasks": len(notebook.tasks)}
         return None if notebook.tasks else "no_tasks"
 
+    def concurrency(self) -> int:
+        return self.config.max_concurrency if self.config.backend == "openai" else 1
+
     def __call__(self, batch: list[Notebook]) -> list[Notebook]:
         if self.config.backend != "openai":
             return super().__call__(batch)

@@ -187,6 +187,25 @@ def test_needles_run_together_in_any_way_run_the_same_kinds(parts):
     assert secrets._kinds_to_run(text.lower()) == reference_kinds(text)
 
 
+def test_a_cache_of_redact_text_redacts_and_counts_repeated_texts_like_redact_text():
+    """The writer redacts through a cache; texts that come again are still counted each time."""
+    import copy
+    import functools
+
+    from nbqa_builder.redact.step import redact_task
+    from tests.test_records import full_task
+
+    tasks = [full_task() for _ in range(3)]
+    for task in tasks:
+        task.constraints = f"key = '{GITHUB_TOKEN}'"
+        task.solution[0].python_code = f'AWS_ACCESS_KEY_ID = "{AWS_KEY_ID}"\n' + task.solution[0].python_code
+        task.solution[1].code_output = PRIVATE_KEY
+    plain = copy.deepcopy(tasks)
+    cached = functools.lru_cache(maxsize=64)(redact_text)
+    assert [redact_task(task, cached) for task in tasks] == [redact_task(task) for task in plain]
+    assert tasks == plain and cached.cache_info().hits > 0
+
+
 def test_a_binary_file_is_redacted_byte_for_byte():
     content = b"\x00\xff header " + GITHUB_TOKEN.encode() + b" \xfe tail"
     redacted, found = redact_bytes(content)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -44,3 +45,39 @@ def test_a_row_of_the_wrong_type_is_refused():
     row["cells"] = ["not a number"]
     with pytest.raises((pa.ArrowInvalid, pa.ArrowTypeError)):
         pa.Table.from_pylist([row], schema=TASK_SCHEMA)
+
+
+def full_task() -> Task:
+    """A task with every field set to something other than its default, lists of several items."""
+    task = Task(task="What is the mean price?", file_names=["a.csv", "b/c.tsv"], concepts=["Summary Statistics", "Correlation"],
+                difficulty="hard", constraints="use pandas", format="@mean[value]", answer="1.5; 2", label="@mean[1.5] @n[2]",
+                solution=[SolutionStep("load", "import pandas as pd", "ok\n", None),
+                          SolutionStep("compute", "df.price.mean()", "1.5", "step"),
+                          SolutionStep("answer", label="@mean[1.5] @n[2]")],
+                github_repo="o/r", ipynb_name="nb/n.ipynb", answers=[Answer("mean", "1.5"), Answer("n", "2")],
+                data_files=[TaskFile("a.csv", "ab" * 32, 10), TaskFile("b/c.tsv", "cd" * 32, 0)], deps_complete=True,
+                executable=True, deterministic=False, verified=True, is_visualization=True, category="Correlation",
+                source="f" * 64, commit="0" * 40, license="MIT", url="https://example.org/nb.ipynb",
+                extractor_backend="llm", extractor_model="m", prompt_version="v3", builder_version="9.9",
+                cells=[0, 3, 5], drop_reason="kept out")
+    task.assign_id()
+    defaults = Task(task="", file_names=[], concepts=[], difficulty="", constraints="", format="", answer="", label="",
+                    solution=[], github_repo="", ipynb_name="")
+    assert all(getattr(task, f.name) != getattr(defaults, f.name) for f in dataclasses.fields(Task))
+    return task
+
+
+def test_to_row_is_asdict_without_the_drop_reason():
+    task = full_task()
+    expected = dataclasses.asdict(task)
+    del expected["drop_reason"]
+    row = task.to_row()
+    assert row == expected and list(row) == list(expected)  # same keys in the same order
+    for step, expected_step in zip(row["solution"], expected["solution"]):
+        assert list(step) == list(expected_step)
+    assert tasks_to_table([task]).to_pylist() == [expected]
+    # like asdict, no list or dict of the row is the task's own: cutting a row's outputs leaves the task alone
+    row["solution"][0]["code_output"] = "cut"
+    for name in ("file_names", "concepts", "cells", "solution", "answers", "data_files"):
+        row[name].append(None)
+    assert task == full_task()

@@ -11,6 +11,7 @@ Everything is written into a temporary folder and moved into place whole.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -32,6 +33,10 @@ from nbqa_builder.step import merge_metrics
 from nbqa_builder.records import FILE_SCHEMA, FOUND, TASK_SCHEMA, Notebook, Task
 
 TASK_CONFIGS = ("interactive", "sft", "visualization")
+# Distinct texts whose redaction the writer remembers. The tasks of a notebook repeat its cells'
+# code, outputs and thoughts, so most texts come again within a few tasks; a bound keeps a large
+# run from holding every text it has seen (outputs are cut to 2,000 characters by extract).
+REDACT_CACHE_SIZE = 4096
 
 
 def task_config(task: Task) -> str:
@@ -77,6 +82,7 @@ def write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elapse
     file_stats, published, shard_paths = _write_files(staging / "data" / "files", needed, redaction["data_files"])
 
     writers = {name: ShardWriter(staging / "data" / name, TASK_SCHEMA) for name in TASK_CONFIGS}
+    redact = functools.lru_cache(maxsize=REDACT_CACHE_SIZE)(redact_text)  # redact_text is pure: same text, same result
     task_counts: Counter[str] = Counter()
     concepts: Counter[str] = Counter()
     difficulty: Counter[str] = Counter()
@@ -89,7 +95,7 @@ def write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elapse
         for task in notebook.tasks:
             if task.drop_reason is not None:
                 continue
-            redaction["task_text"].update(redact_task(task))  # a guard: the redact step finds these first
+            redaction["task_text"].update(redact_task(task, redact))  # a guard: the redact step finds these first
             for data_file in task.data_files:
                 final = published.get(data_file.sha256)
                 if final is None:  # not in `files` (unreadable or too large): the task cannot run from the dataset

@@ -5,8 +5,9 @@
 The corpus is made of copies of the ../shared/corpus notebooks (or of examples/ when it is absent),
 each copy with one extra line of code so that exact dedup does not remove it; data files are hard
 links to the originals, so relative reads still resolve. It runs read, validate, deps, filter,
-exact dedup, heuristic extraction and write, prints notebooks/second and the peak RSS of the whole
-process tree, then does the same for twice the corpus so the growth is visible. The baseline
+exact dedup, heuristic extraction and write, each size in a fresh process, and prints
+notebooks/second and the peak RSS of that process tree (the run's own processes: the one that
+builds the corpus is not counted), then does the same for twice the corpus so the growth is visible. The baseline
 (nbformat.reads + nbformat.validate, and orjson alone) is measured in the same run on a sample.
 Last line: notebooks_per_s=<x> peak_rss_mb=<m> rss_growth=<ratio>
 """
@@ -14,8 +15,10 @@ Last line: notebooks_per_s=<x> peak_rss_mb=<m> rss_growth=<ratio>
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -55,18 +58,41 @@ def originals() -> list[Path]:
     return sorted(p for p in source_base().rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
 
 
+# Copies of one repository's notebooks per repository folder: a corpus grows by repositories
+# of real sizes (as a crawl does), not by ever larger repositories.
+COPIES_PER_REPO = 20
+
+
 def build_corpus(target: Path, count: int) -> tuple[int, int]:
-    """`count` notebook copies under target/<repo>/..., data files hard-linked. Returns (files, bytes)."""
+    """`count` notebook copies under target/<repo>-c<k>/..., each repository folder holding
+    COPIES_PER_REPO copies of its original's notebooks and hard links to its data files.
+    Returns (files, bytes)."""
     sources, base = originals(), source_base()
-    for path in base.rglob("*"):  # data files and licenses: hard links, no copies
-        if path.is_file() and path.suffix != ".ipynb":
-            link = target / path.relative_to(base)
-            link.parent.mkdir(parents=True, exist_ok=True)
-            if not link.exists():
+    data_files = [p for p in base.rglob("*") if p.is_file() and p.suffix != ".ipynb"]
+    linked: set[str] = set()
+
+    def repo_copy(rel: Path, variant: int) -> Path:
+        """The folder of copy `variant` of the repository of `rel`, its data files linked."""
+        if len(rel.parts) == 1:  # examples/ style: notebooks at the top of a single repository
+            return target / f"repo-c{variant // COPIES_PER_REPO}"
+        name = f"{rel.parts[0]}-c{variant // COPIES_PER_REPO}"
+        if name not in linked:
+            linked.add(name)
+            # the copy keeps the original's name, so links to its raw GitHub files still resolve
+            (target / name).mkdir(parents=True, exist_ok=True)
+            (target / name / ".nbqa-repo.json").write_text(json.dumps({"repo": rel.parts[0].replace("__", "/", 1)}))
+            for path in data_files:
+                inner = path.relative_to(base)
+                if inner.parts[0] != rel.parts[0]:
+                    continue
+                link = target / name / Path(*inner.parts[1:])
+                link.parent.mkdir(parents=True, exist_ok=True)
                 try:
                     os.link(path, link)
                 except OSError:
                     shutil.copyfile(path, link)
+        return target / name
+
     parsed = []
     for path in sources:
         try:
@@ -77,7 +103,8 @@ def build_corpus(target: Path, count: int) -> tuple[int, int]:
     for index in range(count):
         rel, data = parsed[index % len(parsed)]
         variant = index // len(parsed)
-        out = target / rel.parent / f"{rel.stem}__v{variant}.ipynb"
+        inner = Path(*rel.parts[1:]) if len(rel.parts) > 1 else rel
+        out = repo_copy(rel, variant) / inner.parent / f"{rel.stem}__v{variant}.ipynb"
         out.parent.mkdir(parents=True, exist_ok=True)
         if data is None:
             raw = (sources[index % len(parsed)]).read_bytes()
@@ -101,7 +128,8 @@ def build_corpus(target: Path, count: int) -> tuple[int, int]:
 
 
 class PeakRSS:
-    """Samples the RSS of this process and all its children every 50 ms."""
+    """Samples the RSS of this process's children and their children every 50 ms (not of this
+    process, which built the corpus)."""
 
     def __init__(self) -> None:
         self.peak = 0
@@ -112,7 +140,7 @@ class PeakRSS:
         me = psutil.Process()
         while not self._stop.is_set():
             total = 0
-            for process in [me] + me.children(recursive=True):
+            for process in me.children(recursive=True):
                 try:
                     total += process.memory_info().rss
                 except psutil.Error:
@@ -130,12 +158,19 @@ class PeakRSS:
 
 
 def run_pipeline(source: Path, output: Path, workers: int) -> tuple[float, float, dict]:
-    recipe = parse_recipe(RECIPE.format(source=source, output=output, workers=workers), "bench.yaml")
+    """Run the recipe in a fresh process (so that building the corpus, or an earlier run, leaves
+    nothing in the memory measured); its elapsed time, the peak RSS of its process tree, stats."""
+    command = [sys.executable, __file__, "--run", str(source), str(output), str(workers)]
     with PeakRSS() as rss:
         started = time.perf_counter()
-        stats = Pipeline(recipe, progress=False).run(restart=True)
+        subprocess.run(command, check=True)
         elapsed = time.perf_counter() - started
-    return elapsed, rss.peak / 2**20, stats
+    return elapsed, rss.peak / 2**20, json.loads((output / "stats.json").read_text())
+
+
+def run_recipe(source: str, output: str, workers: int) -> None:
+    recipe = parse_recipe(RECIPE.format(source=source, output=output, workers=workers), "bench.yaml")
+    Pipeline(recipe, progress=False).run(restart=True)
 
 
 def baseline(sample: list[Path]) -> tuple[float, float]:
@@ -156,6 +191,9 @@ def baseline(sample: list[Path]) -> tuple[float, float]:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--run"]:  # the measured child process
+        run_recipe(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--notebooks", type=int, default=20_000)
     parser.add_argument("--workers", type=int, default=2)

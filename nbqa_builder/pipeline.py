@@ -174,7 +174,9 @@ def _run_part(steps: list[Step], job: PartJob) -> dict[str, Any]:
         for step in per_record:
             batch = step(batch)
         for notebook in batch:
-            if not notebook.kept:
+            if notebook.kept:
+                notebook.compact()  # it waits in memory for the rest of the part
+            else:
                 notebook.release()
         records += batch
     keys = steps[-1].map(records) if job.stage.global_step is not None else None

@@ -10,7 +10,7 @@ import jsonschema
 import pyarrow as pa
 import pytest
 
-from nbqa_builder.records import JSON_SCHEMAS, TASK_SCHEMA, Answer, SolutionStep, Task, TaskFile, json_schema, task_from_row, tasks_to_table
+from nbqa_builder.records import JSON_SCHEMAS, TASK_SCHEMA, Answer, Notebook, SolutionStep, Task, TaskFile, json_schema, task_from_row, tasks_to_table
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,3 +81,30 @@ def test_to_row_is_asdict_without_the_drop_reason():
     for name in ("file_names", "concepts", "cells", "solution", "answers", "data_files"):
         row[name].append(None)
     assert task == full_task()
+
+
+def test_compact_outputs_are_those_nbformat_reads_gives():
+    import nbformat
+
+    from nbqa_builder.notebooks.validate import ValidateStep
+
+    document = {
+        "nbformat": 4, "nbformat_minor": 5, "metadata": {},
+        "cells": [{
+            "cell_type": "code", "id": "a", "execution_count": 1, "metadata": {}, "source": ["x = 1\n", "x"],
+            "outputs": [
+                {"output_type": "stream", "name": "stdout", "text": ["one\n", "two\n"]},
+                {"output_type": "execute_result", "execution_count": 1, "metadata": {},
+                 "data": {"text/plain": ["1"], "text/html": ["<b>\n", "1</b>"], "application/json": ["a", "b"],
+                          "application/vnd.custom+json": {"k": ["v"]}, "image/png": "iVBORw0KGgo="}},
+                {"output_type": "error", "ename": "E", "evalue": "v", "traceback": ["line 1", "line 2"]},
+            ],
+        }],
+    }
+    raw = json.dumps(document).encode()
+    notebook = ValidateStep()([Notebook(notebook_id="n", repo="o/r", path="n.ipynb", raw=raw)])[0]
+    assert notebook.kept
+    notebook.compact()
+    expected = json.loads(json.dumps(nbformat.reads(raw.decode(), as_version=4).cells[0].outputs))
+    assert notebook.cells[0].outputs == expected
+    assert notebook.cells[0].outputs[1]["data"]["application/json"] == ["a", "b"]  # JSON data, not lines

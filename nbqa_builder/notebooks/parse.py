@@ -10,7 +10,6 @@ path, since they need converting. `tests/test_notebooks_parse.py` checks the ver
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import orjson
@@ -218,40 +217,17 @@ def kernel_language(data: dict[str, Any]) -> str | None:
 
 
 def to_cells(data: dict[str, Any]) -> list[Cell]:
-    """The cells of a valid notebook, their multiline strings joined as `nbformat.reads` joins
-    them: one string instead of a list of lines holds a 1 MB notebook's outputs in a few MB of
-    memory rather than 15, and kept notebooks wait in memory until their part is written."""
     cells = []
     for cell in data.get("cells", []):
-        code = cell["cell_type"] == "code"
         cells.append(
             Cell(
                 cell_type=cell["cell_type"],
                 source=join_source(cell.get("source")),
                 execution_count=cell.get("execution_count"),
-                outputs=[_rejoined(output) for output in cell.get("outputs", [])] if code else [],
+                outputs=cell.get("outputs", []) if cell["cell_type"] == "code" else [],
             )
         )
     return cells
-
-
-_JSON_MIME = re.compile(r"^application/(.*\+)?json$")
-
-
-def _rejoined(output: dict[str, Any]) -> dict[str, Any]:
-    """An output with its multiline strings joined (nbformat.v4.rwbase.rejoin_lines): stream
-    text, and mimebundle values other than JSON ones (whose lists are data)."""
-    kind = output.get("output_type")
-    if kind in ("execute_result", "display_data"):
-        data = output.get("data")
-        if isinstance(data, dict) and any(isinstance(value, list) for value in data.values()):
-            joined = {mime: "".join(value) if isinstance(value, list) and not _JSON_MIME.match(mime)
-                      and all(isinstance(line, str) for line in value) else value
-                      for mime, value in data.items()}
-            return {**output, "data": joined}
-    elif isinstance(output.get("text"), list):
-        return {**output, "text": "".join(output["text"])}
-    return output
 
 
 def output_text(output: dict[str, Any]) -> str | None:

@@ -19,7 +19,6 @@ import string
 from typing import Any
 
 from nbqa_builder.deps.calls import (
-    READ_TRIGGER,
     BUFFERS,
     DEFAULT_ALIASES,
     FILE_CALLS,
@@ -33,6 +32,7 @@ from nbqa_builder.deps.calls import (
     WRITE_METHOD_KEYWORDS,
     WRITE_METHODS,
     FileCall,
+    mentions_read,
 )
 from nbqa_builder.notebooks.code import dotted_name, parse_cells
 from nbqa_builder.records import DYNAMIC, MISSING, URL, Cell, DataRef
@@ -89,7 +89,7 @@ def find_data_refs(cells: list[Cell], trees: list[ast.Module | None] | None = No
     """
     # Cells after the last one that mentions a file access cannot add a read; with lazy `trees`
     # (notebooks.code.LazyTrees) they are not even parsed.
-    last = max((i for i, c in enumerate(cells) if c.cell_type == "code" and READ_TRIGGER.search(c.source)), default=-1)
+    last = max((i for i, c in enumerate(cells) if c.cell_type == "code" and mentions_read(c.source)), default=-1)
     if trees is None:
         trees = parse_cells(cells)
     analyzer = _Analyzer()

@@ -158,3 +158,14 @@ _READ_NAMES = "|".join(sorted(
     | PATH_READ_METHODS
 ))
 READ_TRIGGER = re.compile(rf"\b({_READ_NAMES})\s*\(|\bimport\b[^\n]*\b({_READ_NAMES})\b")
+# Plain substrings, one of which every reading name holds: most cells hold none, and ruling that
+# out with `in` is about ten times cheaper than READ_TRIGGER's search (`\b` at its start defeats
+# the regex engine's prefix scan).
+_READ_WORDS = ("read", "Read", "load", "open", "File", "Dataset", "connect", "fromfile", "genfromtxt",
+               "HDFStore", "scan_")
+assert all(any(word in name for word in _READ_WORDS) for name in _READ_NAMES.split("|")), "a reading name lacks a word"
+
+
+def mentions_read(source: str) -> bool:
+    """Whether `source` calls or imports a reading function (READ_TRIGGER matches)."""
+    return any(word in source for word in _READ_WORDS) and READ_TRIGGER.search(source) is not None

@@ -10,6 +10,7 @@ process, which is easiest to debug.
 from __future__ import annotations
 
 import atexit
+import importlib
 import multiprocessing
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any, Callable, Iterable
@@ -46,10 +47,16 @@ class _StepCache:
 _worker_cache: _StepCache | None = None  # set in each worker process by _init_worker
 
 
-def _init_worker() -> None:
+def _init_worker(preload: tuple[str, ...] = ()) -> None:
     global _worker_cache
     _worker_cache = _StepCache()
     atexit.register(_worker_cache.close)
+    for module in preload:
+        importlib.import_module(module)
+
+
+def _ready() -> None:
+    """A task that only makes the pool start a process."""
 
 
 def _call_in_worker(fn: Callable[[list[Step], Any], Any], item: Any, key: Any, build_steps: StepsFactory) -> Any:
@@ -67,6 +74,18 @@ class LocalExecutor:
 
     def __enter__(self) -> "LocalExecutor":
         return self
+
+    def start(self, preload: Iterable[str] = ()) -> None:
+        """Start the worker processes now, importing `preload` modules in each: a process takes
+        about half a second to be ready, time the caller can spend on something else."""
+        if self.workers <= 1 or self._pool is not None:
+            return
+        # spawn, not fork: the parent may hold threads (progress bars, HTTP pools) that fork would copy
+        context = multiprocessing.get_context("spawn")
+        self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker,
+                                         initargs=(tuple(preload),))
+        for _ in range(self.workers):  # the pool starts one process per task it is waiting on
+            self._pool.submit(_ready)
 
     def __exit__(self, *exc: Any) -> None:
         if self._pool is not None:
@@ -91,10 +110,7 @@ class LocalExecutor:
             for item in items:
                 on_result(fn(self._inline.get(key, build_steps), item))
             return
-        if self._pool is None:
-            # spawn, not fork: the parent may hold threads (progress bars, HTTP pools) that fork would copy
-            context = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker)
+        self.start()
         pending: set = set()
         for item in items:
             pending.add(self._pool.submit(_call_in_worker, fn, item, key, build_steps))

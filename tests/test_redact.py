@@ -30,6 +30,7 @@ PLANTED_TEXTS = [
     ("x github_pat_11ABCDEFG0123456789abcdefghijklmnopqrstuvwxyzABCDEFGH",
      "github_pat_11ABCDEFG0123456789abcdefghijklmnopqrstuvwxyzABCDEFGH", "github_token"),
     (f"OpenAI(api_key='{OPENAI_KEY}')", OPENAI_KEY, "openai_key"),
+    ("gl = gitlab.Gitlab(url, private_token='glpat-Xk3v9QmT2rB7nW4yL8pZ')", "glpat-Xk3v9QmT2rB7nW4yL8pZ", "gitlab_token"),
     ("HF_TOKEN=hf_aBcDeFgHiJkLmNoPqRsTuVwXyZ01234567", "hf_aBcDeFgHiJkLmNoPqRsTuVwXyZ01234567", "huggingface_token"),
     (f'key = """{PRIVATE_KEY}"""', PRIVATE_KEY.splitlines()[1], "private_key"),
     ("xoxb-1234567890-0987654321-AbCdEfGhIjKlMnOp", "xoxb-1234567890-0987654321-AbCdEfGhIjKlMnOp", "slack_token"),

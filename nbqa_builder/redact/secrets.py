@@ -2,7 +2,7 @@
 
 Two layers, each a list of (kind, compiled pattern):
 - our own patterns for the credentials that most often leak from notebooks (AWS key pairs, GitHub,
-  OpenAI, Anthropic and Hugging Face tokens, Slack, Google API keys, Stripe, private key blocks,
+  GitLab, OpenAI, Anthropic and Hugging Face tokens, Slack, Google API keys, Stripe, private key blocks,
   passwords in URLs and `password = "..."` assignments). They are always on, so the offline demo
   and a core install redact too.
 - detect-secrets' regex plugins (extra `hub`), for the long tail of vendors. Only its regex
@@ -38,6 +38,9 @@ OWN_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("aws_secret_access_key", re.compile(
         rf"{_AWS_KEY_ID}[^\n]{{0,200}}?(?<![A-Za-z0-9/+])(?P<secret>[A-Za-z0-9/+]{{40}})(?![A-Za-z0-9/+=])")),
     ("github_token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b")),
+    # GitLab personal, project and group access tokens (detect-secrets' plugin reports only the
+    # "glpat" prefix, which is too short to count as a finding)
+    ("gitlab_token", re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}")),
     ("anthropic_key", re.compile(r"\bsk-ant-[A-Za-z0-9_-]{20,}")),
     ("openai_key", re.compile(r"\bsk-(?:proj-|svcacct-|admin-)?(?=[A-Za-z0-9_-]*\d)[A-Za-z0-9_-]{20,}")),
     ("huggingface_token", re.compile(r"\bhf_[A-Za-z0-9]{34,40}\b")),
@@ -59,6 +62,7 @@ _NEEDLES: dict[str, tuple[str, ...]] = {
     "aws_access_key_id": ("akia", "asia", "abia", "acca", "a3t"),
     "aws_secret_access_key": ("aws", "akia", "asia", "abia", "acca", "a3t"),
     "github_token": ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+    "gitlab_token": ("glpat-",),
     "anthropic_key": ("sk-ant-",),
     "openai_key": ("sk-",),
     "huggingface_token": ("hf_",),

@@ -16,7 +16,7 @@ from pathlib import PurePosixPath
 
 from nbqa_builder.extract.concepts import SUMMARY, concepts_of
 from nbqa_builder.extract.slicer import cell_names, slice_cells
-from nbqa_builder.notebooks.code import dotted_name, notebook_trees
+from nbqa_builder.notebooks.code import call_names, dotted_name, notebook_trees
 from nbqa_builder.notebooks.parse import output_text
 from nbqa_builder.records import FOUND, URL, Answer, DataRef, Notebook, SolutionStep, Task, TaskFile
 
@@ -233,11 +233,6 @@ def task_files(refs: list[DataRef]) -> tuple[list[str], list[TaskFile], bool]:
         else:
             complete = False
     return file_names, data_files, complete
-
-
-def call_names(node: ast.AST) -> list[str]:
-    """The names of the functions called in `node` (`pd.read_csv`, or the method's name)."""
-    return [dotted_name(n.func) or getattr(n.func, "attr", "") for n in ast.walk(node) if isinstance(n, ast.Call)]
 
 
 def _make_task(notebook, cells, refs, expr, name, description, value, calls) -> Task:

@@ -10,7 +10,6 @@ counted and written to `rejects/tasks.jsonl`.
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from nbqa_builder.extract.llm_prompts import (
     ExtractReply, ReviewReply, ScoreReply, TaskDraft, load_prompt, parse_reply, render_notebook, response_format,
 )
 from nbqa_builder.extract.slicer import cell_names, slice_cells
-from nbqa_builder.notebooks.code import dotted_name, notebook_trees
+from nbqa_builder.notebooks.code import call_names, notebook_trees
 from nbqa_builder.records import Answer, Notebook, SolutionStep, Task
 from nbqa_builder.step import count
 
@@ -197,8 +196,7 @@ class LLMExtractor:
         if concepts:
             return concepts
         trees = notebook_trees(notebook)
-        calls = [dotted_name(n.func) or getattr(n.func, "attr", "") for i in cells if 0 <= i < len(trees) and trees[i]
-                 for n in ast.walk(trees[i]) if isinstance(n, ast.Call)]
+        calls = [call for i in cells if 0 <= i < len(trees) and trees[i] for call in call_names(trees[i])]
         return concepts_of(calls) or [SUMMARY]
 
 

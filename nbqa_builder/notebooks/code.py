@@ -94,3 +94,8 @@ def dotted_name(node: ast.AST) -> str | None:
         parts.append(node.id)
         return ".".join(reversed(parts))
     return None
+
+
+def call_names(node: ast.AST) -> list[str]:
+    """The names of the functions called in `node` (`pd.read_csv`, or the method's name)."""
+    return [dotted_name(n.func) or getattr(n.func, "attr", "") for n in ast.walk(node) if isinstance(n, ast.Call)]

@@ -12,6 +12,7 @@ where their sha256 is recomputed together with the tasks that point at them.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -76,8 +77,9 @@ class RedactStep(Step):
                 if reason:
                     count(notebook, self.name, "credential_files")
                     return reason
+        redact = functools.lru_cache(maxsize=None)(redact_text)  # the tasks of a notebook repeat its cells
         for task in notebook.tasks:
-            found = redact_task(task)
+            found = redact_task(task, redact)
             if found:
                 count(notebook, self.name, "tasks_redacted")
             for kind, n in found.items():

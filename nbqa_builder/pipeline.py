@@ -33,7 +33,7 @@ from typing import Any, Iterator
 from tqdm import tqdm
 
 from nbqa_builder.executors.local import LocalExecutor
-from nbqa_builder.recipe import STEP_CLASSES, Recipe, step_class
+from nbqa_builder.recipe import Recipe, step_class
 from nbqa_builder.records import Notebook
 from nbqa_builder.sources.local import Repository, find_repositories, list_notebooks, read_notebook
 from nbqa_builder.step import GlobalStep, Step, merge_metrics
@@ -262,7 +262,7 @@ class Pipeline:
             shutil.rmtree(self.work)
         with LocalExecutor(self.recipe.executor.workers) as executor:
             # the workers import the steps while the notebooks are listed
-            modules = {STEP_CLASSES[name].split(":")[0] for name, _ in self.recipe.step_configs()}
+            modules = {step_class(name).__module__ for name, _ in self.recipe.step_configs()}
             executor.start(preload=[__name__, *sorted(modules)])
             repositories, parts = self.plan()
             total = sum(len(p) for p in parts)

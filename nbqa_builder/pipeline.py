@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 
 class PlanMismatch(Exception):
-    """The output folder holds a run of a different recipe."""
+    """The output folder holds a run of a different recipe (or of an older nbqa_builder)."""
 
 
 @dataclass
@@ -109,10 +109,16 @@ def atomic_write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+# The layout of `_work/` (what parts and summaries hold); raised when it changes, so that a run
+# begun by an older version is refused rather than resumed. 2: summaries list the data files.
+WORK_FORMAT = 2
+
+
 def recipe_fingerprint(recipe: Recipe) -> str:
     """What decides the result: source and steps (not the executor, not the publishing, not a
-    step's `not_decisive` settings: a budget or a concurrency limit can change between resumes)."""
-    decisive = recipe.model_dump(include={"source", "steps"})
+    step's `not_decisive` settings: a budget or a concurrency limit can change between resumes),
+    and the layout of the work folder."""
+    decisive = {"work_format": WORK_FORMAT, **recipe.model_dump(include={"source", "steps"})}
     for entry in decisive["steps"]:
         for name, settings in entry.items():
             ignored = getattr(step_class(name).Config, "not_decisive", frozenset())
@@ -236,6 +242,8 @@ def part_summary(part: int, records: list[Notebook]) -> dict[str, Any]:
             {"id": t.id, "repo": n.repo, "path": n.path, "reason": t.drop_reason}
             for n in records for t in n.tasks if t.drop_reason is not None
         ],
+        # the writer gathers and redacts the data files from these before it reads any task
+        "data_files": [entry for n in records if n.kept for entry in n.published_files()],
     }
 
 
@@ -281,7 +289,8 @@ class Pipeline:
             plan = json.loads(plan_file.read_text())
             if plan["recipe"] != fingerprint:
                 raise PlanMismatch(
-                    f"{self.output} holds a run of a different recipe; use another output folder or --restart"
+                    f"{self.output} holds a run of a different recipe (or of an older nbqa_builder); "
+                    "use another output folder or --restart"
                 )
             return [Repository(**r) for r in plan["repositories"]], plan["parts"]
         source = self.recipe.source

@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -100,6 +101,14 @@ class Notebook:
         for cell in self.cells:
             if cell.outputs:
                 cell.outputs = [_rejoined(output) for output in cell.outputs]
+
+    def published_files(self) -> list[dict[str, Any]]:
+        """The data files its kept tasks ship: sha256, path in the task, and `source` (the file on
+        this machine, None when its data reference gives none)."""
+        sources = {ref.sha256: str(Path(self.repo_dir) / ref.resolved) for ref in self.data_refs
+                   if ref.status == FOUND and ref.sha256 and ref.resolved}
+        return [{"sha256": f.sha256, "path": f.path, "source": sources.get(f.sha256)}
+                for task in self.tasks if task.drop_reason is None for f in task.data_files]
 
     def release(self) -> None:
         """Let go of the content (bytes, cells, parsed trees): a dropped notebook keeps its

@@ -39,6 +39,14 @@ def fit_task_row(row: dict[str, Any], max_row_bytes: int = MAX_TASK_ROW_BYTES,
                  max_output_chars: int = MAX_OUTPUT_CHARS) -> tuple[dict[str, Any] | None, int]:
     """(the row with images removed and outputs cut to fit, number of outputs changed);
     (None, n) when even outputs cut to 1,000 characters leave the row too large (huge code)."""
+    fitted, changed, _ = fit_task_row_sized(row, max_row_bytes, max_output_chars)
+    return fitted, changed
+
+
+def fit_task_row_sized(row: dict[str, Any], max_row_bytes: int = MAX_TASK_ROW_BYTES,
+                       max_output_chars: int = MAX_OUTPUT_CHARS) -> tuple[dict[str, Any] | None, int, int]:
+    """`fit_task_row`, and the fitted row's `row_bytes`, measured on the way (the shard writer
+    needs it, and serialising a row costs more than the rest of fitting it)."""
     changed = 0
     limit = max_output_chars
     while True:
@@ -50,8 +58,9 @@ def fit_task_row(row: dict[str, Any], max_row_bytes: int = MAX_TASK_ROW_BYTES,
             if fitted != output:
                 step["code_output"] = fitted
                 changed += 1
-        if row_bytes(row) <= max_row_bytes:
-            return row, changed
+        size = row_bytes(row)
+        if size <= max_row_bytes:
+            return row, changed, size
         if limit <= 1_000:
-            return None, changed
+            return None, changed, size
         limit = max(1_000, limit // 4)

@@ -24,13 +24,13 @@ from typing import Any, Iterator
 from nbqa_builder import __version__
 from nbqa_builder.publish.card import render_card
 from nbqa_builder.publish.chart import CHART_NAME, write_funnel_chart
-from nbqa_builder.publish.rows import MAX_FILE_ROW_BYTES, fit_task_row, row_bytes
+from nbqa_builder.publish.rows import MAX_FILE_ROW_BYTES, fit_task_row_sized
 from nbqa_builder.publish.shards import ShardWriter
 from nbqa_builder.redact.secrets import redact_bytes, redact_text
 from nbqa_builder.redact.step import redact_task
 from nbqa_builder.recipe import Recipe
 from nbqa_builder.step import merge_metrics
-from nbqa_builder.records import FILE_SCHEMA, FOUND, TASK_SCHEMA, Notebook, Task
+from nbqa_builder.records import FILE_SCHEMA, TASK_SCHEMA, Notebook, Task
 
 TASK_CONFIGS = ("interactive", "sft", "visualization")
 # Distinct texts whose redaction the writer remembers. The tasks of a notebook repeat its cells'
@@ -56,9 +56,9 @@ def iter_final_records(work: Path, last_stage: int, n_parts: int) -> Iterator[No
 def write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elapsed_s: float) -> dict[str, Any]:
     """Write `<output>/dataset` (Hub layout), `<output>/stats.json` and `<output>/rejects/`.
 
-    Two passes over the final records: the first gathers the data files the tasks need, so that
-    they are scanned for credentials (and redacted, which changes their sha256) before any task
-    row that points at them is written; the second writes the tasks with the final sha256s.
+    The part summaries come first: they list the data files the tasks need, which are scanned for
+    credentials (and redacted, which changes their sha256) before any task row that points at them
+    is written; then one pass over the final records writes the tasks with the final sha256s.
     """
     output = Path(recipe.output)
     last = stages[-1].index
@@ -71,15 +71,8 @@ def write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elapse
         shutil.rmtree(staging)
     redaction: dict[str, Counter[str]] = {"task_text": Counter(), "data_files": Counter()}
 
-    needed: dict[str, dict[str, Any]] = {}  # original sha256 -> {source, paths}
-    for notebook in iter_final_records(work, last, n_parts):
-        if notebook.kept:
-            sources = data_file_sources(notebook)
-            for task in notebook.tasks:
-                for data_file in task.data_files if task.drop_reason is None else []:
-                    entry = needed.setdefault(data_file.sha256, {"source": sources.get(data_file.sha256), "paths": set()})
-                    entry["paths"].add(data_file.path)
-    file_stats, published, shard_paths = _write_files(staging / "data" / "files", needed, redaction["data_files"])
+    file_stats, published, shard_paths = _write_files(staging / "data" / "files", tally.data_files,
+                                                      redaction["data_files"])
 
     writers = {name: ShardWriter(staging / "data" / name, TASK_SCHEMA) for name in TASK_CONFIGS}
     redact = functools.lru_cache(maxsize=REDACT_CACHE_SIZE)(redact_text)  # redact_text is pure: same text, same result
@@ -102,13 +95,13 @@ def write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elapse
                     task.deps_complete = False
                 else:
                     data_file.sha256, data_file.size = final
-            row, outputs_cut = fit_task_row(task.to_row())
+            row, outputs_cut, size = fit_task_row_sized(task.to_row())
             row_notes["outputs_cut"] += outputs_cut
             if row is None:
                 row_notes["rows_too_large"] += 1
                 continue
             config = task_config(task)
-            writers[config].write(row, size_hint=row_bytes(row))
+            writers[config].write(row, size_hint=size)
             task_counts[config] += 1
             concepts.update(task.concepts)
             difficulty[task.difficulty] += 1
@@ -152,12 +145,6 @@ def write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elapse
     rejects_staging.rename(rejects)
     (output / "stats.json").write_text(stats_text, encoding="utf-8")
     return stats
-
-
-def data_file_sources(notebook: Notebook) -> dict[str, Path]:
-    """sha256 -> the file on this machine, for the data references the deps step found."""
-    return {ref.sha256: Path(notebook.repo_dir) / ref.resolved for ref in notebook.data_refs
-            if ref.status == FOUND and ref.sha256 and ref.resolved}
 
 
 def _write_files(directory: Path, needed: dict[str, dict[str, Any]], found: Counter[str]
@@ -209,6 +196,8 @@ class Tally:
     by_step: dict[str, Counter[str]] = field(default_factory=dict)  # step label -> drop reasons
     task_drops: Counter[str] = field(default_factory=Counter)
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    # the data files the kept tasks need: original sha256 -> {"source": str | None, "paths": set}
+    data_files: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def tally_parts(summary_files: list[Path], rejects_dir: Path) -> Tally:
@@ -231,6 +220,9 @@ def tally_parts(summary_files: list[Path], rejects_dir: Path) -> Tally:
                 tasks.write(json.dumps(drop, ensure_ascii=False) + "\n")
                 tally.task_drops[drop["reason"].split(":")[0]] += 1
             merge_metrics(tally.metrics, summary.get("metrics", {}))
+            for needed in summary["data_files"]:
+                entry = tally.data_files.setdefault(needed["sha256"], {"source": needed["source"], "paths": set()})
+                entry["paths"].add(needed["path"])
     return tally
 
 

@@ -5,10 +5,49 @@ matplotlib is in the `hub` extra; without it the card is written without the pic
 
 from __future__ import annotations
 
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
 CHART_NAME = "funnel.png"
+
+
+def _import_pyplot() -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot  # noqa: F401 - imported ahead, which is the point
+    except ImportError:
+        pass
+
+
+class ChartDrawer:
+    """Draws the chart in a process of its own, started ahead: importing matplotlib takes most of
+    a second, which the writer meanwhile spends on the shards, on another core.
+
+        with ChartDrawer() as drawer:
+            ...
+            drawn = drawer.draw(stats, path)
+    """
+
+    def __enter__(self) -> "ChartDrawer":
+        self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=_import_pyplot)
+        self._pool.submit(int)  # the pool starts its process for the first task
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def draw(self, stats: dict[str, Any], path: Path) -> bool:
+        """`write_funnel_chart` in the drawing process (here, if that process died)."""
+        try:
+            return self._pool.submit(write_funnel_chart, stats, path).result()
+        except BrokenProcessPool:
+            return write_funnel_chart(stats, path)
 
 
 def write_funnel_chart(stats: dict[str, Any], path: Path) -> bool:

@@ -23,7 +23,7 @@ from typing import Any, Iterator
 
 from nbqa_builder import __version__
 from nbqa_builder.publish.card import render_card
-from nbqa_builder.publish.chart import CHART_NAME, write_funnel_chart
+from nbqa_builder.publish.chart import CHART_NAME, ChartDrawer
 from nbqa_builder.publish.rows import MAX_FILE_ROW_BYTES, fit_task_row_sized
 from nbqa_builder.publish.shards import ShardWriter
 from nbqa_builder.redact.secrets import redact_bytes, redact_text
@@ -54,9 +54,14 @@ def iter_final_records(work: Path, last_stage: int, n_parts: int) -> Iterator[No
 
 
 def write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elapsed_s: float) -> dict[str, Any]:
-    """Write `<output>/dataset` (Hub layout), `<output>/stats.json` and `<output>/rejects/`.
+    """Write `<output>/dataset` (Hub layout), `<output>/stats.json` and `<output>/rejects/`."""
+    with ChartDrawer() as drawer:
+        return _write_outputs(recipe, stages, work, n_parts, elapsed_s, drawer)
 
-    The part summaries come first: they list the data files the tasks need, which are scanned for
+
+def _write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elapsed_s: float,
+                   drawer: ChartDrawer) -> dict[str, Any]:
+    """The part summaries come first: they list the data files the tasks need, which are scanned for
     credentials (and redacted, which changes their sha256) before any task row that points at them
     is written; then one pass over the final records writes the tasks with the final sha256s.
     """
@@ -124,7 +129,7 @@ def write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elapse
     stats["builder_version"] = __version__
     stats["elapsed_s"] = round(elapsed_s, 2)
 
-    chart = CHART_NAME if write_funnel_chart(stats, staging / CHART_NAME) else None
+    chart = CHART_NAME if drawer.draw(stats, staging / CHART_NAME) else None
     # the card embeds the recipe, which may carry an endpoint's key: redacted like everything else
     card, _ = redact_text(render_card(recipe, stats, shard_paths, chart=chart))
     stats_text, _ = redact_text(json.dumps(stats, indent=2))

@@ -83,7 +83,7 @@ def _code_facts(notebook: Notebook) -> CodeFacts:
         if "cuda" in source or "from_pretrained" in source:
             for word in _ATTRIBUTE_WORDS.findall(source):
                 (facts.methods if word == "from_pretrained" else facts.attributes).add(word)
-        if any(word in source for word in _CALL_WORDS) and CALL_TRIGGER.search(source):
+        if any(map(source.__contains__, _CALL_WORDS)) and CALL_TRIGGER.search(source):
             tree = trees[index]
             if tree is not None:  # a cell that does not parse (Python 2) is opaque
                 _collect_calls(tree, aliases, facts)

@@ -79,7 +79,7 @@ def build_stage_steps(recipe: Recipe, stage: Stage) -> list[Step]:
     return [step_class(configs[p][0])(configs[p][1], label=labels[p], output=recipe.output) for p in positions]
 
 
-def split_parts(items: list, files: list[Path], max_items: int, max_bytes: int) -> list[list]:
+def split_parts(items: list, files: list[str | Path], max_items: int, max_bytes: int) -> list[list]:
     """Consecutive parts of at most `max_items` items and `max_bytes` bytes of files (a file larger
     than `max_bytes` gets a part of its own)."""
     parts: list[list] = []
@@ -87,7 +87,7 @@ def split_parts(items: list, files: list[Path], max_items: int, max_bytes: int) 
     current_bytes = 0
     for item, file in zip(items, files):
         try:
-            size = file.stat().st_size
+            size = os.stat(file).st_size
         except OSError:
             size = 0  # the reader records the error
         if current and (len(current) >= max_items or current_bytes + size > max_bytes):
@@ -298,7 +298,7 @@ class Pipeline:
         repositories = find_repositories(root, "folders" if source.kind == "github" else source.layout)
         include = ["**/*" + ext for ext in source.notebook_extensions] if source.kind == "github" else source.include
         paths = [(i, path) for i, repo in enumerate(repositories) for path in list_notebooks(repo, include)]
-        parts = split_parts(paths, [Path(repositories[i].directory) / path for i, path in paths],
+        parts = split_parts(paths, [os.path.join(repositories[i].directory, path) for i, path in paths],
                             self.recipe.executor.part_size, self.recipe.executor.part_max_bytes)
         self.work.mkdir(parents=True, exist_ok=True)
         plan = {"recipe": fingerprint, "repositories": [asdict(r) for r in repositories], "parts": parts}

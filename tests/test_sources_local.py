@@ -29,6 +29,26 @@ def test_folder_of_repositories_with_licenses_and_owner_names(tmp_path):
     assert list_notebooks(repos[0], ["**/*.ipynb"]) == ["a.ipynb", "sub/b.ipynb"]
 
 
+def test_notebooks_found_at_any_depth_are_those_pathlib_glob_finds(tmp_path):
+    repo = make_repo(tmp_path / "r", {
+        "a.ipynb": "{}", "deep/er/b.ipynb": "{}", ".hidden/c.ipynb": "{}", ".d.ipynb": "{}", "x.IPYNB": "{}",
+        "notes.txt": "", ".git/objects/e.ipynb": "{}", "node_modules/pkg/f.ipynb": "{}",
+        "sub/.ipynb_checkpoints/g-checkpoint.ipynb": "{}", "folder.ipynb/h.txt": "",
+        "outside/i.ipynb": "{}",
+    })
+    (repo / "linked.ipynb").symlink_to(repo / "a.ipynb")  # a file through a symlink counts
+    (repo / "broken.ipynb").symlink_to(repo / "nowhere.ipynb")
+    (repo / "linked_dir").symlink_to(repo / "outside")  # a symlinked folder is not entered
+    repository = find_repositories(repo, "single")[0]
+    by_glob = sorted(p.relative_to(repo).as_posix() for p in repo.glob("**/*.ipynb") if p.is_file()
+                     and not {".git", "node_modules", ".ipynb_checkpoints"} & set(p.relative_to(repo).parts[:-1]))
+    assert list_notebooks(repository, ["**/*.ipynb"]) == by_glob
+    assert "linked.ipynb" in by_glob and ".hidden/c.ipynb" in by_glob and "linked_dir/i.ipynb" not in by_glob
+    # any other pattern goes through pathlib itself
+    assert list_notebooks(repository, ["deep/**/*.ipynb", "*.ipynb"]) == [".d.ipynb", "a.ipynb", "deep/er/b.ipynb",
+                                                                          "linked.ipynb"]
+
+
 def test_git_checkout_gives_commit_and_url(tmp_path):
     repo = make_repo(tmp_path / "proj", {"n.ipynb": "{}"})
     git = ["git", "-C", str(repo), "-c", "user.email=t@e", "-c", "user.name=t"]

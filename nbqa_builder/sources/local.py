@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from nbqa_builder.records import Notebook
 
@@ -74,11 +75,35 @@ def list_notebooks(repo: Repository, include: list[str]) -> list[str]:
     root = Path(repo.directory)
     found: set[str] = set()
     for pattern in include:
+        suffix = _any_depth_suffix(pattern)
+        if suffix is not None:
+            found.update(_files_ending_with(repo.directory, suffix))
+            continue
         for path in root.glob(pattern):
             rel = path.relative_to(root)
             if path.is_file() and not SKIP_DIRS.intersection(rel.parts[:-1]):
                 found.add(rel.as_posix())
     return sorted(found)
+
+
+def _any_depth_suffix(pattern: str) -> str | None:
+    """"*.ipynb" for the pattern "**/*.ipynb" (any folder, a fixed ending); None for others."""
+    match = re.fullmatch(r"\*\*/\*([^*?\[\]/]*)", pattern)
+    return match.group(1) if match else None
+
+
+def _files_ending_with(directory: str, suffix: str) -> list[str]:
+    """What `Path(directory).glob("**/*" + suffix)` finds, files only, outside SKIP_DIRS: the
+    same walk (symlinked folders not entered), with skipped folders not entered either, and
+    without pathlib's per-path objects (a third of a 20,000-notebook plan's time)."""
+    found = []
+    for folder, folders, files in os.walk(directory):
+        folders[:] = [name for name in folders if name not in SKIP_DIRS]
+        relative = os.path.relpath(folder, directory)
+        for name in files:
+            if name.endswith(suffix) and os.path.isfile(os.path.join(folder, name)):
+                found.append(name if relative == "." else PurePath(relative, name).as_posix())
+    return found
 
 
 def read_notebook(repo: Repository, rel_path: str, max_bytes: int) -> Notebook:

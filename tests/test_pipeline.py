@@ -193,3 +193,21 @@ def test_parts_are_bounded_by_count_and_by_bytes(tmp_path: Path):
     parts = split_parts(list(range(len(sizes))), files, max_items=3, max_bytes=60)
     assert parts == [[0, 1, 2], [3, 4], [5], [6], [7]]  # 200 bytes alone: one file is never split
     assert sum(parts, []) == list(range(len(sizes)))
+
+
+def test_a_one_worker_run_from_an_unguarded_script_runs_once(tmp_path: Path):
+    # no `if __name__ == "__main__"`: a spawned process would run the script again
+    recipe = yaml.safe_load(demo_recipe(tmp_path, executor={"workers": 1}).read_text())
+    recipe["steps"] = [step for step in recipe["steps"] if not {"execute", "verify"} & set(step)]
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    script = tmp_path / "build.py"
+    script.write_text(
+        "from nbqa_builder.pipeline import Pipeline\n"
+        "from nbqa_builder.recipe import load_recipe\n"
+        "print('script body runs')\n"
+        f"Pipeline(load_recipe({str(tmp_path / 'recipe.yaml')!r}), progress=False).run()\n"
+    )
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("script body runs") == 1
+    assert (tmp_path / "out" / "dataset" / "funnel.png").exists()

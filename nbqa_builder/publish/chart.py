@@ -28,26 +28,38 @@ class ChartDrawer:
     """Draws the chart in a process of its own, started ahead: importing matplotlib takes most of
     a second, which the writer meanwhile spends on the shards, on another core.
 
-        with ChartDrawer() as drawer:
+        with ChartDrawer(ahead=True) as drawer:
             ...
             drawn = drawer.draw(stats, path)
+
+    With `ahead=False` it draws in this process: a run on one worker starts no process at all, so
+    the script that runs it need not guard its code with `if __name__ == "__main__"` (a spawned
+    process imports the main script again).
     """
 
+    def __init__(self, ahead: bool) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+        self.ahead = ahead
+
     def __enter__(self) -> "ChartDrawer":
-        self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=_import_pyplot)
-        self._pool.submit(int)  # the pool starts its process for the first task
+        if self.ahead:
+            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_import_pyplot)
+            self._pool.submit(int)  # the pool starts its process for the first task
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
     def draw(self, stats: dict[str, Any], path: Path) -> bool:
-        """`write_funnel_chart` in the drawing process (here, if that process died)."""
-        try:
-            return self._pool.submit(write_funnel_chart, stats, path).result()
-        except BrokenProcessPool:
-            return write_funnel_chart(stats, path)
+        """`write_funnel_chart` in the drawing process (here, without one or if it died)."""
+        if self._pool is not None:
+            try:
+                return self._pool.submit(write_funnel_chart, stats, path).result()
+            except BrokenProcessPool:
+                pass
+        return write_funnel_chart(stats, path)
 
 
 def write_funnel_chart(stats: dict[str, Any], path: Path) -> bool:

@@ -55,7 +55,8 @@ def iter_final_records(work: Path, last_stage: int, n_parts: int) -> Iterator[No
 
 def write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elapsed_s: float) -> dict[str, Any]:
     """Write `<output>/dataset` (Hub layout), `<output>/stats.json` and `<output>/rejects/`."""
-    with ChartDrawer() as drawer:
+    # a run on several workers already starts processes; one on a single worker starts none
+    with ChartDrawer(ahead=recipe.executor.workers > 1) as drawer:
         return _write_outputs(recipe, stages, work, n_parts, elapsed_s, drawer)
 
 

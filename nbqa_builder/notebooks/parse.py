@@ -2,9 +2,10 @@
 
 The verdict is nbformat's own: the same schema files, the same handling of missing and duplicate
 cell ids, the same conversion of older formats. It is computed faster than `nbformat.reads` +
-`nbformat.validate`: orjson instead of the json module, and the schema compiled once with
-fastjsonschema (an nbformat validator backend). Notebooks older than v4 take nbformat's own slow
-path, since they need converting. `tests/test_notebooks_parse.py` checks the verdicts agree.
+`nbformat.validate`: orjson instead of the json module, and nbformat's schema compiled once into
+plain Python checks (`notebooks.schema`) that give the verdicts of fastjsonschema, nbformat's default
+validator. Notebooks older than v4 take nbformat's own slow path, since they need converting.
+`tests/test_notebooks_parse.py` and `tests/test_notebooks_schema.py` check the verdicts agree.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from nbqa_builder.notebooks.schema import CompiledSchema, Unsupported
 from nbqa_builder.records import Cell
 
 # Drop reasons of the validate step.
@@ -54,105 +56,23 @@ def load_json(raw: bytes) -> dict[str, Any]:
 _VALIDATORS: dict[tuple[int, int], Any] = {}  # compiled schemas: built once per process, never change
 
 
-def _fast_validator(major: int, minor: int):
-    """A validator for v`major`.`minor`: the dispatching one where the schema has its usual shape,
-    else nbformat's own fastjsonschema validator."""
+def _fast_validator(major: int, minor: int) -> Any:
+    """The schema nbformat checks v`major`.`minor` notebooks against (relaxed for minors newer than
+    nbformat knows), compiled by `notebooks.schema`; nbformat's own fastjsonschema validator where
+    the schema uses something that module does not implement. None: no schema for that version."""
     key = (major, minor)
     if key not in _VALIDATORS:
-        import nbformat.v4
-        from nbformat.validator import _get_schema_json, get_validator
+        from nbformat.validator import get_validator
 
-        validator = None
-        if minor <= nbformat.v4.nbformat_minor:  # future minors get nbformat's relaxed schema
+        validator = get_validator(major, minor, name="fastjsonschema")
+        schema = getattr(validator, "_schema", None)
+        if isinstance(schema, dict):
             try:
-                validator = DispatchValidator(_get_schema_json(nbformat.v4, version=major, version_minor=minor))
-            except (KeyError, TypeError, ValueError, AttributeError):
-                validator = None
-        _VALIDATORS[key] = validator or get_validator(major, minor, name="fastjsonschema")
+                validator = CompiledSchema(schema)
+            except Unsupported:
+                pass
+        _VALIDATORS[key] = validator
     return _VALIDATORS[key]
-
-
-def _any_of_where_disjoint(node: Any) -> Any:
-    """`oneOf` alternatives of pairwise different JSON types -> `anyOf`, lists tried first.
-
-    Values of different types can match at most one alternative, so "exactly one" is "at least
-    one"; anyOf stops at the first match, and trying "array" first suits `source` and `text`
-    fields, which notebooks mostly store as lists of lines.
-    """
-    if isinstance(node, list):
-        return [_any_of_where_disjoint(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    node = {key: _any_of_where_disjoint(value) for key, value in node.items()}
-    options = node.get("oneOf")
-    if options and all(isinstance(o, dict) and isinstance(o.get("type"), str) for o in options):
-        types = [o["type"] for o in options]
-        if len(set(types)) == len(types) and not {"integer", "number"} <= set(types):
-            node["anyOf"] = sorted(node.pop("oneOf"), key=lambda o: o["type"] != "array")
-    return node
-
-
-class DispatchValidator:
-    """nbformat's v4 schema, checked cell by cell against the one definition its type names.
-
-    The schema says a cell is `oneOf` raw/markdown/code, each requiring its own `cell_type`; an
-    output is `oneOf` the four output types, each requiring its own `output_type`. At most one
-    alternative can match, so "exactly one matches" is "the one its type names matches". Checking
-    that one alone gives the same verdict as the schema, without trying (and failing, with an
-    exception each) the other alternatives for every cell and output: about 3x faster.
-    """
-
-    def __init__(self, schema: dict[str, Any]) -> None:
-        import copy
-
-        import fastjsonschema
-
-        schema = _any_of_where_disjoint(copy.deepcopy(schema))
-        definitions = schema["definitions"]
-        cell_types = self._alternatives(definitions, "cell", "cell_type")
-        output_types = self._alternatives(definitions, "output", "output_type")
-        assert schema["properties"]["cells"]["items"] == {"$ref": "#/definitions/cell"}
-        assert definitions["code_cell"]["properties"]["outputs"]["items"] == {"$ref": "#/definitions/output"}
-
-        top = copy.deepcopy(schema)
-        top["properties"]["cells"]["items"] = {"type": "object"}
-        relaxed = copy.deepcopy(definitions)
-        relaxed["code_cell"]["properties"]["outputs"]["items"] = {"type": "object"}
-        self.top = fastjsonschema.compile(top)
-        self.cells = {kind: fastjsonschema.compile({"definitions": relaxed, "$ref": f"#/definitions/{name}"})
-                      for kind, name in cell_types.items()}
-        self.outputs = {kind: fastjsonschema.compile({"definitions": definitions, "$ref": f"#/definitions/{name}"})
-                        for kind, name in output_types.items()}
-
-    @staticmethod
-    def _alternatives(definitions: dict[str, Any], name: str, tag: str) -> dict[str, str]:
-        """{type value: definition name} of a `oneOf` whose alternatives each pin `tag`."""
-        definition = definitions[name]
-        if set(definition) != {"type", "oneOf"} or definition["type"] != "object":
-            raise ValueError(f"unexpected shape of definitions.{name}")
-        alternatives = {}
-        for option in definition["oneOf"]:
-            target = option["$ref"].rsplit("/", 1)[1]
-            enum = definitions[target]["properties"][tag]["enum"]
-            if len(enum) != 1 or tag not in definitions[target]["required"]:
-                raise ValueError(f"definitions.{target} does not pin {tag}")
-            alternatives[enum[0]] = target
-        return alternatives
-
-    def validate(self, data: Any) -> None:
-        self.top(data)
-        for index, cell in enumerate(data["cells"]):
-            check = self.cells.get(cell.get("cell_type")) if isinstance(cell.get("cell_type"), str) else None
-            if check is None:
-                raise ValueError(f"cells[{index}] has no known cell_type")
-            check(cell)
-            if cell["cell_type"] == "code":
-                for position, output in enumerate(cell["outputs"]):
-                    kind = output.get("output_type")
-                    check = self.outputs.get(kind) if isinstance(kind, str) else None
-                    if check is None:
-                        raise ValueError(f"cells[{index}].outputs[{position}] has no known output_type")
-                    check(output)
 
 
 def validate_notebook(data: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from nbqa_builder.notebooks.code import code_fields
 
 
 # methods that change their receiver in place (lists, dicts, sets, and a few pandas/numpy ones)
@@ -35,8 +38,30 @@ def _base_name(node: ast.AST) -> str | None:
 
 
 class _NameCollector(ast.NodeVisitor):
+    # AST class -> the method that visits it, looked up once per class rather than once per node
+    _handlers: dict[type, Callable[["_NameCollector", Any], None]] = {}
+
     def __init__(self) -> None:
         self.names = CellNames()
+
+    def visit(self, node: ast.AST) -> None:
+        handler = self._handlers.get(type(node))
+        if handler is None:
+            kind = type(node)
+            handler = self._handlers[kind] = getattr(_NameCollector, "visit_" + kind.__name__,
+                                                     _NameCollector.generic_visit)
+        handler(self, node)
+
+    def generic_visit(self, node: ast.AST) -> None:
+        """NodeVisitor's, less the fields that hold no code (names, contexts, import aliases)."""
+        for name in code_fields(type(node)):
+            value = getattr(node, name, None)
+            if type(value) is list:
+                for item in value:
+                    if isinstance(item, ast.AST):
+                        self.visit(item)
+            elif isinstance(value, ast.AST):
+                self.visit(value)
 
     def _store(self, target: ast.AST) -> None:
         if isinstance(target, ast.Name):

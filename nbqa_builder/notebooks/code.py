@@ -96,6 +96,38 @@ def dotted_name(node: ast.AST) -> str | None:
     return None
 
 
+# fields that hold no code: names, flags, expression contexts (Load/Store), import aliases
+_LEAF_FIELDS = frozenset(("ctx", "id", "attr", "arg", "kind", "type_comment", "names", "module", "level",
+                          "conversion", "is_async", "asname", "name"))
+_CODE_FIELDS: dict[type, tuple[str, ...]] = {}  # AST class -> its fields that may hold code
+
+
+def code_fields(kind: type) -> tuple[str, ...]:
+    """The fields of AST class `kind` that can hold code (not names, flags or contexts)."""
+    fields = _CODE_FIELDS.get(kind)
+    if fields is None:
+        fields = _CODE_FIELDS[kind] = tuple(f for f in kind._fields if f not in _LEAF_FIELDS)
+    return fields
+
+
+def walk(tree: ast.AST) -> list[ast.AST]:
+    """The nodes of `ast.walk(tree)`, in the same order, less the leaves that hold no code
+    (expression contexts, import aliases). About twice as fast: no generators, and per class
+    only the fields that can hold code are read."""
+    nodes = [tree]
+    append = nodes.append
+    for node in nodes:  # grows while it is read: breadth first, as ast.walk
+        for name in _CODE_FIELDS.get(type(node)) or code_fields(type(node)):
+            value = getattr(node, name, None)
+            if type(value) is list:
+                for item in value:
+                    if isinstance(item, ast.AST):
+                        append(item)
+            elif isinstance(value, ast.AST):
+                append(value)
+    return nodes
+
+
 def call_names(node: ast.AST) -> list[str]:
     """The names of the functions called in `node` (`pd.read_csv`, or the method's name)."""
-    return [dotted_name(n.func) or getattr(n.func, "attr", "") for n in ast.walk(node) if isinstance(n, ast.Call)]
+    return [dotted_name(n.func) or getattr(n.func, "attr", "") for n in walk(node) if type(n) is ast.Call]

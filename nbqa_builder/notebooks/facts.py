@@ -14,7 +14,7 @@ import ast
 import re
 from dataclasses import dataclass, field
 
-from nbqa_builder.notebooks.code import dotted_name, notebook_trees
+from nbqa_builder.notebooks.code import dotted_name, notebook_trees, walk
 from nbqa_builder.records import Notebook
 
 _IMPORT = re.compile(r"^[ \t]*import[ \t]+([\w.][\w. \t,]*)", re.M)
@@ -91,8 +91,8 @@ def _code_facts(notebook: Notebook) -> CodeFacts:
 
 
 def _collect_calls(tree: ast.Module, aliases: dict[str, str], facts: CodeFacts) -> None:
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Call):
+    for node in walk(tree):
+        if type(node) is not ast.Call:
             continue
         name = dotted_name(node.func)
         if name is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -82,3 +83,29 @@ def test_oversized_notebook_is_a_recorded_drop_not_read(tmp_path):
 def test_missing_source_folder_is_an_error(tmp_path):
     with pytest.raises(FileNotFoundError):
         find_repositories(tmp_path / "nope")
+
+
+def test_file_name_that_is_not_utf8_is_a_recorded_drop_and_the_run_goes_on(tmp_path):
+    from nbqa_builder.pipeline import Pipeline
+    from nbqa_builder.recipe import parse_recipe
+
+    repo = make_repo(tmp_path / "repos" / "r", {"good.ipynb": "{not json"})
+    try:
+        with open(os.path.join(os.fsencode(repo), b"caf\xe9.ipynb"), "wb") as handle:
+            handle.write(b'{"cells": []}')
+    except (OSError, UnicodeError):
+        pytest.skip("this file system refuses names that are not UTF-8")
+    (only,) = find_repositories(tmp_path / "repos")
+    odd = next(p for p in list_notebooks(only, ["**/*.ipynb"]) if p != "good.ipynb")
+    notebook = read_notebook(only, odd, 10_000)
+    assert notebook.drop_reason == "path_not_utf8" and notebook.raw == b""
+
+    recipe_file = tmp_path / "recipe.yaml"
+    recipe_file.write_text(f"name: odd\nsource: {{kind: local, path: '{tmp_path / 'repos'}'}}\n"
+                           f"steps: [{{validate: {{}}}}]\noutput: '{tmp_path / 'out'}'\n"
+                           "executor: {kind: local, workers: 1}\n")
+    stats = Pipeline(parse_recipe(recipe_file.read_text(), str(recipe_file)), progress=False).run()
+    assert stats["steps"][0]["reasons"] == {"path_not_utf8": 1}
+    rejects = [json.loads(line) for line in (tmp_path / "out" / "rejects" / "notebooks.jsonl").read_text().splitlines()]
+    assert sorted((r["path"], r["reason"]) for r in rejects) == [("caf\udce9.ipynb", "path_not_utf8"),
+                                                                   ("good.ipynb", "invalid_json")]

@@ -107,10 +107,15 @@ def _files_ending_with(directory: str, suffix: str) -> list[str]:
 
 
 def read_notebook(repo: Repository, rel_path: str, max_bytes: int) -> Notebook:
-    """A Notebook record holding the file's bytes (parsed later by the validate step)."""
+    """A Notebook record holding the file's bytes (parsed later by the validate step).
+
+    A file name that is not valid UTF-8 (os.walk gives it with lone surrogates) cannot go into a
+    shard or a task id: the notebook is a recorded drop, `path_not_utf8`, not read.
+    """
     path = Path(repo.directory) / rel_path
     size = path.stat().st_size
-    raw = path.read_bytes() if size <= max_bytes else b""
+    readable = _is_utf8(rel_path) and _is_utf8(repo.name)
+    raw = path.read_bytes() if readable and size <= max_bytes else b""
     notebook = Notebook(
         notebook_id=hashlib.sha256(raw).hexdigest() if raw else f"size:{size}",
         repo=repo.name,
@@ -118,14 +123,25 @@ def read_notebook(repo: Repository, rel_path: str, max_bytes: int) -> Notebook:
         repo_dir=repo.directory,
         commit=repo.commit,
         license=repo.license,
-        url=f"{repo.url.removesuffix('.git')}/blob/{repo.commit or 'HEAD'}/{rel_path}" if repo.url else None,
+        url=f"{repo.url.removesuffix('.git')}/blob/{repo.commit or 'HEAD'}/{rel_path}" if repo.url and readable else None,
         size=size,
         raw=raw,
     )
-    if size > max_bytes:
+    if not readable:
+        notebook.checks["source"] = {"error": "the file name or the repository's folder name is not valid UTF-8"}
+        notebook.drop("path_not_utf8", "source")
+    elif size > max_bytes:
         notebook.checks["source"] = {"error": f"{size} bytes, over the source's max_notebook_bytes"}
         notebook.drop("too_large", "source")
     return notebook
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def git_head(folder: Path) -> str | None:

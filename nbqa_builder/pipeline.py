@@ -6,7 +6,8 @@ steps part by part and ends with the global step's `map`; between stages the glo
 
 The file system is the job's state (`<output>/_work/`):
     plan.json                  the parts: which notebooks each holds (fixed on the first run)
-    stage-<s>/part-<p>.pkl     the part's records after stage s
+    stage-<s>/part-<p>.pkl     the part's records after stage s (after the last stage, only the
+                               kept ones: the summary holds the drops)
     stage-<s>/part-<p>.keys.pkl  the global step's map keys of the part (read by the reduce)
     stage-<s>/part-<p>.json    its summary, written last: the part's done marker
     stage-<s>/reduce.json      the global step's drops, written whole
@@ -194,7 +195,9 @@ def _run_part(steps: list[Step], job: PartJob) -> dict[str, Any]:
         if last_stage:
             notebook.release()
     out = work / f"stage-{job.stage.index}"
-    atomic_write(out / f"part-{job.part:05d}.pkl", pickle.dumps(records, protocol=5))
+    # the writer reads the last stage's kept notebooks; the drops are in the summary
+    written = [n for n in records if n.kept] if last_stage else records
+    atomic_write(out / f"part-{job.part:05d}.pkl", pickle.dumps(written, protocol=5))
     if keys is not None:  # kept apart so the reduce reads keys, not notebooks
         atomic_write(out / f"part-{job.part:05d}.keys.pkl", pickle.dumps(keys, protocol=5))
     summary = part_summary(job.part, records)

@@ -21,6 +21,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterator
 
+import orjson
+
 from nbqa_builder import __version__
 from nbqa_builder.publish.card import render_card
 from nbqa_builder.publish.chart import CHART_NAME, ChartDrawer
@@ -213,23 +215,40 @@ def tally_parts(summary_files: list[Path], rejects_dir: Path) -> Tally:
         shutil.rmtree(rejects_dir)
     rejects_dir.mkdir(parents=True)
     tally = Tally()
-    with open(rejects_dir / "notebooks.jsonl", "w", encoding="utf-8") as notebooks, \
-            open(rejects_dir / "tasks.jsonl", "w", encoding="utf-8") as tasks:
+    with open(rejects_dir / "notebooks.jsonl", "wb") as notebooks, open(rejects_dir / "tasks.jsonl", "wb") as tasks:
         for path in summary_files:
-            summary = json.loads(path.read_text())
+            summary = _read_json(path)
             tally.total += summary["notebooks"]
             tally.kept += summary["kept"]
             for drop in summary["drops"]:
-                notebooks.write(json.dumps(drop, ensure_ascii=False) + "\n")
+                notebooks.write(_json_line(drop))
                 tally.by_step.setdefault(drop["step"], Counter())[drop["reason"].split(":")[0]] += 1
             for drop in summary["task_drops"]:
-                tasks.write(json.dumps(drop, ensure_ascii=False) + "\n")
+                tasks.write(_json_line(drop))
                 tally.task_drops[drop["reason"].split(":")[0]] += 1
             merge_metrics(tally.metrics, summary.get("metrics", {}))
             for needed in summary["data_files"]:
                 entry = tally.data_files.setdefault(needed["sha256"], {"source": needed["source"], "paths": set()})
                 entry["paths"].add(needed["path"])
     return tally
+
+
+def _read_json(path: Path) -> Any:
+    raw = path.read_bytes()
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:  # orjson refuses the escapes of lone surrogates; json reads them
+        return json.loads(raw)
+
+
+def _json_line(record: dict[str, Any]) -> bytes:
+    """One JSON Lines line. orjson is ten times faster than the json module, which matters for a
+    run that drops millions of notebooks; a path that is not valid UTF-8 (a lone surrogate from
+    the file system) is written with the json module's escapes instead."""
+    try:
+        return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+    except orjson.JSONEncodeError:
+        return (json.dumps(record) + "\n").encode()
 
 
 def funnel_stats(recipe: Recipe, tally: Tally) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import ast
 import json
 from pathlib import Path
 
-from nbqa_builder.notebooks.code import call_names, parse_cell, walk
+from nbqa_builder.notebooks.code import call_names, child_nodes, parse_cell, walk
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus"
@@ -59,3 +59,10 @@ def test_call_names_breadth_first_as_ast_walk_finds_them():
     # the concepts of a task come in this order: outer calls of each statement first
     tree = ast.parse("df = pd.read_csv(os.path.join(d, 'x.csv')).groupby('a').mean()\nprint(len(df))")
     assert call_names(tree) == ["mean", "print", "len", "groupby", "pd.read_csv", "os.path.join"]
+
+
+def test_child_nodes_are_those_of_ast_iter_child_nodes_less_contexts_and_aliases():
+    for tree in filter(None, map(parse_cell, SNIPPETS)):
+        for node in ast.walk(tree):
+            expected = [n for n in ast.iter_child_nodes(node) if not isinstance(n, (ast.expr_context, ast.alias))]
+            assert child_nodes(node) == expected

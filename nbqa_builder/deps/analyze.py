@@ -34,7 +34,7 @@ from nbqa_builder.deps.calls import (
     FileCall,
     mentions_read,
 )
-from nbqa_builder.notebooks.code import dotted_name, parse_cells
+from nbqa_builder.notebooks.code import child_nodes, dotted_name, parse_cells
 from nbqa_builder.records import DYNAMIC, MISSING, URL, Cell, DataRef
 
 URL_SCHEMES = ("http://", "https://", "ftp://", "s3://", "gs://", "gcs://", "az://", "abfs://", "hdfs://")
@@ -348,7 +348,7 @@ class _Analyzer:
         elif kind in _COMPREHENSIONS or kind is ast.Lambda:
             self._scan_shadowed(node)
         else:
-            for child in ast.iter_child_nodes(node):
+            for child in child_nodes(node):
                 self._scan(child)
 
     def _scan_shadowed(self, node: ast.AST) -> None:
@@ -359,7 +359,7 @@ class _Analyzer:
             names = [n.id for gen in node.generators for n in ast.walk(gen.target) if type(n) is ast.Name]
         hidden = {name: self.env.pop(name) for name in names if name in self.env}
         try:
-            for child in ast.iter_child_nodes(node):
+            for child in child_nodes(node):
                 self._scan(child)
         finally:
             self.env.update(hidden)

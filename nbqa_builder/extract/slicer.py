@@ -13,7 +13,7 @@ import ast
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from nbqa_builder.notebooks.code import code_fields
+from nbqa_builder.notebooks.code import child_nodes
 
 
 # methods that change their receiver in place (lists, dicts, sets, and a few pandas/numpy ones)
@@ -54,14 +54,8 @@ class _NameCollector(ast.NodeVisitor):
 
     def generic_visit(self, node: ast.AST) -> None:
         """NodeVisitor's, less the fields that hold no code (names, contexts, import aliases)."""
-        for name in code_fields(type(node)):
-            value = getattr(node, name, None)
-            if type(value) is list:
-                for item in value:
-                    if isinstance(item, ast.AST):
-                        self.visit(item)
-            elif isinstance(value, ast.AST):
-                self.visit(value)
+        for child in child_nodes(node):
+            self.visit(child)
 
     def _store(self, target: ast.AST) -> None:
         if isinstance(target, ast.Name):

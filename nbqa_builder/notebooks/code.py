@@ -110,6 +110,18 @@ def code_fields(kind: type) -> tuple[str, ...]:
     return fields
 
 
+def child_nodes(node: ast.AST) -> list[ast.AST]:
+    """`list(ast.iter_child_nodes(node))`, less the leaves that hold no code, without generators."""
+    children = []
+    for name in _CODE_FIELDS.get(type(node)) or code_fields(type(node)):
+        value = getattr(node, name, None)
+        if type(value) is list:
+            children += [item for item in value if isinstance(item, ast.AST)]
+        elif isinstance(value, ast.AST):
+            children.append(value)
+    return children
+
+
 def walk(tree: ast.AST) -> list[ast.AST]:
     """The nodes of `ast.walk(tree)`, in the same order, less the leaves that hold no code
     (expression contexts, import aliases). About twice as fast: no generators, and per class

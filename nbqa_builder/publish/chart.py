@@ -9,7 +9,7 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 CHART_NAME = "funnel.png"
 
@@ -30,7 +30,9 @@ class ChartDrawer:
 
         with ChartDrawer(ahead=True) as drawer:
             ...
-            drawn = drawer.draw(stats, path)
+            drawn = drawer.start(stats, path)  # drawing, while the caller writes other files
+            ...
+            if drawn(): ...  # waits for the PNG; False when matplotlib is not installed
 
     With `ahead=False` it draws in this process: a run on one worker starts no process at all, so
     the script that runs it need not guard its code with `if __name__ == "__main__"` (a spawned
@@ -50,16 +52,27 @@ class ChartDrawer:
 
     def __exit__(self, *exc: Any) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            # the drawing is done (its result was waited for): the process exits on its own
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def draw(self, stats: dict[str, Any], path: Path) -> bool:
-        """`write_funnel_chart` in the drawing process (here, without one or if it died)."""
+    def start(self, stats: dict[str, Any], path: Path) -> Callable[[], bool]:
+        """Begin `write_funnel_chart` in the drawing process (here, without one or if it died);
+        the function returned waits for it and returns its result."""
         if self._pool is not None:
             try:
-                return self._pool.submit(write_funnel_chart, stats, path).result()
+                future = self._pool.submit(write_funnel_chart, stats, path)
             except BrokenProcessPool:
-                pass
-        return write_funnel_chart(stats, path)
+                future = None
+            if future is not None:
+                def result() -> bool:
+                    try:
+                        return future.result()
+                    except BrokenProcessPool:
+                        return write_funnel_chart(stats, path)
+
+                return result
+        drawn = write_funnel_chart(stats, path)
+        return lambda: drawn
 
 
 def write_funnel_chart(stats: dict[str, Any], path: Path) -> bool:

@@ -12,6 +12,8 @@ import json
 import re
 from typing import Any
 
+import orjson
+
 # The viewer's first-rows budget is about 1 MB per response; a row under 256 kB leaves room for
 # several rows and the file columns. Outputs past 20,000 characters are dumps, not results.
 MAX_TASK_ROW_BYTES = 256_000
@@ -26,7 +28,11 @@ _BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{2000,}={0,2}")  # a pasted image withou
 
 
 def row_bytes(row: dict[str, Any]) -> int:
-    return len(json.dumps(row, ensure_ascii=False, default=str).encode())
+    """The row's size as compact JSON (orjson: serialising rows was a tenth of the writer's time)."""
+    try:
+        return len(orjson.dumps(row, default=str))
+    except (orjson.JSONEncodeError, TypeError):  # an integer over 64 bits, a lone surrogate
+        return len(json.dumps(row, ensure_ascii=False, default=str, separators=(",", ":")).encode(errors="replace"))
 
 
 def truncate_text(text: str, limit: int) -> str:

@@ -132,16 +132,16 @@ def _write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elaps
     stats["builder_version"] = __version__
     stats["elapsed_s"] = round(elapsed_s, 2)
 
-    chart = CHART_NAME if drawer.draw(stats, staging / CHART_NAME) else None
-    # the card embeds the recipe, which may carry an endpoint's key: redacted like everything else
-    card, _ = redact_text(render_card(recipe, stats, shard_paths, chart=chart))
+    drawn = drawer.start(stats, staging / CHART_NAME)  # drawn while the rest is written
     stats_text, _ = redact_text(json.dumps(stats, indent=2))
-    (staging / "README.md").write_text(card, encoding="utf-8")
     (staging / "stats.json").write_text(stats_text, encoding="utf-8")
     for name in TASK_CONFIGS:  # no empty folders: the Hub has none, and the local copy mirrors it
         folder = staging / "data" / name
         if folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()
+    # the card embeds the recipe, which may carry an endpoint's key: redacted like everything else
+    card, _ = redact_text(render_card(recipe, stats, shard_paths, chart=CHART_NAME if drawn() else None))
+    (staging / "README.md").write_text(card, encoding="utf-8")
     dataset = output / "dataset"
     if dataset.exists():
         shutil.rmtree(dataset)

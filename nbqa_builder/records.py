@@ -117,7 +117,11 @@ class Notebook:
 
     @property
     def code_cells(self) -> list[Cell]:
-        return [c for c in self.cells if c.cell_type == "code"]
+        """The code cells, listed once per list of cells (the filter rules each ask for them)."""
+        cached = self.cache.get("code_cells")
+        if cached is None or cached[0] is not self.cells:
+            cached = self.cache["code_cells"] = (self.cells, [c for c in self.cells if c.cell_type == "code"])
+        return cached[1]
 
 
 _JSON_MIME = re.compile(r"^application/(.*\+)?json$")

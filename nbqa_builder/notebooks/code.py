@@ -23,6 +23,8 @@ _HELP_LINE = re.compile(r"^(\s*)[\w.\[\]'\"]+\?\??\s*$")
 
 def ipython_to_python(source: str) -> str | None:
     """Python source equivalent enough for static analysis, or None for non-Python cells."""
+    if "%" not in source and "!" not in source and "?" not in source:
+        return source  # no magic, shell or help line can be there
     lines = source.splitlines()
     if lines and lines[0].lstrip().startswith("%%"):
         magic = lines[0].lstrip()[2:].split(None, 1)

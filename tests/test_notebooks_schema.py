@@ -237,3 +237,20 @@ def test_compiler_agrees_with_fastjsonschema_on_more_keywords(index):
 def test_what_the_compiler_does_not_implement_is_refused(schema):
     with pytest.raises(Unsupported):
         CompiledSchema(schema)
+
+
+def test_a_schema_the_compiler_refuses_is_checked_by_nbformats_own_validator(monkeypatch):
+    import nbqa_builder.notebooks.parse as parse
+
+    def refuse(schema):
+        raise Unsupported("say a future nbformat schema uses minItems")
+
+    monkeypatch.setattr(parse, "_VALIDATORS", {})
+    monkeypatch.setattr(parse, "CompiledSchema", refuse)
+    validator = _fast_validator(4, 5)
+    assert not isinstance(validator, CompiledSchema)
+    good, bad = sample_notebook(5), sample_notebook(5)
+    bad["cells"][1]["execution_count"] = "1"
+    assert validate_notebook(good) is good
+    with pytest.raises(ValueError, match=r"cells\[1\]"):  # fastjsonschema's wording
+        validate_notebook(bad)

@@ -40,7 +40,8 @@ _API_URL = re.compile(r"https?://(api\.|[^/\s]+/(?:api|v\d)/)|[?&](api_?key|toke
 
 
 def no_code(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -> str | None:
-    return None if any(c.source.strip() for c in notebook.code_cells) else "no_code"
+    # `not isspace()` is `strip()` being non-empty, without copying the source
+    return None if any(c.source and not c.source.isspace() for c in notebook.code_cells) else "no_code"
 
 
 def out_of_order(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -> str | None:
@@ -51,7 +52,8 @@ def out_of_order(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -
 
 def unexecuted_code_cells(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -> str | None:
     """A non-blank code cell that never ran means the stored outputs do not tell the whole story."""
-    unexecuted = sum(1 for c in notebook.code_cells if c.source.strip() and c.execution_count is None)
+    unexecuted = sum(1 for c in notebook.code_cells
+                     if c.execution_count is None and c.source and not c.source.isspace())
     return "unexecuted_code_cells" if unexecuted > config.max_unexecuted_code_cells else None
 
 

@@ -75,9 +75,9 @@ def _code_facts(notebook: Notebook) -> CodeFacts:
     aliases: dict[str, str] = {}
     trees = notebook_trees(notebook)
     for index, cell in enumerate(notebook.cells):
-        if cell.cell_type != "code" or not cell.source.strip():
-            continue
         source = cell.source
+        if cell.cell_type != "code" or not source or source.isspace():
+            continue
         if "import" in source:
             _imports(source, facts, aliases)
         if "cuda" in source or "from_pretrained" in source:

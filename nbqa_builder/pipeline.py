@@ -189,11 +189,12 @@ def _run_part(steps: list[Step], job: PartJob) -> dict[str, Any]:
     keys = steps[-1].map(records) if job.stage.global_step is not None else None
     last_stage = job.stage.global_step is None
     for notebook in records:
-        notebook.cache = {}
         # after the last stage the tasks carry the code and outputs they need, so the writer
         # reads small parts
         if last_stage:
             notebook.release()
+        else:
+            notebook.cache = {}
     out = work / f"stage-{job.stage.index}"
     # the writer reads the last stage's kept notebooks; the drops are in the summary
     written = [n for n in records if n.kept] if last_stage else records

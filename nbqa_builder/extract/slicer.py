@@ -72,11 +72,10 @@ class _NameCollector(ast.NodeVisitor):
                 self.names.uses.add(base)
             self.visit(target)
 
-    def _leaf(self, node: ast.AST) -> None:
-        """Constants and contexts hold no names. (NodeVisitor's own visit_Constant looks for
-        handlers of the pre-3.8 node types on every constant, a fifth of a notebook's visit.)"""
-
-    visit_Constant = visit_Load = visit_Store = visit_Del = _leaf
+    def visit_Constant(self, node: ast.Constant) -> None:
+        """A constant holds no names. (NodeVisitor's own visit_Constant looks for handlers of the
+        pre-3.8 node types on every constant, a fifth of a notebook's visit.) Contexts (Load,
+        Store) are never visited: `child_nodes` leaves them out."""
 
     def visit_Name(self, node: ast.Name) -> None:
         if isinstance(node.ctx, ast.Load):

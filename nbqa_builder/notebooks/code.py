@@ -115,7 +115,7 @@ def code_fields(kind: type) -> tuple[str, ...]:
 def child_nodes(node: ast.AST) -> list[ast.AST]:
     """`list(ast.iter_child_nodes(node))`, less the leaves that hold no code, without generators."""
     children = []
-    for name in _CODE_FIELDS.get(type(node)) or code_fields(type(node)):
+    for name in code_fields(type(node)):
         value = getattr(node, name, None)
         if type(value) is list:
             children += [item for item in value if isinstance(item, ast.AST)]
@@ -126,19 +126,11 @@ def child_nodes(node: ast.AST) -> list[ast.AST]:
 
 def walk(tree: ast.AST) -> list[ast.AST]:
     """The nodes of `ast.walk(tree)`, in the same order, less the leaves that hold no code
-    (expression contexts, import aliases). About twice as fast: no generators, and per class
-    only the fields that can hold code are read."""
+    (expression contexts, import aliases). Faster: no generators, and per class only the fields
+    that can hold code are read."""
     nodes = [tree]
-    append = nodes.append
     for node in nodes:  # grows while it is read: breadth first, as ast.walk
-        for name in _CODE_FIELDS.get(type(node)) or code_fields(type(node)):
-            value = getattr(node, name, None)
-            if type(value) is list:
-                for item in value:
-                    if isinstance(item, ast.AST):
-                        append(item)
-            elif isinstance(value, ast.AST):
-                append(value)
+        nodes += child_nodes(node)
     return nodes
 
 

@@ -137,14 +137,12 @@ def kernel_language(data: dict[str, Any]) -> str | None:
 
 
 def to_cells(data: dict[str, Any]) -> list[Cell]:
-    # positional arguments and no helper call per cell: this runs for every cell of every notebook
+    # positional arguments: this runs for every cell of every notebook
     cells = []
-    append = cells.append
     for cell in data.get("cells", []):
         kind = cell["cell_type"]
-        source = cell.get("source")
-        append(Cell(kind, "".join(source) if isinstance(source, list) else (source or ""),
-                    cell.get("execution_count"), cell.get("outputs", []) if kind == "code" else []))
+        cells.append(Cell(kind, join_source(cell.get("source")), cell.get("execution_count"),
+                          cell.get("outputs", []) if kind == "code" else []))
     return cells
 
 

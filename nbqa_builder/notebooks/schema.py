@@ -327,7 +327,7 @@ class _Writer:
             return
         if self.emit_by_type(options, targets, var, depth, nesting):
             return
-        checks = self.constant(tuple(self.constant_function(o) for o in options))
+        checks = self.functions_tuple(options)
         if keyword == "oneOf":
             count = self.variable()
             self.line(depth, f"{count} = sum(1 for check in {checks} if passes(check, {var}))")
@@ -337,16 +337,24 @@ class _Writer:
             self.line(depth, f"if not any(passes(check, {var}) for check in {checks}):")
             self.fail(depth + 1, "matches none of the schemas of an anyOf")
 
-    def constant_function(self, node: Any) -> Callable[[Any], None]:
-        """A reference to `node`'s function, resolved once the whole source has run."""
-        name = self.function(node)
-        return _Late(self.constants, name)
+    def functions_tuple(self, nodes: list[Any]) -> str:
+        """Source of a tuple of the nodes' functions (looked up when it runs: all are defined by then)."""
+        return "(" + "".join(f"{self.function(node)}, " for node in nodes) + ")"
 
     def resolved(self, node: Any) -> Any:
         seen = 0
         while isinstance(node, dict) and "$ref" in node and seen < 32:
             node, seen = self.resolve(node["$ref"]), seen + 1
         return node
+
+    def branch(self, first: bool, test: str, option: Any, var: str, depth: int, nesting: int, known: str,
+               tag: Optional[str] = None) -> None:
+        """One `if`/`elif` of a dispatch: when `test` holds, `var` is checked against `option`."""
+        self.line(depth, f"{'if' if first else 'elif'} {test}:")
+        before = len(self.lines)
+        self.emit(option, var, depth + 1, nesting, known=known, tag=tag)
+        if len(self.lines) == before:
+            self.line(depth + 1, "pass")
 
     def emit_by_tag(self, options: list[Any], targets: list[Any], var: str, depth: int, nesting: int) -> bool:
         """Objects that each require a tag property with one allowed string: check the one the
@@ -362,11 +370,8 @@ class _Writer:
         kind = self.variable()
         self.line(depth, f"{kind} = {var}.get({tag!r}) if isinstance({var}, dict) else None")
         for position, (value, option) in enumerate(zip(values, options)):
-            self.line(depth, f"{'if' if position == 0 else 'elif'} {kind} == {value!r} and isinstance({kind}, str):")
-            before = len(self.lines)
-            self.emit(option, var, depth + 1, nesting, known="object", tag=tag)
-            if len(self.lines) == before:
-                self.line(depth + 1, "pass")
+            test = f"{kind} == {value!r} and isinstance({kind}, str)"
+            self.branch(position == 0, test, option, var, depth, nesting, known="object", tag=tag)
         self.line(depth, "else:")
         self.fail(depth + 1, f"{_literal(tag)} must be one of {_literal(str(sorted(values)))}, not {{{kind}!r:.60}}")
         return True
@@ -379,32 +384,14 @@ class _Writer:
             return False
         if {"integer", "number"} <= set(names):
             return False  # an integer is a number too
-        first = True
-        for name, option in zip(names, options):
+        for position, (name, option) in enumerate(zip(names, options)):
             # exact types: `type(x) is bool` is never taken for an integer
             test = " or ".join(f"type({var}) is {self.constant(t)}" for t in _PYTHON_TYPES[name])
-            self.line(depth, f"{'if' if first else 'elif'} {test}:")
-            first = False
-            before = len(self.lines)
-            self.emit(option, var, depth + 1, nesting, known=name)
-            if len(self.lines) == before:
-                self.line(depth + 1, "pass")
+            self.branch(position == 0, test, option, var, depth, nesting, known=name)
         # a value of another type, or of a subclass: try them all (at most one can match)
-        checks = self.constant(tuple(self.constant_function(o) for o in options))
-        self.line(depth, f"elif not any(passes(check, {var}) for check in {checks}):")
+        self.line(depth, f"elif not any(passes(check, {var}) for check in {self.functions_tuple(options)}):")
         self.fail(depth + 1, f"must be {' or '.join(names)}, not {{json_type({var})}}")
         return True
-
-
-class _Late:
-    """A generated function, looked up by name when called: a constant is made before the
-    source that defines the function has run."""
-
-    def __init__(self, namespace: dict[str, Any], name: str) -> None:
-        self.namespace, self.name = namespace, name
-
-    def __call__(self, value: Any) -> None:
-        self.namespace[self.name](value)
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -424,18 +411,16 @@ def _type_names(node: dict[str, Any]) -> Optional[list[str]]:
     return names
 
 
+# the draft-04 keywords that constrain a value ($ref aside)
+_CONSTRAINING = frozenset((
+    "type", "enum", "properties", "patternProperties", "additionalProperties", "required", "items",
+    "uniqueItems", "pattern", "minLength", "maxLength", "minimum", "maximum", "not", "oneOf", "anyOf", "allOf",
+)) | _NOT_IMPLEMENTED
+
+
 def _accepts_all(node: Any) -> bool:
     """A node with no constraining keyword (annotations only, or unknown keywords)."""
-    if not isinstance(node, dict):
-        return False
-    if "$ref" in node:
-        return False
-    constraining = {
-        "type", "enum", "properties", "patternProperties", "additionalProperties", "required", "items",
-        "uniqueItems", "pattern", "minLength", "maxLength", "minimum", "maximum", "not", "oneOf", "anyOf",
-        "allOf",
-    } | _NOT_IMPLEMENTED
-    return not (constraining & node.keys())
+    return isinstance(node, dict) and "$ref" not in node and not (_CONSTRAINING & node.keys())
 
 
 def _is_plain(node: Any, type_name: str) -> bool:

@@ -17,14 +17,18 @@ from nbqa_builder.recipe import Recipe
 
 
 def configs_yaml(shard_paths: dict[str, list[Path]]) -> str:
-    """The card's `configs:` list: every config that has rows, `all` the default."""
+    """The card's `configs:` list: every config that has rows, `all` the default.
+
+    Each config lists its shard files by name, not by a glob: `datasets` caches a local folder by
+    its card's configs, and the names carry their content's hash (publish/shards.py), so a
+    rebuilt folder is read anew."""
     entries = []
     for name, folders in CONFIG_FOLDERS.items():
         folders = [f for f in folders if shard_paths.get(f)]
         if not folders:
             continue
-        entry: dict[str, Any] = {"config_name": name,
-                                 "data_files": [{"split": "train", "path": [f"data/{f}/*.parquet" for f in folders]}]}
+        paths = [f"data/{f}/{p.name}" for f in folders for p in shard_paths[f]]
+        entry: dict[str, Any] = {"config_name": name, "data_files": [{"split": "train", "path": paths}]}
         if name == "all":
             entry["default"] = True
         entries.append(entry)
@@ -65,6 +69,7 @@ def render_card(recipe: Recipe, stats: dict[str, Any], shard_paths: dict[str, li
         chart=f"![The funnel and the tasks by concept]({chart})" if chart else "",
         concepts=_count_table(stats["tasks"]["concepts"], "concept"),
         difficulty=_count_table(stats["tasks"]["difficulty"], "difficulty"),
+        kinds=_count_table(stats["tasks"].get("kinds", {}), "kind"),
         licenses=_count_table(stats["licenses"], "license"),
         redacted=_redaction_line(stats.get("redaction", {}), stats.get("metrics", {}).get("redact", {})),
         truncated=stats["tasks"].get("outputs_truncated", 0),

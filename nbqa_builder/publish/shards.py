@@ -1,4 +1,8 @@
-"""Parquet shards named the way the Hugging Face Hub expects: `train-00000-of-00003.parquet`.
+"""Parquet shards named the way the Hugging Face Hub expects: `train-00000-of-00003-<hash>.parquet`.
+
+The name ends with the first 8 hex digits of the shard's sha256: `datasets.load_dataset` caches a
+local folder by its file names (a shard rewritten under the same name is read from the stale
+cache), so a build that changes a shard changes its name, and a build that does not keeps it.
 
 Rows are streamed in: a shard is closed when it reaches its row or byte budget, and the shards get
 their final `-of-N` names only once N is known. Every table is built from the one explicit Arrow
@@ -8,6 +12,7 @@ index).
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -83,7 +88,11 @@ class ShardWriter:
         total = len(self._temp_paths)
         final = []
         for index, temp in enumerate(self._temp_paths):
-            path = self.directory / f"train-{index:05d}-of-{total:05d}.parquet"
+            digest = hashlib.sha256()
+            with open(temp, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+            path = self.directory / f"train-{index:05d}-of-{total:05d}-{digest.hexdigest()[:8]}.parquet"
             os.replace(temp, path)
             final.append(path)
         return final

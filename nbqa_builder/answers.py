@@ -22,6 +22,7 @@ import cmath
 import math
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 STRICT, LENIENT = "strict", "lenient"
@@ -245,3 +246,92 @@ def score_response(
     label_answers = dict(label.items() if isinstance(label, Mapping) else label)
     given = answer_dict(response, mode)
     return {name: values_match(given.get(name), value, mode) for name, value in label_answers.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Rounding: how a task's `format` asks each value to be written. The format is English (it is what
+# a solver reads), so the rule is read back from it; the heuristic extractor writes its formats
+# with `Rounding.describe`, which this reads back exactly.
+
+_NUMBER_WORDS = {"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+                 "eight": 8, "nine": 9, "ten": 10}
+_COUNT = r"(\d+|" + "|".join(_NUMBER_WORDS) + r")"
+_DECIMALS_PHRASE = re.compile(_COUNT + r"[\s-]*(?:decimal(?:\s+(?:places?|digits?|points?))?s?\b|d\.p\.|dp\b)", re.I)
+_SIGNIFICANT_PHRASE = re.compile(_COUNT + r"\s+significant\s+(?:digits?|figures?)", re.I)
+_INTEGER_PHRASE = re.compile(r"\b(?:an?\s+integer|whole\s+number|nearest\s+integer|no\s+decimals?(?:\s+places)?)\b", re.I)
+
+
+@dataclass(frozen=True)
+class Rounding:
+    """How a number is written in a label: `decimals` places, `significant` digits, or `exact`
+    (as computed: the format states no rounding)."""
+
+    kind: str  # "decimals" | "significant" | "exact"
+    digits: int = 0
+
+    def apply(self, number: float) -> str:
+        if self.kind == "decimals":
+            return f"{number:.{self.digits}f}"
+        if self.kind == "significant":
+            return f"{number:.{self.digits}g}"
+        return repr(number) if isinstance(number, float) else str(number)
+
+    def describe(self) -> str:
+        """The phrase a format uses for it (read back by `roundings_in_format`)."""
+        if self.kind == "decimals":
+            if self.digits == 0:
+                return "an integer"
+            return f"a number rounded to {self.digits} decimal place{'s' if self.digits != 1 else ''}"
+        if self.kind == "significant":
+            return f"a number rounded to {self.digits} significant digits"
+        return "a number, not rounded"
+
+
+EXACT = Rounding("exact")
+
+
+def _rounding_at(match: re.Match, kind: str) -> Rounding:
+    count = match.group(1).lower()
+    return Rounding(kind, int(count) if count.isdigit() else _NUMBER_WORDS[count])
+
+
+def roundings_in_format(format_text: str, names: Iterable[str]) -> dict[str, Rounding]:
+    """Name -> the rounding the format asks for that answer (`EXACT` where it states none).
+
+    One stated rounding applies to every answer. Several: each answer takes the first rounding
+    stated after its own `@name[...]` item, or after its name in the text; when the names cannot
+    be placed but there are as many roundings as answers, they go in order.
+    """
+    names = list(names)
+    found: list[tuple[int, Rounding]] = []
+    for pattern, kind in ((_DECIMALS_PHRASE, "decimals"), (_SIGNIFICANT_PHRASE, "significant")):
+        found += [(m.start(), _rounding_at(m, kind)) for m in pattern.finditer(format_text)]
+    found += [(m.start(), Rounding("decimals", 0)) for m in _INTEGER_PHRASE.finditer(format_text)]
+    found.sort(key=lambda item: item[0])
+    distinct = {rounding for _, rounding in found}
+    if not found:
+        return {name: EXACT for name in names}
+    if len(distinct) == 1:
+        return {name: found[0][1] for name in names}
+    items = list(STRICT_ITEM.finditer(format_text))
+    items_end = items[-1].end() if items else 0
+    by_mention: dict[str, Rounding] = {}  # "... where `a` is rounded to 2 decimals and `b` ..."
+    by_item: dict[str, Rounding] = {}  # "@a[x] (2 decimals), @b[y] (an integer)"
+    for name in names:
+        mention = re.compile(rf"\b{re.escape(name)}\b").search(format_text, items_end)
+        if mention:
+            after = [rounding for position, rounding in found if position > mention.start()]
+            if after:
+                by_mention[name] = after[0]
+        item = next((i for i, m in enumerate(items) if m.group(1) == name), None)
+        if item is not None:
+            end = items[item + 1].start() if item + 1 < len(items) else len(format_text)
+            inside = [rounding for position, rounding in found if items[item].end() <= position < end]
+            if inside and (item + 1 < len(items) or len(items) == 1):
+                by_item[name] = inside[0]
+    for placed in (by_mention, by_item):
+        if len(placed) == len(names):
+            return placed
+    if len(found) == len(names):
+        return {name: rounding for name, (_, rounding) in zip(names, found)}
+    return {name: EXACT for name in names}

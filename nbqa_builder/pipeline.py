@@ -112,7 +112,8 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 # The layout of `_work/` (what parts and summaries hold); raised when it changes, so that a run
 # begun by an older version is refused rather than resumed. 2: summaries list the data files.
-WORK_FORMAT = 2
+# 3: data references list their call sites; tasks carry their spec's reference program.
+WORK_FORMAT = 3
 
 
 def recipe_fingerprint(recipe: Recipe) -> str:

@@ -46,6 +46,9 @@ class DataRef:
     sha256: str | None = None
     size: int | None = None
     rows: int | None = None  # line count of text files, None when not counted
+    # every call that reads it: (cell, line, column) of the call in the cell's code, so the
+    # extractor can tell which file a `pd.read_csv(...)` it meets reads
+    sites: list[tuple[int, int, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -161,6 +164,9 @@ class SolutionStep:
 class Answer:
     name: str
     value: str
+    # where the answer cell shows the value (extract/grounding.py): "result", "result[north]",
+    # "line 2"; "" where unknown (rows of other datasets)
+    place: str = ""
 
 
 @dataclass
@@ -204,6 +210,13 @@ class Task:
     prompt_version: str | None = None
     builder_version: str = __version__
     cells: list[int] = field(default_factory=list)  # notebook cell indices of the solution
+    # what the question asks for: the statistic of a heuristic task ("mean", "count_where", ...),
+    # "open" for a task an LLM wrote
+    question_kind: str = ""
+    # a program written from the task's spec (never copied from the notebook) that prints the
+    # label from the task's data files, placed by name in its working folder; None for LLM tasks
+    reference_code: str | None = None
+    reference_agrees: bool | None = None  # set by verify: the reference program printed the label
     drop_reason: str | None = None
 
     def assign_id(self) -> str:
@@ -225,7 +238,7 @@ class Task:
         row["concepts"] = list(self.concepts)
         row["solution"] = [{"thought": s.thought, "python_code": s.python_code, "code_output": s.code_output,
                             "label": s.label} for s in self.solution]
-        row["answers"] = [{"name": a.name, "value": a.value} for a in self.answers]
+        row["answers"] = [{"name": a.name, "value": a.value, "place": a.place} for a in self.answers]
         row["data_files"] = [{"path": f.path, "sha256": f.sha256, "size": f.size} for f in self.data_files]
         row["cells"] = list(self.cells)
         return row
@@ -272,7 +285,7 @@ TASK_SCHEMA = pa.schema(
         ("ipynb_name", pa.string()),
         # ours
         ("id", pa.string()),
-        ("answers", pa.list_(pa.struct([("name", pa.string()), ("value", pa.string())]))),
+        ("answers", pa.list_(pa.struct([("name", pa.string()), ("value", pa.string()), ("place", pa.string())]))),
         (
             "data_files",
             pa.list_(pa.struct([("path", pa.string()), ("sha256", pa.string()), ("size", pa.int64())])),
@@ -292,6 +305,9 @@ TASK_SCHEMA = pa.schema(
         ("prompt_version", pa.string()),
         ("builder_version", pa.string()),
         ("cells", pa.list_(pa.int32())),
+        ("question_kind", pa.string()),
+        ("reference_code", pa.string()),
+        ("reference_agrees", pa.bool_()),
     ]
 )
 
@@ -324,7 +340,7 @@ def task_from_row(row: dict[str, Any]) -> Task:
     """The inverse of `Task.to_row` for rows read back from shards."""
     row = dict(row)
     row["solution"] = [SolutionStep(**s) for s in row.get("solution") or []]
-    row["answers"] = [Answer(**a) for a in row.get("answers") or []]
+    row["answers"] = [Answer(a["name"], a["value"], a.get("place") or "") for a in row.get("answers") or []]
     row["data_files"] = [TaskFile(**f) for f in row.get("data_files") or []]
     known = {f.name for f in dataclasses.fields(Task)}
     return Task(**{k: v for k, v in row.items() if k in known})

@@ -12,6 +12,8 @@ from nbqa_builder.answers import (
     LENIENT,
     MODES,
     STRICT,
+    Rounding,
+    roundings_in_format,
     parse_answers,
     render_answers,
     score_response,
@@ -205,3 +207,33 @@ response_text = st.text(st.sampled_from(list("@x[]()'\"`,.:{}0123456789eE-+ \nnp
 def test_any_response_is_scored_without_raising(mode, response, label):
     result = score_response(response, [("x", label)], mode)
     assert set(result) == {"x"} and isinstance(result["x"], bool)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rounding as a format states it
+
+
+@pytest.mark.parametrize(
+    "fmt, names, expected",
+    [
+        ("@mean_price[value] where value is a number rounded to 2 decimal places.", ["mean_price"], {"mean_price": ("decimals", 2)}),
+        ("@n[value] where value is an integer.", ["n"], {"n": ("decimals", 0)}),
+        ("@x[value], round to three decimals", ["x"], {"x": ("decimals", 3)}),
+        ("@x[value] with 3 significant digits", ["x"], {"x": ("significant", 3)}),
+        ("@a[x] @b[y] where a is rounded to two decimals and b is an integer", ["a", "b"],
+         {"a": ("decimals", 2), "b": ("decimals", 0)}),
+        ("@a[x] (two decimals), @b[y] (an integer)", ["a", "b"], {"a": ("decimals", 2), "b": ("decimals", 0)}),
+        ("@x[value]", ["x"], {"x": ("exact", 0)}),
+        ("@a[x] @b[y] @c[z], rounded to 2 decimals except c which is an integer", ["a", "b", "c"],
+         {"a": ("exact", 0), "b": ("exact", 0), "c": ("exact", 0)}),  # cannot be placed: no rounding assumed
+    ],
+)
+def test_the_rounding_a_format_states_is_read_back(fmt, names, expected):
+    found = roundings_in_format(fmt, names)
+    assert {name: (r.kind, r.digits) for name, r in found.items()} == expected
+
+
+@pytest.mark.parametrize("rounding", [Rounding("decimals", 0), Rounding("decimals", 1), Rounding("decimals", 2),
+                                      Rounding("significant", 3)])
+def test_the_phrase_a_heuristic_format_writes_reads_back_as_the_same_rounding(rounding):
+    assert roundings_in_format(f"@x[value] where value is {rounding.describe()}.", ["x"]) == {"x": rounding}

@@ -59,7 +59,8 @@ def notebook_model(fabricate: bool = False, out_of_range: bool = False):
             count = len(re.findall(r"^Task \d+:", body["messages"][1]["content"], re.M))
             return ok({"verdicts": [{"task": i, "keep": True, "reason": ""} for i in range(count)]})
         tasks = [{"question": f"What is the value computed in step {cell}?", "concepts": ["Summary Statistics"],
-                  "difficulty": "easy", "constraints": "Round to 2 decimal places.", "format": f"@v{cell}[value]",
+                  "difficulty": "easy", "constraints": "Round to 2 decimal places.",
+                  "format": f"@v{cell}[value] where value is rounded to 2 decimal places",
                   "answers": [{"name": f"v{cell}", "value": value}], "solution": [{"cell": cell, "thought": "Compute it."}],
                   "final_thought": f"It is {value}."} for cell, value in cells[:3]]
         if fabricate and cells:
@@ -133,7 +134,7 @@ def test_solutions_are_the_notebooks_own_code_and_outputs(llm_run):
         code_steps = row["solution"][:-1]
         assert [s["python_code"] for s in code_steps] == ["".join(notebook["cells"][i]["source"]) for i in row["cells"]]
         assert row["extractor_backend"] == "openai" and row["extractor_model"] == "strong-model"
-        assert row["prompt_version"] == "score-1 extract-1 review-1"
+        assert row["prompt_version"] == "score-1 extract-2 review-1"
         assert row["solution"][-1]["label"] == row["label"]
         # the slice brought in the cell that reads the data, so verify could re-run the solution
         assert "read_csv" in code_steps[0]["python_code"] and row["verified"]
@@ -261,14 +262,14 @@ def test_insufficient_quota_stops_the_run_without_retrying(sales_notebook, tmp_p
 
 
 def test_visualisation_tasks_reference_the_chart_cell(tmp_path):
-    from nbqa_builder.records import Cell, Notebook
+    from nbqa_builder.records import Cell, DataRef, Notebook
 
     png = {"output_type": "display_data", "data": {"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"}, "metadata": {}}
     notebook = Notebook("id", "o/r", "chart.ipynb", cells=[
         Cell("code", "import pandas as pd\ndf = pd.read_csv('d.csv')", 1),
         Cell("code", "df['x'].plot.hist()", 2, [png]),
         Cell("code", "df['x'].mean()", 3, []),
-    ])
+    ], data_refs=[DataRef("d.csv", 0, "pd.read_csv", "found", "d.csv", "a" * 64, 10, sites=[(0, 2, 5)])])
     draft = {"question": "Plot the distribution of x.", "concepts": ["Visualization"], "format": "a histogram",
              "answers": [], "is_visualization": True, "solution": [{"cell": 1, "thought": "Draw it."}]}
     no_chart = {**draft, "solution": [{"cell": 2, "thought": "Not a chart."}]}

@@ -54,12 +54,13 @@ def full_task() -> Task:
                 solution=[SolutionStep("load", "import pandas as pd", "ok\n", None),
                           SolutionStep("compute", "df.price.mean()", "1.5", "step"),
                           SolutionStep("answer", label="@mean[1.5] @n[2]")],
-                github_repo="o/r", ipynb_name="nb/n.ipynb", answers=[Answer("mean", "1.5"), Answer("n", "2")],
+                github_repo="o/r", ipynb_name="nb/n.ipynb", answers=[Answer("mean", "1.5", "result[mean]"), Answer("n", "2", "line 0")],
                 data_files=[TaskFile("a.csv", "ab" * 32, 10), TaskFile("b/c.tsv", "cd" * 32, 0)], deps_complete=True,
                 executable=True, deterministic=False, verified=True, is_visualization=True, category="Correlation",
                 source="f" * 64, commit="0" * 40, license="MIT", url="https://example.org/nb.ipynb",
                 extractor_backend="llm", extractor_model="m", prompt_version="v3", builder_version="9.9",
-                cells=[0, 3, 5], drop_reason="kept out")
+                cells=[0, 3, 5], question_kind="mean", reference_code="print('@mean[1.5] @n[2]')",
+                reference_agrees=False, drop_reason="kept out")
     task.assign_id()
     defaults = Task(task="", file_names=[], concepts=[], difficulty="", constraints="", format="", answer="", label="",
                     solution=[], github_repo="", ipynb_name="")

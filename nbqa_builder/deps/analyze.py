@@ -106,7 +106,9 @@ def find_data_refs(cells: list[Cell], trees: list[ast.Module | None] | None = No
             analyzer.run_cell(index, cell.source, tree)
     unique: dict[tuple[str, str], DataRef] = {}
     for ref in analyzer.refs:
-        unique.setdefault((ref.as_written, ref.call), ref)
+        first = unique.setdefault((ref.as_written, ref.call), ref)
+        if first is not ref:
+            first.sites += ref.sites
     return list(unique.values())
 
 
@@ -462,6 +464,7 @@ class _Analyzer:
             self.written.add(normalised_path(path))
 
     def _add(self, node: ast.Call, ref: DataRef) -> None:
+        ref.sites.append((self.cell, node.lineno, node.col_offset))
         self.refs.append(ref)
         self.ref_by_call[id(node)] = ref
 

@@ -2,10 +2,11 @@
 
 Grounded by construction: the model only picks cells by number and writes the words (question,
 constraints, format, thoughts) and the answer values; the solution's code and outputs are copied
-from the cells it picked, and every answer value must be readable from the stored outputs of those
-cells (`grounding.answer_comes_out`, the rule `verify` applies to re-run outputs) or the task is
-dropped as `ungrounded_answer`. Dropped tasks stay on the notebook with their reason, so they are
-counted and written to `rejects/tasks.jsonl`.
+from the cells it picked. Every answer must be a value the answer cell (the last solution cell)
+shows whole, rounded only as the format says (`grounding.task_problem`, the rule `verify` applies
+to re-run outputs); thoughts lose any code the model wrote, and may state only numbers the
+solution's code and outputs show (`thoughts.invented_number`). Dropped tasks stay on the notebook
+with their reason, so they are counted and written to `rejects/tasks.jsonl`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from pydantic import BaseModel
 
 from nbqa_builder.answers import render_answers
 from nbqa_builder.extract.concepts import CONCEPTS, SUMMARY, VISUALIZATION, concepts_of
-from nbqa_builder.extract.grounding import answer_comes_out, has_image
+from nbqa_builder.extract.grounding import answer_field, task_problem
+from nbqa_builder.extract.thoughts import invented_number, without_code
 from nbqa_builder.extract.heuristic import markdown_before, outputs_text, task_files
 from nbqa_builder.extract.llm_client import ChatClient, LLMRequestFailed
 from nbqa_builder.extract.llm_config import LLMSettings, StageModel
@@ -60,8 +62,9 @@ class LLMExtractor:
             limit = f"\n\n(Write at most {self.max_tasks} tasks.)"
             drafts = self.ask(notebook, "extract", self.settings.extract, shown + limit, ExtractReply).tasks
             notebook.tasks = [self.build_task(notebook, draft) for draft in drafts]
-            for task in notebook.tasks[self.max_tasks:]:
-                task.drop_reason = task.drop_reason or "over_task_limit"
+            # the limit counts the tasks kept: a dropped draft takes no place
+            for task in [t for t in notebook.tasks if t.drop_reason is None][self.max_tasks:]:
+                task.drop_reason = "over_task_limit"
             kept = [t for t in notebook.tasks if t.drop_reason is None]
             if kept and self.settings.review is not None:
                 self.review(notebook, shown, kept)
@@ -120,13 +123,15 @@ class LLMExtractor:
 
     def build_task(self, notebook: Notebook, draft: TaskDraft) -> Task:
         """The draft as a Task, code and outputs copied from its cells; `drop_reason` set when the
-        draft is not grounded in the notebook."""
+        draft is not grounded in the notebook (grounding.task_problem, the rule `verify` applies)
+        or when its thoughts state numbers no output shows."""
         picked = [step.cell for step in draft.solution]
-        answers = [Answer(a.name.strip(), a.value.strip()) for a in draft.answers]
-        reason = self._cell_problem(notebook, picked)
+        answers = [Answer(a.name.strip(), _unquoted(a.value.strip())) for a in draft.answers]
+        reason = "repeated_solution_cell" if len(set(picked)) != len(picked) else self._cell_problem(notebook, picked)
         cells = self._with_needed_cells(notebook, picked) if reason is None else sorted(set(picked))
-        thoughts = {step.cell: step.thought for step in draft.solution}
+        thoughts = {step.cell: without_code(step.thought) for step in draft.solution}
         steps = []
+        written = {position for position, i in enumerate(cells) if thoughts.get(i)} | {len(cells)}
         for i in cells:
             cell = notebook.cells[i] if 0 <= i < len(notebook.cells) else None
             steps.append(SolutionStep(
@@ -139,22 +144,24 @@ class LLMExtractor:
         except ValueError:
             label = " ".join(f"@{a.name}[{a.value}]" for a in answers)
             reason = reason or "invalid_answer_format"
-        steps.append(SolutionStep(thought=draft.final_thought or "The outputs above give the answer.", label=label))
+        steps.append(SolutionStep(thought=without_code(draft.final_thought) or "The outputs above give the answer.", label=label))
         refs = [ref for ref in notebook.data_refs if ref.cell in set(cells)]
         file_names, data_files, complete = task_files(refs)
         concepts = self._concepts(notebook, draft, cells)
         task = Task(
             task=draft.question.strip(), file_names=file_names, concepts=concepts, difficulty=draft.difficulty,
             constraints=draft.constraints.strip(), format=draft.format.strip(),
-            answer="; ".join(a.value for a in answers), label=label, solution=steps,
+            answer=answer_field(answers), label=label, solution=steps,
             github_repo=notebook.repo, ipynb_name=notebook.path, answers=answers, data_files=data_files,
             deps_complete=complete, is_visualization=draft.is_visualization,
             category=VISUALIZATION if draft.is_visualization else concepts[0],
             source=notebook.notebook_id, commit=notebook.commit, license=notebook.license, url=notebook.url,
             extractor_backend=BACKEND, extractor_model=self.settings.extract.model,
-            prompt_version=self.prompt_version, cells=cells,
+            prompt_version=self.prompt_version, cells=cells, question_kind="open",
         )
-        task.drop_reason = reason or self._grounding_problem(notebook, task)
+        if reason is None and any(len(a.value) > self.max_value_chars for a in answers):
+            reason = "answer_too_long"
+        task.drop_reason = reason or task_problem(task, notebook) or invented_number(notebook, task, written)
         task.assign_id()
         return task
 
@@ -176,19 +183,6 @@ class LLMExtractor:
             needed.update(slice_cells(names, i))
         return sorted(needed)
 
-    def _grounding_problem(self, notebook: Notebook, task: Task) -> str | None:
-        outputs = [output for i in task.cells for output in notebook.cells[i].outputs]
-        if task.is_visualization:
-            if not has_image(notebook.cells[task.cells[-1]].outputs):
-                return "no_chart_output"
-        elif not task.answers:
-            return "no_answers"
-        if any(len(a.value) > self.max_value_chars for a in task.answers):
-            return "answer_too_long"
-        if not all(answer_comes_out(a.value, outputs) for a in task.answers):
-            return "ungrounded_answer"
-        return None
-
     @staticmethod
     def _concepts(notebook: Notebook, draft: TaskDraft, cells: list[int]) -> list[str]:
         known = {c.lower(): c for c in CONCEPTS}
@@ -198,6 +192,13 @@ class LLMExtractor:
         trees = notebook_trees(notebook)
         calls = [call for i in cells if 0 <= i < len(trees) and trees[i] for call in call_names(trees[i])]
         return concepts_of(calls) or [SUMMARY]
+
+
+def _unquoted(value: str) -> str:
+    """`'east'`, as a model may write a text answer, is the value `east`."""
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    return value
 
 
 def build_extractor(settings: LLMSettings, output: str | None, max_tasks: int, max_value_chars: int) -> LLMExtractor:

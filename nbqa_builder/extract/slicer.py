@@ -189,3 +189,26 @@ def slice_cells(names: list[CellNames | None], target: int) -> list[int]:
                 needed |= cell.uses
                 changed = True
     return sorted(chosen)
+
+
+def reads_data(trees: Any, cells: list[int], read_sites: set[tuple[int, int]], read_cells: set[int]) -> bool:
+    """Whether the last of `cells` computes with data read from a file, statement by statement:
+    a statement that reads a file (`read_sites`: (cell, line) of each read call; a cell in
+    `read_cells` counts as reading in every statement) taints what it defines, a statement that
+    uses a tainted name taints what it defines in turn. An import cell that also loads the data
+    does not make `np.arange(10).mean()` data analysis."""
+    tainted: set[str] = set()
+    answer = cells[-1]
+    for index in cells:
+        tree = trees[index]
+        if tree is None:
+            continue
+        for statement in tree.body:
+            names = cell_names(ast.Module(body=[statement], type_ignores=[]))
+            lines = range(statement.lineno, (statement.end_lineno or statement.lineno) + 1)
+            reads = index in read_cells or any((index, line) in read_sites for line in lines)
+            if reads or (names is not None and names.uses & tainted):
+                if index == answer:
+                    return True
+                tainted |= names.defines if names is not None else set()
+    return False

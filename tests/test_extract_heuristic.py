@@ -1,17 +1,258 @@
-"""The offline extractor: slices, templated questions, labels from stored outputs."""
+"""The offline extractor: questions that state every step their label depends on.
+
+Repositories are written here with notebooks executed for real (tests/notebook_factory.py): each
+trap notebook prepares the data in some way (a filter, dropped or filled missing values, a derived
+or renamed column, a merge, a query, a date filter, a group) before showing a value. The truth is
+computed here with pandas from the raw file; every task the extractor emits must name its trap and
+carry that true value, and `verify` must confirm it with the task's reference program.
+"""
 
 from __future__ import annotations
 
+import ast
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pandas as pd
 import pytest
 
-from nbqa_builder.extract.heuristic import extract_tasks, parse_value
+from notebook_factory import NotebookFactory
+from nbqa_builder.answers import roundings_in_format
+from nbqa_builder.deps.step import DepsStep
+from nbqa_builder.extract.grounding import same_value
 from nbqa_builder.extract.slicer import cell_names, slice_cells
+from nbqa_builder.extract.step import ExtractConfig, ExtractStep
 from nbqa_builder.notebooks.code import parse_cells
-from nbqa_builder.records import FOUND, URL, Cell, DataRef, Notebook
+from nbqa_builder.notebooks.validate import ValidateStep
+from nbqa_builder.records import Cell, Notebook, Task
+from nbqa_builder.sandbox.step import SandboxStepConfig, VerifyStep
+from nbqa_builder.sources.local import describe_repository, read_notebook
+
+READ = 'import pandas as pd\ndf = pd.read_csv("../data/shop.csv")'
 
 
-def result(text: str) -> list[dict]:
-    return [{"output_type": "execute_result", "execution_count": 1, "data": {"text/plain": text}, "metadata": {}}]
+def shop_data(rng: np.random.RandomState) -> pd.DataFrame:
+    regions = rng.choice(["north", "south", "east", "west"], size=300, p=[0.2, 0.25, 0.4, 0.15])
+    frame = pd.DataFrame({
+        "date": pd.date_range("2025-01-01", periods=300, freq="D").strftime("%Y-%m-%d"),
+        "region": regions,
+        "units": rng.poisson(20, size=300),
+        "price": np.round(rng.uniform(2, 9, size=300), 2),
+        "discount": np.round(rng.uniform(0, 0.3, size=300), 2),
+    })
+    frame.loc[rng.rand(300) < 0.1, "discount"] = np.nan
+    return frame
+
+
+REGIONS = pd.DataFrame({"region": ["north", "south", "east"], "target": [400, 520, 610]})
+
+
+@dataclass
+class Trap:
+    name: str
+    cells: list[str]  # after the read, before the answer
+    answer: str  # the answer cell
+    truth: Callable[[pd.DataFrame], float | str]
+    named: list[str]  # what the task text must say
+
+
+TRAPS = [
+    Trap("filter", ['df = df[df["units"] > 20]'], 'df["price"].mean()',
+         lambda d: d[d.units > 20].price.mean(), ["`units` > 20"]),
+    Trap("dropna", ['complete = df.dropna(subset=["discount"])'], "len(complete)",
+         lambda d: len(d.dropna(subset=["discount"])), ["`discount` is missing"]),
+    Trap("dropna_inplace", ["df.dropna(inplace=True)"], 'df["units"].sum()',
+         lambda d: d.dropna().units.sum(), ["missing value in any column"]),
+    Trap("fillna", ['df["discount"] = df["discount"].fillna(0)'], 'df["discount"].mean()',
+         lambda d: d.discount.fillna(0).mean(), ["missing values of `discount`", "0"]),
+    Trap("fillna_median", ['df["discount"] = df["discount"].fillna(df["discount"].median())'], 'df["discount"].std()',
+         lambda d: d.discount.fillna(d.discount.median()).std(), ["median of `discount`"]),
+    Trap("derived", ['df["revenue"] = df["units"] * df["price"]'], 'df["revenue"].sum()',
+         lambda d: (d.units * d.price).sum(), ["`revenue`", "`units` * `price`"]),
+    Trap("renamed", ['df = df.rename(columns={"price": "unit_price"})'], 'df["unit_price"].max()',
+         lambda d: d.price.max(), ["`price` to `unit_price`"]),
+    Trap("merge", ['regions = pd.read_csv("../data/regions.csv")', 'both = df.merge(regions, on="region")'],
+         'both["units"].sum()', lambda d: d.merge(REGIONS, on="region").units.sum(), ["`regions.csv`", "on `region`", "inner"]),
+    Trap("query", ['busy = df.query("units >= 22 and region == \'east\'")'], 'busy["price"].median()',
+         lambda d: d[(d.units >= 22) & (d.region == "east")].price.median(), ["`units` >= 22", "`region` == 'east'"]),
+    Trap("date", ['df["date"] = pd.to_datetime(df["date"])', 'recent = df[df["date"] >= "2025-06-01"]'],
+         'recent["units"].mean()', lambda d: d[pd.to_datetime(d.date) >= "2025-06-01"].units.mean(),
+         ["parsed as dates", "`date` >= '2025-06-01'"]),
+    Trap("group", ['north = df.groupby("region").get_group("north")'], 'north["units"].max()',
+         lambda d: d[d.region == "north"].units.max(), ["`region` == 'north'"]),
+    Trap("loc", [], 'df.loc[df["region"] == "west", "price"].min()',
+         lambda d: d[d.region == "west"].price.min(), ["`region` == 'west'"]),
+    Trap("chain", ['df = df.dropna(subset=["discount"])', 'df["net"] = df["price"] * (1 - df["discount"])',
+                   'cheap = df[df["net"] < 4]'], "len(cheap)",
+         lambda d: int((d.dropna(subset=["discount"]).pipe(lambda x: x.price * (1 - x.discount)) < 4).sum()),
+         ["`discount` is missing", "`net`", "`net` < 4"]),
+]
+
+# preparation the spec cannot state: the cell gives no task, with a reason
+UNRENDERABLE = [
+    ('df["double"] = df["price"].apply(lambda p: p * 2)', 'df["double"].mean()'),
+    ('for i in range(3):\n    df = df[df["units"] > i]', 'df["price"].mean()'),
+    ('def clean(frame):\n    return frame[frame["units"] > 3]\ndf = clean(df)', 'df["price"].mean()'),
+    ('df = df.sample(frac=0.5, random_state=0)', 'df["price"].mean()'),
+]
+
+CLEAN = [  # (cell, raw-file statistic)
+    ('df["price"].mean()', lambda d: d.price.mean()),
+    ('df["price"].median()', lambda d: d.price.median()),
+    ('df["units"].max()', lambda d: d.units.max()),
+    ('df["units"].min()', lambda d: d.units.min()),
+    ('df["price"].std()', lambda d: d.price.std()),
+    ('df["units"].sum()', lambda d: d.units.sum()),
+    ('df["discount"].count()', lambda d: d.discount.count()),
+    ('df["region"].nunique()', lambda d: d.region.nunique()),
+    ('df["region"].value_counts().idxmax()', lambda d: d.region.value_counts().idxmax()),
+    ('df["units"].corr(df["price"])', lambda d: d.units.corr(d.price)),
+    ('df["price"].quantile(0.9)', lambda d: d.price.quantile(0.9)),
+    ("len(df)", lambda d: len(d)),
+    ("df.shape[1]", lambda d: d.shape[1]),
+    ('df["discount"].isnull().sum()', lambda d: d.discount.isna().sum()),
+    ('print("mean units:", df["units"].mean())', lambda d: d.units.mean()),
+    ('round(df["price"].var(), 3)', lambda d: round(d.price.var(), 3)),
+    ('df.price.skew()', lambda d: d.price.skew()),
+    ('np_mean = df["units"].mean()\nprint(f"Average units: {np_mean:.1f}")', lambda d: d.units.mean()),
+]
+
+KINDS = [  # (cell, question kind, truth)
+    ('df.groupby("region")["price"].mean().idxmax()', "group_extreme", lambda d: d.groupby("region").price.mean().idxmax()),
+    ('df.groupby("region")["units"].sum().sort_values(ascending=True).index[0]', "group_extreme",
+     lambda d: d.groupby("region").units.sum().idxmin()),
+    ('(df["units"] > 25).sum()', "count_where", lambda d: (d.units > 25).sum()),
+    ('len(df[df["price"] < 3])', "count_where", lambda d: (d.price < 3).sum()),
+    ('(df["units"] > 25).mean()', "share_where", lambda d: (d.units > 25).mean()),
+    ('df["region"].value_counts(normalize=True)["east"]', "share_where", lambda d: d.region.value_counts(normalize=True)["east"]),
+    ('df.groupby("region")["units"].mean()["south"]', "group_value", lambda d: d.groupby("region").units.mean()["south"]),
+]
+MULTI = [  # (cell, kind, truth as {name: value})
+    ('df["price"].describe()', "describe",
+     lambda d: dict(zip(["count_price", "mean_price", "std_price", "min_price", "p25_price", "median_price", "p75_price",
+                         "max_price"], d.price.describe().tolist()))),
+    ('df.groupby("region")["units"].sum()', "group_values",
+     lambda d: {f"sum_units_{k}": v for k, v in d.groupby("region").units.sum().items()}),
+]
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory):
+    """A repository of trap, clean and task-kind notebooks, executed, read, extracted, verified."""
+    repo = tmp_path_factory.mktemp("shop")
+    (repo / "data").mkdir()
+    raw = shop_data(np.random.RandomState(7))
+    raw.to_csv(repo / "data" / "shop.csv", index=False)
+    REGIONS.to_csv(repo / "data" / "regions.csv", index=False)
+    factory = NotebookFactory()
+    try:
+        for trap in TRAPS:
+            factory.write(repo, f"traps/{trap.name}.ipynb", [READ, *trap.cells, trap.answer])
+        for number, (setup, answer) in enumerate(UNRENDERABLE):
+            factory.write(repo, f"unrenderable/u{number}.ipynb", [READ, setup, answer])
+        factory.write(repo, "clean/all.ipynb", [READ, *[cell for cell, _ in CLEAN]])
+        factory.write(repo, "kinds/all.ipynb", [READ, *[cell for cell, _, _ in KINDS + MULTI]])
+    finally:
+        factory.close()
+    description = describe_repository(repo)
+    notebooks = [read_notebook(description, str(p.relative_to(repo)), 10**8) for p in sorted(repo.rglob("*.ipynb"))]
+    steps = [ValidateStep(), DepsStep(), ExtractStep(ExtractConfig(max_tasks_per_notebook=30)), VerifyStep(SandboxStepConfig(sandbox="process", timeout_s=60))]
+    try:
+        for step in steps:
+            notebooks = step(notebooks)
+    finally:
+        steps[-1].close()
+    return raw, {nb.path: nb for nb in notebooks}
+
+
+def kept(notebook: Notebook) -> list[Task]:
+    return [t for t in notebook.tasks if t.drop_reason is None]
+
+
+def equals_truth(task: Task, name: str, truth) -> bool:
+    value = next(a.value for a in task.answers if a.name == name)
+    rounding = roundings_in_format(task.format, [name])[name]
+    shown = truth if isinstance(truth, str) else repr(float(truth)) if isinstance(truth, (float, np.floating)) else str(truth)
+    return same_value(value, shown, rounding)
+
+
+@pytest.mark.parametrize("trap", TRAPS, ids=[t.name for t in TRAPS])
+def test_a_task_after_a_trap_states_it_and_carries_the_true_value(shop, trap):
+    raw, notebooks = shop
+    tasks = kept(notebooks[f"traps/{trap.name}.ipynb"])
+    assert len(tasks) == 1, [t.drop_reason for t in notebooks[f"traps/{trap.name}.ipynb"].tasks]
+    (task,) = tasks
+    for words in trap.named:
+        assert words in task.task, (words, task.task)
+    assert "as the notebook does" not in task.task + task.constraints
+    assert equals_truth(task, task.answers[0].name, trap.truth(raw)), (task.label, trap.truth(raw))
+    assert task.verified and task.reference_agrees and task.deterministic
+
+
+@pytest.mark.parametrize("number", range(len(UNRENDERABLE)))
+def test_a_preparation_the_spec_cannot_state_gives_no_task(shop, number):
+    _, notebooks = shop
+    notebook = notebooks[f"unrenderable/u{number}.ipynb"]
+    assert not kept(notebook)
+    (reason,) = [t.drop_reason for t in notebook.tasks]
+    # the reason, and the code that could not be stated (for rejects/tasks.jsonl)
+    prefix = "unrenderable_preprocessing: "
+    assert reason.startswith(prefix) and reason[len(prefix):] in ast.unparse(ast.parse(UNRENDERABLE[number][0]))
+
+
+def test_clean_cells_give_plain_tasks_with_the_raw_file_statistic(shop):
+    raw, notebooks = shop
+    tasks = {t.cells[-1]: t for t in kept(notebooks["clean/all.ipynb"])}
+    for position, (cell, truth) in enumerate(CLEAN, start=1):
+        task = tasks.get(position)
+        if task is None:
+            continue
+        assert task.task.startswith("Using `shop.csv`, what is"), task.task  # no step: plain
+        assert equals_truth(task, task.answers[0].name, truth(raw)), (cell, task.label, truth(raw))
+        assert task.verified and task.reference_agrees
+    recall = len(tasks) / len(CLEAN)
+    assert recall >= 0.8, sorted(set(range(1, len(CLEAN) + 1)) - set(tasks))
+
+
+def test_new_task_kinds_are_held_to_the_same_rules(shop):
+    raw, notebooks = shop
+    tasks = {t.cells[-1]: t for t in kept(notebooks["kinds/all.ipynb"])}
+    for position, (cell, kind, truth) in enumerate(KINDS, start=1):
+        task = tasks[position]
+        assert task.question_kind == kind, (cell, task.question_kind)
+        assert equals_truth(task, task.answers[0].name, truth(raw)), (cell, task.label, truth(raw))
+        assert task.verified and task.reference_agrees, cell
+    for position, (cell, kind, truth) in enumerate(MULTI, start=len(KINDS) + 1):
+        task = tasks[position]
+        expected = truth(raw)
+        assert task.question_kind == kind and [a.name for a in task.answers] == list(expected), cell
+        assert all(equals_truth(task, name, value) for name, value in expected.items()), (cell, task.label)
+        assert task.verified and task.reference_agrees, cell
+
+
+def test_answer_is_the_labels_value_as_the_format_writes_it(shop):
+    _, notebooks = shop
+    for notebook in notebooks.values():
+        for task in kept(notebook):
+            assert task.answer == "; ".join(a.value for a in task.answers)
+            assert not task.answer.startswith(("'", '"'))
+            assert task.solution[-1].label == task.label
+
+
+def test_the_reference_program_is_written_from_the_spec_not_copied(shop):
+    _, notebooks = shop
+    for notebook in notebooks.values():
+        for task in kept(notebook):
+            ast.parse(task.reference_code)
+            assert "../data/" not in task.reference_code  # it reads the files by name, from its own folder
+            for step in task.solution[:-1]:
+                if "\n" in step.python_code:  # (a one-liner such as `len(df)` may coincide)
+                    assert step.python_code not in task.reference_code
+
+
+# ---------------------------------------------------------------------------------------------
+# the slicer, which decides the solution's cells
 
 
 def slices(sources: list[str], target: int) -> list[int]:
@@ -36,69 +277,3 @@ def test_slice_follows_definitions_and_mutations():
 
 def test_slice_of_unparsable_target_is_empty():
     assert slices(["x = 1", "print x"], 1) == []
-
-
-@pytest.mark.parametrize(
-    "text, kind, label",
-    [("34.654208333333335", "float", "34.65"), ("3", "int", "3"), ("np.float64(2.5)", "float", "2.5"),
-     ("np.int64(7)", "int", "7"), ("'north'", "str", "north"), ("True", "bool", "True"), ("0.000123", "float", "0.000123"),
-     ("-1.5", "float", "-1.5")],
-)
-def test_parse_value(text, kind, label):
-    value = parse_value(text, 60)
-    assert (value.kind, value.label) == (kind, label)
-
-
-@pytest.mark.parametrize("text", ["   a  b\n0  1  2", "nan", "'" + "x" * 100 + "'", "[1, 2]", "Timestamp('2020-01-01')", ""])
-def test_non_scalars_are_not_values(text):
-    assert parse_value(text, 60) is None
-
-
-def notebook_with(cells: list[Cell], refs: list[DataRef]) -> Notebook:
-    return Notebook(notebook_id="abc", repo="o/r", path="nb/a.ipynb", cells=cells, data_refs=refs)
-
-
-def test_tasks_from_scalar_outputs():
-    cells = [
-        Cell("markdown", "# Sales"),
-        Cell("code", "import pandas as pd\nsales = pd.read_csv('../data/sales.csv')", 1),
-        Cell("markdown", "## Mean price"),
-        Cell("code", "sales['price'].mean()", 2, result("4.81234")),
-        Cell("code", "sales['region'].value_counts().idxmax()", 3, result("'north'")),
-        Cell("code", "sales.describe()", 4, result("     price\ncount  10")),
-        Cell("code", "x = 3\nx", 5, result("3")),  # no data file in its slice
-    ]
-    refs = [DataRef("../data/sales.csv", 1, "pd.read_csv", FOUND, "data/sales.csv", "f" * 64, 2000, 400)]
-    tasks = extract_tasks(notebook_with(cells, refs), max_tasks=10, max_value_chars=60)
-    assert [t.label for t in tasks] == ["@mean_price[4.81]", "@most_common_region[north]"]
-    mean = tasks[0]
-    assert mean.task == "Using `sales.csv`, what is the mean of `price`?"
-    assert mean.answer == "4.81234"
-    assert "rounded to 2 decimal places" in mean.format
-    assert mean.file_names == ["sales.csv"]
-    assert [(f.path, f.sha256) for f in mean.data_files] == [("../data/sales.csv", "f" * 64)]
-    assert mean.deps_complete
-    assert mean.cells == [1, 3]
-    # solution: the sliced cells with their own code and outputs, then the label
-    assert [s.python_code for s in mean.solution[:-1]] == [cells[1].source, cells[3].source]
-    assert mean.solution[1].thought == "Mean price"
-    assert mean.solution[1].code_output == "4.81234"
-    assert mean.solution[-1].label == "@mean_price[4.81]"
-    assert mean.concepts[0] == "Summary Statistics"
-    assert len({t.id for t in tasks}) == 2
-
-
-def test_url_data_makes_deps_incomplete():
-    cells = [Cell("code", "import pandas as pd\nd = pd.read_csv('https://x.org/d.csv')", 1),
-             Cell("code", "d['a'].max()", 2, result("9"))]
-    refs = [DataRef("https://x.org/d.csv", 0, "pd.read_csv", URL)]
-    (task,) = extract_tasks(notebook_with(cells, refs), max_tasks=10, max_value_chars=60)
-    assert not task.deps_complete and task.data_files == []
-
-
-def test_task_ids_are_stable():
-    cells = [Cell("code", "import pandas as pd\nd = pd.read_csv('d.csv')", 1), Cell("code", "len(d)", 2, result("120"))]
-    refs = [DataRef("d.csv", 0, "pd.read_csv", FOUND, "d.csv", "a" * 64, 10, 121)]
-    first = extract_tasks(notebook_with(cells, refs), 10, 60)
-    second = extract_tasks(notebook_with(cells, refs), 10, 60)
-    assert first[0].id == second[0].id and first[0].label == "@row_count[120]"

@@ -1,148 +1,47 @@
-"""The offline extractor: tasks from cells whose stored output is a small value.
+"""The offline extractor: tasks from cells that show a value, each built from a task spec.
 
-A code cell becomes a task when its last statement is an expression (or `print(expr)`) whose stored
-output is a scalar (number, boolean, short string), and its backward slice reads a data file. The
-question is templated from the expression (`df["price"].mean()` -> "the mean of `price`"), the
-label comes from the stored output, and the solution is the slice's cells with their stored outputs.
-Nothing is invented: code and outputs are the notebook's own.
+A code cell is a candidate when what it shows (its result, or what it prints) is one value, or a
+short Series (`describe()`, a `groupby` result: several answers). Its backward slice is read by
+extract/interpret.py into a spec: the data file, every preparation step in order, the statistic.
+The spec is rendered twice (extract/spec.py, extract/statistics.py): as a self-contained question
+that names every step, and as a reference program that `verify` runs on the files alone. The label
+is the notebook's own stored value; the solution is the slice's cells with their stored outputs.
+Nothing is invented, and a candidate the spec cannot state is dropped with its reason.
 """
 
 from __future__ import annotations
 
-import ast
+import dataclasses
 import re
-from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from nbqa_builder.extract.concepts import SUMMARY, concepts_of
+from nbqa_builder.answers import EXACT, Rounding, render_answers
+from nbqa_builder.extract import spec as S
+from nbqa_builder.extract import statistics as T
+from nbqa_builder.extract.concepts import CORRELATION, DISTRIBUTION, FEATURES, PREPROCESSING, SUMMARY
+from nbqa_builder.extract.grounding import (
+    Scalar, answer_field, ground_answers, line_value, read_scalar, series_entries, unwrapped,
+)
+from nbqa_builder.extract.interpret import MAX_GROUPS, Reading, read_slice
 from nbqa_builder.extract.slicer import cell_names, slice_cells
-from nbqa_builder.notebooks.code import call_names, dotted_name, notebook_trees
+from nbqa_builder.notebooks.code import notebook_trees
 from nbqa_builder.notebooks.parse import output_text
-from nbqa_builder.records import FOUND, URL, Answer, DataRef, Notebook, SolutionStep, Task, TaskFile
+from nbqa_builder.records import FOUND, Answer, DataRef, Notebook, SolutionStep, Task, TaskFile
 
-# method -> (short name for the answer, description with {col})
-OPERATIONS: dict[str, tuple[str, str]] = {
-    "mean": ("mean", "the mean of {col}"),
-    "median": ("median", "the median of {col}"),
-    "sum": ("sum", "the sum of {col}"),
-    "std": ("std", "the standard deviation of {col}"),
-    "var": ("var", "the variance of {col}"),
-    "min": ("min", "the minimum of {col}"),
-    "max": ("max", "the maximum of {col}"),
-    "count": ("count", "the number of non-missing values of {col}"),
-    "nunique": ("nunique", "the number of distinct values of {col}"),
-    "skew": ("skew", "the skewness of {col}"),
-    "kurt": ("kurtosis", "the kurtosis of {col}"),
-    "kurtosis": ("kurtosis", "the kurtosis of {col}"),
-    "idxmax": ("idxmax", "the index label of the largest value of {col}"),
-    "idxmin": ("idxmin", "the index label of the smallest value of {col}"),
-    "sem": ("sem", "the standard error of the mean of {col}"),
-    "prod": ("product", "the product of {col}"),
-}
-_WRAPPED_NUMBER = re.compile(r"^(?:np|numpy)\.(?:float|int|uint|bool_)\w*\((.*)\)$")
-_INT = re.compile(r"^-?\d+$")
-_FLOAT = re.compile(r"^-?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?$")
 MAX_OUTPUT_CHARS = 2000
-
-
-@dataclass
-class Value:
-    kind: str  # int | float | bool | str
-    text: str  # the stored output, unwrapped
-    label: str  # the value as it goes into @name[...]
-    rule: str  # how the format asks for it
-
-
-def parse_value(text: str, max_chars: int) -> Value | None:
-    """A scalar shown by Python, or None for anything else (tables, series, long text)."""
-    text = text.strip()
-    wrapped = _WRAPPED_NUMBER.match(text)
-    if wrapped:
-        text = wrapped.group(1).strip()
-    if not text or "\n" in text or len(text) > max_chars:
-        return None
-    if text in ("True", "False"):
-        return Value("bool", text, text, "value is True or False")
-    if _INT.match(text):
-        return Value("int", text, text, "value is an integer")
-    if _FLOAT.match(text):
-        number = float(text)
-        if number != number or abs(number) == float("inf"):
-            return None
-        if number != 0 and abs(number) < 0.01:
-            return Value("float", text, f"{number:.3g}", "value is a number with three significant digits")
-        decimals = len(text.split(".")[1]) if "." in text and "e" not in text.lower() else 0
-        places = min(decimals, 2) if decimals else 2
-        return Value("float", text, f"{number:.{places}f}", f"value is a number rounded to {places} decimal places")
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
-        inner = text[1:-1]
-        if inner and "[" not in inner and "]" not in inner:
-            return Value("str", text, inner, "value is a string")
-    return None
-
-
-def _column(node: ast.AST) -> str | None:
-    if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str):
-        return node.slice.value
-    if isinstance(node, ast.Attribute) and node.attr not in OPERATIONS:
-        return node.attr
-    if isinstance(node, ast.Name):
-        return node.id
-    return None
-
-
-def describe(expr: ast.AST) -> tuple[str, str]:
-    """(answer name, description) for an expression; a generic pair when no template fits."""
-    if isinstance(expr, ast.Call) and dotted_name(expr.func) == "round" and expr.args:
-        expr = expr.args[0]
-    if isinstance(expr, ast.Call) and dotted_name(expr.func) == "len" and expr.args:
-        return "row_count", "the number of rows"
-    if (isinstance(expr, ast.Subscript) and isinstance(expr.value, ast.Attribute) and expr.value.attr == "shape"
-            and isinstance(expr.slice, ast.Constant) and expr.slice.value in (0, 1)):
-        return ("row_count", "the number of rows") if expr.slice.value == 0 else ("column_count", "the number of columns")
-    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute):
-        method, receiver = expr.func.attr, expr.func.value
-        inner = receiver.func if isinstance(receiver, ast.Call) else None
-        if method in ("idxmax", "idxmin") and isinstance(inner, ast.Attribute) and inner.attr == "value_counts":
-            col = _column(inner.value) or "the column"
-            return _name("most_common" if method == "idxmax" else "least_common", col), f"the most frequent value of `{col}`" if method == "idxmax" else f"the least frequent value of `{col}`"
-        if method == "sum" and isinstance(inner, ast.Attribute) and inner.attr in ("isnull", "isna"):
-            col = _column(inner.value) or "the data"
-            return _name("missing", col), f"the number of missing values in `{col}`"
-        if method == "corr" and expr.args:
-            a, b = _column(receiver) or "x", _column(expr.args[0]) or "y"
-            return _name("corr", f"{a}_{b}"), f"the Pearson correlation between `{a}` and `{b}`"
-        if method == "quantile" and expr.args and isinstance(expr.args[0], ast.Constant):
-            col = _column(receiver) or "the column"
-            return _name(f"quantile_{expr.args[0].value}", col), f"the {expr.args[0].value} quantile of `{col}`"
-        if method in OPERATIONS:
-            col = _column(receiver)
-            short, template = OPERATIONS[method]
-            return _name(short, col or ""), template.format(col=f"`{col}`" if col else "the values")
-    source = ast.unparse(expr)
-    return "value", f"the value of `{source[:80]}`"
-
-
-def _name(*parts: str) -> str:
-    return re.sub(r"\W+", "_", "_".join(p for p in parts if p)).strip("_").lower()[:48] or "value"
-
-
-def final_expression(tree: ast.Module) -> ast.AST | None:
-    if not tree.body or not isinstance(tree.body[-1], ast.Expr):
-        return None
-    expr = tree.body[-1].value
-    if isinstance(expr, ast.Call) and dotted_name(expr.func) == "print" and len(expr.args) == 1:
-        return expr.args[0]
-    return expr
+NO_DATA_FILE = "no_data_file"
 
 
 def displayed_text(outputs: list[dict]) -> str | None:
-    """The result a cell showed: its execute_result, else its only stdout line."""
+    """What a cell showed as its result: its execute_result, else the value of the one line it
+    printed (`mean: 5.41` shows 5.41)."""
     for output in outputs:
         if output.get("output_type") == "execute_result":
             return output_text(output)
     streams = [output_text(o) for o in outputs if o.get("output_type") == "stream" and o.get("name") == "stdout"]
-    return streams[0] if len(streams) == 1 else None
+    if len(streams) != 1 or len(streams[0].strip().splitlines()) != 1:
+        return None
+    return line_value(streams[0])
 
 
 def outputs_text(outputs: list[dict]) -> str:
@@ -168,6 +67,62 @@ def markdown_before(notebook: Notebook, index: int) -> str | None:
     return None
 
 
+# -- what a cell shows ----------------------------------------------------------------------------
+
+
+def shown_value(text: str) -> Scalar | dict[str, Scalar] | None:
+    """One value, or label -> value of a short Series; None for anything else."""
+    scalar = read_scalar(text)
+    if scalar is not None:
+        return scalar
+    entries = series_entries(text)
+    if entries and len(entries) <= MAX_GROUPS:
+        values = {label: read_scalar(value) for label, value in entries.items()}
+        if all(v is not None and v.kind in ("int", "float") for v in values.values()):
+            return values  # type: ignore[return-value]
+    return None
+
+
+def rounding_of(text: str, value: Scalar) -> Rounding:
+    """The rounding a label asks for, from how the notebook showed the number: integers stay
+    integers, small numbers keep three significant digits, others up to two decimals."""
+    if value.kind == "int":
+        return Rounding("decimals", 0)
+    if value.kind != "float":
+        return EXACT
+    number = float(value.value)
+    if number != 0 and abs(number) < 0.01:
+        return Rounding("significant", 3)
+    digits = unwrapped(text)
+    decimals = len(digits.split(".")[1]) if "." in digits and "e" not in digits.lower() else 0
+    return Rounding("decimals", min(decimals, 2) if decimals else 2)
+
+
+def _label_value(value: Scalar, rounding: Rounding) -> str:
+    if value.kind in ("int", "float"):
+        return rounding.apply(value.value)
+    return str(value.value)
+
+
+def _value_rule(value: Scalar, rounding: Rounding) -> str:
+    if value.kind == "bool":
+        return "True or False"
+    if value.kind == "str":
+        return "a text value, written exactly as it appears in the data, without quotes"
+    return rounding.describe()
+
+
+def _printer(value: Scalar, rounding: Rounding, name: str, variable: str = "value") -> str:
+    if value.kind in ("int", "float") and rounding.kind == "decimals":
+        return f"@{name}[{{{variable}:.{rounding.digits}f}}]"
+    if value.kind in ("int", "float") and rounding.kind == "significant":
+        return f"@{name}[{{{variable}:.{rounding.digits}g}}]"
+    return f"@{name}[{{{variable}}}]"
+
+
+# -- the task -------------------------------------------------------------------------------------
+
+
 def _task_file_path(as_written: str) -> str | None:
     """Where the code expects the file, relative to the notebook; None when it can't be placed."""
     path = as_written.replace("\\", "/")
@@ -176,49 +131,6 @@ def _task_file_path(as_written: str) -> str | None:
     parts = PurePosixPath(path).parts
     normalised = [p for p in parts if p not in (".", "")]
     return "/".join(normalised) or None
-
-
-def extract_tasks(notebook: Notebook, max_tasks: int, max_value_chars: int) -> list[Task]:
-    # candidates first, from the stored outputs alone: most cells show no scalar, and a notebook
-    # without one needs no parsing at all
-    candidates = []
-    for index, cell in enumerate(notebook.cells):
-        if cell.cell_type == "code" and cell.outputs:
-            shown = displayed_text(cell.outputs)
-            value = parse_value(shown, max_value_chars) if shown is not None else None
-            if value is not None:
-                candidates.append((index, value))
-    if not candidates or not notebook.data_refs:
-        return []
-    trees = notebook_trees(notebook)
-    names = [cell_names(trees[i]) for i in range(candidates[-1][0] + 1)]  # slices look backwards only
-    refs_by_cell: dict[int, list] = {}
-    for ref in notebook.data_refs:
-        refs_by_cell.setdefault(ref.cell, []).append(ref)
-    calls_by_cell: dict[int, list[str]] = {}  # the tasks of a notebook share most of their cells
-    tasks: list[Task] = []
-    seen: set[tuple[str, str]] = set()
-    for index, value in candidates:
-        if len(tasks) >= max_tasks:
-            break
-        tree = trees[index]
-        expr = final_expression(tree) if tree is not None else None
-        if expr is None:
-            continue
-        cells = slice_cells(names, index)
-        refs = [ref for i in cells for ref in refs_by_cell.get(i, [])]
-        if not refs:
-            continue  # not an analysis of a data file
-        name, description = describe(expr)
-        if (name, value.label) in seen:
-            continue
-        seen.add((name, value.label))
-        for i in cells:
-            if i not in calls_by_cell:
-                calls_by_cell[i] = call_names(trees[i]) if trees[i] is not None else []
-        calls = [call for i in cells for call in calls_by_cell[i]]
-        tasks.append(_make_task(notebook, cells, refs, expr, name, description, value, calls))
-    return tasks
 
 
 def task_files(refs: list[DataRef]) -> tuple[list[str], list[TaskFile], bool]:
@@ -235,45 +147,195 @@ def task_files(refs: list[DataRef]) -> tuple[list[str], list[TaskFile], bool]:
     return file_names, data_files, complete
 
 
-def _make_task(notebook, cells, refs, expr, name, description, value, calls) -> Task:
+def pruned(stat: T.Statistic) -> T.Statistic:
+    """The statistic over frames without the steps that cannot change it (`Frame.pruned`)."""
+    if isinstance(stat, T.Round):
+        return dataclasses.replace(stat, inner=pruned(stat.inner))
+    if isinstance(stat, T.Combine):
+        sides = [pruned(s) if isinstance(s, T.Statistic) else s for s in (stat.left, stat.right)]
+        return dataclasses.replace(stat, left=sides[0], right=sides[1])
+    frame = getattr(stat, "frame", None)
+    return dataclasses.replace(stat, frame=frame.pruned(stat.columns())) if frame is not None else stat
+
+
+def concepts_for(stat: T.Statistic, frame: S.Frame) -> list[str]:
+    kind = stat.kind
+    concepts = [CORRELATION if kind == "correlation" else
+                DISTRIBUTION if kind in ("quantile", "skew", "kurt", "most_common", "describe", "share_where") else SUMMARY]
+    if any(isinstance(op, (S.FilterRows, S.DropNA, S.FillNA, S.DropDuplicates, S.Rename, S.Merge, S.SetColumns))
+           for op in frame.ops):
+        concepts.append(PREPROCESSING)
+    if any(isinstance(op, S.SetColumn) for op in frame.ops):
+        concepts.append(FEATURES)
+    return concepts
+
+
+def question(stat: T.Statistic, frame: S.Frame) -> tuple[str, str]:
+    """(task, constraints): the question names every step; the constraints pin the method down."""
+    files = " and ".join(S.column(name) for name in frame.files())
+    steps = frame.steps()
+    asked = stat.text()
+    if steps:
+        text = f"Using {files}: " + " ".join(f"{step}." for step in steps) + f" Then, what is {asked}?"
+    else:
+        text = f"Using {files}, what is {asked}?"
+    notes = ["Read each file with pandas' default settings unless a step says otherwise."]
+    if steps:
+        notes.append("Apply the steps in the order given.")
+    notes += stat.notes()
+    return text, " ".join(dict.fromkeys(notes))
+
+
+def _one_frame(stat: T.Statistic) -> S.Frame | None:
+    frames = list(dict.fromkeys(stat.frames()))
+    return frames[0] if len(frames) == 1 else None
+
+
+def build_task(notebook: Notebook, cells: list[int], reading: Reading, shown: str, max_value_chars: int) -> Task:
+    """The task for the statistic the answer cell (the last of `cells`) shows as `shown`; a task
+    with `drop_reason` set when it cannot be asked exactly."""
+    assert reading.stat is not None
+    stat = pruned(reading.stat)
+    frame = _one_frame(stat)
+    refs = [ref for ref in notebook.data_refs if any(site[0] in set(cells) for site in ref.sites) or ref.cell in set(cells)]
     file_names, data_files, complete = task_files(refs)
-    files_text = " and ".join(f"`{f}`" for f in file_names)
-    concepts = concepts_of(call_names(expr) + calls) or [SUMMARY]
-    steps = []
-    for position, i in enumerate(cells, 1):
-        cell = notebook.cells[i]
-        thought = markdown_before(notebook, i) or (
-            f"Load the data from {files_text}." if position == 1 else f"Step {position}: continue the analysis."
-        )
-        steps.append(SolutionStep(thought=thought, python_code=cell.source, code_output=outputs_text(cell.outputs)))
-    label = f"@{name}[{value.label}]"
-    steps.append(SolutionStep(thought=f"The result is {value.text}, so the answer is {value.label}.", label=label))
-    task = Task(
-        task=f"Using {files_text}, what is {description}?",
-        file_names=file_names,
-        concepts=concepts,
-        difficulty="easy" if len(cells) <= 2 else "medium" if len(cells) <= 4 else "hard",
-        constraints=(
-            f"Read the data from {files_text} and prepare it as the notebook does "
-            f"({', '.join(concepts)}) before computing {description}. "
-            + ("Data that the notebook fetches from a URL is not provided." if any(r.status == URL for r in refs) else "")
-        ).strip(),
-        format=f"@{name}[value] where {value.rule}.",
-        answer=value.text,
-        label=label,
-        solution=steps,
-        github_repo=notebook.repo,
-        ipynb_name=notebook.path,
-        answers=[Answer(name=name, value=value.label)],
-        data_files=data_files,
-        deps_complete=complete,
-        category=concepts[0],
-        source=notebook.notebook_id,
-        commit=notebook.commit,
-        license=notebook.license,
-        url=notebook.url,
-        extractor_backend="heuristic",
-        cells=list(cells),
-    )
+    task = Task(task="", file_names=file_names, concepts=[SUMMARY], difficulty="easy", constraints="", format="",
+                answer="", label="", solution=[], github_repo=notebook.repo, ipynb_name=notebook.path,
+                data_files=data_files, deps_complete=complete, source=notebook.notebook_id, commit=notebook.commit,
+                license=notebook.license, url=notebook.url, extractor_backend="heuristic", cells=list(cells),
+                question_kind=stat.kind)
+    spec_files = {(ref.resolved or ref.as_written) for ref in reading.refs}
+    placed = {f.sha256 for f in data_files}
+    if any(ref.sha256 not in placed for ref in reading.refs):
+        task.drop_reason = "data_file_not_local"  # read from a URL: the task's files cannot hold it
+    elif (len({PurePosixPath(path).name for path in spec_files}) != len(spec_files)
+            or len({PurePosixPath(f.path).name for f in data_files}) != len(data_files)):
+        task.drop_reason = "ambiguous_file_names"  # the reference program finds its files by name
+    else:
+        task.drop_reason = _build(task, notebook, cells, stat, frame, shown, max_value_chars)
     task.assign_id()
     return task
+
+
+def _build(task: Task, notebook: Notebook, cells: list[int], stat: T.Statistic, frame: S.Frame | None,
+           shown: str, max_value_chars: int) -> str | None:
+    if frame is None:
+        return "unrenderable_statistic"  # quantities over different tables: no one question
+    value = shown_value(shown)
+    if value is None:
+        return "not_a_value"
+    if isinstance(value, dict) != stat.multi():
+        return "unrenderable_statistic"
+    if isinstance(value, dict):
+        pairs, printers, entry_names, rule = _several(stat, value, shown)
+        if pairs is None:
+            return "unrenderable_statistic"
+    else:
+        rounding = rounding_of(shown, value)
+        if isinstance(stat, T.Round) and value.kind in ("int", "float"):
+            # round(x, n) in the notebook is what the format asks: the question needs no more
+            rounding, stat = Rounding("decimals", stat.ndigits or 0), stat.inner
+        label_value = _label_value(value, rounding)
+        if len(label_value) > max_value_chars or "]" in label_value or "\n" in label_value:
+            return "answer_too_long"
+        name = stat.name()
+        pairs, printers, entry_names = [(name, label_value)], [_printer(value, rounding, name)], None
+        rule = f"@{name}[value] where value is {_value_rule(value, rounding)}."
+    try:
+        task.label = render_answers(pairs)
+    except ValueError:
+        return "invalid_answer_format"
+    task.answers = [Answer(name, value) for name, value in pairs]
+    task.answer = answer_field(task.answers)
+    task.format = rule
+    task.task, task.constraints = question(stat, frame)
+    task.reference_code = T.program(stat, printers, entry_names)
+    task.concepts = concepts_for(stat, frame)
+    task.category = task.concepts[0]
+    steps = len(frame.ops) + (1 if frame.source.options else 0)
+    task.difficulty = "easy" if steps == 0 else "medium" if steps <= 2 else "hard"
+    task.solution = _solution(notebook, cells, shown, task.label)
+    return ground_answers(task.answers, task.format, notebook.cells[cells[-1]].outputs)
+
+
+def _several(stat: T.Statistic, values: dict[str, Scalar], shown: str):
+    """The answers of a Series the cell shows: one per entry, all rounded alike."""
+    entries = series_entries(shown) or {}
+    roundings = {rounding_of(entries[label], value) for label, value in values.items()}
+    decimals = max((r.digits for r in roundings if r.kind == "decimals"), default=2)
+    rounding = Rounding("decimals", decimals) if all(r.kind == "decimals" for r in roundings) else Rounding("significant", 3)
+    pairs, entry_names = [], {}
+    for label, value in values.items():
+        name = stat.entry_name(label)  # type: ignore[attr-defined]
+        if name is None or name in entry_names.values():
+            return None, None, None, None
+        entry_names[label] = name
+        pairs.append((name, rounding.apply(value.value)))
+    items = " ".join(f"@{name}[value]" for name, _ in pairs)
+    rule = f"{items} where each value is {rounding.describe()}."
+    printer = _printer(Scalar("float", 0.0), rounding, "{names[str(label)]}", "entry")
+    return pairs, [printer], entry_names, rule
+
+
+def _solution(notebook: Notebook, cells: list[int], shown: str, label: str) -> list[SolutionStep]:
+    files_text = "the data"
+    steps = []
+    for position, index in enumerate(cells, 1):
+        cell = notebook.cells[index]
+        thought = markdown_before(notebook, index) or (
+            f"Load {files_text}." if position == 1 else f"Step {position}: continue the analysis.")
+        steps.append(SolutionStep(thought=thought, python_code=cell.source, code_output=outputs_text(cell.outputs)))
+    result = shown.strip() if "\n" not in shown.strip() else "shown above"
+    steps.append(SolutionStep(thought=f"The result is {result}; as the format asks, the answer is {label}.", label=label))
+    return steps
+
+
+def extract_tasks(notebook: Notebook, max_tasks: int, max_value_chars: int) -> list[Task]:
+    """The notebook's tasks, kept and dropped (a dropped one has `drop_reason`)."""
+    # candidates first, from the stored outputs alone: most cells show no value, and a notebook
+    # without one needs no parsing at all
+    candidates = []
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type == "code" and cell.outputs:
+            shown = displayed_text(cell.outputs)
+            if shown is not None and shown_value(shown) is not None:
+                candidates.append((index, shown))
+    if not candidates or not notebook.data_refs:
+        return []
+    trees = notebook_trees(notebook)
+    names = [cell_names(trees[i]) for i in range(candidates[-1][0] + 1)]  # slices look backwards only
+    read_cells = {site[0] for ref in notebook.data_refs for site in ref.sites} | {ref.cell for ref in notebook.data_refs}
+    tasks: list[Task] = []
+    kept = 0
+    seen: set[str] = set()
+    for index, shown in candidates:
+        cells = slice_cells(names, index)
+        if not cells or not read_cells & set(cells):
+            continue  # not an analysis of a data file: no task to consider
+        reading = read_slice(cells, trees, notebook.data_refs)
+        if reading.stat is None:
+            tasks.append(_dropped(notebook, cells, reading.reason or "unrenderable_statistic", reading.detail))
+            continue
+        task = build_task(notebook, cells, reading, shown, max_value_chars)
+        if task.drop_reason is None:
+            if task.task in seen:  # the same question again (shown again, or rounded otherwise)
+                task.drop_reason = "duplicate_task"
+            elif kept >= max_tasks:
+                task.drop_reason = "over_task_limit"
+            else:
+                seen.add(task.task)
+                kept += 1
+        tasks.append(task)
+    return tasks
+
+
+def _dropped(notebook: Notebook, cells: list[int], reason: str, detail: str = "") -> Task:
+    """A candidate that gives no task; `detail` (the code the spec could not state) goes with the
+    reason into `rejects/tasks.jsonl`."""
+    task = Task(task="", file_names=[], concepts=[], difficulty="", constraints="", format="", answer="", label="",
+                solution=[], github_repo=notebook.repo, ipynb_name=notebook.path, source=notebook.notebook_id,
+                extractor_backend="heuristic", cells=list(cells), drop_reason=f"{reason}: {detail}" if detail else reason)
+    task.assign_id()
+    return task
+
+

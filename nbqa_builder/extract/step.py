@@ -83,8 +83,9 @@ class ExtractStep(Step):
             except LLMRunMustStop as exc:
                 raise StopRun(str(exc)) from None
         notebook.tasks = extract_tasks(notebook, self.config.max_tasks_per_notebook, self.config.max_value_chars)
-        notebook.checks["extract"] = {"tasks": len(notebook.tasks)}
-        return None if notebook.tasks else "no_tasks"
+        kept = sum(1 for task in notebook.tasks if task.drop_reason is None)
+        notebook.checks["extract"] = {"tasks": kept, "tasks_dropped": len(notebook.tasks) - kept}
+        return None if kept else "no_tasks"
 
     def concurrency(self) -> int:
         return self.config.max_concurrency if self.config.backend == "openai" else 1

@@ -1,0 +1,173 @@
+"""What names hold while extract/interpret.py follows a slice: descriptions of values, not data.
+
+A name holds a frame as the spec describes it (`FrameV`), a column of one (`SeriesV`), a row
+condition (`CondV`), a grouping, value counts, a statistic (`StatV`), a constant, a module, or
+`Unknown`: something the spec cannot state, with the reason and the code that made it so.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from typing import Any
+
+from nbqa_builder.extract import spec as S
+from nbqa_builder.extract import statistics as T
+
+UNRENDERABLE_PREPROCESSING = "unrenderable_preprocessing"
+UNRENDERABLE_STATISTIC = "unrenderable_statistic"
+DATA_NOT_LOCAL = "data_file_not_local"
+
+
+# -- the values --------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class Unknown:
+    # a value the spec cannot state: a statistic it cannot phrase, unless a statement before the
+    # answer made it so (then `unrenderable_preprocessing`)
+    reason: str = UNRENDERABLE_STATISTIC
+    detail: str = ""  # the code the spec could not state, for the task's reject record
+
+
+@dataclass(eq=False)
+class Const:
+    value: Any
+
+
+@dataclass(eq=False)
+class Module:
+    name: str  # "pandas", "numpy", "os", "os.path", "pathlib.Path"...
+
+
+@dataclass(eq=False)
+class FrameV:
+    frame: S.Frame
+
+
+@dataclass(eq=False)
+class SeriesV:
+    """A column (or an expression over columns) of a frame."""
+
+    frame: S.Frame
+    expr: S.Expr
+
+
+@dataclass(eq=False)
+class CondV:
+    frame: S.Frame
+    cond: S.Cond
+
+
+@dataclass(eq=False)
+class AccessorV:
+    series: SeriesV
+    kind: str  # "str" | "dt"
+
+
+@dataclass(eq=False)
+class GroupByV:
+    frame: S.Frame
+    by: Any
+    of: S.Col | None = None
+
+
+@dataclass(eq=False)
+class GroupSeriesV:
+    frame: S.Frame
+    by: Any
+    of: S.Col | None
+    method: str
+
+
+@dataclass(eq=False)
+class CountsV:
+    """`series.value_counts()`: counts (or shares) per value, largest first."""
+
+    frame: S.Frame
+    of: S.Expr
+    normalize: bool = False
+
+
+@dataclass(eq=False)
+class StatV:
+    stat: T.Statistic
+
+
+@dataclass(eq=False)
+class IndexerV:
+    frame: S.Frame
+    kind: str  # "loc" | "iloc" | "shape" | "index" | "columns"
+
+
+@dataclass(eq=False)
+class ModeV:
+    """`s.mode()`: the most frequent values, sorted; `s.mode()[0]` is the most frequent one."""
+
+    frame: S.Frame
+    expr: S.Expr
+
+
+@dataclass(eq=False)
+class UniqueV:
+    """`s.unique()`: `len()` of it counts the distinct values, a missing value among them."""
+
+    frame: S.Frame
+    expr: S.Expr
+
+
+@dataclass(eq=False)
+class FrameMissingV:
+    """`df.isna()`, then `.sum()` per column, then `.sum()` again: missing values in the table."""
+
+    frame: S.Frame
+    summed: bool = False
+
+
+@dataclass(eq=False)
+class SortedGroupsV:
+    """A grouped result sorted by value: `.index[0]` is the group at the top."""
+
+    group: GroupSeriesV
+    ascending: bool
+
+
+@dataclass(eq=False)
+class IndexOfV:
+    """`.index` of value counts or of sorted groups: `[0]` is the label at the top."""
+
+    source: Any  # CountsV | SortedGroupsV
+
+
+Value = Any
+
+
+def snippet(node: ast.AST) -> str:
+    try:
+        text = ast.unparse(node)
+    except (ValueError, RecursionError, AttributeError):
+        return type(node).__name__
+    first = text.splitlines()[0] if text else ""
+    return first[:117] + "..." if len(first) > 120 else first
+
+
+def is_label(value: Any) -> bool:
+    return isinstance(value, (str, int)) and not isinstance(value, bool)
+
+
+def label_tuple(value: Any) -> tuple | None | bool:
+    """Column labels as a tuple; False when they are not labels."""
+    if is_label(value):
+        return (value,)
+    if isinstance(value, (list, tuple)) and value and all(map(is_label, value)):
+        return tuple(value)
+    return False
+
+
+def frozen(value: Any) -> Any:
+    """Read options as hashable constants (a frozen spec is a dict key)."""
+    if isinstance(value, list):
+        return tuple(frozen(v) for v in value)
+    if isinstance(value, dict):
+        return tuple((k, frozen(v)) for k, v in value.items())
+    return value

@@ -1,0 +1,441 @@
+"""How pandas calls read as the task spec: reads, merges, and the methods of frames, columns,
+conditions, groupings and value counts (a mixin of `interpret.SliceReader`, which supplies
+`value`, `const`, `kwargs` and `column_expr`).
+
+Each handler returns the description the call gives, or `Unknown` when the spec cannot state it:
+only the methods and arguments listed here are understood, and an argument that is not a
+constant (a lambda, a variable the reader cannot fold) makes the call unknown.
+"""
+
+from __future__ import annotations
+
+import ast
+from nbqa_builder.extract import spec as S
+from nbqa_builder.extract import statistics as T
+from nbqa_builder.extract.descriptions import (
+    DATA_NOT_LOCAL, UNRENDERABLE_STATISTIC, AccessorV, CondV, Const, CountsV, FrameMissingV, FrameV, GroupByV,
+    GroupSeriesV, IndexerV, ModeV, SeriesV, SortedGroupsV, StatV, UniqueV, Unknown, Value, frozen, is_label, label_tuple,
+)
+from nbqa_builder.records import FOUND
+
+READERS = {f"pandas.{name}": name for name in S.READERS}
+NUMPY_AGGREGATIONS = {"mean": "mean", "sum": "sum", "min": "min", "max": "max", "amin": "min", "amax": "max",
+                      "std": "std", "var": "var", "nanmean": "mean", "nansum": "sum", "nanstd": "std", "nanvar": "var"}
+NUMPY_FUNCTIONS = {"log": "log", "log10": "log10", "log1p": "log1p", "sqrt": "sqrt", "exp": "exp", "abs": "abs"}
+SERIES_AGGREGATIONS = ("mean", "median", "sum", "min", "max", "count", "nunique", "std", "var", "sem", "skew",
+                       "kurt", "prod")
+STR_METHODS = {"lower": "str.lower", "upper": "str.upper", "strip": "str.strip", "len": "str.len"}
+ASTYPES = {"float": "float", "int": "int", "str": "str", "float64": "float64", "int64": "int64", "category": "category"}
+COMPARE = {ast.Gt: ">", ast.GtE: ">=", ast.Lt: "<", ast.LtE: "<=", ast.Eq: "==", ast.NotEq: "!="}
+FLIPPED = {">": "<", ">=": "<=", "<": ">", "<=": ">=", "==": "==", "!=": "!="}
+
+
+class PandasCalls:
+    """The call handlers of `SliceReader` (see the module doc)."""
+
+    refs_by_site: dict
+    used_refs: dict
+    cell: int
+
+    def value(self, node: ast.AST) -> Value:
+        raise NotImplementedError
+
+    def const(self, node: ast.AST) -> Value:
+        raise NotImplementedError
+
+    def kwargs(self, node: ast.Call) -> dict[str, Value]:
+        raise NotImplementedError
+
+    def column_expr(self, value: Value, frame: S.Frame) -> S.Expr | None:
+        raise NotImplementedError
+
+    def arguments(self, node: ast.Call) -> tuple[list[Value], dict[str, Value], Unknown | None]:
+        """(positional, keyword, the first Unknown among them): a call on something the spec
+        cannot state cannot be stated either, for the same reason."""
+        args = [self.value(a) for a in node.args]
+        kwargs = self.kwargs(node)
+        unknown = next((v for v in [*args, *kwargs.values()] if isinstance(v, Unknown)), None)
+        return args, kwargs, unknown
+
+    def top(self, owner: Value) -> Value:
+        """The label at the top of value counts, sorted groups or a mode: the statistic that picks it."""
+        if isinstance(owner, ModeV):
+            return StatV(T.MostCommon(owner.frame, owner.expr))
+        source = owner.source
+        if isinstance(source, CountsV):
+            return StatV(T.MostCommon(source.frame, source.of))
+        group = source.group
+        return StatV(T.GroupArgExtreme(group.frame, group.by, group.of, group.method, largest=not source.ascending))
+
+    def builtin(self, name: str, node: ast.Call) -> Value:
+        args, _, unknown = self.arguments(node)
+        if unknown is not None:
+            return unknown
+        if name == "len" and len(args) == 1:
+            target = args[0]
+            if isinstance(target, FrameV):
+                return StatV(T.RowCount(target.frame))
+            if isinstance(target, SeriesV):
+                return StatV(T.RowCount(target.frame))
+            if isinstance(target, CountsV):
+                return StatV(T.Agg(target.frame, target.of, "nunique"))
+            if isinstance(target, IndexerV) and target.kind in ("index", "columns"):
+                return StatV(T.RowCount(target.frame) if target.kind == "index" else T.ColumnCount(target.frame))
+            if isinstance(target, UniqueV):
+                return StatV(T.Agg(target.frame, target.expr, "nunique_all"))
+            return Unknown()
+        if name == "round" and args and isinstance(args[0], StatV) and not args[0].stat.multi():
+            digits = args[1] if len(args) > 1 else Const(None)
+            if isinstance(digits, Const) and (digits.value is None or isinstance(digits.value, int)):
+                return StatV(T.Round(args[0].stat, digits.value))
+        if name in ("float", "int") and len(args) == 1 and isinstance(args[0], StatV) and name == "float":
+            return args[0]
+        if name == "abs" and len(args) == 1 and isinstance(args[0], SeriesV):
+            return SeriesV(args[0].frame, S.Apply("abs", args[0].expr))
+        return Unknown()
+
+    def module_call(self, name: str, node: ast.Call) -> Value:
+        short = name.split(".", 1)[1] if "." in name else name
+        if name in READERS or (name.startswith("pd.") and f"pandas.{short}" in READERS):
+            # the file read is found by the call's place (DataRef.sites), whatever its path argument
+            return self.read(node, READERS.get(name) or READERS[f"pandas.{short}"], node.args, self.kwargs(node))
+        args, kwargs, unknown = self.arguments(node)
+        if unknown is not None:
+            return unknown
+        if name in ("pandas.merge", "pd.merge") and len(args) == 2:
+            if isinstance(args[0], FrameV) and isinstance(args[1], FrameV):
+                return self.merge(args[0].frame, args[1].frame, args[2:], kwargs)
+            return Unknown()
+        if name in ("pandas.to_datetime", "pd.to_datetime") and len(args) == 1 and isinstance(args[0], SeriesV):
+            fmt = kwargs.pop("format", None)
+            if kwargs or (fmt is not None and not isinstance(fmt, Const)):
+                return Unknown()
+            if fmt is None:
+                return SeriesV(args[0].frame, S.Apply("to_datetime", args[0].expr))
+            return SeriesV(args[0].frame, S.Apply("to_datetime_format", args[0].expr, (S.Lit(fmt.value),)))
+        if name in ("pandas.to_numeric", "pd.to_numeric") and len(args) == 1 and isinstance(args[0], SeriesV):
+            errors = kwargs.pop("errors", Const("raise"))
+            if kwargs or not isinstance(errors, Const) or errors.value not in ("raise", "coerce"):
+                return Unknown()
+            return SeriesV(args[0].frame, S.Apply("to_numeric_coerce" if errors.value == "coerce" else "to_numeric", args[0].expr))
+        module, _, function = name.rpartition(".")
+        if module in ("numpy", "np") and len(args) == 1 and isinstance(args[0], SeriesV):
+            series = args[0]
+            if function in NUMPY_FUNCTIONS and not kwargs:
+                return SeriesV(series.frame, S.Apply(NUMPY_FUNCTIONS[function], series.expr))
+            if function in NUMPY_AGGREGATIONS:
+                method = NUMPY_AGGREGATIONS[function]
+                ddof = kwargs.pop("ddof", Const(0))
+                if kwargs or not isinstance(ddof, Const) or not isinstance(ddof.value, int):
+                    return Unknown()
+                # numpy's functions hand a Series to its own method, with numpy's ddof=0
+                return StatV(T.Agg(series.frame, series.expr, method, ddof=ddof.value if method in T.DEVIATIONS else 1))
+        if module in ("numpy", "np") and function == "round" and args and isinstance(args[0], StatV):
+            digits = args[1] if len(args) > 1 else kwargs.get("decimals", Const(0))
+            if isinstance(digits, Const) and isinstance(digits.value, int):
+                return StatV(T.Round(args[0].stat, digits.value))
+        return Unknown()
+
+    def read(self, node: ast.Call, reader: str, args: list[ast.expr], kwargs: dict[str, Value]) -> Value:
+        ref = self.refs_by_site.get((self.cell, node.lineno, node.col_offset))
+        if ref is None:
+            return Unknown()
+        if ref.status != FOUND or not ref.resolved:
+            return Unknown(DATA_NOT_LOCAL)
+        if len(args) > 1:
+            return Unknown()
+        options = []
+        for key, value in kwargs.items():
+            if key not in S.READ_OPTIONS or not isinstance(value, Const) or key in ("filepath_or_buffer", "io", "path"):
+                return Unknown()
+            if S.READ_OPTIONS[key] is not None and not S.is_default(reader, key, value.value):
+                stored = tuple(value.value) if isinstance(value.value, list) else value.value
+                options.append((key, list(stored) if isinstance(stored, tuple) else stored))
+        self.used_refs[id(ref)] = ref
+        return FrameV(S.Frame(S.ReadFile(self.file_name(ref), reader, tuple((k, frozen(v)) for k, v in options))))
+
+    def merge(self, left: S.Frame, right: S.Frame, extra: list[Value], kwargs: dict[str, Value]) -> Value:
+        if extra:
+            return Unknown()
+        known = {"how", "on", "left_on", "right_on"}
+        if set(kwargs) - known or not all(isinstance(v, Const) for v in kwargs.values()):
+            return Unknown()
+        how = kwargs.get("how", Const("inner")).value
+        if how not in S.MERGE_HOW:
+            return Unknown()
+        keys = {k: label_tuple(kwargs[k].value) for k in ("on", "left_on", "right_on") if k in kwargs}
+        if any(v is None for v in keys.values()) or (("left_on" in keys) != ("right_on" in keys)):
+            return Unknown()
+        return FrameV(left.then(S.Merge(right, how, keys.get("on"), keys.get("left_on"), keys.get("right_on"))))
+
+    def method(self, owner: Value, name: str, node: ast.Call) -> Value:
+        if isinstance(owner, FrameV):
+            return self.frame_method(owner.frame, name, node)
+        if isinstance(owner, SeriesV):
+            return self.series_method(owner, name, node)
+        if isinstance(owner, CondV):
+            return self.cond_method(owner, name, node)
+        if isinstance(owner, AccessorV):
+            return self.accessor_method(owner, name, node)
+        if isinstance(owner, GroupByV):
+            return self.groupby_method(owner, name, node)
+        if isinstance(owner, GroupSeriesV):
+            if name in ("idxmax", "idxmin") and not node.args and not node.keywords:
+                return StatV(T.GroupArgExtreme(owner.frame, owner.by, owner.of, owner.method, name == "idxmax"))
+            if name == "sort_values" and not node.args and {k.arg for k in node.keywords} <= {"ascending"}:
+                ascending = self.kwargs(node).get("ascending", Const(True))
+                if isinstance(ascending, Const) and isinstance(ascending.value, bool):
+                    return SortedGroupsV(owner, ascending.value)
+            return Unknown()
+        if isinstance(owner, FrameMissingV) and name == "sum" and not node.args and not node.keywords:
+            return StatV(T.MissingCount(owner.frame, None)) if owner.summed else FrameMissingV(owner.frame, summed=True)
+        if isinstance(owner, CountsV):
+            if name in ("idxmax", "idxmin") and not node.args and not node.keywords and not owner.normalize:
+                return StatV(T.MostCommon(owner.frame, owner.of, least=name == "idxmin"))
+            return Unknown()
+        if isinstance(owner, StatV) and name == "round" and len(node.args) <= 1 and not node.keywords:
+            digits = self.const(node.args[0]) if node.args else Const(0)
+            if isinstance(digits, Const) and isinstance(digits.value, int):
+                return StatV(T.Round(owner.stat, digits.value))
+        return Unknown()
+
+    def frame_method(self, frame: S.Frame, name: str, node: ast.Call) -> Value:
+        args, kwargs, unknown = self.arguments(node)
+        if unknown is not None:
+            return unknown
+        consts = all(isinstance(v, Const) for v in [*args, *kwargs.values()])
+        plain = {k: v.value for k, v in kwargs.items() if isinstance(v, Const)}
+        if name == "copy" and not args:
+            return FrameV(frame)
+        if name == "dropna" and consts and not args:
+            subset, how = plain.pop("subset", None), plain.pop("how", "any")
+            axis = plain.pop("axis", 0)
+            if plain or axis not in (0, "index") or how not in ("any", "all"):
+                return Unknown()
+            subset = label_tuple(subset) if subset is not None else None
+            if subset is False:
+                return Unknown()
+            return FrameV(frame.then(S.DropNA(subset, how)))
+        if name == "fillna" and len(args) == 1 and not kwargs:
+            value = args[0]
+            if isinstance(value, Const) and isinstance(value.value, (int, float, str)) and not isinstance(value.value, bool):
+                return FrameV(frame.then(S.FillNA(S.Lit(value.value))))
+            if isinstance(value, Const) and isinstance(value.value, dict) and all(map(is_label, value.value)):
+                ops = frame
+                for col, fill in value.value.items():
+                    ops = ops.then(S.FillNA(S.Lit(fill), (col,)))
+                return FrameV(ops)
+            return Unknown()
+        if name == "drop_duplicates" and consts and not args:
+            subset, keep = plain.pop("subset", None), plain.pop("keep", "first")
+            if plain or keep not in ("first", "last", False):
+                return Unknown()
+            subset = label_tuple(subset) if subset is not None else None
+            return Unknown() if subset is False else FrameV(frame.then(S.DropDuplicates(subset, keep)))
+        if name == "rename" and consts and not args and set(plain) == {"columns"} and isinstance(plain["columns"], dict):
+            mapping = plain["columns"]
+            if all(map(is_label, mapping)) and all(map(is_label, mapping.values())):
+                return FrameV(frame.then(S.Rename(tuple(mapping.items()))))
+            return Unknown()
+        if name == "drop" and consts:
+            columns = plain.pop("columns", None)
+            axis = plain.pop("axis", 0)
+            if columns is None and args and axis in (1, "columns"):
+                columns = args[0].value
+            if plain or columns is None or (args and axis not in (1, "columns")) or len(args) > 1:
+                return Unknown()
+            labels = label_tuple(columns)
+            return Unknown() if labels is False else FrameV(frame.then(S.DropColumns(labels)))
+        if name == "query" and len(node.args) == 1 and not node.keywords and isinstance(args[0], Const) and isinstance(args[0].value, str):
+            return self.query(frame, args[0].value)
+        if name == "merge" and len(args) == 1 and isinstance(args[0], FrameV):
+            return self.merge(frame, args[0].frame, [], kwargs)
+        if name == "sort_values" and consts:
+            by = plain.pop("by", args[0].value if args else None)
+            ascending = plain.pop("ascending", True)
+            plain.pop("kind", None)
+            labels = label_tuple(by)
+            if plain or not labels or len(args) > 1:
+                return Unknown()
+            ascending = tuple(ascending) if isinstance(ascending, list) else (ascending,) * len(labels)
+            if len(ascending) != len(labels) or not all(isinstance(a, bool) for a in ascending):
+                return Unknown()
+            return FrameV(frame.then(S.SortRows(labels, ascending)))
+        if name in ("head", "tail") and consts and len(args) <= 1 and not plain:
+            n = args[0].value if args else 5
+            return FrameV(frame.then(S.HeadRows(n, last=name == "tail"))) if isinstance(n, int) and n > 0 else Unknown()
+        if name in ("nlargest", "nsmallest") and consts and len(args) == 2 and not plain:
+            n, by = args[0].value, label_tuple(args[1].value)
+            if isinstance(n, int) and by:
+                ordered = frame.then(S.SortRows(by, (name == "nsmallest",) * len(by)))
+                return FrameV(ordered.then(S.HeadRows(n)))
+            return Unknown()
+        if name == "set_index" and consts and len(args) == 1 and is_label(args[0].value) and not plain:
+            return FrameV(frame.then(S.SetIndex(args[0].value)))
+        if name == "reset_index" and consts and not args and plain == {"drop": True}:
+            return FrameV(frame.then(S.ResetIndex()))
+        if name == "groupby" and consts and len(args) == 1 and is_label(args[0].value) and not plain:
+            return GroupByV(frame, args[0].value)
+        if name == "describe" and not args and not kwargs:
+            return Unknown(UNRENDERABLE_STATISTIC)  # a table of every column: too many answers
+        if name in ("isnull", "isna") and not args and not kwargs:
+            return FrameMissingV(frame)
+        if name == "count" and not args and not kwargs:
+            return Unknown(UNRENDERABLE_STATISTIC)
+        return Unknown()
+
+    def query(self, frame: S.Frame, text: str) -> Value:
+        """`df.query("temp > 20 and region == 'north'")`: the expression, read as pandas reads it
+        (`and`/`or`/`not`, column names as bare names, `@name` for the notebook's variables)."""
+        if "@" in text or "`" in text:
+            return Unknown()
+        try:
+            tree = ast.parse(text.replace("&", " and ").replace("|", " or "), mode="eval")
+        except SyntaxError:
+            return Unknown()
+        cond = self.query_cond(frame, tree.body)
+        return FrameV(frame.then(S.FilterRows(cond))) if cond is not None else Unknown()
+
+    def query_cond(self, frame: S.Frame, node: ast.AST) -> S.Cond | None:
+        if isinstance(node, ast.BoolOp):
+            parts = [self.query_cond(frame, v) for v in node.values]
+            if any(p is None for p in parts):
+                return None
+            return (S.AllOf if isinstance(node.op, ast.And) else S.AnyOf)(tuple(parts))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            inner = self.query_cond(frame, node.operand)
+            return S.Not(inner) if inner is not None else None
+        if isinstance(node, ast.Compare) and len(node.ops) == 1:
+            left, right = node.left, node.comparators[0]
+            if isinstance(node.ops[0], (ast.In, ast.NotIn)) and isinstance(left, ast.Name):
+                try:
+                    values = ast.literal_eval(right)
+                except (ValueError, SyntaxError):
+                    return None
+                if not isinstance(values, (list, tuple)):
+                    return None
+                cond = S.IsIn(S.Col(left.id), tuple(values))
+                return S.Not(cond) if isinstance(node.ops[0], ast.NotIn) else cond
+            if type(node.ops[0]) not in COMPARE:
+                return None
+            op = COMPARE[type(node.ops[0])]
+            if isinstance(left, ast.Constant) and isinstance(right, ast.Name):
+                left, right, op = right, left, FLIPPED[op]
+            if not isinstance(left, ast.Name):
+                return None
+            try:
+                constant = ast.literal_eval(right)
+            except (ValueError, SyntaxError):
+                if isinstance(right, ast.Name):
+                    return S.Compare(S.Col(left.id), op, S.Col(right.id))
+                return None
+            if not isinstance(constant, (int, float, str, bool)):
+                return None
+            return S.Compare(S.Col(left.id), op, S.Lit(constant))
+        return None
+
+    def series_method(self, series: SeriesV, name: str, node: ast.Call) -> Value:
+        args, kwargs, unknown = self.arguments(node)
+        if unknown is not None:
+            return unknown
+        consts = all(isinstance(v, Const) for v in [*args, *kwargs.values()])
+        plain = {k: v.value for k, v in kwargs.items() if isinstance(v, Const)}
+        frame, expr = series.frame, series.expr
+        if name in SERIES_AGGREGATIONS and consts and not args:
+            ddof = plain.pop("ddof", 1)
+            if plain.get("skipna") is True:
+                del plain["skipna"]
+            if plain or not isinstance(ddof, int):
+                return Unknown()
+            return StatV(T.Agg(frame, expr, name, ddof=ddof))
+        if name == "kurtosis" and not args and not kwargs:
+            return StatV(T.Agg(frame, expr, "kurt"))
+        if name == "quantile" and consts and len(args) == 1 and not plain and isinstance(args[0].value, float):
+            return StatV(T.Agg(frame, expr, "quantile", q=args[0].value))
+        if name in ("idxmax", "idxmin") and not args and not kwargs:
+            return StatV(T.ArgExtreme(frame, expr, largest=name == "idxmax"))
+        if name == "value_counts" and consts and not args:
+            normalize = plain.pop("normalize", False)
+            if plain or not isinstance(normalize, bool):
+                return Unknown()
+            return CountsV(frame, expr, normalize)
+        if name == "corr" and len(args) == 1 and isinstance(args[0], SeriesV) and args[0].frame == frame:
+            method = plain.pop("method", "pearson")
+            if plain or method not in ("pearson", "spearman", "kendall") or len(kwargs) > 1:
+                return Unknown()
+            return StatV(T.Corr(frame, expr, args[0].expr, method))
+        if name in ("isnull", "isna", "notnull", "notna") and not args and not kwargs:
+            return CondV(frame, S.IsNull(expr, negated=name in ("notnull", "notna")))
+        if name == "isin" and consts and len(args) == 1 and isinstance(args[0].value, (list, tuple, set)) and not plain:
+            values = tuple(sorted(args[0].value, key=repr)) if isinstance(args[0].value, set) else tuple(args[0].value)
+            return CondV(frame, S.IsIn(expr, values))
+        if name == "between" and consts and len(args) == 2 and not plain:
+            return CondV(frame, S.Between(expr, args[0].value, args[1].value))
+        if name in ("fillna",) and len(args) == 1 and not kwargs:
+            fill = self.column_expr(args[0], frame)
+            return SeriesV(frame, S.Apply("fillna", expr, (fill,))) if fill is not None else Unknown()
+        if name == "astype" and consts and len(args) == 1 and not plain:
+            kind = args[0].value if isinstance(args[0].value, str) else None
+            return SeriesV(frame, S.Apply("astype", expr, (S.Lit(ASTYPES[kind]),))) if kind in ASTYPES else Unknown()
+        if name == "round" and consts and len(args) <= 1 and not plain:
+            digits = args[0].value if args else 0
+            return SeriesV(frame, S.Apply("round", expr, (S.Lit(digits),))) if isinstance(digits, int) else Unknown()
+        if name == "abs" and not args and not kwargs:
+            return SeriesV(frame, S.Apply("abs", expr))
+        if name == "map" and consts and len(args) == 1 and isinstance(args[0].value, dict) and not plain:
+            return SeriesV(frame, S.Apply("map", expr, (S.Lit(args[0].value),)))
+        if name == "replace" and consts and len(args) == 2 and not plain:
+            return SeriesV(frame, S.Apply("replace", expr, (S.Lit(args[0].value), S.Lit(args[1].value))))
+        if name == "copy" and not args:
+            return series
+        if name == "describe" and not args and not kwargs and isinstance(expr, S.Col):
+            return StatV(T.Describe(frame, expr))
+        if name == "mode" and not args and not kwargs:
+            return ModeV(frame, expr)
+        if name == "unique" and not args and not kwargs:
+            return UniqueV(frame, expr)
+        return Unknown()
+
+    def cond_method(self, cond: CondV, name: str, node: ast.Call) -> Value:
+        if node.args or node.keywords:
+            return Unknown()
+        if name == "sum":
+            if isinstance(cond.cond, S.IsNull) and not cond.cond.negated:
+                return StatV(T.MissingCount(cond.frame, cond.cond.operand))
+            return StatV(T.CountWhere(cond.frame, cond.cond))
+        if name == "mean":
+            return StatV(T.ShareWhere(cond.frame, cond.cond))
+        return Unknown()
+
+    def accessor_method(self, accessor: AccessorV, name: str, node: ast.Call) -> Value:
+        series = accessor.series
+        args, kwargs, unknown = self.arguments(node)
+        if unknown is not None:
+            return unknown
+        if accessor.kind == "str" and name in STR_METHODS and not args and not kwargs:
+            return SeriesV(series.frame, S.Apply(STR_METHODS[name], series.expr))
+        if accessor.kind == "str" and name in S.STRING_TESTS and len(args) == 1 and isinstance(args[0], Const) \
+                and isinstance(args[0].value, str):
+            options = {k: v.value for k, v in kwargs.items() if isinstance(v, Const)}
+            if len(options) != len(kwargs):
+                return Unknown()
+            case, regex = options.pop("case", True), options.pop("regex", True)
+            options.pop("na", None)
+            if options or (name != "contains" and not regex is True):
+                return Unknown()
+            return CondV(series.frame, S.StrTest(series.expr, name, args[0].value, case=bool(case), regex=bool(regex)))
+        return Unknown()
+
+    def groupby_method(self, grouped: GroupByV, name: str, node: ast.Call) -> Value:
+        if name == "get_group" and len(node.args) == 1 and not node.keywords and grouped.of is None:
+            key = self.const(node.args[0])
+            if isinstance(key, Const) and isinstance(key.value, (str, int, float, bool)):
+                return FrameV(grouped.frame.then(S.FilterRows(S.Compare(S.Col(grouped.by), "==", S.Lit(key.value)))))
+            return Unknown()
+        if node.args or node.keywords:
+            return Unknown()
+        if name == "size" and grouped.of is None:
+            return GroupSeriesV(grouped.frame, grouped.by, None, "size")
+        if name in T.GROUP_METHODS and name != "size" and grouped.of is not None:
+            return GroupSeriesV(grouped.frame, grouped.by, grouped.of, name)
+        return Unknown()

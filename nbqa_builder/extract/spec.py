@@ -1,0 +1,773 @@
+"""The task spec: a frame's preparation, step by step, as data that renders two ways.
+
+A heuristic task is built from a spec (extract/interpret.py reads it off the notebook's code), and
+the spec is rendered twice: as English for the task text (`text()`), and as a short pandas
+*reference program* (`code()`), written from the spec and never copied from the notebook. Both
+renderings of every node live side by side below, so they cannot drift apart; `verify` runs the
+program on the task's files alone and checks that it prints the label.
+
+Nodes:
+- column expressions (`Col`, `Lit`, `Arith`, `Neg`, `Apply`, `StatRef`): values per row;
+- conditions (`Compare`, `IsIn`, `IsNull`, `Between`, `StrTest`, `AllOf`, `AnyOf`, `Not`);
+- operations on a frame (`FilterRows`, `DropNA`, `FillNA`, `DropDuplicates`, `SetColumn`,
+  `Rename`, `SetColumns`, `SelectColumns`, `DropColumns`, `SortRows`, `HeadRows`, `SetIndex`,
+  `ResetIndex`, `Merge`), applied in order to a `ReadFile`: a `Frame`.
+Statistics (what a question asks) are in extract/statistics.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# -- rendering helpers ---------------------------------------------------------------------------
+
+
+def quote(value: Any) -> str:
+    """A constant as the text and the program both write it (a Python literal)."""
+    return repr(value)
+
+
+def column(name: Any) -> str:
+    return f"`{name}`"
+
+
+def columns_text(names: tuple) -> str:
+    quoted = [column(n) for n in names]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+
+
+class Namer:
+    """Variable names for the frames of a reference program: df, df2, df3..."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def next(self) -> str:
+        self.count += 1
+        return "df" if self.count == 1 else f"df{self.count}"
+
+
+# -- column expressions --------------------------------------------------------------------------
+
+
+class Expr:
+    """A value per row of a frame (or a constant)."""
+
+    def text(self) -> str:
+        raise NotImplementedError
+
+    def code(self, var: str) -> str:
+        raise NotImplementedError
+
+    def columns(self) -> set[Any]:
+        """The frame's columns this expression reads."""
+        return set()
+
+
+@dataclass(frozen=True)
+class Col(Expr):
+    name: Any
+
+    def text(self) -> str:
+        return column(self.name)
+
+    def code(self, var: str) -> str:
+        return f"{var}[{quote(self.name)}]"
+
+    def columns(self) -> set[Any]:
+        return {self.name}
+
+
+@dataclass(frozen=True)
+class Lit(Expr):
+    value: Any
+
+    def text(self) -> str:
+        return quote(self.value)
+
+    def code(self, var: str) -> str:
+        return quote(self.value)
+
+
+ARITHMETIC = {"+": "+", "-": "-", "*": "*", "/": "/", "//": "//", "%": "%", "**": "**"}
+
+
+@dataclass(frozen=True)
+class Arith(Expr):
+    op: str  # a key of ARITHMETIC
+    left: Expr
+    right: Expr
+
+    def text(self) -> str:
+        return f"({self.left.text()} {self.op} {self.right.text()})"
+
+    def code(self, var: str) -> str:
+        return f"({self.left.code(var)} {self.op} {self.right.code(var)})"
+
+    def columns(self) -> set[Any]:
+        return self.left.columns() | self.right.columns()
+
+
+@dataclass(frozen=True)
+class Neg(Expr):
+    operand: Expr
+
+    def text(self) -> str:
+        return f"-{self.operand.text()}"
+
+    def code(self, var: str) -> str:
+        return f"(-{self.operand.code(var)})"
+
+    def columns(self) -> set[Any]:
+        return self.operand.columns()
+
+
+# function -> (English template, code template); {x} is the operand, {0}, {1}... its arguments
+FUNCTIONS: dict[str, tuple[str, str]] = {
+    "abs": ("the absolute value of {x}", "{x}.abs()"),
+    "round": ("{x} rounded to {0} decimal places", "{x}.round({0})"),
+    "log": ("the natural logarithm of {x}", "np.log({x})"),
+    "log10": ("the base-10 logarithm of {x}", "np.log10({x})"),
+    "log1p": ("the natural logarithm of 1 + {x}", "np.log1p({x})"),
+    "sqrt": ("the square root of {x}", "np.sqrt({x})"),
+    "exp": ("e to the power {x}", "np.exp({x})"),
+    "str.lower": ("{x} in lower case", "{x}.str.lower()"),
+    "str.upper": ("{x} in upper case", "{x}.str.upper()"),
+    "str.strip": ("{x} without surrounding spaces", "{x}.str.strip()"),
+    "str.len": ("the number of characters of {x}", "{x}.str.len()"),
+    "dt.year": ("the year of {x}", "{x}.dt.year"),
+    "dt.month": ("the month (1-12) of {x}", "{x}.dt.month"),
+    "dt.day": ("the day of the month of {x}", "{x}.dt.day"),
+    "dt.hour": ("the hour of {x}", "{x}.dt.hour"),
+    "dt.dayofweek": ("the day of the week of {x} (Monday=0)", "{x}.dt.dayofweek"),
+    "to_datetime": ("{x} parsed as dates (pandas.to_datetime)", "pd.to_datetime({x})"),
+    "to_datetime_format": ("{x} parsed as dates in the format {0}", "pd.to_datetime({x}, format={0})"),
+    "to_numeric": ("{x} as numbers", "pd.to_numeric({x})"),
+    "to_numeric_coerce": ("{x} as numbers, where a value that is not a number becomes missing",
+                          "pd.to_numeric({x}, errors='coerce')"),
+    "astype": ("{x} converted to {0}", "{x}.astype({0})"),
+    "fillna": ("{x} with its missing values replaced by {0}", "{x}.fillna({0})"),
+    "map": ("{x} mapped through {0} (a value not listed becomes missing)", "{x}.map({0})"),
+    "replace": ("{x} with {0} replaced by {1}", "{x}.replace({0}, {1})"),
+}
+
+
+@dataclass(frozen=True)
+class Apply(Expr):
+    func: str  # a key of FUNCTIONS
+    operand: Expr
+    args: tuple = ()  # Expr arguments
+
+    def text(self) -> str:
+        template = FUNCTIONS[self.func][0]
+        return template.format(*(a.text() for a in self.args), x=self.operand.text())
+
+    def code(self, var: str) -> str:
+        template = FUNCTIONS[self.func][1]
+        return template.format(*(a.code(var) for a in self.args), x=self.operand.code(var))
+
+    def columns(self) -> set[Any]:
+        return self.operand.columns().union(*(a.columns() for a in self.args))
+
+
+@dataclass(frozen=True)
+class StatRef(Expr):
+    """A statistic of the frame as it is at this point (`fillna(df["x"].mean())`)."""
+
+    stat: Any  # statistics.Statistic over the same frame
+
+    def text(self) -> str:
+        return self.stat.text()
+
+    def code(self, var: str) -> str:
+        return self.stat.expression(lambda frame: var)  # the frame being prepared, as it is now
+
+    def columns(self) -> set[Any]:
+        return self.stat.columns()
+
+
+# -- conditions ----------------------------------------------------------------------------------
+
+
+class Cond:
+    def text(self) -> str:
+        raise NotImplementedError
+
+    def code(self, var: str) -> str:
+        raise NotImplementedError
+
+    def columns(self) -> set[Any]:
+        raise NotImplementedError
+
+
+COMPARISONS = {">": ">", ">=": ">=", "<": "<", "<=": "<=", "==": "==", "!=": "!="}
+
+
+@dataclass(frozen=True)
+class Compare(Cond):
+    left: Expr
+    op: str  # a key of COMPARISONS
+    right: Expr
+
+    def text(self) -> str:
+        return f"{self.left.text()} {self.op} {self.right.text()}"
+
+    def code(self, var: str) -> str:
+        return f"({self.left.code(var)} {self.op} {self.right.code(var)})"
+
+    def columns(self) -> set[Any]:
+        return self.left.columns() | self.right.columns()
+
+
+@dataclass(frozen=True)
+class IsIn(Cond):
+    operand: Expr
+    values: tuple
+
+    def text(self) -> str:
+        return f"{self.operand.text()} is one of {', '.join(quote(v) for v in self.values)}"
+
+    def code(self, var: str) -> str:
+        return f"{self.operand.code(var)}.isin({quote(list(self.values))})"
+
+    def columns(self) -> set[Any]:
+        return self.operand.columns()
+
+
+@dataclass(frozen=True)
+class IsNull(Cond):
+    operand: Expr
+    negated: bool = False
+
+    def text(self) -> str:
+        return f"{self.operand.text()} is {'not ' if self.negated else ''}missing"
+
+    def code(self, var: str) -> str:
+        return f"{self.operand.code(var)}.{'notna' if self.negated else 'isna'}()"
+
+    def columns(self) -> set[Any]:
+        return self.operand.columns()
+
+
+@dataclass(frozen=True)
+class Between(Cond):
+    operand: Expr
+    low: Any
+    high: Any
+
+    def text(self) -> str:
+        return f"{self.operand.text()} is between {quote(self.low)} and {quote(self.high)} (both included)"
+
+    def code(self, var: str) -> str:
+        return f"{self.operand.code(var)}.between({quote(self.low)}, {quote(self.high)})"
+
+    def columns(self) -> set[Any]:
+        return self.operand.columns()
+
+
+STRING_TESTS = {"contains": "contains", "startswith": "starts with", "endswith": "ends with"}
+
+
+@dataclass(frozen=True)
+class StrTest(Cond):
+    operand: Expr
+    method: str  # a key of STRING_TESTS
+    pattern: str
+    case: bool = True
+    regex: bool = True  # only for contains, as pandas' default
+
+    def text(self) -> str:
+        how = STRING_TESTS[self.method]
+        detail = []
+        if self.method == "contains":
+            detail.append("as a regular expression" if self.regex else "as plain text")
+        if not self.case:
+            detail.append("ignoring case")
+        suffix = f" ({', '.join(detail)})" if detail else " (case-sensitive)"
+        return f"{self.operand.text()} {how} {quote(self.pattern)}{suffix}"
+
+    def code(self, var: str) -> str:
+        operand = self.operand.code(var)
+        if self.method == "contains":
+            return f"{operand}.str.contains({quote(self.pattern)}, case={self.case}, regex={self.regex}, na=False)"
+        if not self.case:
+            return f"{operand}.str.lower().str.{self.method}({quote(self.pattern.lower())}, na=False)"
+        return f"{operand}.str.{self.method}({quote(self.pattern)}, na=False)"
+
+    def columns(self) -> set[Any]:
+        return self.operand.columns()
+
+
+@dataclass(frozen=True)
+class AllOf(Cond):
+    parts: tuple  # Conds
+
+    def text(self) -> str:
+        return " and ".join(f"({p.text()})" for p in self.parts)
+
+    def code(self, var: str) -> str:
+        return "(" + " & ".join(p.code(var) for p in self.parts) + ")"
+
+    def columns(self) -> set[Any]:
+        return set().union(*(p.columns() for p in self.parts))
+
+
+@dataclass(frozen=True)
+class AnyOf(Cond):
+    parts: tuple
+
+    def text(self) -> str:
+        return " or ".join(f"({p.text()})" for p in self.parts)
+
+    def code(self, var: str) -> str:
+        return "(" + " | ".join(p.code(var) for p in self.parts) + ")"
+
+    def columns(self) -> set[Any]:
+        return set().union(*(p.columns() for p in self.parts))
+
+
+@dataclass(frozen=True)
+class Not(Cond):
+    part: Cond
+
+    def text(self) -> str:
+        return f"not ({self.part.text()})"
+
+    def code(self, var: str) -> str:
+        return f"(~{self.part.code(var)})"
+
+    def columns(self) -> set[Any]:
+        return self.part.columns()
+
+
+# -- operations on a frame -----------------------------------------------------------------------
+
+ALL = None  # "every column", for the operations that read all columns (dropna() without subset)
+
+
+class Op:
+    """One preparation step. `text()` is an imperative sentence; `code(var, namer)` the lines that
+    do it to the frame in `var`. `reads()` are the columns it needs (ALL: every column),
+    `writes()` the columns it changes, for `Frame.pruned`."""
+
+    def text(self) -> str:
+        raise NotImplementedError
+
+    def code(self, var: str, namer: Namer) -> list[str]:
+        raise NotImplementedError
+
+    def reads(self) -> set[Any] | None:
+        return set()
+
+    def writes(self) -> set[Any] | None:
+        return set()
+
+    def changes_rows(self) -> bool:
+        return True
+
+
+@dataclass(frozen=True)
+class FilterRows(Op):
+    cond: Cond
+
+    def text(self) -> str:
+        return f"Keep only the rows where {self.cond.text()}"
+
+    def code(self, var: str, namer: Namer) -> list[str]:
+        return [f"{var} = {var}[{self.cond.code(var)}]"]
+
+    def reads(self) -> set[Any] | None:
+        return self.cond.columns()
+
+
+@dataclass(frozen=True)
+class DropNA(Op):
+    subset: tuple | None = None  # None: every column
+    how: str = "any"
+
+    def text(self) -> str:
+        if self.subset is None:
+            which = "any column" if self.how == "any" else "every column"
+            return f"Drop the rows that have a missing value in {which}"
+        if len(self.subset) == 1:
+            return f"Drop the rows where {column(self.subset[0])} is missing"
+        which = "any" if self.how == "any" else "all"
+        return f"Drop the rows where {which} of {columns_text(self.subset)} are missing"
+
+    def code(self, var: str, namer: Namer) -> list[str]:
+        args = [] if self.subset is None else [f"subset={quote(list(self.subset))}"]
+        if self.how != "any":
+            args.append(f"how={quote(self.how)}")
+        return [f"{var} = {var}.dropna({', '.join(args)})"]
+
+    def reads(self) -> set[Any] | None:
+        return None if self.subset is None else set(self.subset)
+
+
+@dataclass(frozen=True)
+class FillNA(Op):
+    value: Expr  # a Lit, or a StatRef
+    columns: tuple | None = None  # None: every column
+
+    def text(self) -> str:
+        if self.columns is None:
+            return f"Replace every missing value with {self.value.text()}"
+        return f"Replace the missing values of {columns_text(self.columns)} with {self.value.text()}"
+
+    def code(self, var: str, namer: Namer) -> list[str]:
+        if self.columns is None:
+            return [f"{var} = {var}.fillna({self.value.code(var)})"]
+        return [f"{var}[{quote(c)}] = {var}[{quote(c)}].fillna({self.value.code(var)})" for c in self.columns]
+
+    def reads(self) -> set[Any] | None:
+        return None if self.columns is None else set(self.columns) | self.value.columns()
+
+    def writes(self) -> set[Any] | None:
+        return None if self.columns is None else set(self.columns)
+
+    def changes_rows(self) -> bool:
+        return False
+
+
+@dataclass(frozen=True)
+class DropDuplicates(Op):
+    subset: tuple | None = None
+    keep: str = "first"
+
+    def text(self) -> str:
+        rows = "duplicate rows" if self.subset is None else f"rows that repeat the values of {columns_text(self.subset)}"
+        kept = {"first": "keeping the first of each", "last": "keeping the last of each"}.get(self.keep, "keeping none of them")
+        return f"Drop the {rows}, {kept}"
+
+    def code(self, var: str, namer: Namer) -> list[str]:
+        args = [] if self.subset is None else [f"subset={quote(list(self.subset))}"]
+        if self.keep != "first":
+            args.append(f"keep={quote(self.keep)}")
+        return [f"{var} = {var}.drop_duplicates({', '.join(args)})"]
+
+    def reads(self) -> set[Any] | None:
+        return None if self.subset is None else set(self.subset)
+
+
+@dataclass(frozen=True)
+class SetColumn(Op):
+    name: Any
+    value: Expr
+
+    def text(self) -> str:
+        return f"Set the column {column(self.name)} to {self.value.text()}"
+
+    def code(self, var: str, namer: Namer) -> list[str]:
+        return [f"{var}[{quote(self.name)}] = {self.value.code(var)}"]
+
+    def reads(self) -> set[Any] | None:
+        return self.value.columns()
+
+    def writes(self) -> set[Any] | None:
+        return {self.name}
+
+    def changes_rows(self) -> bool:
+        return False
+
+
+@dataclass(frozen=True)
+class Rename(Op):
+    mapping: tuple  # ((old, new), ...)
+
+    def text(self) -> str:
+        return "Rename " + ", ".join(f"the column {column(old)} to {column(new)}" for old, new in self.mapping)
+
+    def code(self, var: str, namer: Namer) -> list[str]:
+        return [f"{var} = {var}.rename(columns={quote(dict(self.mapping))})"]
+
+    def reads(self) -> set[Any] | None:
+        return {old for old, _ in self.mapping}
+
+    def writes(self) -> set[Any] | None:
+        return {old for old, _ in self.mapping} | {new for _, new in self.mapping}
+
+    def changes_rows(self) -> bool:
+        return False
+
+
+@dataclass(frozen=True)
+class SetColumns(Op):
+    names: tuple
+
+    def text(self) -> str:
+        return f"Name the columns, in order, {columns_text(self.names)}"
+
+    def code(self, var: str, namer: Namer) -> list[str]:
+        return [f"{var}.columns = {quote(list(self.names))}"]
+
+    def reads(self) -> set[Any] | None:
+        return None
+
+    def writes(self) -> set[Any] | None:
+        return None
+
+    def changes_rows(self) -> bool:
+        return False
+
+
+@dataclass(frozen=True)
+class SelectColumns(Op):
+    names: tuple
+
+    def text(self) -> str:
+        return f"Keep only the columns {columns_text(self.names)}"
+
+    def code(self, var: str, namer: Namer) -> list[str]:
+        return [f"{var} = {var}[{quote(list(self.names))}]"]
+
+    def reads(self) -> set[Any] | None:
+        return set(self.names)
+
+    def writes(self) -> set[Any] | None:
+        return None
+
+    def changes_rows(self) -> bool:
+        return False
+
+
+@dataclass(frozen=True)
+class DropColumns(Op):
+    names: tuple
+
+    def text(self) -> str:
+        return f"Drop the column{'s' if len(self.names) > 1 else ''} {columns_text(self.names)}"
+
+    def code(self, var: str, namer: Namer) -> list[str]:
+        return [f"{var} = {var}.drop(columns={quote(list(self.names))})"]
+
+    def writes(self) -> set[Any] | None:
+        return None
+
+    def changes_rows(self) -> bool:
+        return False
+
+
+@dataclass(frozen=True)
+class SortRows(Op):
+    by: tuple
+    ascending: tuple  # one bool per column
+
+    def text(self) -> str:
+        keys = [f"{column(c)} ({'ascending' if a else 'descending'})" for c, a in zip(self.by, self.ascending)]
+        return "Sort the rows by " + ", then ".join(keys) + " (a stable sort)"
+
+    def code(self, var: str, namer: Namer) -> list[str]:
+        return [f"{var} = {var}.sort_values({quote(list(self.by))}, ascending={quote(list(self.ascending))}, kind='stable')"]
+
+    def reads(self) -> set[Any] | None:
+        return set(self.by)
+
+    def changes_rows(self) -> bool:
+        return False  # the same rows, in another order: only positions change
+
+
+@dataclass(frozen=True)
+class HeadRows(Op):
+    n: int
+    last: bool = False
+
+    def text(self) -> str:
+        return f"Keep only the {'last' if self.last else 'first'} {self.n} rows"
+
+    def code(self, var: str, namer: Namer) -> list[str]:
+        return [f"{var} = {var}.{'tail' if self.last else 'head'}({self.n})"]
+
+
+@dataclass(frozen=True)
+class SetIndex(Op):
+    name: Any
+
+    def text(self) -> str:
+        return f"Use the column {column(self.name)} as the index (row labels)"
+
+    def code(self, var: str, namer: Namer) -> list[str]:
+        return [f"{var} = {var}.set_index({quote(self.name)})"]
+
+    def reads(self) -> set[Any] | None:
+        return {self.name}
+
+    def writes(self) -> set[Any] | None:
+        return {self.name}
+
+    def changes_rows(self) -> bool:
+        return False
+
+
+@dataclass(frozen=True)
+class ResetIndex(Op):
+    def text(self) -> str:
+        return "Number the rows again from 0, dropping the old row labels"
+
+    def code(self, var: str, namer: Namer) -> list[str]:
+        return [f"{var} = {var}.reset_index(drop=True)"]
+
+    def changes_rows(self) -> bool:
+        return False
+
+
+MERGE_HOW = {"inner": "keeping only keys found in both", "left": "keeping every row of the first table",
+             "right": "keeping every row of the second table", "outer": "keeping the keys of either table"}
+
+
+@dataclass(frozen=True)
+class Merge(Op):
+    right: "Frame"
+    how: str = "inner"
+    on: tuple | None = None
+    left_on: tuple | None = None
+    right_on: tuple | None = None
+
+    def text(self) -> str:
+        if self.on is not None:
+            keys = f"on {columns_text(self.on)}"
+        elif self.left_on is not None and self.right_on is not None:
+            keys = f"matching {columns_text(self.left_on)} with {columns_text(self.right_on)}"
+        else:
+            keys = "on the columns both tables share"
+        other = self.right.describe()
+        return f"Merge with {other} {keys} ({self.how} join, {MERGE_HOW[self.how]})"
+
+    def code(self, var: str, namer: Namer) -> list[str]:
+        other = namer.next()
+        lines = self.right.code(other, namer)
+        args = [other, f"how={quote(self.how)}"]
+        if self.on is not None:
+            args.append(f"on={quote(list(self.on))}")
+        if self.left_on is not None:
+            args += [f"left_on={quote(list(self.left_on))}", f"right_on={quote(list(self.right_on or ()))}"]
+        return lines + [f"{var} = {var}.merge({', '.join(args)})"]
+
+    def reads(self) -> set[Any] | None:
+        return None
+
+    def writes(self) -> set[Any] | None:
+        return None
+
+
+# -- the data a frame starts from ----------------------------------------------------------------
+
+# reader -> (how the text names the format, pandas function)
+READERS = {
+    "read_csv": ("a CSV file", "pd.read_csv"),
+    "read_table": ("a tab-separated file", "pd.read_table"),
+    "read_excel": ("an Excel file", "pd.read_excel"),
+    "read_json": ("a JSON file", "pd.read_json"),
+    "read_parquet": ("a Parquet file", "pd.read_parquet"),
+    "read_feather": ("a Feather file", "pd.read_feather"),
+}
+# read options -> how the text states them; a read with another option gives no spec
+READ_OPTIONS = {
+    "sep": lambda v: f"with {quote(v)} as the separator",
+    "delimiter": lambda v: f"with {quote(v)} as the separator",
+    "header": lambda v: "with no header row" if v is None else f"with the header on line {v}",
+    "names": lambda v: f"naming the columns {columns_text(tuple(v))}",
+    "index_col": lambda v: ("using its first column as the index" if v == 0
+                            else f"using {column(v)} as the index" if isinstance(v, str)
+                            else f"using the columns at {quote(v)} as the index"),
+    "usecols": lambda v: f"reading only the columns {quote(v)}",
+    "parse_dates": lambda v: ("parsing the index as dates" if v is True
+                              else f"parsing {columns_text(tuple(v))} as dates"),
+    "na_values": lambda v: f"reading {quote(v)} as missing values",
+    "skiprows": lambda v: f"skipping {quote(v)} rows at the start" if isinstance(v, int) else f"skipping the rows {quote(v)}",
+    "encoding": lambda v: f"in the encoding {quote(v)}",
+    "thousands": lambda v: f"with {quote(v)} as the thousands separator",
+    "decimal": lambda v: f"with {quote(v)} as the decimal point",
+    "sheet_name": lambda v: f"from the sheet {quote(v)}",
+    "dtype": lambda v: f"with the column types {quote(v)}",
+    "lines": lambda v: "as JSON Lines" if v else "as one JSON document",
+    "orient": lambda v: f"in the orientation {quote(v)}",
+    "low_memory": None,  # how pandas reads, not what it gives
+    "engine": None,
+}
+
+
+# options given at their default value say nothing (pandas' defaults; read_table reads tabs)
+READ_DEFAULTS = {"sep": ",", "delimiter": None, "header": "infer", "names": None, "index_col": None, "usecols": None,
+                 "parse_dates": None, "na_values": None, "skiprows": None, "encoding": None, "thousands": None,
+                 "decimal": ".", "dtype": None}
+READER_DEFAULTS = {"read_table": {"sep": "\t"}, "read_excel": {"sheet_name": 0, "header": 0},
+                   "read_json": {"lines": False}}
+
+
+def is_default(reader: str, option: str, value: Any) -> bool:
+    defaults = {**READ_DEFAULTS, **READER_DEFAULTS.get(reader, {})}
+    return option in defaults and defaults[option] == value and type(defaults[option]) is type(value)
+
+
+@dataclass(frozen=True)
+class ReadFile:
+    name: str  # the file's name as the task gives it (it lies in the working folder)
+    reader: str  # a key of READERS
+    options: tuple = ()  # ((keyword, constant), ...), each a key of READ_OPTIONS
+
+    def text(self) -> str:
+        stated = [READ_OPTIONS[k](v) for k, v in self.options if READ_OPTIONS.get(k)]
+        return f"Read {column(self.name)}" + (" " + ", ".join(stated) if stated else "")
+
+    def code(self, var: str) -> list[str]:
+        args = [quote(self.name)] + [f"{k}={quote(v)}" for k, v in self.options]
+        return [f"{var} = {READERS[self.reader][1]}({', '.join(args)})"]
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A table: a file as read, then operations in order."""
+
+    source: ReadFile
+    ops: tuple = ()
+
+    def then(self, op: Op) -> "Frame":
+        return Frame(self.source, self.ops + (op,))
+
+    def files(self) -> list[str]:
+        names = [self.source.name]
+        for op in self.ops:
+            if isinstance(op, Merge):
+                names += [n for n in op.right.files() if n not in names]
+        return names
+
+    def steps(self) -> list[str]:
+        """The sentences that prepare the frame, reading included when it has options."""
+        first = [self.source.text()] if self.source.options else []
+        return first + [op.text() for op in self.ops]
+
+    def describe(self) -> str:
+        """The frame in a phrase: the file, and its own steps when it has any."""
+        if not self.ops and not self.source.options:
+            return f"the table in {column(self.source.name)}"
+        return f"the table in {column(self.source.name)} ({'; '.join(s[0].lower() + s[1:] for s in self.steps())})"
+
+    def code(self, var: str, namer: Namer) -> list[str]:
+        lines = self.source.code(var)
+        for op in self.ops:
+            lines += op.code(var, namer)
+        return lines
+
+    def pruned(self, needed: set[Any] | None) -> "Frame":
+        """The frame without the steps that cannot change what a statistic of the `needed` columns
+        sees (None: every column matters), such as a derived column nobody reads. Steps that
+        change which rows there are, or their order or labels, always stay."""
+        kept: list[Op] = []
+        want = None if needed is None else set(needed)
+        for op in reversed(self.ops):
+            writes = op.writes()
+            if not (op.changes_rows() or want is None or writes is None or writes & want
+                    or isinstance(op, (SortRows, SetIndex, ResetIndex))):
+                continue
+            kept.append(op)
+            reads = op.reads()
+            if reads is None:
+                want = None
+            elif want is not None:
+                if isinstance(op, Rename):
+                    want -= {new for _, new in op.mapping}
+                elif isinstance(op, SetColumn):
+                    want.discard(op.name)
+                want |= reads
+        return Frame(self.source, tuple(reversed(kept)))

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from nbqa_builder.pipeline import Pipeline
@@ -76,3 +80,55 @@ def test_the_out_of_order_notebook_is_dropped(corpus_run):
 def test_licenses_come_from_the_license_files(corpus_run):
     stats, _ = corpus_run
     assert set(stats["licenses"]) <= {"Apache-2.0", "BSD-3-Clause", "MIT", "CC-BY-4.0", "unknown"}
+
+
+VERIFIED_RECIPE = """
+name: corpus-verified
+source: {{kind: local, path: "{source}"}}
+steps:
+  - validate: {{}}
+  - filter: {{rules: [no_code, neural_network_or_gpu, external_api]}}
+  - deps: {{}}
+  - filter: {{rules: [teaching_dataset, decontaminate]}}
+  - dedup: {{exact: true}}
+  - extract: {{backend: heuristic}}
+  - verify: {{sandbox: bwrap, timeout_s: 120}}
+output: "{output}"
+executor: {{kind: local, workers: 2, part_size: 16}}
+"""
+
+
+@pytest.fixture(scope="module")
+def verified_run(tmp_path_factory):
+    """The corpus through extract and verify, with only the rules that do not depend on execution
+    order and errors (more notebooks reach extraction); crawled code, so bubblewrap."""
+    if shutil.which("bwrap") is None:
+        pytest.skip("bubblewrap is not installed (apt-get install bubblewrap); .ci/run installs it")
+    output = tmp_path_factory.mktemp("corpus-verified") / "out"
+    recipe = parse_recipe(VERIFIED_RECIPE.format(source=CORPUS, output=output), "corpus.yaml")
+    stats = Pipeline(recipe, progress=False).run()
+    return output, stats
+
+
+def test_audit_agrees_with_every_interactive_task_of_the_corpus(verified_run):
+    output, stats = verified_run
+    interactive = stats["tasks"]["by_config"]["interactive"]
+    assert interactive >= 1
+    result = subprocess.run([sys.executable, "-m", "nbqa_builder", "audit", str(output / "dataset"), "--sandbox", "bwrap"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=900)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1] == (f"tasks={interactive} verified={interactive} "
+                                              f"reference_agrees={interactive} wrong=0")
+
+
+def test_corpus_tasks_state_their_steps_and_drops_say_why(verified_run):
+    output, stats = verified_run
+    rows = [row for path in sorted((output / "dataset" / "data").glob("*/*.parquet")) if path.parent.name != "files"
+            for row in pq.read_table(path).to_pylist()]
+    assert rows and not [r for r in rows if "as the notebook does" in r["task"] + r["constraints"]]
+    assert all(r["reference_code"] and r["reference_agrees"] for r in rows)  # a disagreeing task is dropped
+    dropped = stats["tasks"]["dropped"]
+    assert dropped.get("unrenderable_preprocessing", 0) > 0 and dropped.get("unrenderable_statistic", 0) > 0
+    per_100 = stats["tasks"]["per_100_kept_notebooks"]
+    extracted = next(step["in"] for step in stats["steps"] if step["step"] == "extract")  # kept by the rules
+    assert per_100["tasks"] == round(100 * stats["tasks"]["written"] / extracted, 1)

@@ -63,6 +63,37 @@ def test_demo_writes_dataset_stats_and_rejects(demo_run: Path):
     assert (demo_run / "rejects" / "notebooks.jsonl").is_file()
 
 
+def test_demo_tasks_say_what_their_label_computes(demo_run: Path):
+    """The demo's cells that prepare the data before a value (rows dropped for a missing discount,
+    a derived revenue, warm days only) give tasks that state that step, with the true value."""
+    import pandas as pd
+
+    rows = {row["task"]: row for row in task_rows(demo_run)}
+    assert not [t for t, row in rows.items() if "as the notebook does" in t + row["constraints"]]
+    sales = pd.read_csv(ROOT / "examples" / "repos" / "acme__retail-analysis" / "data" / "sales.csv")
+    weather = pd.read_csv(ROOT / "examples" / "repos" / "lab__weather-stats" / "data" / "weather.csv")
+    expected = {
+        "Drop the rows where `discount` is missing": f"@row_count[{len(sales.dropna(subset=['discount']))}]",
+        "Set the column `revenue` to (`units` * `price`)": f"@sum_revenue[{(sales.units * sales.price).sum():.2f}]",
+        "Keep only the rows where `temp_c` > 20": f"@mean_rain_mm[{weather[weather.temp_c > 20].rain_mm.mean():.2f}]",
+    }
+    for step, label in expected.items():
+        matching = [row for text, row in rows.items() if step in text and row["label"] == label]
+        assert matching, (step, label, sorted(rows))
+        assert all(row["verified"] and row["reference_agrees"] for row in matching)
+    raw_mean = f"@mean_rain_mm[{weather.rain_mm.mean():.2f}]"
+    assert raw_mean != expected["Keep only the rows where `temp_c` > 20"]  # the trap matters
+
+
+def test_audit_agrees_with_every_interactive_task_of_the_demo(demo_run: Path):
+    result = run_cli("audit", str(demo_run / "dataset"), "--sandbox", "process")
+    assert result.returncode == 0, result.stdout + result.stderr
+    interactive = json.loads((demo_run / "stats.json").read_text())["tasks"]["by_config"]["interactive"]
+    assert interactive > 0
+    assert result.stdout.splitlines()[-1] == (f"tasks={interactive} verified={interactive} "
+                                              f"reference_agrees={interactive} wrong=0")
+
+
 def test_every_notebook_is_accounted_for(demo_run: Path):
     stats = json.loads((demo_run / "stats.json").read_text())
     notebooks = sorted(p.relative_to(ROOT / "examples" / "repos") for p in (ROOT / "examples" / "repos").rglob("*.ipynb"))

@@ -31,4 +31,11 @@ def main(args: argparse.Namespace) -> int:
         print(f"{step['step']:<12} {step['in']:>8} {step['dropped']:>8} {step['out']:>8}  {reasons}")
     tasks = stats.get("tasks", {})
     print(f"tasks: {tasks.get('written', 0)} " + " ".join(f"{k}={v}" for k, v in tasks.get("by_config", {}).items()))
+    if tasks.get("kinds"):
+        print("tasks by kind: " + ", ".join(f"{k}={v}" for k, v in tasks["kinds"].items()))
+    if tasks.get("dropped"):
+        print("tasks dropped: " + ", ".join(f"{k}={v}" for k, v in tasks["dropped"].items()))
+    hundred = tasks.get("per_100_kept_notebooks")
+    if hundred:
+        print(f"per 100 kept notebooks: tasks={hundred['tasks']} interactive={hundred['interactive']}")
     return 0

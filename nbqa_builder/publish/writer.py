@@ -87,6 +87,7 @@ def _write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elaps
     task_counts: Counter[str] = Counter()
     concepts: Counter[str] = Counter()
     difficulty: Counter[str] = Counter()
+    kinds: Counter[str] = Counter()
     licenses: Counter[str] = Counter()
     row_notes: Counter[str] = Counter()
     for notebook in iter_final_records(work, last, n_parts):
@@ -113,6 +114,7 @@ def _write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elaps
             task_counts[config] += 1
             concepts.update(task.concepts)
             difficulty[task.difficulty] += 1
+            kinds[task.question_kind or "unknown"] += 1
     shard_paths.update({name: writer.close() for name, writer in writers.items()})
 
     stats = funnel_stats(recipe, tally)
@@ -122,9 +124,13 @@ def _write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elaps
         "dropped": dict(tally.task_drops.most_common()),
         "concepts": dict(concepts.most_common()),
         "difficulty": dict(sorted(difficulty.items())),
+        "kinds": dict(kinds.most_common()),
         "outputs_truncated": row_notes["outputs_cut"],
         "left_out_too_large": row_notes["rows_too_large"],
     }
+    # the notebooks the rules kept are those the extractor saw (it drops those that give no task)
+    extracted = next((step["in"] for step in stats["steps"] if step["step"] == "extract"), tally.kept)
+    stats["tasks"]["per_100_kept_notebooks"] = per_hundred(stats["tasks"], extracted)
     stats["files"] = file_stats
     stats["metrics"] = tally.metrics
     stats["redaction"] = {where: dict(sorted(found.items())) for where, found in redaction.items()}
@@ -249,6 +255,20 @@ def _json_line(record: dict[str, Any]) -> bytes:
         return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
     except orjson.JSONEncodeError:
         return (json.dumps(record) + "\n").encode()
+
+
+def per_hundred(tasks: dict[str, Any], kept: int) -> dict[str, Any]:
+    """The task yield per 100 notebooks kept by the rules: written, interactive, dropped by
+    reason, by kind."""
+    def scaled(n: float) -> float:
+        return round(100 * n / kept, 1) if kept else 0.0
+
+    return {
+        "tasks": scaled(tasks["written"]),
+        "interactive": scaled(tasks["by_config"].get("interactive", 0)),
+        "dropped": {reason: scaled(n) for reason, n in tasks["dropped"].items()},
+        "kinds": {kind: scaled(n) for kind, n in tasks["kinds"].items()},
+    }
 
 
 def funnel_stats(recipe: Recipe, tally: Tally) -> dict[str, Any]:

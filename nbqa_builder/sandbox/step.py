@@ -8,14 +8,12 @@ at garbage collection or at interpreter exit (so sandbox processes never outlive
 from __future__ import annotations
 
 import posixpath
-import re
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from nbqa_builder.extract.grounding import answer_comes_out, output_candidates  # noqa: F401 (re-exported)
-from nbqa_builder.extract.grounding import value_matches as _values_match
+from nbqa_builder.extract.grounding import answers_shown_again, label_printed, task_problem
 from nbqa_builder.records import FOUND, Notebook, Task
 from nbqa_builder.sandbox.backends import SandboxUnavailable, require_backend
 from nbqa_builder.sandbox.compare import canonical_outputs, outputs_match
@@ -137,24 +135,24 @@ def _same_results(runs: list[NotebookRun], positions) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
-# Answers: the comparison and the candidates live in extract/grounding.py, because extraction
-# checks labels against stored outputs with the same rule that verify applies to re-run outputs.
-
-_ANSWER_ITEM = re.compile(r"@(\w+)\[(.*?)\]")
-
-
-def _label_values(label: str) -> dict[str, str]:
-    """`@name[value] ...` -> {name: value}; a later duplicate name wins (as in DABench)."""
-    return {name: value for name, value in _ANSWER_ITEM.findall(label or "")}
+# Verify: the checks that need no run are extract/grounding.py's (`task_problem`), shared with the
+# extractors, so a task is judged by one rule before and after it is re-run.
 
 
 class VerifyStep(_SandboxStep):
-    """Re-run each task's solution cells with its data files; set executable, deterministic, verified.
+    """Re-run each task in the sandbox with its data files alone; set its flags or drop it.
 
-    "The answer comes out again" means: every answer value of the task is found (by
-    `_values_match`) among the `output_candidates` of the re-run outputs of the task's solution
-    cells, stdout and text/plain only. A task is `verified` when its solution runs without error,
-    every answer comes out again, and the answers equal the label's `@name[value]` items.
+    - A task that is wrong as written (`grounding.task_problem`: an answer not shown whole by the
+      answer cell, an empty value, a name twice, no data file, an answer cell without code) is
+      dropped with that reason.
+    - The solution's cells run with the task's files placed where its code reads them:
+      `executable` (no error), `deterministic` (two runs show the same), and the answer cell must
+      show every answer again at the place extraction found it.
+    - A task with a reference program (heuristic tasks) runs it with the task's files placed by
+      name: it must print the label (strict scorer), twice; otherwise the question does not say
+      what the label computes, and the task is dropped (`question_label_mismatch`, or
+      `reference_error` when the program fails).
+    - `verified`: the solution runs and shows the answers again, and the reference program agrees.
     """
 
     name = "verify"
@@ -162,33 +160,41 @@ class VerifyStep(_SandboxStep):
 
     def process(self, notebook: Notebook) -> str | None:
         for task in notebook.tasks:
-            self.verify_task(notebook, task)
+            if task.drop_reason is None:
+                self.verify_task(notebook, task)
         return None
 
     def verify_task(self, notebook: Notebook, task: Task) -> None:
+        problem = task_problem(task, notebook)
+        if problem is not None:
+            task.drop_reason = problem
+            return
+        sources = {ref.sha256: Path(notebook.repo_dir, ref.resolved) for ref in notebook.data_refs
+                   if ref.status == FOUND and ref.resolved and ref.sha256}
+        if any(f.sha256 not in sources or not sources[f.sha256].is_file() for f in task.data_files):
+            task.executable = task.deterministic = task.verified = False
+            return
         cwd = posixpath.dirname(notebook.path)
-        sources = {ref.sha256: Path(notebook.repo_dir, ref.resolved) for ref in notebook.data_refs if ref.status == FOUND and ref.resolved and ref.sha256}
-        files = {}
-        for data_file in task.data_files:
-            source = sources.get(data_file.sha256)
-            if source is None or not source.is_file():
-                task.executable = task.deterministic = task.verified = False
-                return
-            files[posixpath.normpath(posixpath.join(cwd, data_file.path))] = str(source)
-        cells = [notebook.cells[i].source for i in task.cells if 0 <= i < len(notebook.cells) and notebook.cells[i].cell_type == "code"]
+        placed = {posixpath.normpath(posixpath.join(cwd, f.path)): str(sources[f.sha256]) for f in task.data_files}
+        cells = [notebook.cells[i].source for i in task.cells]
         try:
-            runs = [self.worker().run_notebook(cells, files, cwd) for _ in range(self.config.runs)]
+            runs = [self.worker().run_notebook(cells, placed, cwd) for _ in range(self.config.runs)]
+            by_name = {PurePosixPath(f.path).name: str(sources[f.sha256]) for f in task.data_files}
+            references = [self.worker().run_notebook([task.reference_code], by_name, "")
+                          for _ in range(self.config.runs)] if task.reference_code else []
         except (SandboxError, ValueError):
             task.executable = task.deterministic = task.verified = None
             return
         task.executable = runs[0].executable
         task.deterministic = all(run.executable for run in runs) and _same_results(runs, range(len(cells)))
-        label_values = _label_values(task.label)
-        answers = {a.name: a.value for a in task.answers} or label_values
-        answers_equal_label = bool(answers) and set(answers) == set(label_values) and all(
-            _values_match(label_values[name], value) for name, value in answers.items()
-        )
-        outputs = [output for cell in runs[0].cells for output in cell.outputs]
-        task.verified = (
-            task.executable and answers_equal_label and all(answer_comes_out(value, outputs) for value in answers.values())
-        )
+        shown_again = all(run.executable and answers_shown_again(task.answers, task.format, run.cells[-1].outputs)
+                          for run in runs)
+        if task.is_visualization:
+            shown_again = task.executable
+        if references:
+            task.reference_agrees = all(run.executable and label_printed(run.cells[0].outputs, task.answers)
+                                        for run in references)
+            task.deterministic = task.deterministic and _same_results(references, [0])
+            if not task.reference_agrees:
+                task.drop_reason = "question_label_mismatch" if references[0].executable else "reference_error"
+        task.verified = bool(task.executable and shown_again and task.reference_agrees is not False)

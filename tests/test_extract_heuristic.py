@@ -127,6 +127,8 @@ KINDS = [  # (cell, question kind, truth)
     ('(df["units"] > 25).mean()', "share_where", lambda d: (d.units > 25).mean()),
     ('df["region"].value_counts(normalize=True)["east"]', "share_where", lambda d: d.region.value_counts(normalize=True)["east"]),
     ('df.groupby("region")["units"].mean()["south"]', "group_value", lambda d: d.groupby("region").units.mean()["south"]),
+    ('100 * (df["discount"] > 0.2).mean()', "share_where", lambda d: 100 * (d.discount > 0.2).mean()),
+    ('df["price"].sum() / df["units"].sum()', "arithmetic", lambda d: d.price.sum() / d.units.sum()),
 ]
 MULTI = [  # (cell, kind, truth as {name: value})
     ('df["price"].describe()', "describe",

@@ -17,6 +17,7 @@ runs the reference program written from the spec and compares it with the notebo
 from __future__ import annotations
 
 import ast
+import dataclasses
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any, Callable
@@ -368,6 +369,10 @@ class SliceReader(PandasCalls):
             if a is not None and b is not None:
                 return SeriesV(frame, S.Arith(symbol, a, b))
             return Unknown()
+        if symbol == "*" and {type(left), type(right)} == {StatV, Const}:
+            share, factor = (left, right) if isinstance(left, StatV) else (right, left)
+            if isinstance(share.stat, T.ShareWhere) and not share.stat.percent and factor.value == 100:
+                return StatV(dataclasses.replace(share.stat, percent=True))  # 100 * (cond).mean()
         if symbol in ("+", "-", "*", "/") and _statistic_or_number(left) and _statistic_or_number(right):
             if isinstance(left, StatV) or isinstance(right, StatV):
                 return StatV(T.Combine(symbol, _side(left), _side(right)))

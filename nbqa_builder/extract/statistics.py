@@ -235,6 +235,9 @@ class ShareWhere(Statistic):
     def name(self) -> str:
         return answer_name("percent" if self.percent else "share", *sorted(map(str, self.cond.columns()))[:2])
 
+    def notes(self) -> list[str]:
+        return ["Every row counts in the total; a row whose value is missing does not meet the condition."]
+
 
 @dataclass(frozen=True)
 class Corr(Statistic):

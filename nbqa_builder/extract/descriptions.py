@@ -27,7 +27,14 @@ class Unknown:
     # a value the spec cannot state: a statistic it cannot phrase, unless a statement before the
     # answer made it so (then `unrenderable_preprocessing`)
     reason: str = UNRENDERABLE_STATISTIC
-    detail: str = ""  # the code the spec could not state, for the task's reject record
+    # the code the spec could not state, for the task's reject record: text, or the AST node,
+    # written out only when the reason is reported (ast.unparse is costly, and most unknowns
+    # never reach a report)
+    where: str | ast.AST = ""
+
+    @property
+    def detail(self) -> str:
+        return self.where if isinstance(self.where, str) else snippet(self.where)
 
 
 @dataclass(eq=False)

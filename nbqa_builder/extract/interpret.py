@@ -26,7 +26,7 @@ from nbqa_builder.extract import spec as S
 from nbqa_builder.extract import statistics as T
 from nbqa_builder.extract.descriptions import (
     UNRENDERABLE_PREPROCESSING, UNRENDERABLE_STATISTIC, AccessorV, CondV, Const, CountsV, FrameV, GroupByV,
-    GroupSeriesV, IndexerV, IndexOfV, Module, ModeV, SeriesV, SortedGroupsV, StatV, Unknown, Value, is_label, snippet,
+    GroupSeriesV, IndexerV, IndexOfV, Module, ModeV, SeriesV, SortedGroupsV, StatV, Unknown, Value, is_label,
 )
 from nbqa_builder.extract.pandas_calls import COMPARE, FLIPPED, PandasCalls
 from nbqa_builder.extract.slicer import cell_names
@@ -105,7 +105,7 @@ class SliceReader(PandasCalls):
     def taint(self, node: ast.AST) -> None:
         """Every name a statement we do not follow binds or changes becomes Unknown."""
         names = cell_names(ast.Module(body=[node], type_ignores=[]))
-        unknown = Unknown(UNRENDERABLE_PREPROCESSING, snippet(node))
+        unknown = Unknown(UNRENDERABLE_PREPROCESSING, node)
         for name in names.defines if names else ():
             self.env[name] = unknown
 
@@ -128,7 +128,7 @@ class SliceReader(PandasCalls):
             value = self.value(value_node)
             if isinstance(value, Unknown):
                 value = Unknown(UNRENDERABLE_PREPROCESSING if value.reason == UNRENDERABLE_STATISTIC else value.reason,
-                                value.detail)
+                                value.where)
             self.env[target.id] = value
             return
         column = _column_target(target)
@@ -143,7 +143,7 @@ class SliceReader(PandasCalls):
                 if expr is not None:
                     self.rebind(name, owner, FrameV(owner.frame.then(_set_column(key.value, expr))))
                     return
-            self.env[name] = Unknown(UNRENDERABLE_PREPROCESSING, snippet(statement))
+            self.env[name] = Unknown(UNRENDERABLE_PREPROCESSING, statement)
             return
         if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) \
                 and isinstance(self.env.get(target.value.id), Unknown):
@@ -187,7 +187,7 @@ class SliceReader(PandasCalls):
                 plain = ast.Call(func=node.func, args=node.args, keywords=[k for k in node.keywords if k.arg != "inplace"])
                 result = self.value(ast.copy_location(plain, node))
                 self.rebind(base.id, owner, result if isinstance(result, FrameV)
-                            else Unknown(UNRENDERABLE_PREPROCESSING, snippet(node)))
+                            else Unknown(UNRENDERABLE_PREPROCESSING, node))
                 return
             column = _column_target(receiver)
             key = Const(column[1]) if column and not isinstance(column[1], ast.AST) else (
@@ -198,7 +198,7 @@ class SliceReader(PandasCalls):
                 if fill is not None:
                     self.rebind(base.id, owner, FrameV(owner.frame.then(S.FillNA(fill, (key.value,)))))
                     return
-        self.env[base.id] = Unknown(UNRENDERABLE_PREPROCESSING, snippet(node))
+        self.env[base.id] = Unknown(UNRENDERABLE_PREPROCESSING, node)
 
     # -- expressions ----------------------------------------------------------------------------
 
@@ -212,8 +212,8 @@ class SliceReader(PandasCalls):
     def value(self, node: ast.AST) -> Value:
         """The description of an expression; an Unknown names the code it could not state."""
         found = self._value(node)
-        if isinstance(found, Unknown) and not found.detail:
-            found.detail = snippet(node)
+        if isinstance(found, Unknown) and not found.where:
+            found.where = node
         return found
 
     def _value(self, node: ast.AST) -> Value:

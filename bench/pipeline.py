@@ -43,6 +43,7 @@ steps:
   - filter: {{rules: [no_code, out_of_order, unexecuted_code_cells, error_outputs, neural_network_or_gpu, external_api]}}
   - deps: {{}}
   - filter: {{rules: [teaching_dataset, decontaminate, too_little_data]}}
+  - redact: {{}}
   - dedup: {{exact: true}}
   - extract: {{backend: heuristic}}
 output: "{output}"

@@ -42,6 +42,7 @@ steps:
   - filter: {{rules: {first}}}
   - deps: {{}}
   - filter: {{rules: {second}}}
+  - redact: {{}}
   - dedup: {{exact: true}}
   - extract: {{backend: heuristic}}
   - verify: {{sandbox: {sandbox}, timeout_s: 120}}

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from nbqa_builder.step import Step
+from nbqa_builder.step import GlobalStep, Step
 
 # name -> "module:Class". Imported lazily so a recipe check does not pull heavy dependencies.
 STEP_CLASSES: dict[str, str] = {
@@ -231,8 +231,19 @@ def parse_recipe(text: str, filename: str = "<recipe>") -> Recipe:
             raise RecipeError(f"{_where(node, filename, loc)}: steps[0]: the first step must be `validate` (it parses the notebooks)")
         for needed in step_class(name).required_steps(config):
             if needed not in earlier:
-                raise RecipeError(f"{_where(node, filename, loc)}: steps[{index}].{name}: needs the `{needed}` step before it")
+                hint = REQUIRED_HINTS.get(needed, "")
+                raise RecipeError(f"{_where(node, filename, loc)}: steps[{index}].{name}: needs the `{needed}` step before it{hint}")
+        if name == "redact" and any(issubclass(step_class(e), GlobalStep) for e in earlier):
+            raise RecipeError(f"{_where(node, filename, loc)}: steps[{index}].redact: must come before "
+                              f"{', '.join(e for e in earlier if issubclass(step_class(e), GlobalStep))}: a global step "
+                              "ends a stage, whose part files would hold the text redaction removes")
     return recipe
+
+
+# what to add, for the steps a recipe most often forgets
+REQUIRED_HINTS = {
+    "redact": " (add `- redact: {}` after the filters: nothing runs or is stored before credentials are redacted)",
+}
 
 
 def _recipe_error(exc: ValidationError, root: Any, filename: str, prefix: tuple[Any, ...]) -> RecipeError:

@@ -49,6 +49,16 @@ class DataRef:
     # every call that reads it: (cell, line, column) of the call in the cell's code, so the
     # extractor can tell which file a `pd.read_csv(...)` it meets reads
     sites: list[tuple[int, int, int]] = field(default_factory=list)
+    # a copy of the file with its credentials redacted (redact step), which every later step runs
+    # and the writer publishes, and that copy's sha256; None when the file holds none
+    redacted: str | None = None
+    redacted_sha256: str | None = None
+
+    def source(self, repo_dir: str) -> Path | None:
+        """The file on this machine that the steps after `redact` read: the redacted copy, if any."""
+        if self.redacted:
+            return Path(self.redacted)
+        return Path(repo_dir, self.resolved) if self.resolved else None
 
 
 @dataclass
@@ -106,11 +116,13 @@ class Notebook:
                 cell.outputs = [_rejoined(output) for output in cell.outputs]
 
     def published_files(self) -> list[dict[str, Any]]:
-        """The data files its kept tasks ship: sha256, path in the task, and `source` (the file on
-        this machine, None when its data reference gives none)."""
-        sources = {ref.sha256: str(Path(self.repo_dir) / ref.resolved) for ref in self.data_refs
-                   if ref.status == FOUND and ref.sha256 and ref.resolved}
-        return [{"sha256": f.sha256, "path": f.path, "source": sources.get(f.sha256)}
+        """The data files its kept tasks ship: sha256, path in the task, `source` (the file on
+        this machine that is published: the redacted copy where there is one; None when its data
+        reference gives none) and `source_sha256`, the sha256 that file must have."""
+        sources = {ref.sha256: (str(ref.source(self.repo_dir)), ref.redacted_sha256 or ref.sha256)
+                   for ref in self.data_refs if ref.status == FOUND and ref.sha256 and ref.resolved}
+        return [{"sha256": f.sha256, "path": f.path, "source": sources.get(f.sha256, (None, None))[0],
+                 "source_sha256": sources.get(f.sha256, (None, None))[1]}
                 for task in self.tasks if task.drop_reason is None for f in task.data_files]
 
     def release(self) -> None:

@@ -26,6 +26,7 @@ steps:
   - validate: {{}}
   - deps: {{}}
   - filter: {{}}
+  - redact: {{}}
   - dedup: {{exact: true}}
   - extract: {{backend: heuristic}}
 output: "{output}"
@@ -90,6 +91,7 @@ steps:
   - filter: {{rules: [no_code, neural_network_or_gpu, external_api]}}
   - deps: {{}}
   - filter: {{rules: [teaching_dataset, decontaminate]}}
+  - redact: {{}}
   - dedup: {{exact: true}}
   - extract: {{backend: heuristic}}
   - verify: {{sandbox: bwrap, timeout_s: 120}}

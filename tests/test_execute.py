@@ -156,13 +156,13 @@ def test_a_notebook_whose_data_is_missing_fails_but_is_kept(repo, execute_step):
 
 
 def test_recipes_name_the_steps_and_reject_unknown_settings():
-    recipe = parse_recipe("name: t\nsource: {kind: local, path: x}\nsteps:\n  - validate: {}\n  - deps: {}\n  - execute: {sandbox: process, timeout_s: 5}\n  - extract: {}\n  - verify: {sandbox: process}\noutput: out\n")
-    assert [name for name, _ in recipe.step_configs()] == ["validate", "deps", "execute", "extract", "verify"]
-    with pytest.raises(RecipeError, match=r"steps\[2\]\.execute\.timout_s: unknown key"):
-        parse_recipe("name: t\nsource: {kind: local, path: x}\nsteps:\n  - validate: {}\n  - deps: {}\n  - execute: {timout_s: 5}\noutput: out\n")
+    recipe = parse_recipe("name: t\nsource: {kind: local, path: x}\nsteps:\n  - validate: {}\n  - deps: {}\n  - redact: {}\n  - execute: {sandbox: process, timeout_s: 5}\n  - extract: {}\n  - verify: {sandbox: process}\noutput: out\n")
+    assert [name for name, _ in recipe.step_configs()] == ["validate", "deps", "redact", "execute", "extract", "verify"]
+    with pytest.raises(RecipeError, match=r"steps\[3\]\.execute\.timout_s: unknown key"):
+        parse_recipe("name: t\nsource: {kind: local, path: x}\nsteps:\n  - validate: {}\n  - deps: {}\n  - redact: {}\n  - execute: {timout_s: 5}\noutput: out\n")
 
 
 def test_a_recipe_asking_for_bwrap_without_bubblewrap_names_the_fix(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(RecipeError, match="apt-get install bubblewrap"):
-        parse_recipe("name: t\nsource: {kind: local, path: x}\nsteps:\n  - validate: {}\n  - deps: {}\n  - execute: {sandbox: bwrap}\noutput: out\n")
+        parse_recipe("name: t\nsource: {kind: local, path: x}\nsteps:\n  - validate: {}\n  - deps: {}\n  - redact: {}\n  - execute: {sandbox: bwrap}\noutput: out\n")

@@ -380,5 +380,5 @@ def test_the_key_comes_from_the_environment_never_the_recipe(tmp_path):
     from nbqa_builder.recipe import RecipeError, parse_recipe
 
     text = (ROOT / "recipes" / "local-llm.yaml").read_text().replace("api_key_env: LOCAL_LLM_API_KEY", "api_key: sk-abc")
-    with pytest.raises(RecipeError, match=r"steps\[5\]\.extract\.api_key: unknown key"):
+    with pytest.raises(RecipeError, match=r"steps\[6\]\.extract\.api_key: unknown key"):
         parse_recipe(text, "local-llm.yaml")

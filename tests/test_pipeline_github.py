@@ -24,6 +24,7 @@ steps:
   - validate: {{}}
   - deps: {{}}
   - filter: {{decontaminate: {{names: [dabench_sample.csv]}}}}
+  - redact: {{}}
   - dedup: {{exact: true}}
   - extract: {{backend: heuristic}}
 output: "{output}"

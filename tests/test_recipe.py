@@ -20,6 +20,7 @@ steps:
   - deps: {}
   - filter:
       min_data_rows: 10
+  - redact: {}
   - dedup: {exact: true}
   - extract: {backend: heuristic}
 output: out/t
@@ -46,11 +47,14 @@ def test_good_recipe_gives_typed_step_settings():
         (GOOD.replace("min_data_rows: 10", "min_data_rows: many"), "t.yaml:7: steps[2].filter.min_data_rows:"),
         (GOOD.replace("name: t", "name: t\ncolour: red"), "t.yaml:2: colour: unknown key"),
         (GOOD.replace("kind: local", "kind: ftp"), "source"),
-        (GOOD.replace("  - dedup: {exact: true}", "  - dedupe: {}"), "t.yaml:8: steps[3].dedupe: unknown step"),
+        (GOOD.replace("  - dedup: {exact: true}", "  - dedupe: {}"), "t.yaml:9: steps[4].dedupe: unknown step"),
         (GOOD.replace("output: out/t\n", ""), "output: Field required"),
         (GOOD.replace("  - validate: {}\n", ""), "the first step must be `validate`"),
         (GOOD.replace("  - deps: {}\n", ""), "steps[1].filter: needs the `deps` step before it"),
-        (GOOD.replace("extract: {backend: heuristic}", "extract: {backend: magic}"), "steps[4].extract.backend:"),
+        (GOOD.replace("extract: {backend: heuristic}", "extract: {backend: magic}"), "steps[5].extract.backend:"),
+        (GOOD.replace("  - redact: {}\n", ""), "steps[4].extract: needs the `redact` step before it (add `- redact: {}`"),
+        (GOOD.replace("  - redact: {}\n  - dedup: {exact: true}", "  - dedup: {exact: true}\n  - redact: {}"),
+         "steps[4].redact: must come before dedup"),
         ("name: [unclosed", "t.yaml:1: invalid YAML"),
         ("- just\n- a list\n", "a recipe is a mapping"),
     ],

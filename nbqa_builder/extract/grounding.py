@@ -29,6 +29,7 @@ from nbqa_builder.answers import (
 from nbqa_builder.extract.slicer import reads_data
 from nbqa_builder.notebooks.code import notebook_trees
 from nbqa_builder.records import Answer, Notebook, Task
+from nbqa_builder.redact.secrets import find_secrets
 
 RESULT = "result"
 MAX_SERIES_ENTRIES = 50  # a displayed Series longer than this is a table, not a few answers
@@ -187,6 +188,8 @@ def answers_problem(answers: list[Answer], label: str, answer_text: str) -> str 
         return "duplicate_answer_name"
     if any(not a.value.strip() for a in answers):
         return "empty_answer"
+    if any("<REDACTED:" in a.value or find_secrets(a.value) for a in answers):
+        return "secret_answer"  # a credential is never an answer, whole or redacted
     if any(read_scalar(a.value) is None for a in answers):
         return "not_a_value"
     try:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from nbqa_builder.extract.heuristic import outputs_text
 from nbqa_builder.records import Notebook
+from nbqa_builder.redact.secrets import cut_text
 
 PROMPTS_DIR = Path(__file__).parent / "prompts"
 _VERSION_LINE = re.compile(r"^<!--\s*version:\s*(\S+)\s*-->\s*\n")
@@ -44,7 +45,7 @@ def render_notebook(notebook: Notebook, budget_chars: int, output_budget_chars: 
         if cell.cell_type == "code":
             shown = outputs_text(cell.outputs)
             if len(shown) > output_budget_chars:
-                shown = shown[:output_budget_chars] + "\n... [output truncated]"
+                shown = cut_text(shown, output_budget_chars) + "\n... [output truncated]"
             block = f"[cell {index}] code\n{cell.source}\n[cell {index}] output\n{shown or '(no output)'}"
         elif cell.cell_type == "markdown":
             block = f"[cell {index}] markdown\n{cell.source}"

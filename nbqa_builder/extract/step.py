@@ -49,7 +49,7 @@ class ExtractConfig(StepConfig, LLMSettings):
 class ExtractStep(Step):
     name = "extract"
     Config = ExtractConfig
-    requires: ClassVar[tuple[str, ...]] = ("validate", "deps")
+    requires: ClassVar[tuple[str, ...]] = ("validate", "deps", "redact")
 
     def __init__(self, config: ExtractConfig | None = None, **context: Any) -> None:
         super().__init__(config, **context)

@@ -14,6 +14,7 @@ from nbqa_builder.notebooks.parse import (
     validate_notebook,
 )
 from nbqa_builder.records import Notebook
+from nbqa_builder.redact.secrets import redact_text
 from nbqa_builder.step import Step, StepConfig
 
 
@@ -42,7 +43,7 @@ class ValidateStep(Step):
         try:
             data = validate_notebook(load_json(raw))
         except NotebookError as exc:
-            notebook.checks["validate"] = {"error": str(exc)}
+            notebook.checks["validate"] = {"error": redact_text(str(exc))[0]}  # a message may quote a value
             return exc.reason
         notebook.nbformat = data.get("nbformat")
         notebook.kernel = kernel_language(data)

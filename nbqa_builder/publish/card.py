@@ -71,21 +71,17 @@ def render_card(recipe: Recipe, stats: dict[str, Any], shard_paths: dict[str, li
         difficulty=_count_table(stats["tasks"]["difficulty"], "difficulty"),
         kinds=_count_table(stats["tasks"].get("kinds", {}), "kind"),
         licenses=_count_table(stats["licenses"], "license"),
-        redacted=_redaction_line(stats.get("redaction", {}), stats.get("metrics", {}).get("redact", {})),
+        redacted=_redaction_line(stats.get("redaction", {})),
         truncated=stats["tasks"].get("outputs_truncated", 0),
         recipe_yaml=yaml.safe_dump(recipe_data, sort_keys=False).rstrip(),
     )
 
 
-def _redaction_line(redaction: dict[str, dict[str, int]], step_metrics: dict[str, float]) -> str:
-    """One sentence: how many credentials were replaced, by kind, and notebooks dropped for them."""
-    kinds: dict[str, float] = {}
-    for key, n in step_metrics.items():
-        if key.startswith("secrets:"):
-            kinds[key.split(":", 1)[1]] = kinds.get(key.split(":", 1)[1], 0) + n
-    for found in redaction.values():
-        for kind, n in found.items():
-            kinds[kind] = kinds.get(kind, 0) + n
-    dropped = int(step_metrics.get("credential_files", 0))
-    text = (", ".join(f"{kind}: {int(n)}" for kind, n in sorted(kinds.items())) or "none found")
-    return f"Credentials replaced by `<REDACTED:kind>`: {text}. Notebooks dropped for reading a credential file: {dropped}."
+def _redaction_line(redaction: dict[str, Any]) -> str:
+    """How many credentials were replaced, by kind and by place, never what they were."""
+    total = redaction.get("total", 0)
+    kinds = ", ".join(f"{kind}: {n}" for kind, n in redaction.get("by_kind", {}).items())
+    places = ", ".join(f"{place}: {n}" for place, n in redaction.get("by_place", {}).items())
+    text = f"{total} ({kinds}; in {places})" if total else "none found"
+    return (f"Credentials replaced by `<REDACTED:kind>`: {text}. "
+            f"Notebooks dropped for reading a credential file: {redaction.get('credential_files', 0)}.")

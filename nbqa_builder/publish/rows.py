@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 
+from nbqa_builder.redact.secrets import cut_text
+
 # The viewer's first-rows budget is about 1 MB per response; a row under 256 kB leaves room for
 # several rows and the file columns. Outputs past 20,000 characters are dumps, not results.
 MAX_TASK_ROW_BYTES = 256_000
@@ -38,7 +40,7 @@ def row_bytes(row: dict[str, Any]) -> int:
 def truncate_text(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
-    return text[:limit] + TRUNCATION_MARKER.format(n=len(text) - limit)
+    return cut_text(text, limit) + TRUNCATION_MARKER.format(n=len(text) - limit)
 
 
 def fit_task_row(row: dict[str, Any], max_row_bytes: int = MAX_TASK_ROW_BYTES,

@@ -133,7 +133,7 @@ def _write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elaps
     stats["tasks"]["per_100_kept_notebooks"] = per_hundred(stats["tasks"], extracted)
     stats["files"] = file_stats
     stats["metrics"] = tally.metrics
-    stats["redaction"] = {where: dict(sorted(found.items())) for where, found in redaction.items()}
+    stats["redaction"] = redaction_stats(tally.metrics.get("redact", {}), redaction)
     stats["licenses"] = dict(licenses.most_common())
     stats["builder_version"] = __version__
     stats["elapsed_s"] = round(elapsed_s, 2)
@@ -180,7 +180,7 @@ def _write_files(directory: Path, needed: dict[str, dict[str, Any]], found: Coun
             content = Path(entry["source"]).read_bytes() if entry["source"] is not None else None
         except OSError:
             content = None
-        if content is None or hashlib.sha256(content).hexdigest() != sha256:
+        if content is None or hashlib.sha256(content).hexdigest() != (entry.get("source_sha256") or sha256):
             notes["left_out_unreadable"] += 1
             continue
         if len(content) > MAX_FILE_ROW_BYTES:
@@ -210,7 +210,8 @@ class Tally:
     by_step: dict[str, Counter[str]] = field(default_factory=dict)  # step label -> drop reasons
     task_drops: Counter[str] = field(default_factory=Counter)
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
-    # the data files the kept tasks need: original sha256 -> {"source": str | None, "paths": set}
+    # the data files the kept tasks need: original sha256 -> {"source": str | None, "paths": set,
+    # "source_sha256": the sha256 the source file must have (its redacted copy's, if redacted)}
     data_files: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -234,7 +235,8 @@ def tally_parts(summary_files: list[Path], rejects_dir: Path) -> Tally:
                 tally.task_drops[drop["reason"].split(":")[0]] += 1
             merge_metrics(tally.metrics, summary.get("metrics", {}))
             for needed in summary["data_files"]:
-                entry = tally.data_files.setdefault(needed["sha256"], {"source": needed["source"], "paths": set()})
+                entry = tally.data_files.setdefault(needed["sha256"], {"source": needed["source"], "paths": set(),
+                                                                       "source_sha256": needed.get("source_sha256")})
                 entry["paths"].add(needed["path"])
     return tally
 
@@ -255,6 +257,26 @@ def _json_line(record: dict[str, Any]) -> bytes:
         return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
     except orjson.JSONEncodeError:
         return (json.dumps(record) + "\n").encode()
+
+
+def redaction_stats(step_metrics: dict[str, float], guard: dict[str, Counter[str]]) -> dict[str, Any]:
+    """Credentials replaced, by kind and by place (code, markdown, stdout, text/html, data_file...),
+    as the redact step counted them, plus what the writer's own guard still found (it should find
+    nothing: everything it publishes went through the redact step)."""
+    by_kind: Counter[str] = Counter()
+    by_place: Counter[str] = Counter()
+    for key, n in step_metrics.items():
+        group, _, name = key.partition(":")
+        if group == "secrets":
+            by_kind[name] += int(n)
+        elif group == "places":
+            by_place[name] += int(n)
+    for where, found in guard.items():
+        by_kind.update(found)
+        by_place[f"guard:{where}"] += sum(found.values())
+    return {"total": sum(by_kind.values()), "by_kind": dict(sorted(by_kind.items())),
+            "by_place": dict(sorted((k, v) for k, v in by_place.items() if v)),
+            "credential_files": int(step_metrics.get("credential_files", 0))}
 
 
 def per_hundred(tasks: dict[str, Any], kept: int) -> dict[str, Any]:

@@ -20,24 +20,39 @@ import functools
 import math
 import posixpath
 import re
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable
 
 PLACEHOLDER = "<REDACTED:{kind}>"
 
 _AWS_KEY_ID = r"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}"
-# (kind, pattern); when a pattern has a group named "secret", only that group is replaced
+# the word that makes a name one of a key, token or secret (`HMAC_KEY = "..."`, `"signing_key": ...`);
+# matches start at it (a pattern that first took the whole name backtracked on every word)
+_KEY_WORD = r"(?:key|token|secret|signing|fernet|salt|credential|passw(?:or)?d|pwd)\w*"
+# (kind, pattern); when a pattern has a group named "secret", only that group is replaced, so that
+# code stays code: a string literal stays a string literal, `AccountKey=...` keeps its `=`
 OWN_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("private_key", re.compile(
         r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
         r"(?:[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|[A-Za-z0-9+/=\s\\]*)")),
+    # header, payload and signature: all three parts are the token
+    ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
     ("aws_access_key_id", re.compile(rf"\b{_AWS_KEY_ID}\b")),
     # a 40-character secret next to an AWS word, or on the same line as an access key id
     ("aws_secret_access_key", re.compile(
         r"(?i)aws.{0,25}?(?:secret|private|key).{0,25}?[\s'\":=,]+(?P<secret>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])")),
     ("aws_secret_access_key", re.compile(
         rf"{_AWS_KEY_ID}[^\n]{{0,200}}?(?<![A-Za-z0-9/+])(?P<secret>[A-Za-z0-9/+]{{40}})(?![A-Za-z0-9/+=])")),
+    # Azure storage: the account key of a connection string or a parsed one, and a bare key (64
+    # random bytes in base64: 86 characters and "==")
+    ("azure_storage_key", re.compile(
+        r"(?i)account_?key['\"]?\s*[=:]\s*['\"]?(?P<secret>[A-Za-z0-9+/]{86}==)")),
+    ("azure_storage_key", re.compile(r"(?<![A-Za-z0-9+/=])(?P<secret>[A-Za-z0-9+/]{86}==)(?![A-Za-z0-9+/=])")),
     ("github_token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b")),
+    # GitHub's token format (also npm's, and others'): a prefix, 30 random characters and a CRC32
+    # checksum of them in 6 base62 digits; a valid checksum proves a token whatever its prefix
+    ("checksummed_token", re.compile(r"\b[a-z]{2,5}_(?P<body>[A-Za-z0-9]{30})(?P<check>[A-Za-z0-9]{6})\b")),
     # GitLab personal, project and group access tokens (detect-secrets' plugin reports only the
     # "glpat" prefix, which is too short to count as a finding)
     ("gitlab_token", re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}")),
@@ -47,21 +62,35 @@ OWN_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("slack_token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
     ("slack_webhook", re.compile(r"https://hooks\.slack\.com/services/[A-Za-z0-9/_-]{20,}")),
     ("google_api_key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])")),
-    ("stripe_key", re.compile(r"\b(?:sk|rk)_live_[0-9A-Za-z]{20,}")),
+    ("stripe_key", re.compile(r"\b(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{20,}")),
     ("url_password", re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s:/@'\"]+:(?P<secret>[^\s@/'\"]{3,})@")),
-    # `password = "..."` and friends in code; the value must look random enough to be a secret
+    # `password = "..."`, `HMAC_KEY = b"..."`, `{"signing_key": "..."}`: the value must look random
+    # (see _accepted), so `primary_key = "customer_id"` is left alone
     ("assigned_secret", re.compile(
-        r"(?i)\b[\w.]*(?:password|passwd|secret|api_?key|access_?token|auth_?token)\w*['\"]?\s*[:=]\s*"
-        r"(?P<quote>['\"])(?P<secret>[^'\"\s<>]{8,})(?P=quote)")),
+        rf"(?i){_KEY_WORD}['\"]?\s*[:=]\s*[bru]?(?P<quote>['\"])(?P<secret>[^'\"\s<>]{{8,}})(?P=quote)")),
+    # the same in .env and config files: `FERNET_KEY=...` on a line of its own
+    ("assigned_secret", re.compile(
+        rf"(?im)^[ \t]*(?:export[ \t]+)?[\w.]*?{_KEY_WORD}[ \t]*=[ \t]*(?P<secret>[A-Za-z0-9+/=_.~-]{{16,}})[ \t]*\r?$")),
 ]
+
+# The case-insensitive patterns, as case-sensitive ones run over the lower-case text: their words
+# are lower case and their classes hold both cases, so they match the same places, and Python's
+# `re` searches ten times faster without IGNORECASE.
+_CASELESS: dict[re.Pattern[str], re.Pattern[str]] = {
+    pattern: re.compile(pattern.pattern.replace("(?i)", "").replace("(?im)", "(?m)"))
+    for _, pattern in OWN_PATTERNS if pattern.flags & re.IGNORECASE
+}
 
 # Lower-case words that each own pattern's matches contain: a pattern runs only over a text that
 # holds one of them, which skips nearly all of them on nearly all texts (most cells hold no secret).
 _NEEDLES: dict[str, tuple[str, ...]] = {
     "private_key": ("private key",),
+    "jwt": ("eyj",),
     "aws_access_key_id": ("akia", "asia", "abia", "acca", "a3t"),
     "aws_secret_access_key": ("aws", "akia", "asia", "abia", "acca", "a3t"),
+    "azure_storage_key": ("==",),
     "github_token": ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+    "checksummed_token": ("_",),
     "gitlab_token": ("glpat-",),
     "anthropic_key": ("sk-ant-",),
     "openai_key": ("sk-",),
@@ -69,24 +98,30 @@ _NEEDLES: dict[str, tuple[str, ...]] = {
     "slack_token": ("xox",),
     "slack_webhook": ("hooks.slack.com",),
     "google_api_key": ("aiza",),
-    "stripe_key": ("_live_",),
+    "stripe_key": ("_live_", "_test_"),
     "url_password": ("://",),
-    "assigned_secret": ("pass", "secret", "key", "token"),
+    "assigned_secret": ("pass", "secret", "key", "token", "signing", "fernet", "salt", "credential", "pwd"),
 }
 
 
-def _needle_kinds() -> tuple[re.Pattern[str], dict[str, frozenset[str]]]:
-    """One pattern that finds any needle, and for each needle the kinds it switches on.
+# needles found in most texts ("_" in any identifier, "key", "=="): tested with `in`, each once,
+# rather than met again and again by the scan of the rare ones
+COMMON_NEEDLES = frozenset({"_", "==", "://", "key", "token", "pass", "secret", "salt", "pwd", "aws"})
 
-    The pattern is the needles longest first, so at a position where several needles begin the
-    longest is matched; the others beginning there are its prefixes ("sk-" of "sk-ant-"), so a
-    needle switches on its own kinds and those of every needle it starts with.
+
+def _needle_kinds() -> tuple[re.Pattern[str], dict[str, frozenset[str]]]:
+    """One pattern that finds any rare needle, and for each needle the kinds it switches on.
+
+    The pattern is the rare needles longest first, so at a position where several needles begin
+    the longest is matched; the others beginning there are its prefixes ("sk-" of "sk-ant-"), so
+    a needle switches on its own kinds and those of every needle it starts with.
     """
-    needles = sorted({needle for group in _NEEDLES.values() for needle in group}, key=lambda n: (-len(n), n))
+    every = {needle for group in _NEEDLES.values() for needle in group}
     kinds = {needle: frozenset(kind for kind, group in _NEEDLES.items()
                                if any(needle.startswith(other) for other in group))
-             for needle in needles}
-    return re.compile("|".join(map(re.escape, needles))), kinds
+             for needle in every}
+    rare = sorted(every - COMMON_NEEDLES, key=lambda n: (-len(n), n))
+    return re.compile("|".join(map(re.escape, rare))), kinds
 
 
 _ANY_NEEDLE, _KINDS_OF_NEEDLE = _needle_kinds()
@@ -95,14 +130,17 @@ _ANY_NEEDLE, _KINDS_OF_NEEDLE = _needle_kinds()
 def _kinds_to_run(lower: str) -> set[str]:
     """The own patterns' kinds that have a needle in `lower` (the text in lower case).
 
-    The same as testing `needle in lower` for every needle of every kind, in one C-level scan
-    instead of ~30 Python-level ones: after each match the search resumes one character after its
-    start, so needles that overlap or lie inside another ("key" in "private key") are all seen.
-    The search runs over `lower`, not over the text with re.IGNORECASE: the two differ on a few
-    Unicode letters (re's case folding matches the long s "ſ" for "s", which lowering leaves
-    alone), and the kinds run must stay exactly those of `needle in text.lower()`.
+    The same as testing `needle in lower` for every needle of every kind, in few scans: the common
+    needles with `in`, the rare ones in one C-level scan that resumes one character after each
+    match's start, so needles that overlap or lie inside another are all seen. The search runs
+    over `lower`, not over the text with re.IGNORECASE: the two differ on a few Unicode letters
+    (re's case folding matches the long s "ſ" for "s", which lowering leaves alone), and the kinds
+    run must stay exactly those of `needle in text.lower()`.
     """
     kinds: set[str] = set()
+    for needle in COMMON_NEEDLES:
+        if needle in lower:
+            kinds |= _KINDS_OF_NEEDLE[needle]
     search = _ANY_NEEDLE.search
     match = search(lower)
     while match:
@@ -111,28 +149,27 @@ def _kinds_to_run(lower: str) -> set[str]:
     return kinds
 
 
+_NAMED_VALUE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\s*[=:]\s*")
+
 # detect-secrets' detectors all look for a long run of token characters
 _LONG_TOKEN = re.compile(r"[A-Za-z0-9_\-+/=.]{20,}")
 
-# detect-secrets regex detectors worth running (module, class, our kind)
+# detect-secrets regex detectors worth running (module, class, our kind): those whose vendors our
+# own patterns do not cover (JWT, GitHub, GitLab, OpenAI, Slack, Stripe and Azure are ours)
 DETECT_SECRETS_PLUGINS = [
     ("artifactory", "ArtifactoryDetector", "artifactory_token"),
-    ("azure_storage_key", "AzureStorageKeyDetector", "azure_storage_key"),
     ("discord", "DiscordBotTokenDetector", "discord_token"),
-    ("github_token", "GitHubTokenDetector", "github_token"),
-    ("gitlab_token", "GitLabTokenDetector", "gitlab_token"),
-    ("jwt", "JwtTokenDetector", "jwt"),
     ("mailchimp", "MailchimpDetector", "mailchimp_key"),
     ("npm", "NpmDetector", "npm_token"),
-    ("openai", "OpenAIDetector", "openai_key"),
     ("pypi_token", "PypiTokenDetector", "pypi_token"),
     ("sendgrid", "SendGridDetector", "sendgrid_key"),
-    ("slack", "SlackDetector", "slack_token"),
     ("square_oauth", "SquareOAuthDetector", "square_oauth"),
-    ("stripe", "StripeDetector", "stripe_key"),
     ("telegram_token", "TelegramBotTokenDetector", "telegram_token"),
     ("twilio", "TwilioKeyDetector", "twilio_key"),
 ]
+# kinds whose findings may hold no run of 20 token characters; every other kind needs one, so a
+# text without any runs only these
+SHORT_KINDS = frozenset({"private_key", "url_password", "assigned_secret", "slack_token"})
 
 # values of `password = "..."` that are examples, not secrets
 _PLACEHOLDER_VALUES = re.compile(r"(?i)^(?:x+|\*+|\.+|changeme|password|secret|your[_-].*|<.*>|\{.*\}|\$\{.*\}|none|null|example.*)$")
@@ -141,6 +178,49 @@ _PLACEHOLDER_VALUES = re.compile(r"(?i)^(?:x+|\*+|\.+|changeme|password|secret|y
 def _entropy(text: str) -> float:
     counts = Counter(text)
     return -sum(n / len(text) * math.log2(n / len(text)) for n in counts.values())
+
+
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_HEX = re.compile(r"^[0-9a-fA-F]+$")
+_RANDOM_TOKEN = re.compile(r"^[A-Za-z0-9+/=_.~-]+$")
+
+
+def checksum_ok(body: str, check: str) -> bool:
+    """GitHub's token checksum: CRC32 of the 30 random characters, in 6 base62 digits."""
+    value = zlib.crc32(body.encode())
+    digits = ""
+    while value:
+        value, digit = divmod(value, 62)
+        digits = _BASE62[digit] + digits
+    return digits.rjust(6, "0") == check
+
+
+def _looks_random(value: str) -> bool:
+    """Hex of 16+ digits, or a token of letters and digits (and base64 punctuation) with high entropy."""
+    if _HEX.match(value):
+        return len(value) >= 16 and _entropy(value) >= 3.0
+    return (bool(_RANDOM_TOKEN.match(value)) and any(c.isdigit() for c in value) and any(c.isalpha() for c in value)
+            and _entropy(value) >= 3.5)
+
+
+def _accepted(kind: str, pattern: re.Pattern[str], match: re.Match[str], text: str) -> bool:
+    """Whether a match of an own pattern in `text` is a credential (patterns that need a second
+    look). The match may come from the lower-case text (see `_CASELESS`): values are read from
+    `text` by position."""
+    if kind == "checksummed_token":
+        return checksum_ok(match.group("body"), match.group("check"))
+    secret = "secret" in pattern.groupindex
+    value = text[slice(*match.span("secret" if secret else 0))]
+    if value.startswith("<REDACTED:"):
+        return False
+    if kind == "assigned_secret":
+        if _PLACEHOLDER_VALUES.match(value):
+            return False
+        narrow = re.search(r"(?i)passw|pwd|secret", text[match.start(): match.start("secret")])
+        return _entropy(value) >= 3.0 if narrow else _looks_random(value)
+    if kind == "azure_storage_key":
+        return _entropy(value) >= 4.5
+    return True
 
 
 @functools.cache
@@ -162,26 +242,61 @@ def detect_secrets_detectors() -> tuple[tuple[str, Callable[[str], Iterable[str]
     return tuple(detectors)
 
 
+def _lines_with_long_tokens(text: str, first: re.Match[str]) -> str:
+    """The lines of `text` that hold a run of 20 token characters, joined (`first` is the first run)."""
+    lines = []
+    match: re.Match[str] | None = first
+    while match is not None:
+        start = text.rfind("\n", 0, match.start()) + 1
+        end = text.find("\n", match.end())
+        end = len(text) if end == -1 else end
+        lines.append(text[start:end])
+        match = _LONG_TOKEN.search(text, end)
+    return "\n".join(lines)
+
+
+# media embedded as base64 (`data:image/png;base64,...`, animation frames): pixels, not secrets,
+# and most of what a large HTML output holds; they are blanked out before the search
+_DATA_URI = re.compile(r"data:[\w/+.-]{1,64};base64,[A-Za-z0-9+/=\s\\]+")
+
+
+def _without_media(text: str) -> str:
+    """`text` with embedded base64 media replaced by spaces: same length, same positions."""
+    if "base64," not in text:
+        return text
+    return _DATA_URI.sub(lambda match: " " * (match.end() - match.start()), text)
+
+
 def find_secrets(text: str) -> list[tuple[int, int, str]]:
     """(start, end, kind) of every credential found, not overlapping, in order."""
     spans: list[tuple[int, int, str]] = []
-    kinds = _kinds_to_run(text.lower())
+    text = _without_media(text)
+    lower = text.lower()
+    kinds = _kinds_to_run(lower)
+    long_token = _LONG_TOKEN.search(text)
+    if long_token is None:
+        kinds &= SHORT_KINDS
+    same_length = len(lower) == len(text)  # a few letters grow when lowered (İ): then no shortcut
     for kind, pattern in OWN_PATTERNS:
         if kind not in kinds:
             continue
-        for match in pattern.finditer(text):
+        caseless = _CASELESS.get(pattern) if same_length else None
+        for match in (caseless.finditer(lower) if caseless is not None else pattern.finditer(text)):
+            if not _accepted(kind, pattern, match, text):
+                continue
             group = "secret" if "secret" in pattern.groupindex else 0
             start, end = match.span(group)
-            if kind == "assigned_secret":
-                value = match.group("secret")
-                if _PLACEHOLDER_VALUES.match(value) or _entropy(value) < 3.0 or value.startswith("<REDACTED:"):
-                    continue
             spans.append((start, end, kind))
-    for kind, analyze in detect_secrets_detectors() if _LONG_TOKEN.search(text) else ():
-        for secret in set(analyze(text)):
-            if len(secret) < 8:  # a partial group of a plugin's pattern, not a credential
+    # detect-secrets' detectors, over the lines that hold a long token (their patterns are one-line)
+    lines = _lines_with_long_tokens(text, long_token) if long_token is not None else ""
+    for kind, analyze in detect_secrets_detectors() if lines else ():
+        for secret in set(analyze(lines)):
+            # some plugins report `AccountKey=<key>`: only the value is replaced, so that the
+            # code that parses it still finds its `=`
+            value = _NAMED_VALUE.sub("", secret)
+            if len(value) < 8:  # a partial group of a plugin's pattern, not a credential
                 continue
-            for match in re.finditer(re.escape(secret), text):
+            for match in re.finditer(re.escape(value), text):
                 spans.append((match.start(), match.end(), kind))
     spans.sort(key=lambda s: (s[0], -s[1]))
     merged: list[tuple[int, int, str]] = []
@@ -208,6 +323,52 @@ def redact_text(text: str) -> tuple[str, Counter[str]]:
         return text, found
     pieces.append(text[last:])
     return "".join(pieces), found
+
+
+# an output line that is nothing but a 40-character base64 token: an AWS secret access key printed alone
+_ALONE_AWS_SECRET = re.compile(r"(?m)^[ \t]*['\"]?(?P<secret>[A-Za-z0-9/+]{40})['\"]?[ \t]*\r?$")
+
+
+def redact_output(text: str) -> tuple[str, Counter[str]]:
+    """`redact_text` for what a cell showed, where a secret may also stand alone: an AWS secret key
+    has no mark of its own, but printed on a line by itself it is a random-looking 40-character
+    token (in code or data such a token is most often an id or a hash, and is left alone)."""
+    found: Counter[str] = Counter()
+
+    def alone(match: re.Match[str]) -> str:
+        value = match.group("secret")
+        if (any(c.isupper() for c in value) and any(c.islower() for c in value) and any(c.isdigit() for c in value)
+                and _entropy(value) >= 4.2):
+            found["aws_secret_access_key"] += 1
+            start, end = match.span("secret")
+            line = match.group()
+            offset = match.start()
+            return line[: start - offset] + PLACEHOLDER.format(kind="aws_secret_access_key") + line[end - offset:]
+        return match.group()
+
+    if text:
+        text = _ALONE_AWS_SECRET.sub(alone, text)
+    redacted, more = redact_text(text)
+    return redacted, found + more
+
+
+# the start of a token of a known format, cut before its end
+_TOKEN_START = re.compile(
+    r"(?:gh[pousr]_|github_pat_|glpat-|sk-ant-|sk-(?:proj-|svcacct-|admin-)?|hf_|xox[abposr]-|AIza|(?:sk|rk)_(?:live|test)_|"
+    r"eyJ|AKIA|ASIA)[A-Za-z0-9_./+=-]{4,}$")
+
+
+def cut_text(text: str, limit: int) -> str:
+    """The first `limit` characters of `text`, redacted whole before the cut and scanned again
+    after it: the start of a token that the cut left too short for its full pattern is still a
+    secret."""
+    if len(text) <= limit:
+        return redact_text(text)[0]
+    redacted = redact_text(text)[0][:limit]
+    tail = _TOKEN_START.search(redacted[-300:])
+    if tail:
+        redacted = redacted[: len(redacted) - len(tail.group())] + PLACEHOLDER.format(kind="cut_token")
+    return redacted
 
 
 def redact_bytes(content: bytes) -> tuple[bytes, Counter[str]]:

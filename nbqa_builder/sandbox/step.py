@@ -8,7 +8,7 @@ at garbage collection or at interpreter exit (so sandbox processes never outlive
 from __future__ import annotations
 
 import posixpath
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
@@ -82,10 +82,9 @@ def notebook_files(notebook: Notebook) -> dict[str, str]:
     """Job-root path -> file on this machine, for every data reference the deps step found."""
     files = {}
     for ref in notebook.data_refs:
-        if ref.status == FOUND and ref.resolved:
-            source = Path(notebook.repo_dir, ref.resolved)
-            if source.is_file():
-                files[posixpath.normpath(ref.resolved)] = str(source)
+        source = ref.source(notebook.repo_dir) if ref.status == FOUND else None
+        if source is not None and source.is_file():
+            files[posixpath.normpath(ref.resolved)] = str(source)
     return files
 
 
@@ -93,7 +92,7 @@ class ExecuteStep(_SandboxStep):
     """Re-run each notebook with its data files; set executable, outputs_match, deterministic."""
 
     name = "execute"
-    requires: ClassVar[tuple[str, ...]] = ("validate", "deps")  # it places the resolved data files
+    requires: ClassVar[tuple[str, ...]] = ("validate", "deps", "redact")  # it places the (redacted) data files
 
     def process(self, notebook: Notebook) -> str | None:
         code_cells = [(index, cell) for index, cell in enumerate(notebook.cells) if cell.cell_type == "code"]
@@ -156,7 +155,7 @@ class VerifyStep(_SandboxStep):
     """
 
     name = "verify"
-    requires: ClassVar[tuple[str, ...]] = ("validate", "deps", "extract")
+    requires: ClassVar[tuple[str, ...]] = ("validate", "deps", "redact", "extract")
 
     def process(self, notebook: Notebook) -> str | None:
         for task in notebook.tasks:
@@ -169,7 +168,7 @@ class VerifyStep(_SandboxStep):
         if problem is not None:
             task.drop_reason = problem
             return
-        sources = {ref.sha256: Path(notebook.repo_dir, ref.resolved) for ref in notebook.data_refs
+        sources = {ref.sha256: ref.source(notebook.repo_dir) for ref in notebook.data_refs
                    if ref.status == FOUND and ref.resolved and ref.sha256}
         if any(f.sha256 not in sources or not sources[f.sha256].is_file() for f in task.data_files):
             task.executable = task.deterministic = task.verified = False
@@ -198,3 +197,12 @@ class VerifyStep(_SandboxStep):
             if not task.reference_agrees:
                 task.drop_reason = "question_label_mismatch" if references[0].executable else "reference_error"
         task.verified = bool(task.executable and shown_again and task.reference_agrees is not False)
+        if not task.verified and _touches_a_secret(notebook, task):
+            task.drop_reason = "needs_secret"  # redaction took what the task needs to give its label
+
+
+def _touches_a_secret(notebook: Notebook, task: Task) -> bool:
+    """Whether redaction changed the task's code or one of its data files."""
+    redacted = {ref.sha256 for ref in notebook.data_refs if ref.redacted}
+    return (any(f.sha256 in redacted for f in task.data_files)
+            or any("<REDACTED:" in (notebook.cells[i].source or "") for i in task.cells))

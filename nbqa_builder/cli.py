@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("nbqa_builder.commands.export", "write tasks in another layout (dabench, jupiter, sft)"),
     "push": ("nbqa_builder.commands.push", "publish a built dataset folder to the Hugging Face Hub"),
     "audit": ("nbqa_builder.commands.audit", "re-run every task of a dataset in the sandbox: verified, reference agrees"),
+    "search": ("nbqa_builder.commands.search", "value-guided tree search (or ReAct) over tasks with an OpenAI-compatible policy"),
     "exec": ("nbqa_builder.commands.exec", "run one notebook in the sandbox and print each cell's result"),
     "crawl": ("nbqa_builder.commands.crawl", "crawl a recipe's GitHub source into its local mirror (resumable)"),
 }

@@ -24,6 +24,8 @@ class Reply:
     error: dict[str, Any] | None = None  # the `error` object of a failed request
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0  # wait before answering (beyond the client's timeout: a timeout)
+    choices: list[str] | None = None  # several choices (a request with `n`); `content` is then unused
+    logprobs: list[list[float]] | None = None  # per choice, its tokens' logprobs (when the request asks)
 
 
 def ok(content: str | dict) -> Reply:
@@ -87,11 +89,18 @@ class FakeOpenAI:
         with self._lock:
             for key in self.usage_served:
                 self.usage_served[key] += usage[key]
+        texts = reply.choices if reply.choices is not None else [reply.content]
+        choices = []
+        for index, content in enumerate(texts):
+            logprobs = None
+            if body.get("logprobs") and reply.logprobs is not None:
+                logprobs = {"content": [{"token": f"t{i}", "logprob": lp, "bytes": None, "top_logprobs": []}
+                                        for i, lp in enumerate(reply.logprobs[index])]}
+            choices.append({"index": index, "finish_reason": "stop", "logprobs": logprobs,
+                            "message": {"role": "assistant", "content": content, "refusal": reply.refusal}})
         payload = {
             "id": f"chatcmpl-{len(self.requests)}", "object": "chat.completion", "created": int(time.time()),
-            "model": body.get("model"), "usage": usage,
-            "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
-                         "message": {"role": "assistant", "content": reply.content, "refusal": reply.refusal}}],
+            "model": body.get("model"), "usage": usage, "choices": choices,
         }
         return 200, reply.headers, payload, reply.delay_s
 

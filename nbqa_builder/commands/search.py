@@ -1,0 +1,115 @@
+"""`search`: value-guided tree search (or a ReAct baseline) over tasks, with a policy served by any
+OpenAI-compatible endpoint. Writes trees, results and DABench-style responses; resumes.
+
+    python -m nbqa_builder search --tasks out/demo/dataset:interactive --policy http://localhost:8000/v1 \\
+        --model my-model --mode collect --out out/search
+    python -m nbqa_builder evaluate --tasks out/demo/dataset --config interactive --responses out/search/responses.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--tasks", metavar="DATASET[:CONFIG]",
+                        help="a dataset folder or Hub repository ORG/NAME, and its config (default: interactive)")
+    source.add_argument("--dabench", metavar="DIR", help="a DABench folder: questions, labels and tables")
+    parser.add_argument("--policy", required=True, metavar="URL", help="the policy's OpenAI-compatible base URL (…/v1)")
+    parser.add_argument("--model", required=True, help="the policy's model name")
+    parser.add_argument("--value", default="none", metavar="SPEC", help="none (default), an http(s):// scorer, or model:PATH")
+    parser.add_argument("--mode", choices=["collect", "infer"], default="collect",
+                        help="collect: rewards from the labels (training trees); infer: the value function alone")
+    parser.add_argument("--method", choices=["mcts", "react", "vote"], default="mcts",
+                        help="mcts (default), react: one path, vote: majority over --paths ReAct paths")
+    parser.add_argument("--out", required=True, metavar="DIR", help="where trees, results and responses.jsonl go")
+    parser.add_argument("--iterations", type=int, default=40, help="search iterations per task (default 40)")
+    parser.add_argument("--children", type=int, default=3, help="steps sampled per expansion (default 3)")
+    parser.add_argument("--c-puct", type=float, default=None,
+                        help="exploration constant (default: 1.25 with --mode collect, 0 with --mode infer)")
+    parser.add_argument("--max-depth", type=int, default=10, help="steps per branch (default 10)")
+    parser.add_argument("--max-errors", type=int, default=3, help="failed cells in a row that end a branch (default 3)")
+    parser.add_argument("--cell-timeout", type=float, default=180.0, help="seconds per cell (default 180)")
+    parser.add_argument("--task-timeout", type=float, default=1800.0, help="seconds per task (default 1800)")
+    parser.add_argument("--max-tokens", type=int, default=100_000, help="context tokens that end a branch (default 100000)")
+    parser.add_argument("--paths", type=int, default=8, help="ReAct paths for --method vote (default 8)")
+    parser.add_argument("--choose", choices=["vote", "value"], default="vote",
+                        help="which final answer goes into responses.jsonl (both are recorded; default vote)")
+    parser.add_argument("--max-live-states", type=int, default=32,
+                        help="live notebook states kept per task; others are rebuilt by replay (default 32)")
+    parser.add_argument("--prompt", metavar="FILE", help="a template for the first user turn (see search/turns.py)")
+    parser.add_argument("--bare-file-names", action="store_true",
+                        help="name the files by bare name in the prompt, as JUPITER's search serves them")
+    parser.add_argument("--temperature", type=float, default=1.0, help="policy sampling temperature (default 1.0)")
+    parser.add_argument("--sandbox", choices=["bwrap", "process"], default="bwrap",
+                        help="bwrap (default) or process (trusted tasks only)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random tie-breaks (default 0)")
+    parser.add_argument("--limit", type=int, default=None, metavar="N", help="search only the first N tasks")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def dataset_and_config(spec: str) -> tuple[str, str]:
+    """`out/demo/dataset:sft` -> (`out/demo/dataset`, `sft`); no config given: `interactive`."""
+    from pathlib import Path
+
+    head, _, tail = spec.rpartition(":")
+    if head and tail and "/" not in tail and not Path(spec).exists():
+        return head, tail
+    return spec, "interactive"
+
+
+def main(args: argparse.Namespace) -> int:
+    from itertools import islice
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from nbqa_builder.cli import UserError
+    from nbqa_builder.publish.load import DatasetReadError
+    from nbqa_builder.sandbox import Limits, SandboxError, SandboxUnavailable, WarmWorker
+    from nbqa_builder.search import run
+    from nbqa_builder.search.mcts import INFER, SearchSettings
+    from nbqa_builder.search.policy import OpenAIPolicy, PolicyError
+    from nbqa_builder.search.turns import load_template
+    from nbqa_builder.search.value import load_value
+
+    settings = SearchSettings(mode=args.mode, iterations=args.iterations, children=args.children,
+                              c_puct=args.c_puct if args.c_puct is not None else (0.0 if args.mode == INFER else 1.25),
+                              max_depth=args.max_depth, max_errors=args.max_errors, cell_timeout_s=args.cell_timeout,
+                              total_timeout_s=args.task_timeout, max_tokens=args.max_tokens, seed=args.seed)
+    out = Path(args.out)
+    try:
+        template = load_template(args.prompt)
+        value = load_value(args.value)
+        policy = OpenAIPolicy(args.policy, args.model, temperature=args.temperature, timeout_s=args.cell_timeout)
+        if args.tasks:
+            tasks = run.shard_tasks(*dataset_and_config(args.tasks))
+        else:
+            tasks = run.dabench_tasks(args.dabench)
+        header = {"mode": settings.mode, "method": args.method, "policy_model": args.model, "value": args.value,
+                  "seed": settings.seed}
+        searched = skipped = 0
+        with WarmWorker(args.sandbox, Limits(timeout_s=args.cell_timeout, total_timeout_s=args.task_timeout)) as worker:
+            with tqdm(desc="search", unit="task", disable=args.no_progress, file=sys.stderr) as bar:
+                for task in islice(tasks, args.limit):
+                    if run.done(out, task.id):
+                        skipped += 1
+                        bar.update()
+                        continue
+                    result = run.search_one(task, worker, policy, value, settings, args.method, args.paths,
+                                            args.max_live_states, template, args.bare_file_names)
+                    run.write_result(out, task, result, {**header, "c_puct": settings.c_puct}, args.choose)
+                    searched += 1
+                    bar.set_postfix(nodes=len(result.tree.nodes), answers=len(result.tree.answers()))
+                    bar.update()
+    except (DatasetReadError, FileNotFoundError, ValueError, SandboxUnavailable) as exc:
+        raise UserError(str(exc)) from None
+    except PolicyError as exc:
+        raise UserError(f"the policy cannot be used: {exc}") from None
+    except SandboxError as exc:
+        raise UserError(f"the sandbox failed: {exc}") from None
+    responses = run.write_responses(out)
+    print(f"searched {searched} tasks ({skipped} done before) -> {out}/trees, {out}/responses.jsonl ({responses} responses)")
+    return 0

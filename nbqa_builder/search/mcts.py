@@ -1,0 +1,213 @@
+"""Value-guided tree search over live notebook states, and the ReAct baselines beside it.
+
+One task's search (`search_task`), iteration after iteration until the budget is spent or nothing
+is left to expand:
+1. select a leaf by PUCT (search/tree.py);
+2. expand it: the policy samples `children` next steps; each is read (search/turns.py); an answer
+   or a reply without a usable cell ends its branch; a cell runs in a fork of the leaf's live state
+   (search/states.py), and a failed run, too many errors in a row or the depth limit end it too;
+3. back up: each terminal child its reward (collect mode: +matched/total sub-answers under the
+   official scorer, -1 for a wrong answer and for every failure; infer mode: the value function's
+   score of the answer, as JUPITER has no label there), and the expanded leaf the value function's
+   estimate (0 without one).
+The final answer is chosen two ways, both recorded: the majority vote over the answers found, and
+the answer with the best value (Q).
+
+Baselines: `react` follows one path, one sampled step at a time; `vote` runs several such paths
+and takes the majority answer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from nbqa_builder.answers import STRICT, answer_dict, score_response
+from nbqa_builder.search.policy import Policy, PolicyError
+from nbqa_builder.search.states import StatePool
+from nbqa_builder.search.tree import (
+    ANSWER, DEPTH_LIMIT, FAILURE_REWARD, POLICY_FAILURE, SANDBOX_FAILURE, TIMEOUT, TOKEN_LIMIT, TOO_MANY_ERRORS, Node,
+    Tree,
+)
+from nbqa_builder.search.turns import conversation, parse_reply
+from nbqa_builder.search.value import ValueFunction
+
+COLLECT, INFER = "collect", "infer"
+
+
+@dataclass
+class SearchSettings:
+    mode: str = COLLECT  # collect: rewards from the label; infer: the value function alone
+    iterations: int = 40  # JUPITER: 40 to 50
+    children: int = 3  # steps sampled per expansion (JUPITER: 3)
+    c_puct: float = 1.25  # exploration; JUPITER: 1.25 when collecting training trees, 0 at inference
+    max_depth: int = 10  # steps from the root (JUPITER: 10, 25 for DSBench)
+    max_errors: int = 3  # more failed cells in a row end a branch
+    cell_timeout_s: float = 180.0  # per cell (JUPITER: 180 s)
+    total_timeout_s: float = 1800.0  # per task
+    max_tokens: int = 100_000  # a conversation longer than this (about 4 characters a token) ends its branch
+    seed: int = 0
+
+
+@dataclass
+class SearchResult:
+    tree: Tree
+    vote: str | None  # the majority answer
+    best_value: str | None  # the answer of highest Q
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def tokens(messages: list[dict[str, str]]) -> int:
+    return sum(len(m["content"]) for m in messages) // 4 + 1
+
+
+def answer_reward(answer: str, label: str) -> float:
+    """+matched/total sub-answers under the official scorer, -1 when none matches."""
+    expected = answer_dict(label, STRICT)
+    verdicts = score_response(answer, expected, STRICT)
+    matched = sum(verdicts.values())
+    return matched / len(expected) if expected and matched else FAILURE_REWARD
+
+
+class Searcher:
+    """One task's search; `first` are its first turns, `label` its gold answer (collect mode)."""
+
+    def __init__(self, first: list[dict[str, str]], label: str, policy: Policy, value: ValueFunction,
+                 pool: StatePool, settings: SearchSettings) -> None:
+        self.first, self.label = first, label
+        self.policy, self.value, self.pool, self.settings = policy, value, pool, settings
+        self.counts: Counter[str] = Counter()
+
+    # -- the tree search ---------------------------------------------------------------------
+
+    def search(self) -> SearchResult:
+        settings = self.settings
+        tree = Tree(settings.c_puct, settings.seed)
+        deadline = time.monotonic() + settings.total_timeout_s
+        for _ in range(settings.iterations):
+            if time.monotonic() > deadline:
+                self.counts["stopped_by_time"] += 1
+                break
+            leaf = tree.select()
+            if leaf is None:
+                if tree.exhausted:
+                    break
+                continue
+            self.counts["iterations"] += 1
+            if self.expand(tree, leaf):
+                tree.backup(leaf, self.estimate(leaf))
+        return self.result(tree)
+
+    def expand(self, tree: Tree, leaf: Node) -> bool:
+        """Add the leaf's children, backing up each terminal one; False when the leaf itself ended."""
+        messages = conversation(self.first, leaf)
+        if tokens(messages) > self.settings.max_tokens:
+            self.end(tree, leaf, TOKEN_LIMIT)
+            return False
+        try:
+            samples = self.policy.sample(messages, self.settings.children)
+        except PolicyError as exc:
+            self.counts[f"policy_{exc.kind}"] += 1
+            self.end(tree, leaf, POLICY_FAILURE)
+            return False
+        for sample in samples:
+            self.add_step(tree, leaf, sample.text, sample.prior)
+        return True
+
+    def add_step(self, tree: Tree, parent: Node, text: str, prior: float) -> Node:
+        step = parse_reply(text)
+        child = tree.add_child(parent, thought=step.thought, prior=prior, reply=text)
+        if step.answer is not None:
+            child.answer = step.answer
+            self.end(tree, child, ANSWER, self.answer_value(child))
+        elif step.problem is not None:
+            self.end(tree, child, step.problem)
+        else:
+            child.code = step.code
+            observed = self.pool.run(parent, child, step.code or "")
+            child.observation, child.cell_failed = observed.text, observed.failed
+            child.consecutive_errors = parent.consecutive_errors + 1 if observed.failed else 0
+            if observed.status == "timeout":
+                self.end(tree, child, TIMEOUT)
+            elif observed.status not in ("ok", "error"):
+                self.end(tree, child, SANDBOX_FAILURE)
+            elif child.consecutive_errors > self.settings.max_errors:
+                self.end(tree, child, TOO_MANY_ERRORS)
+            elif child.depth >= self.settings.max_depth:
+                self.end(tree, child, DEPTH_LIMIT)
+        return child
+
+    def end(self, tree: Tree, node: Node, kind: str, reward: float = FAILURE_REWARD) -> None:
+        node.terminal, node.reward = kind, reward
+        self.counts[f"terminal_{kind}"] += 1
+        self.pool.drop(node)
+        tree.backup(node, reward)
+
+    def answer_value(self, node: Node) -> float:
+        if self.settings.mode == COLLECT:
+            return answer_reward(node.answer or "", self.label)
+        return self.estimate(node)
+
+    def estimate(self, node: Node) -> float:
+        return self.value.score([conversation(self.first, node)])[0]
+
+    def result(self, tree: Tree) -> SearchResult:
+        answers = tree.answers()
+        stats = {**self.counts, "nodes": len(tree.nodes), "answers": len(answers), "cells_run": self.pool.cells_run,
+                 "replays": self.pool.replays, "replayed_cells": self.pool.replayed_cells,
+                 "peak_live_states": self.pool.peak_live}
+        return SearchResult(tree, majority_answer(answers), best_value_answer(answers), dict(stats))
+
+    # -- the baselines -------------------------------------------------------------------------
+
+    def react(self, seed_offset: int = 0) -> SearchResult:
+        """One path: one sampled step at a time, until an answer or the end of the branch."""
+        tree = Tree(0.0, self.settings.seed + seed_offset)
+        deadline = time.monotonic() + self.settings.total_timeout_s
+        node = tree.root
+        while node.terminal is None and time.monotonic() < deadline:
+            messages = conversation(self.first, node)
+            if tokens(messages) > self.settings.max_tokens:
+                self.end(tree, node, TOKEN_LIMIT)
+                break
+            try:
+                (sample,) = self.policy.sample(messages, 1)[:1]
+            except (PolicyError, ValueError) as exc:
+                self.counts[f"policy_{getattr(exc, 'kind', 'invalid_reply')}"] += 1
+                self.end(tree, node, POLICY_FAILURE)
+                break
+            child = self.add_step(tree, node, sample.text, sample.prior)
+            self.pool.drop(node)  # a path never comes back to a state it left
+            node = child
+        return self.result(tree)
+
+
+def _canonical(answer: str) -> tuple:
+    """Answers that say the same `@name[value]` items are one vote, in whatever order."""
+    items = answer_dict(answer, STRICT)
+    return tuple(sorted((name, value.strip()) for name, value in items.items())) if items else (answer.strip(),)
+
+
+def majority_answer(answers: list[Node]) -> str | None:
+    """The answer given most often; a tie goes to the group with the best Q, then the first found."""
+    if not answers:
+        return None
+    groups: dict[tuple, list[Node]] = {}
+    for node in answers:
+        groups.setdefault(_canonical(node.answer or ""), []).append(node)
+    best = max(groups.values(), key=lambda nodes: (len(nodes), max(n.q for n in nodes), -nodes[0].id))
+    return best[0].answer
+
+
+def best_value_answer(answers: list[Node]) -> str | None:
+    if not answers:
+        return None
+    return max(answers, key=lambda node: (node.q, -node.id)).answer
+
+
+def vote_over_paths(results: list[SearchResult]) -> str | None:
+    """The majority answer of several ReAct paths."""
+    finals = [node for result in results for node in result.tree.answers()]
+    return majority_answer(finals)

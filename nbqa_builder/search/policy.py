@@ -1,0 +1,139 @@
+"""The policy: next steps sampled from any OpenAI-compatible chat endpoint (vLLM, Ollama,
+llama.cpp, OpenAI), with their prior.
+
+`sample(messages, n)` asks for `n` choices at once and, from servers that return fewer (Ollama
+ignores `n`), asks again until it has them. Each choice's prior is exp(mean token logprob) where
+the server gives logprobs, as in JUPITER, else 1.0. 429s (after Retry-After), 5xx, time-outs and
+dropped connections are retried with backoff; what still fails, or a reply with no usable choice,
+is a `PolicyError`, which the search records as the node's terminal kind, never as a crash. The
+key comes from the environment (NBQA_POLICY_API_KEY, else OPENAI_API_KEY), never from arguments
+that could end in a log.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+DEFAULT_MAX_ATTEMPTS = 4
+
+
+class PolicyError(Exception):
+    """The policy could not give a step; `kind` says why (rate_limited, server_error, timeout,
+    invalid_reply, bad_request)."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(f"{kind}: {detail}")
+        self.kind, self.detail = kind, detail
+
+
+@dataclass
+class Sample:
+    text: str
+    prior: float
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class Policy(Protocol):
+    def sample(self, messages: list[dict[str, str]], n: int) -> list[Sample]: ...
+
+
+def prior_of(logprobs: Any) -> float:
+    """exp(mean token logprob) of a choice's `logprobs.content`, 1.0 when the server gave none."""
+    content = getattr(logprobs, "content", None) if logprobs is not None else None
+    values = [token.logprob for token in content or [] if getattr(token, "logprob", None) is not None]
+    return math.exp(sum(values) / len(values)) if values else 1.0
+
+
+class OpenAIPolicy:
+    def __init__(self, base_url: str, model: str, temperature: float = 1.0, top_p: float = 0.95,
+                 max_tokens: int = 2048, timeout_s: float = 120.0, max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+                 max_wait_s: float = 60.0) -> None:
+        try:
+            import openai
+        except ImportError:
+            raise PolicyError("not_installed", "the search's policy needs the openai package: pip install 'nbqa_builder[llm]'") from None
+        self._openai = openai
+        key = os.environ.get("NBQA_POLICY_API_KEY") or os.environ.get("OPENAI_API_KEY") or "EMPTY"  # local servers take any
+        self.client = openai.OpenAI(base_url=base_url, api_key=key, timeout=timeout_s, max_retries=0)
+        self.model, self.temperature, self.top_p, self.max_tokens = model, temperature, top_p, max_tokens
+        self.max_attempts, self.max_wait_s = max_attempts, max_wait_s
+        self.logprobs = True  # switched off for a server that refuses them
+
+    def sample(self, messages: list[dict[str, str]], n: int) -> list[Sample]:
+        samples: list[Sample] = []
+        for _ in range(n):  # a server that ignores `n` is asked again, at most n times
+            if len(samples) >= n:
+                break
+            samples += self._request(messages, n - len(samples))
+        return samples[:n]
+
+    def _request(self, messages: list[dict[str, str]], n: int) -> list[Sample]:
+        openai = self._openai
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                kwargs: dict[str, Any] = {"model": self.model, "messages": messages, "n": n, "temperature": self.temperature,
+                                          "top_p": self.top_p, "max_tokens": self.max_tokens}
+                if self.logprobs:
+                    kwargs["logprobs"] = True
+                completion = self.client.chat.completions.create(**kwargs)
+            except openai.BadRequestError as exc:
+                if self.logprobs and "logprob" in str(exc).lower():
+                    self.logprobs = False  # this server has none: uniform priors
+                    continue
+                raise PolicyError("bad_request", _message(exc)) from None
+            except openai.RateLimitError as exc:
+                self._wait(exc, attempt, "rate_limited")
+                continue
+            except openai.APIStatusError as exc:
+                if exc.status_code < 500:
+                    raise PolicyError("bad_request", _message(exc)) from None
+                self._wait(exc, attempt, "server_error")
+                continue
+            except openai.APITimeoutError as exc:
+                self._wait(exc, attempt, "timeout")
+                continue
+            except openai.APIConnectionError as exc:
+                self._wait(exc, attempt, "server_error")
+                continue
+            except ValueError as exc:  # a body that is not JSON
+                self._wait(exc, attempt, "invalid_reply")
+                continue
+            return self._samples(completion)
+        raise PolicyError("unavailable", f"{self.max_attempts} attempts failed")
+
+    def _samples(self, completion: Any) -> list[Sample]:
+        choices = getattr(completion, "choices", None) or []
+        usage = getattr(completion, "usage", None)
+        prompt_tokens = getattr(usage, "prompt_tokens", 0) or 0
+        samples = []
+        for choice in choices:
+            message = getattr(choice, "message", None)
+            text = getattr(message, "content", None)
+            if isinstance(text, str) and text.strip():
+                samples.append(Sample(text.strip(), prior_of(getattr(choice, "logprobs", None)), prompt_tokens,
+                                      (getattr(usage, "completion_tokens", 0) or 0) // max(1, len(choices))))
+        if not samples:
+            raise PolicyError("invalid_reply", "the reply held no choice with text")
+        return samples
+
+    def _wait(self, exc: Exception, attempt: int, kind: str) -> None:
+        if attempt >= self.max_attempts:
+            raise PolicyError(kind, _message(exc)) from None
+        wait = min(self.max_wait_s, 2.0 ** (attempt - 1))
+        headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+        retry_after = headers.get("retry-after") if hasattr(headers, "get") else None
+        if retry_after:
+            try:
+                wait = min(self.max_wait_s, float(retry_after))
+            except ValueError:
+                pass
+        time.sleep(wait)
+
+
+def _message(exc: Exception) -> str:
+    return " ".join(str(exc).split())[:300]

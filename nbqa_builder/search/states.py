@@ -1,0 +1,119 @@
+"""Live notebook states for the search: a node's state is a sandbox session, forked from its
+parent's, so that expanding a node at depth d runs one cell, not d (JUPITER re-runs every cell
+from the root in a fresh kernel).
+
+The pool holds at most `max_live` sessions besides the root's. Over that, the least recently used
+is closed; a node whose session was closed is rebuilt, when it is expanded again, by replaying its
+cells from the root (counted in `replays` and `replayed_cells`). Terminal nodes keep no session.
+With `max_live=0` every expansion replays from the root: JUPITER's way (bench/search.py).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from nbqa_builder.notebooks.parse import outputs_as_text
+from nbqa_builder.sandbox.runner import OK, CellRun, SandboxError, Session, WarmWorker
+from nbqa_builder.search.tree import Node
+
+MAX_OBSERVATION_CHARS = 2000  # as the solutions of the tasks show outputs
+
+
+@dataclass
+class Observed:
+    """What running a node's cell gave."""
+
+    text: str
+    failed: bool  # the cell raised an error
+    status: str  # the sandbox's cell status (ok, error, timeout, output_limit, died...)
+
+
+def observation(run: CellRun, limit: int = MAX_OBSERVATION_CHARS) -> str:
+    text = outputs_as_text(run.outputs)
+    if run.status not in (OK, "error") and run.message:
+        text = (text + "\n" if text else "") + f"[{run.status}: {run.message}]"
+    return text if len(text) <= limit else text[:limit] + "\n... [output truncated]"
+
+
+class StatePool:
+    """The sessions of one task's search (see the module doc); use as a context manager."""
+
+    def __init__(self, worker: WarmWorker, files: dict[str, Any], cwd: str, max_live: int, cell_timeout_s: float) -> None:
+        self.worker, self.files, self.cwd = worker, files, cwd
+        self.max_live, self.cell_timeout_s = max_live, cell_timeout_s
+        self.live: OrderedDict[int, Session] = OrderedDict()
+        self.cells_run = 0  # cells run for new nodes
+        self.replays = 0  # states rebuilt from the root
+        self.replayed_cells = 0  # cells run again to rebuild them
+        self.peak_live = 0
+        self._job: Any = None
+        self.root: Session | None = None
+
+    def __enter__(self) -> "StatePool":
+        self._job = self.worker.job(self.files, self.cwd)
+        self.root = self._job.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for session in self.live.values():
+            session.kill()
+        self.live.clear()
+        self._job.__exit__(*exc)
+
+    def _session_of(self, node: Node) -> tuple[Session, bool]:
+        """(the live state of `node`, whether it is a throwaway): kept, or rebuilt by replaying its
+        cells from the root (a throwaway when the pool keeps no state)."""
+        assert self.root is not None
+        if node.parent is None:
+            return self.root, False
+        session = self.live.get(node.id)
+        if session is not None and not session.dead:
+            self.live.move_to_end(node.id)
+            return session, False
+        self.replays += 1
+        session = self.root.fork()
+        for code in node.codes():
+            self.replayed_cells += 1
+            run = session.run_cell(code, self.cell_timeout_s)
+            if run.status not in (OK, "error"):
+                session.kill()
+                raise SandboxError(f"replaying the state of node {node.id} failed: {run.status} {run.message}")
+        if self.max_live <= 0:
+            return session, True
+        self._keep(node.id, session)
+        return session, False
+
+    def run(self, parent: Node, child: Node, code: str) -> Observed:
+        """Run `code` in a copy of the parent's state; the copy becomes the child's state."""
+        parent_state, throwaway = self._session_of(parent)
+        session = parent_state.fork()
+        if throwaway:
+            parent_state.kill()
+        run = session.run_cell(code, self.cell_timeout_s)
+        self.cells_run += 1
+        observed = Observed(observation(run), run.status == "error", run.status)
+        if run.status in (OK, "error"):
+            self._keep(child.id, session)
+        else:
+            session.kill()  # timed out, died, too much output: this state is gone
+        return observed
+
+    def drop(self, node: Node) -> None:
+        """The node will never be expanded (terminal): let its state go."""
+        session = self.live.pop(node.id, None)
+        if session is not None:
+            session.kill()
+
+    def _keep(self, node_id: int, session: Session) -> None:
+        if self.max_live <= 0:
+            session.kill()
+            return
+        self.live[node_id] = session
+        self.live.move_to_end(node_id)
+        while len(self.live) > self.max_live:
+            _, oldest = self.live.popitem(last=False)
+            oldest.kill()
+        self.peak_live = max(self.peak_live, len(self.live))
+

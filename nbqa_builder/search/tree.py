@@ -1,0 +1,153 @@
+"""The search tree: nodes over notebook states, PUCT selection, backup, and its JSONL file.
+
+A node is a partial notebook: the steps from the root (each a thought and one code cell, or a
+final answer) and, for a code step, the observation its cell gave. The root holds the task only.
+Visits and value sums follow JUPITER's MCTS (NBQA.md, "Search over notebook states"):
+
+- selection descends from the root by PUCT, `Q + c * P * sqrt(N_parent) / (1 + N)`, among the
+  children that are not terminal (Q is 0 for a child never visited); ties are broken at random
+  with the tree's seeded generator; a node whose children are all terminal is exhausted;
+- a terminal child is backed up as soon as it exists, with its reward (collect mode: +matched /
+  total sub-answers, -1 for a wrong answer and for every failure); the node just expanded is
+  backed up with the value function's estimate (0 without one).
+
+The file (`write_jsonl`) has a header line, then one line per node; the training module computes
+value targets from it (training/value_data.py), so its fields are a contract: see `Node.row`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+# why a node ends its branch
+ANSWER = "answer"
+NO_CODE = "no_code"
+PARSE_FAILURE = "parse_failure"
+SANDBOX_FAILURE = "sandbox_failure"
+TOO_MANY_ERRORS = "too_many_errors"
+DEPTH_LIMIT = "depth_limit"
+TOKEN_LIMIT = "token_limit"
+TIMEOUT = "timeout"
+POLICY_FAILURE = "policy_failure"  # the policy gave nothing usable (429s, 5xx, bad replies)
+FAILURES = (NO_CODE, PARSE_FAILURE, SANDBOX_FAILURE, TOO_MANY_ERRORS, DEPTH_LIMIT, TOKEN_LIMIT, TIMEOUT, POLICY_FAILURE)
+FAILURE_REWARD = -1.0
+
+
+@dataclass(eq=False)
+class Node:
+    id: int
+    parent: "Node | None"
+    depth: int
+    thought: str | None = None
+    code: str | None = None
+    observation: str | None = None
+    answer: str | None = None  # the text after `Formatted answer:`
+    cell_failed: bool = False  # its cell raised an error
+    terminal: str | None = None
+    reward: float | None = None
+    visits: int = 0
+    value_sum: float = 0.0
+    prior: float = 1.0
+    consecutive_errors: int = 0
+    children: list["Node"] = field(default_factory=list)
+    exhausted: bool = False  # not terminal, but every child is: nothing below it to expand
+    reply: str = ""  # the policy's text, as it came
+
+    @property
+    def q(self) -> float:
+        return self.value_sum / self.visits if self.visits else 0.0
+
+    def puct(self, c: float) -> float:
+        parent_visits = self.parent.visits if self.parent is not None else 0
+        return self.q + c * self.prior * math.sqrt(parent_visits) / (1 + self.visits)
+
+    def path(self) -> list["Node"]:
+        """The nodes from the root's first child to this one."""
+        nodes = []
+        node: Node | None = self
+        while node is not None and node.parent is not None:
+            nodes.append(node)
+            node = node.parent
+        return nodes[::-1]
+
+    def codes(self) -> list[str]:
+        """The cells run from the root to this node, in order: what replay runs."""
+        return [node.code for node in self.path() if node.code is not None]
+
+    def row(self) -> dict[str, Any]:
+        return {"type": "node", "id": self.id, "parent": self.parent.id if self.parent else None, "depth": self.depth,
+                "thought": self.thought, "code": self.code, "observation": self.observation, "answer": self.answer,
+                "terminal": self.terminal, "reward": self.reward, "visits": self.visits,
+                "value_sum": round(self.value_sum, 12), "prior": self.prior,
+                "consecutive_errors": self.consecutive_errors}
+
+
+class Tree:
+    def __init__(self, c_puct: float, seed: int) -> None:
+        self.c_puct = c_puct
+        self.random = random.Random(seed)
+        self.root = Node(0, None, 0)
+        self.nodes = [self.root]
+        self.exhausted = False  # the root is exhausted: nothing left to expand
+
+    def add_child(self, parent: Node, **fields: Any) -> Node:
+        child = Node(len(self.nodes), parent, parent.depth + 1, **fields)
+        parent.children.append(child)
+        self.nodes.append(child)
+        return child
+
+    def select(self) -> Node | None:
+        """The leaf to expand next (see the module doc); None when the tree has none left."""
+        node = self.root
+        while node.children and node.terminal is None:
+            open_children = [child for child in node.children if child.terminal is None and not child.exhausted]
+            if not open_children:
+                node.exhausted = True
+                self.exhausted = self.root.exhausted
+                return None
+            best = max(child.puct(self.c_puct) for child in open_children)
+            node = self.random.choice([child for child in open_children if child.puct(self.c_puct) == best])
+        if node.terminal is not None:
+            return None
+        return node
+
+    @staticmethod
+    def backup(node: Node, value: float) -> None:
+        """Add `value` to the node and every ancestor, one visit each."""
+        current: Node | None = node
+        while current is not None:
+            current.visits += 1
+            current.value_sum += value
+            current = current.parent
+
+    def answers(self) -> list[Node]:
+        return [node for node in self.nodes if node.terminal == ANSWER]
+
+    def write_jsonl(self, path: Path, header: dict[str, Any]) -> None:
+        """The tree as JSONL (header, then nodes by id), written whole or not at all."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = path.with_name(f".{path.name}.tmp")
+        with open(temp, "w", encoding="utf-8") as out:
+            out.write(json.dumps({"type": "tree", **header, "c_puct": self.c_puct}, ensure_ascii=False) + "\n")
+            for node in self.nodes:
+                out.write(json.dumps(node.row(), ensure_ascii=False) + "\n")
+        temp.replace(path)
+
+
+def read_jsonl(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(header, node rows) of a tree file."""
+    lines = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not lines or lines[0].get("type") != "tree":
+        raise ValueError(f"{path}: not a search tree file (no header line)")
+    return lines[0], [row for row in lines[1:] if row.get("type") == "node"]
+
+
+def walk(node: Node) -> Iterator[Node]:
+    yield node
+    for child in node.children:
+        yield from walk(child)

@@ -1,0 +1,292 @@
+"""The search: PUCT trees through a scripted policy, live forked states, the CLI over the demo's
+tasks (a policy that replays each task's solution scores 100 %), resume, and policy faults.
+
+The policy is a fake OpenAI-compatible server on 127.0.0.1 (tests/fake_openai.py) that answers
+from a plan: the reply depends on the path so far, which the plan reads from the `# label`
+comment of each code cell in the conversation.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fake_openai import FakeOpenAI, Reply, error, ok
+from nbqa_builder.sandbox import Limits, WarmWorker
+from nbqa_builder.search.mcts import Searcher, SearchSettings, answer_reward
+from nbqa_builder.search.policy import OpenAIPolicy
+from nbqa_builder.search.states import StatePool
+from nbqa_builder.search.tree import Tree
+from nbqa_builder.search.turns import DEFAULT_TEMPLATE, first_turns
+from test_pipeline import ROOT, demo_recipe, run_cli
+
+LABEL = "@answer[42]"
+
+
+def code_step(label: str, code: str) -> str:
+    return f"Thought: step {label}.\nAction:\n```python\n{code}  # {label}\n```"
+
+
+def answer_step(value: str) -> str:
+    return f"Thought: I know it now.\nFormatted answer: @answer[{value}]"
+
+
+def path_of(body: dict) -> tuple[str, ...]:
+    """The labels of the code cells run so far, from the `# label` comments in the conversation."""
+    return tuple(re.findall(r"  # (\w+)\n```", "".join(m["content"] for m in body["messages"] if m["role"] == "assistant")))
+
+
+def planned(plan: dict[tuple[str, ...], list[tuple[str, float]]]):
+    """A policy script: the replies planned for each path, with the prior each should get."""
+
+    def script(body: dict) -> Reply:
+        steps = plan[path_of(body)][: body.get("n", 1)]
+        return Reply(choices=[text for text, _ in steps], logprobs=[[math.log(prior)] * 3 for _, prior in steps])
+
+    return script
+
+
+class PlannedValue:
+    """A value-function double: the value of a state is planned for the last cell's label."""
+
+    def __init__(self, values: dict[str, float]) -> None:
+        self.values, self.calls = values, []
+
+    def score(self, conversations):
+        labels = [(re.findall(r"  # (\w+)\n```", "".join(m["content"] for m in c if m["role"] == "assistant")) or ["root"])[-1]
+                  for c in conversations]
+        self.calls += labels
+        return [self.values[label] for label in labels]
+
+
+@pytest.fixture(scope="module")
+def worker():
+    with WarmWorker("process", Limits(timeout_s=30, total_timeout_s=120)) as warm:
+        yield warm
+
+
+def search(worker, tmp_path, plan, values, **settings) -> tuple[Tree, object]:
+    first = first_turns({"task": "What is the answer?", "constraints": "", "format": "@answer[value]"}, DEFAULT_TEMPLATE)
+    with FakeOpenAI(planned(plan)) as server:
+        policy = OpenAIPolicy(server.base_url, "planned", max_attempts=2, max_wait_s=0.1)
+        with StatePool(worker, {}, ".", max_live=settings.pop("max_live", 16), cell_timeout_s=20) as pool:
+            searcher = Searcher(first, LABEL, policy, PlannedValue(values), pool, SearchSettings(**settings))
+            result = searcher.search()
+            return result, pool
+
+
+PLAN = {
+    (): [(code_step("A", "a = 40"), 0.8), (code_step("B", "b = 1"), 0.2)],
+    ("A",): [(answer_step("42"), 0.9), (code_step("A2", "a += 2"), 0.5)],
+    ("B",): [(answer_step("7"), 0.9), (code_step("B2", "b += 1"), 0.5)],
+    ("A", "A2"): [(answer_step("42"), 0.7), (answer_step("0"), 0.3)],
+    ("B", "B2"): [(answer_step("42"), 0.6), (answer_step("1"), 0.4)],
+}
+VALUES = {"root": 0.0, "A": 0.4, "B": -0.4, "A2": 0.6, "B2": 0.1}
+
+
+def by_label(tree: Tree) -> dict[str, tuple[int, float]]:
+    """label -> (visits, value sum): code nodes by their cell's label, answers by parent label + value."""
+    found = {"root": (tree.root.visits, round(tree.root.value_sum, 9))}
+    for node in tree.nodes[1:]:
+        if node.code:
+            label = node.code.rsplit("# ", 1)[1]
+        else:
+            parent = node.parent.code.rsplit("# ", 1)[1] if node.parent.code else "root"
+            label = f"{parent}:{node.answer}"
+        found[label] = (node.visits, round(node.value_sum, 9))
+    return found
+
+
+def test_puct_with_exploration_follows_the_hand_computed_tree(worker, tmp_path):
+    """c = 1.25. Iteration 1 expands the root (A, B) and backs up V(root) = 0. Iteration 2:
+    PUCT(A) = 0 + 1.25 * 0.8 * sqrt(1) / 1 = 1.0 beats PUCT(B) = 0.25: A is expanded; its answer
+    42 is right (+1 through A and the root), then V(A) = 0.4 is backed up: A (2, 1.4), root (3, 1.4).
+    Iteration 3: PUCT(A) = 0.7 + 1.25 * 0.8 * sqrt(3) / 3 = 1.277 beats PUCT(B) = 0.433; under A
+    only A2 is open: its answers 42 (+1) and 0 (-1), then V(A2) = 0.6."""
+    result, pool = search(worker, tmp_path, PLAN, VALUES, iterations=3, children=2, c_puct=1.25)
+    assert by_label(result.tree) == {
+        "root": (6, 2.0), "A": (5, 2.0), "B": (0, 0.0), "A:@answer[42]": (1, 1.0), "A2": (3, 0.6),
+        "A2:@answer[42]": (1, 1.0), "A2:@answer[0]": (1, -1.0),
+    }
+    assert [round(n.prior, 6) for n in result.tree.root.children] == [0.8, 0.2]  # exp(mean logprob)
+    assert result.vote == result.best_value == "@answer[42]"
+    assert pool.cells_run == 3 and pool.replayed_cells == 0  # one new cell per code child
+
+
+def test_puct_without_exploration_is_greedy_on_q_with_seeded_ties(worker, tmp_path):
+    """c = 0: after the root's expansion A and B both have Q = 0, a tie the tree's generator breaks
+    (random.Random(seed).choice); the other child is expanded next, as its Q of 0 then beats the
+    first's (B: -1 and -0.4 give Q = -0.7; A: +1 and 0.4 give 0.7, and A stays ahead)."""
+    seed = 3
+    first = random.Random(seed).choice(["A", "B"])
+    result, _ = search(worker, tmp_path, PLAN, VALUES, iterations=3, children=2, c_puct=0.0, seed=seed)
+    found = by_label(result.tree)
+    if first == "A":  # A: answer 42 (+1), V(A)=0.4 -> Q(A) = 0.7 > Q(B) = 0: A again, then A2's answers
+        assert found["A"] == (5, 2.0) and found["B"] == (0, 0.0) and found["root"] == (6, 2.0)
+    else:  # B: answer 7 (-1), V(B) = -0.4 -> Q(B) = -0.7 < Q(A) = 0: A next
+        assert found["B"] == (2, -1.4) and found["A"] == (2, 1.4) and found["root"] == (5, 0.0)
+    assert all(node.visits >= 0 for node in result.tree.nodes)
+
+
+def test_rewards_are_the_strict_scorers_verdicts():
+    assert answer_reward("@answer[42]", "@answer[42]") == 1.0
+    assert answer_reward("@answer[42.0000001]", "@answer[42]") == 1.0  # the official 1e-6 tolerance
+    assert answer_reward("@answer[42.1]", "@answer[42]") == -1.0
+    assert answer_reward("@a[1] @b[3]", "@a[1] @b[2]") == 0.5  # matched / total sub-answers
+    assert answer_reward("no answer at all", "@a[1]") == -1.0
+
+
+def test_a_forked_state_has_its_parents_variables_and_files_and_none_of_its_siblings(worker, tmp_path):
+    plan = {
+        (): [(code_step("A", "x = 1; open('a.txt', 'w').write('A')"), 0.6),
+             (code_step("B", "y = 2; open('b.txt', 'w').write('B')"), 0.4)],
+        ("A",): [(code_step("C", "import os; print(x, 'y' in globals(), os.path.exists('a.txt'), os.path.exists('b.txt'))"), 1.0)],
+        ("B",): [(answer_step("1"), 1.0)],
+        ("A", "C"): [(answer_step("42"), 1.0)],
+    }
+    result, pool = search(worker, tmp_path, plan, {"root": 0, "A": 1, "B": -1, "C": 0}, iterations=2, children=2, c_puct=1.0)
+    (child,) = [node for node in result.tree.nodes if node.code and "# C" in node.code]
+    assert child.observation == "1 False True False"
+
+
+def test_states_closed_over_the_pool_are_rebuilt_by_replay(worker, tmp_path):
+    result, pool = search(worker, tmp_path, PLAN, VALUES, iterations=3, children=2, c_puct=1.25, max_live=1)
+    assert by_label(result.tree)["A2"] == (3, 0.6)  # the same tree
+    assert pool.replays >= 1 and pool.replayed_cells >= 1 and pool.peak_live <= 1
+
+
+# ---------------------------------------------------------------------------------------------
+# The CLI over the demo's interactive tasks
+
+
+@pytest.fixture(scope="module")
+def demo_dataset(tmp_path_factory) -> Path:
+    tmp_path = tmp_path_factory.mktemp("search-demo")
+    result = run_cli("run", str(demo_recipe(tmp_path)), "--no-progress")
+    assert result.returncode == 0, result.stderr
+    return tmp_path / "out" / "dataset"
+
+
+def replaying(tasks: list, wrong: bool = False):
+    """A policy that replays each task's own solution, step by step (or answers wrongly)."""
+    by_question = {task.task: task for task in tasks}
+
+    def script(body: dict) -> Reply:
+        user = body["messages"][1]["content"]
+        task = next(t for question, t in by_question.items() if f"Question: {question}\n" in user)
+        done = sum(1 for m in body["messages"] if m["role"] == "assistant")
+        code = [s for s in task.solution if s.python_code]
+        if done < len(code):
+            step = code[done]
+            text = f"Thought: {step.thought}\nAction:\n```python\n{step.python_code}\n```"
+        else:
+            label = task.label if not wrong else re.sub(r"\[([^\]]*)\]", lambda m: "[" + m.group(1) + "999]", task.label)
+            text = f"Thought: done.\nFormatted answer: {label}"
+        return Reply(choices=[text] * body.get("n", 1))
+
+    return script
+
+
+def search_cli(out: Path, server: FakeOpenAI, dataset: Path, *extra: str, **kwargs):
+    return subprocess.run([sys.executable, "-m", "nbqa_builder", "search", "--tasks", f"{dataset}:interactive",
+                           "--policy", server.base_url, "--model", "replay", "--out", str(out), "--sandbox", "process",
+                           "--iterations", "20", "--children", "2", "--no-progress", *extra],
+                          capture_output=True, text=True, cwd=ROOT, env={**os.environ, "OPENAI_API_KEY": "sk-test"},
+                          timeout=900, **kwargs)
+
+
+def evaluate(out: Path, dataset: Path) -> dict:
+    result = run_cli("evaluate", "--tasks", str(dataset), "--config", "interactive", "--responses",
+                     str(out / "responses.jsonl"), "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_a_policy_replaying_the_solutions_scores_100_and_a_wrong_one_0(demo_dataset, tmp_path):
+    import nbqa_builder
+
+    tasks = nbqa_builder.load_tasks(demo_dataset, "interactive")
+    assert tasks
+    with FakeOpenAI(replaying(tasks)) as server:
+        result = search_cli(tmp_path / "right", server, demo_dataset)
+    assert result.returncode == 0, result.stderr
+    scores = evaluate(tmp_path / "right", demo_dataset)
+    assert scores["ABQ"] == 1.0 and scores["answered"] == scores["questions"] == len(tasks)
+    trees = sorted((tmp_path / "right" / "trees").glob("*.jsonl"))
+    assert len(trees) == len(tasks)
+    header, *nodes = [json.loads(line) for line in trees[0].read_text().splitlines()]
+    assert header["type"] == "tree" and header["mode"] == "collect" and nodes[0]["parent"] is None
+    with FakeOpenAI(replaying(tasks, wrong=True)) as server:
+        result = search_cli(tmp_path / "wrong", server, demo_dataset)
+    assert result.returncode == 0, result.stderr
+    assert evaluate(tmp_path / "wrong", demo_dataset)["ABQ"] == 0.0
+
+
+def test_a_killed_search_run_again_finishes_without_searching_finished_tasks(demo_dataset, tmp_path):
+    import nbqa_builder
+
+    tasks = nbqa_builder.load_tasks(demo_dataset, "interactive")
+    out = tmp_path / "search"
+    script = replaying(tasks)
+    slow = lambda body: Reply(**{**script(body).__dict__, "delay_s": 0.3})  # noqa: E731
+    with FakeOpenAI(slow) as server:
+        process = subprocess.Popen([sys.executable, "-m", "nbqa_builder", "search", "--tasks", f"{demo_dataset}:interactive",
+                                    "--policy", server.base_url, "--model", "replay", "--out", str(out), "--sandbox",
+                                    "process", "--iterations", "20", "--children", "2", "--no-progress"],
+                                   cwd=ROOT, env={**os.environ, "OPENAI_API_KEY": "sk-test"}, start_new_session=True,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and len(list((out / "results").glob("*.json"))) < 2:
+            time.sleep(0.2)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    finished = {p.name: p.stat().st_mtime_ns for p in (out / "results").glob("*.json")}
+    assert 2 <= len(finished) < len(tasks)
+    with FakeOpenAI(script) as server:
+        result = search_cli(out, server, demo_dataset)
+        asked = {body["messages"][1]["content"] for body in (r.body for r in server.requests)}
+    assert result.returncode == 0, result.stderr
+    assert f"({len(finished)} done before)" in result.stdout
+    assert len(list((out / "results").glob("*.json"))) == len(tasks)
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "results").glob("*.json") if p.name in finished} == finished
+    searched_again = {json.loads((out / "results" / name).read_text())["id"] for name in finished}
+    questions = {t.id: t.task for t in tasks}
+    assert not [i for i in searched_again if any(f"Question: {questions[i]}\n" in text for text in asked)]
+    assert evaluate(out, demo_dataset)["ABQ"] == 1.0
+
+
+@pytest.mark.parametrize("faults, kind", [
+    ([error(500, "server_error")] * 10, "policy_failure"),
+    ([Reply(content="", delay_s=0)] * 10, "policy_failure"),
+    ([Reply(content="{}", delay_s=2.0)] * 10, "policy_failure"),  # slower than the client's timeout
+])
+def test_policy_faults_end_as_recorded_terminal_kinds(worker, tmp_path, faults, kind):
+    first = first_turns({"task": "q", "constraints": "", "format": "@answer[value]"}, DEFAULT_TEMPLATE)
+    with FakeOpenAI(planned(PLAN), faults=list(faults)) as server:
+        policy = OpenAIPolicy(server.base_url, "m", max_attempts=2, max_wait_s=0.05, timeout_s=0.5)
+        with StatePool(worker, {}, ".", 8, 20) as pool:
+            result = Searcher(first, LABEL, policy, PlannedValue(VALUES), pool, SearchSettings(iterations=2, children=2)).search()
+    assert result.tree.root.terminal == kind and result.tree.root.reward == -1.0
+    assert result.vote is None
+
+
+def test_a_rate_limit_is_waited_out_and_the_search_goes_on(worker, tmp_path):
+    first = first_turns({"task": "q", "constraints": "", "format": "@answer[value]"}, DEFAULT_TEMPLATE)
+    with FakeOpenAI(planned(PLAN), faults=[error(429, "rate_limit_exceeded", retry_after="0.2")]) as server:
+        policy = OpenAIPolicy(server.base_url, "m", max_attempts=3, max_wait_s=1)
+        with StatePool(worker, {}, ".", 8, 20) as pool:
+            result = Searcher(first, LABEL, policy, PlannedValue(VALUES), pool,
+                              SearchSettings(iterations=3, children=2, c_puct=1.25)).search()
+        assert server.requests[1].at - server.requests[0].at >= 0.19
+    assert result.vote == "@answer[42]"

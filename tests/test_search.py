@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from fake_openai import FakeOpenAI, Reply, error, ok
+from fake_openai import FakeOpenAI, Reply, error
 from nbqa_builder.sandbox import Limits, WarmWorker
 from nbqa_builder.search.mcts import Searcher, SearchSettings, answer_reward
 from nbqa_builder.search.policy import OpenAIPolicy

@@ -131,6 +131,7 @@ def test_corpus_tasks_state_their_steps_and_drops_say_why(verified_run):
     assert all(r["reference_code"] and r["reference_agrees"] for r in rows)  # a disagreeing task is dropped
     dropped = stats["tasks"]["dropped"]
     assert dropped.get("unrenderable_preprocessing", 0) > 0 and dropped.get("unrenderable_statistic", 0) > 0
+    assert "interpreter_error" not in dropped  # real code never breaks the spec reader
     per_100 = stats["tasks"]["per_100_kept_notebooks"]
     extracted = next(step["in"] for step in stats["steps"] if step["step"] == "extract")  # kept by the rules
     assert per_100["tasks"] == round(100 * stats["tasks"]["written"] / extracted, 1)

@@ -12,6 +12,7 @@ Nothing is invented, and a candidate the spec cannot state is dropped with its r
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 from pathlib import PurePosixPath
 
@@ -28,6 +29,8 @@ from nbqa_builder.notebooks.code import notebook_trees
 from nbqa_builder.notebooks.parse import output_text, outputs_as_text
 from nbqa_builder.redact.secrets import cut_text
 from nbqa_builder.records import FOUND, Answer, DataRef, Notebook, SolutionStep, Task, TaskFile
+
+log = logging.getLogger(__name__)
 
 MAX_OUTPUT_CHARS = 2000
 NO_DATA_FILE = "no_data_file"
@@ -305,11 +308,16 @@ def extract_tasks(notebook: Notebook, max_tasks: int, max_value_chars: int) -> l
         cells = slice_cells(names, index)
         if not cells or not read_cells & set(cells):
             continue  # not an analysis of a data file: no task to consider
-        reading = read_slice(cells, trees, notebook.data_refs)
-        if reading.stat is None:
-            tasks.append(_dropped(notebook, cells, reading.reason or "unrenderable_statistic", reading.detail))
+        try:
+            reading = read_slice(cells, trees, notebook.data_refs)
+            if reading.stat is None:
+                tasks.append(_dropped(notebook, cells, reading.reason or "unrenderable_statistic", reading.detail))
+                continue
+            task = build_task(notebook, cells, reading, shown, max_value_chars)
+        except Exception as exc:  # noqa: BLE001 - code we never saw: one cell's failure is that cell's drop
+            log.warning("%s cell %d: the spec reader failed: %r", notebook.uid, index, exc)
+            tasks.append(_dropped(notebook, cells, "interpreter_error", type(exc).__name__))
             continue
-        task = build_task(notebook, cells, reading, shown, max_value_chars)
         if task.drop_reason is None:
             if task.task in seen:  # the same question again (shown again, or rounded otherwise)
                 task.drop_reason = "duplicate_task"

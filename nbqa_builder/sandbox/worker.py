@@ -9,20 +9,21 @@ than one packet is cut into chunks: the first byte of each packet is b"M" (more 
 
 - The warm worker imports pandas, numpy, scikit-learn, matplotlib and IPython once, builds one
   pristine IPython shell, then only forks; it never runs notebook code.
-- `{"op": "fork"}` to any process (worker or session) creates a new session: a copy of the
-  sender's state with its own socket, whose host end comes back to the host with SCM_RIGHTS. A
-  session forked from the worker starts a notebook (clean shell, limits applied, cwd set); a
-  session forked from a session continues that notebook's live state (search branches).
+- `{"op": "fork", "job": ...}` to the worker starts a job: a keeper, the job's init and its first
+  session (jobworld.py), in a fresh world of its own. The host gets the session's socket and the
+  read end of the init's status pipe (why the init stopped the job, e.g. its memory) with
+  SCM_RIGHTS. The session starts a notebook: clean shell, limits applied, cwd set.
+- `{"op": "fork"}` to a session creates a new session in the same job holding a copy of its live
+  state (search branches); the host gets its socket.
 - `{"op": "run", "code": ...}` to a session runs one cell and answers with nbformat outputs.
 - `{"op": "cleanup"}` to the worker kills every other process of the job and wipes the scratch
-  folders, so nothing of one job survives into the next.
+  folders of the `process` backend (under bwrap they vanish with the job's mount namespace).
 """
 
 from __future__ import annotations
 
 import array
 import base64
-import ctypes
 import json
 import os
 import resource
@@ -30,6 +31,8 @@ import signal
 import socket
 import sys
 import time
+
+import jobworld
 
 CHUNK = 60_000  # bytes per packet, well under the default socket buffer
 
@@ -63,13 +66,8 @@ def receive(sock):
 
 def set_dumpable(flag):
     # A non-dumpable process cannot be ptraced, nor its /proc/<pid>/mem opened, by processes of
-    # the same uid: notebook code cannot tamper with the warm worker.
-    ctypes.CDLL(None, use_errno=True).prctl(4, int(flag), 0, 0, 0)  # PR_SET_DUMPABLE
-
-
-def set_child_subreaper():
-    # orphaned processes of a job are re-parented to the worker, so cleanup finds them all
-    ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    # the same uid: notebook code cannot tamper with the warm worker or the job's init.
+    jobworld.prctl(jobworld.PR_SET_DUMPABLE, int(flag))
 
 
 def jsonable(value):
@@ -213,9 +211,13 @@ def apply_limits(limits):
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
 
-def reseed_random():
-    # forked children share the worker's random state; without this, two runs would agree by
-    # accident and the determinism check would be worthless
+def unsettle_run():
+    """What must not decide a result differs from one run to the next.
+
+    Forked children share the worker's random state and heap layout; without this, two runs
+    would agree by accident (random numbers, id(), reprs with addresses) and the determinism
+    check would be worthless. The hash seed differs between the host's two warm workers.
+    """
     import random
 
     random.seed()
@@ -225,6 +227,10 @@ def reseed_random():
         numpy.random.seed()
     except ImportError:
         pass
+    # objects of every small size, a random number of each, shift where the notebook's land
+    return [bytes(random.randrange(1, 512)) for _ in range(random.randrange(1, 4096))] + [
+        object() for _ in range(random.randrange(1, 4096))
+    ]
 
 
 class Process:
@@ -246,19 +252,23 @@ class Process:
                 os._exit(0)
             op = request.get("op")
             if op == "run" and not self.is_worker:
-                result = self.run_cell(request["code"])
+                result = self.run_cell(request["code"], request.get("max_output_bytes"))
                 if os.getpid() == self.pid:
                     send(self.sock, result)
+            elif op == "fork" and self.is_worker:
+                self.start_job(request)
             elif op == "fork":
-                self.fork(request)
+                self.fork_branch()
             elif op == "cleanup" and self.is_worker:
                 self.cleanup()
                 send(self.sock, {"op": "clean"})
             else:
                 send(self.sock, {"op": "refused", "reason": f"unknown op {op!r}"})
 
-    def run_cell(self, code):
+    def run_cell(self, code, max_output_bytes=None):
         self.capture.reset()
+        if max_output_bytes is not None:  # what is left of the notebook's budget, if that is less
+            self.capture.max_bytes = max_output_bytes
         started = time.perf_counter()
         stdout, stderr = sys.stdout, sys.stderr
         sys.stdout = CaptureStream(self.capture, "stdout")
@@ -282,18 +292,100 @@ class Process:
             "time_s": time.perf_counter() - started,
         }
 
-    def fork(self, request):
-        host_end, session_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        # the host learns each session's pid from the kernel (translated to its own namespace)
-        host_end.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+    def start_job(self, request):
+        """Keeper (bwrap only) -> init -> first session, each in turn; see jobworld.py."""
+        timing = {"started": time.perf_counter(), "isolation_s": 0.0}
+        host_end, session_end = socketpair()
+        status_read, status_write = os.pipe()  # init -> host: why it stopped the job
+        error_read, error_write = os.pipe()  # keeper and init -> worker: why the job could not start
+        worker_pid = os.getpid()
+        child = os.fork()
+        if child == 0:
+            try:
+                host_end.close()
+                self.sock.close()
+                os.close(status_read)
+                os.close(error_read)
+                job = (request, timing, session_end, status_write, error_write)
+                if self.config.get("isolate"):
+                    self.become_keeper(*job)
+                else:  # the process backend: no namespaces, the worker is the init's parent
+                    self.become_init(*job, parent_pid=worker_pid)
+            except BaseException as exc:  # noqa: BLE001 - reported to the host, whatever it is
+                report_failure(error_write, exc)
+            os._exit(70)
+        os.close(status_write)
+        os.close(error_write)
+        session_end.close()
+        with os.fdopen(error_read, "rb") as errors:
+            error = errors.read().decode(errors="replace")  # EOF once the init is set up (or gone)
+        code = os.waitpid(child, 0)[1] if self.config.get("isolate") else 0  # the keeper exits at once
+        if error or code:
+            host_end.close()
+            os.close(status_read)
+            send(self.sock, {"op": "refused", "reason": error or f"the job's keeper failed (status {code})"})
+        else:
+            send(self.sock, {"op": "forked"}, fds=[host_end.fileno(), status_read])
+            host_end.close()
+            os.close(status_read)
+        self.reap()
+
+    def become_keeper(self, request, timing, session_end, status_write, error_write):
+        config, limits = self.config, request.get("limits") or {}
+        started = time.perf_counter()
+        jobworld.enter_job_namespaces(
+            job_folder=f"{config['jobs']}/{request['job']}",
+            work=config["work"],
+            scratch_mib={config["tmp"]: limits.get("tmp_mb") or 1024, config["shm"]: limits.get("shm_mb") or 64},
+            rebinds=config.get("rebinds") or [],
+            hidden=config["jobs"],
+        )
+        timing["isolation_s"] += time.perf_counter() - started
+        if os.fork() == 0:
+            try:
+                self.become_init(request, timing, session_end, status_write, error_write, parent_pid=None)
+            except BaseException as exc:  # noqa: BLE001
+                report_failure(error_write, exc)
+            os._exit(70)
+        os._exit(0)  # the init is re-parented to the worker, which reaps it
+
+    def become_init(self, request, timing, session_end, status_write, error_write, parent_pid):
+        config = self.config
+        started = time.perf_counter()
+        set_dumpable(False)
+        if config.get("isolate"):
+            jobworld.mount_own_proc()
+            jobworld.join_fresh_keyring()
+            jobworld.drop_privileges(config.get("uid"))
+            jobworld.install_seccomp()
+        else:
+            jobworld.die_with_parent(parent_pid)
+            jobworld.prctl(jobworld.PR_SET_CHILD_SUBREAPER, 1)  # orphans of the job come back here
+        timing["isolation_s"] += time.perf_counter() - started
+        limit_mb = (request.get("limits") or {}).get("memory_mb")
+        watch = jobworld.JobMemoryWatch(limit_mb << 20) if request.get("watch_memory") and limit_mb else None
+        os.close(error_write)  # set up: the worker's read ends
+        init_pid = os.getpid()
+        session = os.fork()
+        if session == 0:
+            try:
+                os.close(status_write)
+                self.become_session(session_end, request, timing, init_pid)
+            finally:
+                os._exit(70)
+        session_end.close()
+        jobworld.keep_job(watch, status_write, own_pid_namespace=bool(config.get("isolate")))
+
+    def fork_branch(self):
+        host_end, session_end = socketpair()
         middle = os.fork()
         if middle == 0:
-            # double fork: the session is re-parented to the worker (a subreaper), which reaps it
+            # double fork: the branch is re-parented to the job's init, which reaps it
             if os.fork() == 0:
                 try:
                     host_end.close()
                     self.sock.close()
-                    self.become_session(session_end, request)
+                    self.become_session(session_end, None, None, None)
                 except BaseException:
                     os._exit(70)
             os._exit(0)
@@ -301,19 +393,30 @@ class Process:
         session_end.close()
         send(self.sock, {"op": "forked"}, fds=[host_end.fileno()])
         host_end.close()
-        self.reap()
 
-    def become_session(self, sock, request):
+    def become_session(self, sock, request, timing, init_pid):
+        """A new session: the job's first (from the init: a fresh notebook) or a branch of one."""
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        set_dumpable(True)  # the session is the job's own code; only the worker is protected
-        if self.is_worker:
-            os.chdir(request["cwd"])
-            self.shell.user_ns["__file__"] = os.path.join(request["cwd"], "notebook.ipynb")
-            apply_limits(request.get("limits") or {})
-            self.capture.max_bytes = (request.get("limits") or {}).get("max_output_bytes") or 0
-        reseed_random()
+        set_dumpable(True)  # the session is the job's own code; its init may read its memory use
+        hello = {"op": "hello", "pid": os.getpid()}
+        if request is not None:
+            try:
+                if not self.config.get("isolate"):
+                    jobworld.die_with_parent(init_pid)
+                limits = request.get("limits") or {}
+                os.chdir(request["cwd"])
+                os.environ["HOME"] = request["home"]
+                self.shell.user_ns["__file__"] = os.path.join(request["cwd"], "notebook.ipynb")
+                apply_limits(limits)
+                self.capture.max_bytes = limits.get("max_output_bytes") or 0
+            except Exception as exc:  # noqa: BLE001 - the host says it as a sandbox failure
+                send(sock, {"op": "failed", "reason": f"{type(exc).__name__}: {exc}"})
+                os._exit(70)
+            hello["start_s"] = time.perf_counter() - timing["started"]
+            hello["isolation_s"] = timing["isolation_s"]
         session = Process(sock, self.shell, self.capture, self.config, is_worker=False)
-        send(sock, {"op": "hello", "pid": os.getpid()})
+        session.ballast = unsettle_run()  # kept alive: the heap stays shifted
+        send(sock, hello)
         session.serve()
 
     def reap(self):
@@ -336,7 +439,7 @@ class Process:
                 time.sleep(0.005)
         else:
             for _ in range(50):
-                pids = descendants(os.getpid())
+                pids = jobworld.descendants(os.getpid())
                 if not pids:
                     break
                 for pid in pids:
@@ -350,22 +453,18 @@ class Process:
             wipe(folder)
 
 
-def descendants(root):
-    children = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/stat") as stat:
-                    ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            children.setdefault(ppid, []).append(int(name))
-    found, todo = [], [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
+def report_failure(fd, exc):
+    try:
+        os.write(fd, f"{type(exc).__name__}: {exc}".encode()[:2000])
+    except OSError:
+        pass
+
+
+def socketpair():
+    host_end, session_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    # the host learns each session's pid from the kernel (translated to its own namespace)
+    host_end.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+    return host_end, session_end
 
 
 def wipe(folder):
@@ -388,14 +487,11 @@ def wipe(folder):
 
 def main():
     fd, config = int(sys.argv[1]), json.loads(sys.argv[2])
-    if config.get("uid") is not None:
-        # root in a sandbox without a user namespace: become an unprivileged uid first, so that
-        # the process limit applies and no capability is left
-        os.setgroups([])
-        os.setresgid(config["gid"], config["gid"], config["gid"])
-        os.setresuid(config["uid"], config["uid"], config["uid"])
+    if config.get("host_pid"):
+        jobworld.die_with_parent(config["host_pid"])  # the process backend: no bwrap to do it
     set_dumpable(False)
-    set_child_subreaper()
+    # orphaned processes of a job are re-parented to the worker, so cleanup finds them all
+    jobworld.prctl(jobworld.PR_SET_CHILD_SUBREAPER, 1)
     sock = socket.socket(fileno=fd)
     os.environ.setdefault("MPLBACKEND", "agg")
     import matplotlib

@@ -373,10 +373,15 @@ class WarmWorker:
                 if attempt:
                     raise SandboxError(f"the {self.backend} worker stopped answering ({dead.message}); fix: {_DEFAULT_FIX}") from None
         if self.cgroups is not None:
-            job.cgroup = self.cgroups.create(job.folder.name, self._job_memory_bytes(), self.limits.max_processes)
-            init_pid = _parent_pid(session.pid)
-            for pid in (init_pid, session.pid):  # nothing of the notebook has run yet
-                job.cgroup.add(pid)
+            try:
+                job.cgroup = self.cgroups.create(job.folder.name, self._job_memory_bytes(), self.limits.max_processes)
+                for pid in (_parent_pid(session.pid), session.pid):  # the init; nothing of the notebook has run yet
+                    job.cgroup.add(pid)
+            except OSError as exc:
+                raise SandboxError(
+                    f"cannot give a notebook its cgroup under {self.cgroups.parent} ({exc}); fix: make that "
+                    "cgroup writable for this user, or set `memory_control: watchdog` in the step"
+                ) from None
         return session
 
     def _job_memory_bytes(self) -> int:

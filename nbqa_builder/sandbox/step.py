@@ -28,6 +28,9 @@ from nbqa_builder.step import Step, StepConfig
 
 
 class SandboxStepConfig(StepConfig):
+    # may change between a run and its resume (e.g. after a cgroup could not be made)
+    not_decisive: ClassVar[frozenset[str]] = frozenset({"memory_control"})
+
     # bwrap for crawled code (no network, nothing of the host visible); process only for
     # notebooks you trust: it applies the limits but hides nothing
     sandbox: Literal["bwrap", "process"] = "bwrap"
@@ -40,6 +43,9 @@ class SandboxStepConfig(StepConfig):
     max_total_output_bytes: int = Field(20_000_000, gt=0)
     max_processes: int = Field(64, gt=0)  # processes and threads; stops fork bombs
     max_file_mb: int = Field(1024, gt=0)  # any one file the notebook writes
+    # how the memory of a notebook's whole process tree is bounded: auto = a cgroup v2 per notebook
+    # where the machine allows it, else the watch of the notebook's init; watchdog = always the watch
+    memory_control: Literal["auto", "watchdog"] = "auto"
     tmp_mb: int = Field(1024, gt=0)  # the notebook's /tmp, in memory (bwrap)
     shm_mb: int = Field(256, gt=0)  # its /dev/shm, in memory (bwrap)
     # 2: a second run tells whether the results are deterministic; it runs in another warm
@@ -85,7 +91,9 @@ class _SandboxStep(Step):
         while len(self._workers) < wanted:
             other = self._workers[0].hash_seed if self._workers else None
             seed = None if other is None else other % (2**32 - 2) + 1
-            self._workers += (WarmWorker(self.config.sandbox, self.config.limits(), hash_seed=seed),)
+            self._workers += (
+                WarmWorker(self.config.sandbox, self.config.limits(), hash_seed=seed, memory_control=self.config.memory_control),
+            )
         return self._workers[index]
 
     def run_repeatedly(self, cells: list[str], files: dict[str, str], cwd: str) -> list[NotebookRun]:

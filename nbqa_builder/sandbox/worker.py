@@ -353,6 +353,9 @@ class Process:
         config = self.config
         started = time.perf_counter()
         set_dumpable(False)
+        # Python's own SIGINT handler would let the job interrupt its init; without a handler,
+        # pid 1 ignores every signal sent from inside its namespace
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
         if config.get("isolate"):
             jobworld.mount_own_proc()
             jobworld.join_fresh_keyring()

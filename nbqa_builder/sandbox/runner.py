@@ -117,11 +117,11 @@ class _Job:
             except (OSError, ValueError, IndexError, KeyError, TypeError):
                 pass
         if self.cgroup is not None and self.cgroup.oom_killed():
-            total = self.worker.limits.memory_mb
-            return MEMORY_LIMIT, f"the notebook's processes used more than {total} MB together"
+            limit_mb = self.worker._job_memory_bytes() >> 20
+            return MEMORY_LIMIT, f"the notebook's processes used more than {limit_mb} MB together (with /tmp and /dev/shm)"
         # the worker's own exit may be told a moment after its jobs' (they die of its death)
         if self.worker.worker_gone(wait_s=0.25):
-            return SANDBOX_KILLED, "the notebook killed its warm worker (a new one is started)"
+            return SANDBOX_KILLED, "the warm worker died during the notebook, killed by it or by the system (a new one is started)"
         return fallback.status, fallback.message
 
     def close(self) -> None:

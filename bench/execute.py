@@ -12,9 +12,10 @@ clock around run_cell). It is what a runner costs per notebook: kernel start-up 
 fork and cleanup, staging files, messaging. The warm worker's one-time start is printed apart.
 The last line reads `speedup_vs_nbclient=<x> median_overhead_ms=<m>` (x = ratio of the median
 overheads, m = ours), measured with the per-notebook isolation on. The line before it gives the
-cost of that isolation: the median time from the worker's fork to the session's hello, of which
-the namespaces, mounts, privilege drop and seccomp filter (measured inside the sandbox), and the
-same job start in the `process` sandbox, which forks the same way without any of them.
+cost of that isolation: the median job start (the worker's receipt of the job to the session's
+hello), the time the namespaces, mounts, privilege drop and seccomp filter take (measured inside
+the sandbox; the worker sets them up ahead of the job), and the job start in the `process`
+sandbox, which forks the same way without any of them.
 """
 
 from __future__ import annotations
@@ -165,7 +166,7 @@ def main() -> None:
     isolation_ms = 1000 * statistics.median(run.isolation_s for run in runs)
     plain = [] if args.sandbox == "process" else job_starts("process", notebooks, args.timeout)
     plain_ms = f"{1000 * statistics.median(run.start_s for run in plain):.1f} ms" if plain else "-"
-    print(f"isolation_cost: job_start_ms={start_ms:.1f} (namespaces, mounts, privileges, filter: {isolation_ms:.1f}) "
+    print(f"isolation_cost: job_start_ms={start_ms:.1f} isolation_setup_ms={isolation_ms:.1f} (namespaces, mounts, privileges, filter; made ahead of the job) "
           f"vs job_start_ms_without_namespaces={plain_ms} (process sandbox)")
     shutil.rmtree(scratch, ignore_errors=True)
     print(f"speedup_vs_nbclient={theirs_ms / ours_ms:.1f} median_overhead_ms={ours_ms:.0f}")

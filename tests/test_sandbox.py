@@ -137,7 +137,8 @@ def test_tokens_of_the_parent_environment_never_reach_the_notebook(monkeypatch, 
 @needs_bwrap
 def test_a_fork_bomb_is_contained(bwrap_worker):
     result = run(bwrap_worker, "import os\nwhile True:\n    os.fork()")
-    assert result.status in {"error", "timeout"}
+    # stopped by the process limit, or by the memory of the whole tree, whichever comes first
+    assert result.status in {"error", "timeout", "memory_limit"}
     # no process of the sandbox user outlives the job
     leftovers = [p for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real == bwrap_worker.uid]
     worker_pid_count = 2  # bwrap's init and the warm worker itself

@@ -8,12 +8,13 @@ IPython shell, and from then on only forks. A job (one notebook, or one task and
 branches) is a forked child: a `Session` that runs cells and returns nbformat outputs
 (`run_cell(code) -> CellRun`), and that can itself be forked (`fork() -> Session`) to branch a live
 notebook state without re-running its cells. Start-up (~2 s) is paid once per worker, not per
-notebook; a new job costs a fork and a few messages (tens of ms).
+notebook; a new job costs a fork and a few messages (tens of ms; bench/execute.py).
 
 Why one long-lived sandbox per worker is still per-notebook isolation (backend `bwrap`):
 - The sandbox shows no network, no home folder, no repository, no project checkout and no host
   secrets at all (see backends.py), so what a notebook could leak is only what it was given.
-- Each job gets a fresh world of its own (jobworld.py): the worker forks a keeper that enters new
+- Each job gets a fresh world of its own (jobworld.py; made ahead of the job, so a notebook
+  waits only for its session's fork): the worker forks a keeper that enters new
   mount, IPC and pid namespaces and mounts a fresh capped tmpfs on /tmp and /dev/shm and the
   job's own folder on /work; the job's init (pid 1 of its pid namespace, with its own /proc)
   joins a fresh keyring, gives up every privilege, installs a seccomp filter (no nested user

@@ -2,7 +2,8 @@
 
 Standalone, like worker.py (which imports it inside the sandbox): standard library only.
 
-For each job the warm worker forks a keeper, which forks the job's init, which forks the session:
+For each job the warm worker forks a keeper, which forks the job's init, which forks the session
+(the keeper and the init ahead of the job, while the host does other work; worker.py):
 
 - keeper: new mount, IPC and pid namespaces; a fresh tmpfs, each capped, on /tmp and /dev/shm;
   the job's own folder on /work; the folder of job folders hidden. The Python installation keeps
@@ -263,6 +264,8 @@ class JobMemoryWatch:
     (neither shows in any Pss), minus the warm worker's own anonymous memory, of which the job's
     processes map a share. So a job is never stopped below its limit, and is stopped at most that
     share (~150 MB) above it, within `interval_s`. /tmp and /dev/shm have caps of their own.
+    Pss costs milliseconds to read for a large process; the resident size (an upper bound of it)
+    costs microseconds, so Pss is read only when that bound is over the limit.
     """
 
     interval_s = 0.1
@@ -272,26 +275,39 @@ class JobMemoryWatch:
         own = _kib_fields("/proc/self/status", ("RssAnon", "RssShmem"))
         self.worker_share = sum(own.values())  # the init is a fresh copy of the worker
 
-    def used_bytes(self, pids):
-        total, memfds = 0, {}
-        for pid in pids:
-            rollup = _kib_fields(f"/proc/{pid}/smaps_rollup", ("Pss_Anon", "Pss_Shmem", "Pss"))
-            if "Pss_Anon" in rollup:
-                total += rollup["Pss_Anon"] + rollup.get("Pss_Shmem", 0)
-            else:  # kernels before 5.10 split Pss no further
-                total += rollup.get("Pss", 0)
+    def over_limit(self, pids):
+        """The job's memory when it is over the limit, else None."""
+        extra = held_memfd_bytes(pids) + unattached_sysv_bytes() - self.worker_share
+        bound = extra + sum(sum(_kib_fields(f"/proc/{pid}/status", ("RssAnon", "RssShmem")).values()) for pid in pids)
+        if bound <= self.limit_bytes:
+            return None
+        used = extra + sum(proportional_bytes(pid) for pid in pids)
+        return used if used > self.limit_bytes else None
+
+
+def proportional_bytes(pid):
+    rollup = _kib_fields(f"/proc/{pid}/smaps_rollup", ("Pss_Anon", "Pss_Shmem", "Pss"))
+    if "Pss_Anon" in rollup:
+        return rollup["Pss_Anon"] + rollup.get("Pss_Shmem", 0)
+    return rollup.get("Pss", 0)  # kernels before 5.10 split Pss no further
+
+
+def held_memfd_bytes(pids):
+    """Bytes of the memfd files the processes hold open (each file once)."""
+    sizes = {}
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
             try:
-                fds = os.listdir(f"/proc/{pid}/fd")
+                if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("/memfd:"):
+                    info = os.stat(f"/proc/{pid}/fd/{fd}")
+                    sizes[info.st_ino] = info.st_blocks * 512
             except OSError:
                 continue
-            for fd in fds:
-                try:
-                    if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("/memfd:"):
-                        info = os.stat(f"/proc/{pid}/fd/{fd}")
-                        memfds[info.st_ino] = info.st_blocks * 512
-                except OSError:
-                    continue
-        return total + sum(memfds.values()) + unattached_sysv_bytes() - self.worker_share
+    return sum(sizes.values())
 
 
 def unattached_sysv_bytes():
@@ -325,8 +341,8 @@ def keep_job(watch, status_fd, own_pid_namespace):
         if watch is None:
             continue
         pids = descendants(me)
-        used = watch.used_bytes(pids)
-        if used > watch.limit_bytes:
+        used = watch.over_limit(pids)
+        if used is not None:
             report = {
                 "status": "memory_limit",
                 "message": f"the notebook's processes used {used >> 20} MB together, "

@@ -85,8 +85,8 @@ class CellRun:
 @dataclass
 class NotebookRun:
     cells: list[CellRun]
-    start_s: float = 0.0  # from the worker's fork to the session's hello, measured inside
-    isolation_s: float = 0.0  # of which: namespaces, mounts, privileges and filter of the job
+    start_s: float = 0.0  # from the worker's receipt of the job to the session's hello, inside
+    isolation_s: float = 0.0  # namespaces, mounts, privileges and filter, set up ahead of the job
 
     @property
     def executable(self) -> bool:
@@ -243,6 +243,7 @@ class WarmWorker:
         self.ready = False
         self._jobs_started = 0
         self._job: _Job | None = None
+        self._next_folder = self._new_job_folder()  # the worker makes its world ahead
         self._sessions: weakref.WeakSet[Session] = weakref.WeakSet()
         self._finalizer = weakref.finalize(self, _stop, self.__dict__)
         self.start()
@@ -266,6 +267,9 @@ class WarmWorker:
             "rebinds": backends.under_job_mounts(backends.python_paths()) if bwrap else [],
             "wipe": [] if bwrap else [str(self.root / "tmp")],
             "host_pid": None if bwrap else os.getpid(),
+            "tmp_mb": self.limits.tmp_mb,
+            "shm_mb": self.limits.shm_mb,
+            "first_job": self._next_folder.name,
         }
         # the worker's home is its own scratch, never a job's folder
         home, tmp = (backends.SANDBOX_TMP,) * 2 if bwrap else (str(self.root / "home"), str(self.root / "tmp"))
@@ -401,10 +405,9 @@ class WarmWorker:
         machine; `cwd` is the notebook's folder relative to the same root.
         """
         cwd_path = _inside(cwd or ".")
-        self._jobs_started += 1
-        job = self._job = _Job(self, self.jobs_dir / f"job-{self._jobs_started}")
+        job = self._job = _Job(self, self._next_folder)
         try:
-            self._prepare_job_folder(job.folder, files, cwd_path)
+            self._fill_job_folder(job.folder, files, cwd_path)
             session = self._start_session(job, cwd_path)
         except BaseException:
             self._end_job()
@@ -414,8 +417,21 @@ class WarmWorker:
         finally:
             self._end_job()
 
-    def _prepare_job_folder(self, folder: Path, files: dict[str, str | Path], cwd: PurePosixPath) -> None:
+    def _new_job_folder(self) -> Path:
+        """The next job's folder, made now: the worker binds it into the world it makes ahead."""
+        self._jobs_started += 1
+        folder = self.jobs_dir / f"job-{self._jobs_started}"
         folder.mkdir(mode=0o755)
+        if self.uid is not None:
+            os.chown(folder, self.uid, self.uid)
+        if self.backend == "bwrap":
+            # where the job's mounts bind an installation under /work again (not the notebook's)
+            for path in backends.under_job_mounts(backends.python_paths()):
+                if path.startswith(backends.SANDBOX_WORK + "/"):
+                    Path(folder, path[len(backends.SANDBOX_WORK) + 1:]).mkdir(mode=0o755, parents=True, exist_ok=True)
+        return folder
+
+    def _fill_job_folder(self, folder: Path, files: dict[str, str | Path], cwd: PurePosixPath) -> None:
         for relative, source in files.items():
             target = Path(folder, _inside(relative))
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -425,11 +441,6 @@ class WarmWorker:
             for parent, dirs, names in os.walk(folder):
                 for name in [parent, *(os.path.join(parent, n) for n in dirs + names)]:
                     os.chown(name, self.uid, self.uid, follow_symlinks=False)
-        if self.backend == "bwrap":
-            # where the job's mounts bind an installation under /work again (not the notebook's)
-            for path in backends.under_job_mounts(backends.python_paths()):
-                if path.startswith(backends.SANDBOX_WORK + "/"):
-                    Path(folder, path[len(backends.SANDBOX_WORK) + 1:]).mkdir(mode=0o755, parents=True, exist_ok=True)
 
     def run_notebook(self, cells: list[str], files: dict[str, str | Path], cwd: str) -> NotebookRun:
         """Run cells in order in a fresh job; after a failure the rest are `not_run`."""
@@ -455,19 +466,20 @@ class WarmWorker:
         job, self._job = self._job, None
         if job is not None and job.cgroup is not None:
             job.cgroup.kill()
-        if job is None or not job.started:
+        if job is None or not job.started:  # nothing ran: the folder serves the next job, emptied
             if job is not None:
-                job.close()
+                _empty_folder(job.folder)
             return
+        self._next_folder = self._new_job_folder()
         if self._alive() and self.ready and self.channel is not None:
             try:
-                self.channel.send({"op": "cleanup"})
+                self.channel.send({"op": "cleanup", "next_job": self._next_folder.name})
                 self.channel.receive(time.monotonic() + CONTROL_TIMEOUT_S)
             except Dead:
                 self._stop_process()
         else:
             self._stop_process()
-        job.close()
+        job.close()  # its processes are gone
         if not self._alive():
             self.start()  # a notebook killed the worker: warm up the next one now
 
@@ -526,6 +538,14 @@ def _inside(relative: str) -> PurePosixPath:
     if path.is_absolute() or (path.parts and path.parts[0] == ".."):
         raise ValueError(f"path {relative!r} leaves the job folder")
     return path
+
+
+def _empty_folder(folder: Path) -> None:
+    for entry in folder.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            _remove_tree(entry)
+        else:
+            entry.unlink()
 
 
 def _remove_tree(folder: str | Path) -> None:

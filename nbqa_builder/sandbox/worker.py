@@ -9,15 +9,18 @@ than one packet is cut into chunks: the first byte of each packet is b"M" (more 
 
 - The warm worker imports pandas, numpy, scikit-learn, matplotlib and IPython once, builds one
   pristine IPython shell, then only forks; it never runs notebook code.
-- `{"op": "fork", "job": ...}` to the worker starts a job: a keeper, the job's init and its first
-  session (jobworld.py), in a fresh world of its own. The host gets the session's socket and the
-  read end of the init's status pipe (why the init stopped the job, e.g. its memory) with
-  SCM_RIGHTS. The session starts a notebook: clean shell, limits applied, cwd set.
+- Each job's world (a keeper, then the job's init: jobworld.py) is made ahead, as soon as the
+  worker is ready or the previous job is cleaned up, for the job folder the host named; its init
+  waits for the job's request. `{"op": "fork", "job": ...}` to the worker hands it the request,
+  and the init forks the job's first session. The host gets the session's socket and the read
+  end of the init's status pipe (why the init stopped the job, e.g. its memory) with SCM_RIGHTS.
+  The session starts a notebook: clean shell, limits applied, cwd set.
 - `{"op": "fork"}` to a session creates a new session in the same job holding a copy of its live
   state (search branches); the host gets its socket.
 - `{"op": "run", "code": ...}` to a session runs one cell and answers with nbformat outputs.
-- `{"op": "cleanup"}` to the worker kills every other process of the job and wipes the scratch
-  folders of the `process` backend (under bwrap they vanish with the job's mount namespace).
+- `{"op": "cleanup", "next_job": ...}` to the worker kills every other process of the job, wipes
+  the scratch folders of the `process` backend (under bwrap they vanish with the job's mount
+  namespace), answers, then makes the next job's world.
 """
 
 from __future__ import annotations
@@ -240,6 +243,8 @@ class Process:
         self.sock, self.shell, self.capture, self.config = sock, shell, capture, config
         self.is_worker = is_worker
         self.pid = os.getpid()
+        self.prepared = None  # (job name, host end, status read end, go write end) made ahead
+        self.prepared_error = ""
 
     def serve(self):
         while True:
@@ -260,8 +265,11 @@ class Process:
             elif op == "fork":
                 self.fork_branch()
             elif op == "cleanup" and self.is_worker:
+                self.discard_prepared()
                 self.cleanup()
                 send(self.sock, {"op": "clean"})
+                if request.get("next_job"):
+                    self.prepare_job(request["next_job"])
             else:
                 send(self.sock, {"op": "refused", "reason": f"unknown op {op!r}"})
 
@@ -292,30 +300,33 @@ class Process:
             "time_s": time.perf_counter() - started,
         }
 
-    def start_job(self, request):
-        """Keeper (bwrap only) -> init -> first session, each in turn; see jobworld.py."""
-        timing = {"started": time.perf_counter(), "isolation_s": 0.0}
+    def prepare_job(self, name):
+        """Make job `name`'s world now (keeper, then init; see jobworld.py), ahead of its request,
+        so that a notebook waits only for its session's fork. The init waits on `go`."""
+        self.discard_prepared()
         host_end, session_end = socketpair()
         status_read, status_write = os.pipe()  # init -> host: why it stopped the job
-        error_read, error_write = os.pipe()  # keeper and init -> worker: why the job could not start
+        error_read, error_write = os.pipe()  # keeper and init -> worker: why the world could not be made
+        go_read, go_write = os.pipe()  # worker -> init: the job's request
+        world = {"job": name, "session_end": session_end, "status_write": status_write,
+                 "error_write": error_write, "go_read": go_read, "isolation_s": 0.0}
         worker_pid = os.getpid()
         child = os.fork()
         if child == 0:
             try:
                 host_end.close()
                 self.sock.close()
-                os.close(status_read)
-                os.close(error_read)
-                job = (request, timing, session_end, status_write, error_write)
+                for fd in (status_read, error_read, go_write):
+                    os.close(fd)
                 if self.config.get("isolate"):
-                    self.become_keeper(*job)
+                    self.become_keeper(world)
                 else:  # the process backend: no namespaces, the worker is the init's parent
-                    self.become_init(*job, parent_pid=worker_pid)
+                    self.become_init(world, parent_pid=worker_pid)
             except BaseException as exc:  # noqa: BLE001 - reported to the host, whatever it is
                 report_failure(error_write, exc)
             os._exit(70)
-        os.close(status_write)
-        os.close(error_write)
+        for fd in (status_write, error_write, go_read):
+            os.close(fd)
         session_end.close()
         with os.fdopen(error_read, "rb") as errors:
             error = errors.read().decode(errors="replace")  # EOF once the init is set up (or gone)
@@ -323,33 +334,64 @@ class Process:
         if error or code:
             host_end.close()
             os.close(status_read)
-            send(self.sock, {"op": "refused", "reason": error or f"the job's keeper failed (status {code})"})
+            os.close(go_write)
+            self.prepared_error = error or f"the job's keeper failed (status {code})"
         else:
-            send(self.sock, {"op": "forked"}, fds=[host_end.fileno(), status_read])
-            host_end.close()
-            os.close(status_read)
+            self.prepared = (name, host_end, status_read, go_write)
         self.reap()
 
-    def become_keeper(self, request, timing, session_end, status_write, error_write):
-        config, limits = self.config, request.get("limits") or {}
+    def discard_prepared(self):
+        if self.prepared is not None:
+            _, host_end, status_read, go_write = self.prepared
+            host_end.close()
+            os.close(status_read)
+            os.close(go_write)  # the init reads nothing and exits, and its world goes with it
+        self.prepared, self.prepared_error = None, ""
+
+    def start_job(self, request):
+        request["received"] = time.perf_counter()
+        for _ in range(2):  # a world made for another job, or whose init is gone, is made again
+            if self.prepared is None or self.prepared[0] != request["job"]:
+                self.prepare_job(request["job"])
+            if self.prepared is None:
+                send(self.sock, {"op": "refused", "reason": self.prepared_error})
+                return
+            _, host_end, status_read, go_write = self.prepared
+            try:
+                os.write(go_write, json.dumps(request).encode())
+                break
+            except OSError:
+                self.discard_prepared()
+        else:
+            send(self.sock, {"op": "refused", "reason": "the job's init ended before its request"})
+            return
+        self.prepared = None
+        os.close(go_write)
+        send(self.sock, {"op": "forked"}, fds=[host_end.fileno(), status_read])
+        host_end.close()
+        os.close(status_read)
+        self.reap()
+
+    def become_keeper(self, world):
+        config = self.config
         started = time.perf_counter()
         jobworld.enter_job_namespaces(
-            job_folder=f"{config['jobs']}/{request['job']}",
+            job_folder=f"{config['jobs']}/{world['job']}",
             work=config["work"],
-            scratch_mib={config["tmp"]: limits.get("tmp_mb") or 1024, config["shm"]: limits.get("shm_mb") or 64},
+            scratch_mib={config["tmp"]: config["tmp_mb"], config["shm"]: config["shm_mb"]},
             rebinds=config.get("rebinds") or [],
             hidden=config["jobs"],
         )
-        timing["isolation_s"] += time.perf_counter() - started
+        world["isolation_s"] += time.perf_counter() - started
         if os.fork() == 0:
             try:
-                self.become_init(request, timing, session_end, status_write, error_write, parent_pid=None)
+                self.become_init(world, parent_pid=None)
             except BaseException as exc:  # noqa: BLE001
-                report_failure(error_write, exc)
+                report_failure(world["error_write"], exc)
             os._exit(70)
         os._exit(0)  # the init is re-parented to the worker, which reaps it
 
-    def become_init(self, request, timing, session_end, status_write, error_write, parent_pid):
+    def become_init(self, world, parent_pid):
         config = self.config
         started = time.perf_counter()
         set_dumpable(False)
@@ -364,20 +406,25 @@ class Process:
         else:
             jobworld.die_with_parent(parent_pid)
             jobworld.prctl(jobworld.PR_SET_CHILD_SUBREAPER, 1)  # orphans of the job come back here
-        timing["isolation_s"] += time.perf_counter() - started
+        world["isolation_s"] += time.perf_counter() - started
+        os.close(world["error_write"])  # set up: the worker's read end sees EOF
+        with os.fdopen(world["go_read"], "rb") as go:
+            text = go.read()
+        if not text:
+            os._exit(0)  # discarded before any request
+        request = json.loads(text)
         limit_mb = (request.get("limits") or {}).get("memory_mb")
         watch = jobworld.JobMemoryWatch(limit_mb << 20) if request.get("watch_memory") and limit_mb else None
-        os.close(error_write)  # set up: the worker's read ends
         init_pid = os.getpid()
         session = os.fork()
         if session == 0:
             try:
-                os.close(status_write)
-                self.become_session(session_end, request, timing, init_pid)
+                os.close(world["status_write"])
+                self.become_session(world["session_end"], request, world, init_pid)
             finally:
                 os._exit(70)
-        session_end.close()
-        jobworld.keep_job(watch, status_write, own_pid_namespace=bool(config.get("isolate")))
+        world["session_end"].close()
+        jobworld.keep_job(watch, world["status_write"], own_pid_namespace=bool(config.get("isolate")))
 
     def fork_branch(self):
         host_end, session_end = socketpair()
@@ -397,7 +444,7 @@ class Process:
         send(self.sock, {"op": "forked"}, fds=[host_end.fileno()])
         host_end.close()
 
-    def become_session(self, sock, request, timing, init_pid):
+    def become_session(self, sock, request, world, init_pid):
         """A new session: the job's first (from the init: a fresh notebook) or a branch of one."""
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         set_dumpable(True)  # the session is the job's own code; its init may read its memory use
@@ -415,8 +462,8 @@ class Process:
             except Exception as exc:  # noqa: BLE001 - the host says it as a sandbox failure
                 send(sock, {"op": "failed", "reason": f"{type(exc).__name__}: {exc}"})
                 os._exit(70)
-            hello["start_s"] = time.perf_counter() - timing["started"]
-            hello["isolation_s"] = timing["isolation_s"]
+            hello["start_s"] = time.perf_counter() - request["received"]
+            hello["isolation_s"] = world["isolation_s"]
         session = Process(sock, self.shell, self.capture, self.config, is_worker=False)
         session.ballast = unsettle_run()  # kept alive: the heap stays shifted
         send(sock, hello)
@@ -513,7 +560,9 @@ def main():
     for target in (0, 1, 2):
         os.dup2(devnull, target)
     send(sock, {"op": "ready", "pid": os.getpid()})
-    Process(sock, shell, capture, config, is_worker=True).serve()
+    worker = Process(sock, shell, capture, config, is_worker=True)
+    worker.prepare_job(config["first_job"])
+    worker.serve()
 
 
 if __name__ == "__main__":

@@ -121,6 +121,10 @@ def test_the_sandbox_for_a_normal_user_contains_the_hostile_set():
     else:
         if not (shutil.which("unshare") and shutil.which("setpriv")):
             pytest.skip("util-linux's unshare and setpriv are needed to run as another user")
+        probe = subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+                                "bwrap", "--unshare-user", "--ro-bind", "/", "/", "true"], capture_output=True, text=True)
+        if probe.returncode != 0:  # e.g. user.max_user_namespaces=0, or Ubuntu's AppArmor restriction
+            pytest.skip(f"this machine lets no unprivileged user make a user namespace: {probe.stderr.strip()}")
         home = Path(tempfile.mkdtemp(prefix="nbqa-nobody-", dir="/tmp"))
         try:
             os.chmod(home, 0o755)

@@ -3,7 +3,7 @@
 `bwrap`: new mount, pid, network, IPC, UTS (and, for a normal user, user) namespaces. The file
 system holds only /usr (and the /lib symlinks), a few files of /etc that the dynamic loader and
 fonts need, the Python installation and its site-packages (read-only, at their own paths: bound
-after the scratch mounts, so an interpreter under /tmp or /work stays visible), the worker's two
+after the scratch mounts, so an interpreter under /tmp or /work stays visible), the worker's
 scripts (read-only, in /.nbqa) and the host's folder of job folders (/.nbqa/jobs). The home
 folder, the repository, the project checkout and every other file of the host are simply not
 there. No network: only a loopback of the sandbox's own.
@@ -30,7 +30,8 @@ import sys
 from pathlib import Path, PurePosixPath
 
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
-WORKER_FILES = (WORKER_SCRIPT, Path(__file__).with_name("jobworld.py"))  # all the worker imports of ours
+# the worker and the two modules of ours it imports
+WORKER_FILES = (WORKER_SCRIPT, *(Path(__file__).with_name(name) for name in ("jobworld.py", "notebook_shell.py")))
 SANDBOX_WORK = "/work"  # where a job's folder appears inside bwrap
 SANDBOX_TMP = "/tmp"
 SANDBOX_SHM = "/dev/shm"

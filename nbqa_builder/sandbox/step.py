@@ -3,9 +3,9 @@
 Neither step drops anything: they record what happened (flags and `checks`), and the recipe's
 filters decide. A notebook that kills its sandbox gets a verdict (`sandbox_killed`) and the run
 goes on; a sandbox that cannot start raises `SandboxError`, which stops the run before the part
-is marked done. Each step owns two warm workers with different hash seeds (the second started
-only for a second run), started on first use and stopped by `close()`, at garbage collection or
-at interpreter exit (so sandbox processes never outlive the run).
+is marked done. Each step owns two warm workers with different hash seeds (one when it runs
+each notebook once), started together on first use and stopped by `close()`, at garbage
+collection or at interpreter exit (so sandbox processes never outlive the run).
 """
 
 from __future__ import annotations

@@ -244,6 +244,13 @@ def sandboxed_recipe(tmp_path: Path, cells: list[str], notebooks: int = 1, worke
     return path
 
 
+def own_tmp(tmp_path: Path) -> dict[str, str]:
+    """An environment whose temporary folders (the sandboxes' job folders) are the test's: a run
+    killed with SIGKILL cannot remove its own."""
+    (tmp_path / "tmp").mkdir(exist_ok=True)
+    return {**os.environ, "TMPDIR": str(tmp_path / "tmp")}
+
+
 @needs_bwrap
 def test_a_sandbox_that_cannot_start_stops_the_run_and_a_resume_redoes_its_part(tmp_path: Path):
     recipe = sandboxed_recipe(tmp_path, ["print(6 * 7)"])
@@ -251,7 +258,7 @@ def test_a_sandbox_that_cannot_start_stops_the_run_and_a_resume_redoes_its_part(
     no_namespaces = ["bwrap", "--dev-bind", "/", "/", "--unshare-user", "--uid", "1000", "--gid", "1000",
                      "--disable-userns", "--"]
     failed = subprocess.run([*no_namespaces, sys.executable, "-m", "nbqa_builder", "run", str(recipe), "--no-progress"],
-                            capture_output=True, text=True, cwd=ROOT)
+                            capture_output=True, text=True, cwd=ROOT, env=own_tmp(tmp_path))
     assert failed.returncode == 2, failed.stderr
     lines = failed.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: the bwrap sandbox could not start"), failed.stderr
@@ -268,7 +275,7 @@ def test_a_sandbox_that_cannot_start_stops_the_run_and_a_resume_redoes_its_part(
 def test_sigkill_of_a_run_leaves_no_process_behind(tmp_path: Path):
     recipe = sandboxed_recipe(tmp_path, ["import time\ntime.sleep(300)"], notebooks=2, workers=2)
     run = subprocess.Popen([sys.executable, "-m", "nbqa_builder", "run", str(recipe), "--no-progress"], cwd=ROOT,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=own_tmp(tmp_path))
     family: list[psutil.Process] = []
     try:
         deadline = time.monotonic() + 120

@@ -224,7 +224,10 @@ def die_with_parent(parent_pid):
 
 
 def descendants(root):
-    """Every process below `root` (/proc/<pid>/task/<tid>/children)."""
+    """Every process below `root`: from /proc/<pid>/task/<tid>/children where the kernel has
+    them (CONFIG_PROC_CHILDREN), else from every process's parent in /proc/<pid>/stat."""
+    if not os.path.exists(f"/proc/{root}/task/{root}/children"):
+        return _descendants_by_parent(root)
     found, todo = [], [root]
     while todo:
         pid = todo.pop()
@@ -240,6 +243,24 @@ def descendants(root):
                 continue
             found += children
             todo += children
+    return found
+
+
+def _descendants_by_parent(root):
+    children = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat") as stat:
+                    parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(parent, []).append(int(name))
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
     return found
 
 
@@ -340,7 +361,8 @@ def keep_job(watch, status_fd, own_pid_namespace):
             continue
         if watch is None:
             continue
-        pids = descendants(me)
+        # pid 1 of its own namespace sees exactly the job in its /proc
+        pids = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != me] if own_pid_namespace else descendants(me)
         used = watch.over_limit(pids)
         if used is not None:
             report = {

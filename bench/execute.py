@@ -11,7 +11,11 @@ kernel measures (nbclient: execute_input to execute_reply timestamps; ours: the 
 clock around run_cell). It is what a runner costs per notebook: kernel start-up and shutdown or
 fork and cleanup, staging files, messaging. The warm worker's one-time start is printed apart.
 The last line reads `speedup_vs_nbclient=<x> median_overhead_ms=<m>` (x = ratio of the median
-overheads, m = ours).
+overheads, m = ours), measured with the per-notebook isolation on. The line before it gives the
+cost of that isolation: the median job start (the worker's receipt of the job to the session's
+hello), the time the namespaces, mounts, privilege drop and seccomp filter take (measured inside
+the sandbox; the worker sets them up ahead of the job), and the job start in the `process`
+sandbox, which forks the same way without any of them.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from nbqa_builder.sandbox import Limits, WarmWorker  # noqa: E402
+from nbqa_builder.sandbox import Limits, NotebookRun, WarmWorker  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus"
 SLOW_OR_NETWORKED = ("tensorflow", "torch", "keras", "!pip", "%pip", "fetch_", "load_dataset", "time.sleep", "urlopen", "requests.")
@@ -110,12 +114,19 @@ def run_nbclient(nb, files: dict[str, str], timeout: float) -> tuple[float, floa
     return wall, inside
 
 
-def run_ours(worker: WarmWorker, nb, files: dict[str, str]) -> tuple[float, float]:
+def run_ours(worker: WarmWorker, nb, files: dict[str, str]) -> tuple[float, float, NotebookRun]:
     code = [c.source for c in nb.cells if c.cell_type == "code"]
     started = time.perf_counter()
     run = worker.run_notebook(code, files, cwd="")
     wall = time.perf_counter() - started
-    return wall, sum(cell.inside_s for cell in run.cells)
+    return wall, sum(cell.inside_s for cell in run.cells), run
+
+
+def job_starts(backend: str, notebooks: list, timeout: float) -> list[NotebookRun]:
+    """The notebooks once more in a worker of `backend`, for their job-start times."""
+    with WarmWorker(backend, Limits(timeout_s=timeout, total_timeout_s=10 * timeout)) as worker:
+        worker.run_notebook(["1"], {}, cwd="")
+        return [run_ours(worker, nb, files)[2] for _, nb, files in notebooks]
 
 
 def main() -> None:
@@ -139,17 +150,25 @@ def main() -> None:
     worker = WarmWorker(args.sandbox, Limits(timeout_s=args.timeout, total_timeout_s=10 * args.timeout))
     with worker:
         worker.run_notebook(["1"], {}, cwd="")  # waits for the warm-up
-        print(f"warm worker start (once per process): {1000 * (time.perf_counter() - started):.0f} ms")
-        ours, theirs = [], []
+        print(f"warm worker start (once per process): {1000 * (time.perf_counter() - started):.0f} ms; "
+              f"memory over the job's tree: {worker.memory_control}")
+        ours, theirs, runs = [], [], []
         for name, nb, files in notebooks:
-            wall_o, inside_o = run_ours(worker, nb, files)
+            wall_o, inside_o, run = run_ours(worker, nb, files)
+            runs.append(run)
             wall_n, inside_n = run_nbclient(nb, files, args.timeout)
             ours.append(wall_o - inside_o)
             theirs.append(wall_n - inside_n)
             print(f"{name[:60]:60s} ours {1000 * wall_o:7.0f} ms (cells {1000 * inside_o:6.0f})   nbclient {1000 * wall_n:7.0f} ms (cells {1000 * inside_n:6.0f})")
-    shutil.rmtree(scratch, ignore_errors=True)
     ours_ms, theirs_ms = 1000 * statistics.median(ours), 1000 * statistics.median(theirs)
     print(f"median overhead per notebook: nbclient {theirs_ms:.0f} ms, ours {ours_ms:.0f} ms")
+    start_ms = 1000 * statistics.median(run.start_s for run in runs)
+    isolation_ms = 1000 * statistics.median(run.isolation_s for run in runs)
+    plain = [] if args.sandbox == "process" else job_starts("process", notebooks, args.timeout)
+    plain_ms = f"{1000 * statistics.median(run.start_s for run in plain):.1f} ms" if plain else "-"
+    print(f"isolation_cost: job_start_ms={start_ms:.1f} isolation_setup_ms={isolation_ms:.1f} (namespaces, mounts, privileges, filter; made ahead of the job) "
+          f"vs job_start_ms_without_namespaces={plain_ms} (process sandbox)")
+    shutil.rmtree(scratch, ignore_errors=True)
     print(f"speedup_vs_nbclient={theirs_ms / ours_ms:.1f} median_overhead_ms={ours_ms:.0f}")
 
 

@@ -80,6 +80,10 @@ class GithubSource(Strict):
     """Crawl GitHub (sources/github.py). The token comes from GITHUB_TOKEN or GITHUB_TOKENS, never from here."""
 
     kind: Literal["github"]
+    # Crawled notebooks are strangers' code: they run in the `bwrap` sandbox. `trusted: true` says
+    # you trust them anyway (e.g. your organisation's repositories), and only then may the
+    # execute and verify steps use `sandbox: process`, which isolates nothing.
+    trusted: bool = False
     # the REST API root; a GitHub Enterprise server has its own (https://HOST/api/v3)
     api_url: str = Field("https://api.github.com", pattern=r"^https?://[^\s/]+")
     # discovery, any combination of the four; at least one is needed
@@ -181,6 +185,19 @@ class Recipe(Strict):
             ((name, settings),) = entry.items()
             configs.append((name, step_class(name).Config.model_validate(settings or {})))
         return configs
+
+
+def untrusted_process_sandboxes(recipe: Recipe) -> list[str]:
+    """One message per step that would run untrusted crawled notebooks in the `process` sandbox
+    (`validate` warns, `run` refuses)."""
+    if recipe.source.kind != "github" or recipe.source.trusted:
+        return []
+    return [
+        f"steps[{index}].{name}: sandbox: process runs crawled GitHub notebooks without isolation; "
+        "use sandbox: bwrap, or set `trusted: true` in the source if you trust its code"
+        for index, (name, config) in enumerate(recipe.step_configs())
+        if getattr(config, "sandbox", None) == "process"
+    ]
 
 
 def step_class(name: str) -> type[Step]:

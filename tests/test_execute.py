@@ -166,3 +166,43 @@ def test_a_recipe_asking_for_bwrap_without_bubblewrap_names_the_fix(monkeypatch,
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(RecipeError, match="apt-get install bubblewrap"):
         parse_recipe("name: t\nsource: {kind: local, path: x}\nsteps:\n  - validate: {}\n  - deps: {}\n  - redact: {}\n  - execute: {sandbox: bwrap}\noutput: out\n")
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "print(hash('nbqa'))",  # the hash seed
+        "print(list({f'column_{i}' for i in range(20)}))",  # set order follows the hash seed
+        "print(id(object()))",  # the memory layout
+    ],
+)
+def test_what_must_not_matter_makes_a_notebook_not_deterministic(repo, execute_step, code):
+    notebook = make_notebook(repo, [Cell("code", code, 1, [])], refs=())
+    execute_step([notebook])
+    assert notebook.checks["executable"] is True
+    assert notebook.checks["deterministic"] is False
+
+
+# a notebook that kills what runs it: with bwrap it can reach only its own job; without, its worker
+KILLERS = {
+    "bwrap": ("!pkill -9 -f python", "died"),
+    "process": ("import os, signal, time\nstat = open(f'/proc/{os.getppid()}/stat').read()\n"
+                "os.kill(int(stat.rsplit(')', 1)[1].split()[1]), signal.SIGKILL)\ntime.sleep(2)", "sandbox_killed"),
+}
+
+
+@pytest.mark.parametrize("backend", sorted(KILLERS))
+def test_a_notebook_that_kills_its_sandbox_gets_a_verdict_and_the_run_goes_on(repo, backend):
+    if backend == "bwrap" and shutil.which("bwrap") is None:
+        pytest.skip("bubblewrap (bwrap) is not installed")
+    code, status = KILLERS[backend]
+    killer = make_notebook(repo, [Cell("code", code, 1, [])], refs=())
+    after = make_notebook(repo, ANALYSIS)
+    step = ExecuteStep(SandboxStepConfig(sandbox=backend, timeout_s=5, total_timeout_s=30, memory_mb=1024))
+    try:
+        step([killer, after])
+    finally:
+        step.close()
+    assert killer.checks["execution"]["status"] == status
+    assert killer.checks["executable"] is False and killer.checks["deterministic"] is False
+    assert after.checks["executable"] is True and after.checks["deterministic"] is True

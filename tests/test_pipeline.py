@@ -1,18 +1,25 @@
-"""The demo recipe end to end: outputs, accounting, reproducibility, resume after SIGKILL."""
+"""The demo recipe end to end: outputs, accounting, reproducibility, resume after SIGKILL; a run's
+sandbox: one that cannot start stops the run, and a killed run leaves no process behind."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import pickle
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import nbformat
+import psutil
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from nbformat.v4 import new_code_cell, new_notebook
 
 from nbqa_builder.filters.rules import RULES
 from nbqa_builder.records import TASK_SCHEMA
@@ -242,3 +249,78 @@ def test_a_one_worker_run_from_an_unguarded_script_runs_once(tmp_path: Path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("script body runs") == 1
     assert (tmp_path / "out" / "dataset" / "funnel.png").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# the bwrap sandbox in a run: one that cannot start stops the run; a killed run leaves nothing
+
+needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap (bwrap) is not installed")
+
+
+def sandboxed_recipe(tmp_path: Path, cells: list[str], notebooks: int = 1, workers: int = 1) -> Path:
+    """Notebooks of `cells` in one repository; validate, deps, execute in bwrap; one part each."""
+    repo = tmp_path / "repos" / "someone__analysis"
+    repo.mkdir(parents=True)
+    for index in range(notebooks):
+        nbformat.write(new_notebook(cells=[new_code_cell(c) for c in cells]), repo / f"n{index}.ipynb")
+    recipe = {
+        "name": "sandboxed",
+        "source": {"kind": "local", "path": str(tmp_path / "repos")},
+        "steps": [{"validate": {}}, {"deps": {}}, {"execute": {"sandbox": "bwrap", "timeout_s": 600, "runs": 1}}],
+        "output": str(tmp_path / "out"),
+        "executor": {"workers": workers, "part_size": 1},
+    }
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+def own_tmp(tmp_path: Path) -> dict[str, str]:
+    """An environment whose temporary folders (the sandboxes' job folders) are the test's: a run
+    killed with SIGKILL cannot remove its own."""
+    (tmp_path / "tmp").mkdir(exist_ok=True)
+    return {**os.environ, "TMPDIR": str(tmp_path / "tmp")}
+
+
+@needs_bwrap
+def test_a_sandbox_that_cannot_start_stops_the_run_and_a_resume_redoes_its_part(tmp_path: Path):
+    recipe = sandboxed_recipe(tmp_path, ["print(6 * 7)"])
+    # as in many containers: a user namespace in which no further one may be made
+    no_namespaces = ["bwrap", "--dev-bind", "/", "/", "--unshare-user", "--uid", "1000", "--gid", "1000",
+                     "--disable-userns", "--"]
+    failed = subprocess.run([*no_namespaces, sys.executable, "-m", "nbqa_builder", "run", str(recipe), "--no-progress"],
+                            capture_output=True, text=True, cwd=ROOT, env=own_tmp(tmp_path))
+    assert failed.returncode == 2, failed.stderr
+    lines = failed.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: the bwrap sandbox could not start"), failed.stderr
+    assert "bwrap: " in lines[0] and "; fix: " in lines[0]
+    assert not list((tmp_path / "out" / "_work").glob("stage-*/part-*.json"))  # not done
+    resumed = run_cli("run", str(recipe), "--no-progress")
+    assert resumed.returncode == 0, resumed.stderr
+    with open(tmp_path / "out" / "_work" / "stage-0" / "part-00000.pkl", "rb") as handle:
+        (notebook,) = pickle.load(handle)
+    assert notebook.checks["executable"] is True and notebook.checks["execution"]["status"] == "ok"
+
+
+@needs_bwrap
+def test_sigkill_of_a_run_leaves_no_process_behind(tmp_path: Path):
+    recipe = sandboxed_recipe(tmp_path, ["import time\ntime.sleep(300)"], notebooks=2, workers=2)
+    run = subprocess.Popen([sys.executable, "-m", "nbqa_builder", "run", str(recipe), "--no-progress"], cwd=ROOT,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=own_tmp(tmp_path))
+    family: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + 120
+        while sum(p.name() == "bwrap" for p in family) < 2:  # both pool workers are in a notebook
+            assert time.monotonic() < deadline and run.poll() is None, "the sandboxes did not start"
+            time.sleep(0.2)
+            family = psutil.Process(run.pid).children(recursive=True)
+        time.sleep(1)
+        family = psutil.Process(run.pid).children(recursive=True)
+        os.kill(run.pid, signal.SIGKILL)
+        run.wait()
+        _, alive = psutil.wait_procs(family, timeout=15)
+        assert alive == [], [(p.pid, p.name()) for p in alive]
+    finally:
+        for process in family:
+            with contextlib.suppress(psutil.Error):
+                process.kill()

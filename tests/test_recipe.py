@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -84,3 +85,38 @@ def test_cli_missing_recipe_file(tmp_path):
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 2
     assert "cannot read recipe" in result.stderr
+
+
+GITHUB_PROCESS = """\
+name: crawled
+source:
+  kind: github
+  repositories: [someone/analysis]{trusted}
+steps:
+  - validate: {{}}
+  - deps: {{}}
+  - execute: {{sandbox: process}}
+output: {output}
+"""
+
+
+def test_crawled_notebooks_in_the_process_sandbox_are_warned_of_and_refused(tmp_path):
+    recipe = tmp_path / "crawled.yaml"
+    recipe.write_text(GITHUB_PROCESS.format(trusted="", output=tmp_path / "out"))
+    validated = subprocess.run([sys.executable, "-m", "nbqa_builder", "validate", str(recipe)],
+                               capture_output=True, text=True, cwd=ROOT)
+    assert validated.returncode == 0
+    assert "warning:" in validated.stderr and "steps[2].execute: sandbox: process" in validated.stderr
+    refused = subprocess.run([sys.executable, "-m", "nbqa_builder", "run", str(recipe)],
+                             capture_output=True, text=True, cwd=ROOT, env={**os.environ, "GITHUB_TOKEN": ""})
+    assert refused.returncode == 2
+    assert refused.stderr.count("\n") == 1 and "trusted: true" in refused.stderr
+    assert not (tmp_path / "out").exists()  # refused before crawling anything
+
+
+def test_a_source_said_to_be_trusted_may_use_the_process_sandbox(tmp_path):
+    recipe = tmp_path / "crawled.yaml"
+    recipe.write_text(GITHUB_PROCESS.format(trusted="\n  trusted: true", output=tmp_path / "out"))
+    validated = subprocess.run([sys.executable, "-m", "nbqa_builder", "validate", str(recipe)],
+                               capture_output=True, text=True, cwd=ROOT)
+    assert validated.returncode == 0 and validated.stderr == ""

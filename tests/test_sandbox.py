@@ -1,10 +1,19 @@
-"""Hostile notebooks stay inside the sandbox, each with a clear status, and the host is unaffected."""
+"""Hostile notebooks stay inside the sandbox, each with a clear status, and the host is unaffected.
+
+Each notebook runs in a fresh world: nothing one leaves behind (files, locked folders, a full
+/tmp, SysV IPC, keys) reaches the next, its limits hold over its whole process tree, and one that
+kills its sandbox gets a verdict while the next runs as usual.
+"""
 
 from __future__ import annotations
 
+import os
+import platform
 import shutil
+import signal
 import socket
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -17,7 +26,8 @@ from nbqa_builder.sandbox.runner import WarmWorker
 
 needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap (bwrap) is not installed")
 PROJECT = Path(__file__).resolve().parents[1]
-SMALL = Limits(timeout_s=4, total_timeout_s=20, memory_mb=512, max_processes=32, max_output_bytes=100_000, max_file_mb=10)
+SMALL = Limits(timeout_s=4, total_timeout_s=20, memory_mb=512, max_processes=32, max_output_bytes=100_000,
+               max_total_output_bytes=300_000, max_file_mb=10, tmp_mb=64, shm_mb=32)
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +137,8 @@ def test_tokens_of_the_parent_environment_never_reach_the_notebook(monkeypatch, 
 @needs_bwrap
 def test_a_fork_bomb_is_contained(bwrap_worker):
     result = run(bwrap_worker, "import os\nwhile True:\n    os.fork()")
-    assert result.status in {"error", "timeout"}
+    # stopped by the process limit, or by the memory of the whole tree, whichever comes first
+    assert result.status in {"error", "timeout", "memory_limit"}
     # no process of the sandbox user outlives the job
     leftovers = [p for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real == bwrap_worker.uid]
     worker_pid_count = 2  # bwrap's init and the warm worker itself
@@ -164,11 +175,152 @@ def test_writing_a_10_gb_file_stops_at_the_file_size_limit(any_worker):
 
 
 @needs_bwrap
-def test_killing_its_parent_ends_only_that_notebook(bwrap_worker):
-    result = run(bwrap_worker, "import os, signal, time\nos.kill(os.getppid(), signal.SIGKILL)\ntime.sleep(2)")
-    assert result.status == "died"
-    assert "ended" in result.cells[0].message
-    assert_still_works(bwrap_worker)  # a fresh warm worker took over
+@pytest.mark.parametrize("attack", ["import os, signal\nos.kill(os.getppid(), signal.SIGKILL)", "!pkill -9 -f python"])
+def test_a_notebook_that_attacks_its_worker_ends_alone(bwrap_worker, attack):
+    # the job's parent is its own pid 1, and the worker is in no pid namespace the job can see
+    result = run(bwrap_worker, f"{attack}\nimport time\ntime.sleep(1)\nprint('alive')")
+    assert result.status in {"ok", "died"}, result.cells[0].message
+    assert_still_works(bwrap_worker)
+
+
+def test_a_worker_killed_during_a_notebook_is_a_verdict_and_is_replaced(any_worker):
+    # what the kernel's OOM killer, or a notebook that got out, would do
+    assert_still_works(any_worker)
+    worker_pid = any_worker.channel.pid
+    threading.Timer(1.0, os.kill, (worker_pid, signal.SIGKILL)).start()
+    result = run(any_worker, "import time\ntime.sleep(3)", "print('never')")
+    assert [cell.status for cell in result.cells] == ["sandbox_killed", "not_run"]
+    assert "warm worker died during the notebook" in result.cells[0].message
+    assert_still_works(any_worker)
+    assert any_worker.channel.pid != worker_pid
+
+
+@needs_bwrap
+def test_a_locked_and_full_tmp_and_shm_do_not_reach_the_next_notebook(bwrap_worker):
+    attacker = """
+import os
+for root in ('/tmp', '/dev/shm'):
+    os.makedirs(f'{root}/locked/inner')
+    open(f'{root}/locked/inner/kept', 'w').write('x')
+    os.chmod(f'{root}/locked/inner', 0o555)
+    os.chmod(f'{root}/locked', 0o555)
+errors = []
+for root in ('/tmp', '/dev/shm'):
+    try:
+        for i in range(1000):
+            with open(f'{root}/fill-{i}', 'wb') as f:
+                for _ in range(5):
+                    f.write(bytes(2**20))
+    except OSError as exc:
+        errors.append(exc.strerror)
+print(errors)
+"""
+    first = run(bwrap_worker, attacker)
+    assert first.cells[0].outputs[0]["text"] == "['No space left on device', 'No space left on device']\n"
+    second = run(bwrap_worker, "import os\nprint(os.listdir('/tmp'), os.listdir('/dev/shm'))\nopen('/tmp/x', 'wb').write(bytes(2**20))")
+    assert second.status == "ok"
+    assert second.cells[0].outputs[0]["text"] == "[] []\n"
+
+
+SYSCALLS = {"x86_64": {"add_key": 248, "keyctl": 250}, "aarch64": {"add_key": 217, "keyctl": 219}}
+
+
+@needs_bwrap
+@pytest.mark.skipif(platform.machine() not in SYSCALLS, reason=f"no syscall numbers for {platform.machine()}")
+def test_sysv_ipc_and_keys_do_not_reach_the_next_notebook(bwrap_worker):
+    numbers = SYSCALLS[platform.machine()]
+    setup = f"""
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+KEY = 0x6E627161
+USER_KEYRING = ctypes.c_long(-4)
+"""
+    plant = setup + f"""
+print(libc.shmget(KEY, 4096, 0o1600) >= 0, libc.msgget(KEY, 0o1600) >= 0)
+libc.syscall({numbers['add_key']}, b'user', b'nbqa-planted', b'secret', 6, USER_KEYRING)
+"""
+    look = setup + f"""
+print(libc.shmget(KEY, 0, 0), libc.msgget(KEY, 0), libc.syscall({numbers['keyctl']}, 10, USER_KEYRING, b'user', b'nbqa-planted', 0))
+"""
+    first = run(bwrap_worker, plant)
+    assert first.cells[0].outputs[0]["text"] == "True True\n"  # a notebook may use SysV IPC
+    second = run(bwrap_worker, look)
+    assert second.cells[0].outputs[0]["text"] == "-1 -1 -1\n"
+    if bwrap_worker.uid is not None:  # the jobs' uid holds no key on the host either
+        users = Path("/proc/key-users").read_text().splitlines()
+        assert not any(line.split(":")[0].strip() == str(bwrap_worker.uid) for line in users)
+
+
+@needs_bwrap
+def test_dev_shm_is_capped(bwrap_worker):
+    # 100 MB in files of 5 MB (one file may have 10 MB), into a /dev/shm of 32 MB
+    result = run(bwrap_worker, "for i in range(20):\n    open(f'/dev/shm/part-{i}', 'wb').write(bytes(5 * 2**20))")
+    assert result.status == "error"
+    assert "No space left on device" in result.cells[0].outputs[-1]["evalue"]
+
+
+CHILDREN_OF_300_MB = """
+import os, time
+children = []
+for _ in range(3):
+    pid = os.fork()
+    if pid == 0:
+        block = b'x' * (300 * 2**20)   # each child alone is well under the 512 MB limit
+        time.sleep(30)
+        os._exit(0)
+    children.append(pid)
+for pid in children:
+    os.waitpid(pid, 0)
+"""
+
+
+@pytest.fixture(scope="module")
+def watchdog_worker():
+    if shutil.which("bwrap") is None:
+        pytest.skip("bubblewrap (bwrap) is not installed")
+    with WarmWorker("bwrap", SMALL, memory_control="watchdog") as worker:
+        yield worker
+
+
+@pytest.mark.parametrize("worker_kind", ["bwrap_worker", "process_worker", "watchdog_worker"])
+def test_memory_is_bounded_over_the_whole_process_tree(request, worker_kind):
+    # bwrap_worker and process_worker use a cgroup v2 where the machine allows it, else the
+    # init's watch; watchdog_worker always the watch
+    worker = request.getfixturevalue(worker_kind)
+    result = run(worker, CHILDREN_OF_300_MB, "print('never')")
+    assert [cell.status for cell in result.cells] == ["memory_limit", "not_run"], (worker.memory_control, result.cells[0].message)
+    assert "together" in result.cells[0].message
+    assert result.cells[0].time_s < SMALL.timeout_s
+    assert_still_works(worker)
+
+
+def test_a_notebooks_total_output_is_capped(any_worker):
+    cell = "print('x' * 90_000)"  # under the 100 kB of one cell; 300 kB in all
+    result = run(any_worker, *[cell] * 6)
+    assert [c.status for c in result.cells] == ["ok", "ok", "ok", "output_limit", "not_run", "not_run"]
+    assert "300000 bytes of output in all" in result.cells[3].message
+    assert sum(len(text_of(c)) for c in result.cells) < 400_000
+
+
+@needs_bwrap
+def test_no_nested_user_namespaces_no_capabilities_and_a_seccomp_filter(bwrap_worker):
+    result = run(
+        bwrap_worker,
+        "import subprocess\nprint(subprocess.run(['unshare', '-Ur', 'true']).returncode)",
+        "print({k: v.strip() for k, v in (l.split(':') for l in open('/proc/self/status')) if k in ('CapEff', 'CapBnd', 'Seccomp')})",
+    )
+    assert result.status == "ok"
+    assert result.cells[0].outputs[0]["text"] != "0\n"
+    assert result.cells[1].outputs[0]["text"] == "{'CapEff': '0000000000000000', 'CapBnd': '0000000000000000', 'Seccomp': '2'}\n"
+
+
+@pytest.mark.parametrize("backend", ["bwrap", "process"])
+def test_the_first_notebook_of_a_worker_finds_its_folder_and_home_empty(backend):
+    if backend == "bwrap" and shutil.which("bwrap") is None:
+        pytest.skip("bubblewrap (bwrap) is not installed")
+    with WarmWorker(backend, SMALL) as worker:
+        result = run(worker, "import os\nprint(sorted(os.listdir('.')), sorted(os.listdir(os.path.expanduser('~'))))")
+    assert result.cells[0].outputs[0]["text"] == "[] []\n"
 
 
 def test_asking_for_bwrap_without_bubblewrap_names_the_fix(monkeypatch, tmp_path):

@@ -18,10 +18,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from nbqa_builder.cli import UserError
     from nbqa_builder.pipeline import Pipeline, PlanMismatch
-    from nbqa_builder.recipe import load_recipe
+    from nbqa_builder.recipe import load_recipe, untrusted_process_sandboxes
+    from nbqa_builder.sandbox import SandboxError
     from nbqa_builder.step import StopRun
 
     recipe = load_recipe(args.recipe)
+    refused = untrusted_process_sandboxes(recipe)
+    if refused and not args.plan:
+        raise UserError(f"{args.recipe}: {refused[0]}")
     if args.plan:
         if recipe.source.kind != "github":
             raise UserError(f"--plan estimates GitHub requests; {args.recipe} has a {recipe.source.kind} source")
@@ -40,6 +44,8 @@ def main(args: argparse.Namespace) -> int:
         print(f"paused: {exc}; run the same command again to resume", file=sys.stderr)
         return 75
     except (PlanMismatch, FileNotFoundError, CrawlError) as exc:
+        raise UserError(str(exc)) from None
+    except SandboxError as exc:  # the parts it stopped are not done: run again once it is fixed
         raise UserError(str(exc)) from None
     except StopRun as exc:
         print(f"stopped: {exc}; finished parts are kept, run the same command again to continue", file=sys.stderr)

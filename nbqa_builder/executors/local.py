@@ -5,6 +5,10 @@ about a second). Each worker builds a stage's steps once, the first time it gets
 stage, and reuses them for every later part (a step may hold a warm resource, such as a sandbox
 worker); steps are closed when the process exits. With `workers: 1` everything runs in the calling
 process, which is easiest to debug.
+
+The worker processes die with the run: each asks the kernel for SIGKILL when its parent goes
+(PR_SET_PDEATHSIG), so a run killed with SIGKILL leaves no worker behind writing parts, and their
+sandboxes (bwrap --die-with-parent; the process backend's own death signal) go with them.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import atexit
 import ctypes
 import importlib
 import multiprocessing
+import os
+import signal
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any, Callable, Iterable
 
@@ -71,8 +77,23 @@ def _keep_freed_memory() -> bool:
     return all(mallopt(parameter, value) == 1 for parameter, value in _ALLOCATOR_SETTINGS.items())
 
 
-def _init_worker(preload: tuple[str, ...] = ()) -> None:
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """SIGKILL this process when the run's process ends (Linux); if it has ended already, now."""
+    try:
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
+def _init_worker(preload: tuple[str, ...] = (), parent_pid: int | None = None) -> None:
     global _worker_cache
+    if parent_pid is not None:
+        _die_with_parent(parent_pid)
     _keep_freed_memory()
     _worker_cache = _StepCache()
     atexit.register(_worker_cache.close)
@@ -105,10 +126,11 @@ class LocalExecutor:
         about half a second to be ready, time the caller can spend on something else."""
         if self.workers <= 1 or self._pool is not None:
             return
-        # spawn, not fork: the parent may hold threads (progress bars, HTTP pools) that fork would copy
+        # spawn, not fork: the parent may hold threads (progress bars, HTTP pools) that fork would copy.
+        # The processes are spawned by this thread (the kernel's death signal follows the thread).
         context = multiprocessing.get_context("spawn")
         self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker,
-                                         initargs=(tuple(preload),))
+                                         initargs=(tuple(preload), os.getpid()))
         for _ in range(self.workers):  # the pool starts one process per task it is waiting on
             self._pool.submit(_ready)
 

@@ -1,13 +1,21 @@
 """How the warm worker process is started: inside bubblewrap, or as a plain process.
 
-`bwrap`: a new mount, pid, network, IPC and UTS namespace. The file system holds only /usr (and
-the /lib symlinks), a few files of /etc that the dynamic loader and fonts need, the Python
-installation and its site-packages (read-only), the worker script (read-only), the job folder at
-/work (read-write) and fresh tmpfs scratch at /tmp. The home folder, the repository, the project
-checkout and every other notebook's files are simply not there. No network: only a loopback of
-the sandbox's own. Run as root, bwrap skips the user namespace (it would map the sandbox user to
-root, for which the kernel ignores the process limit) and the worker switches to an unprivileged
-uid before importing anything; run as a normal user, a user namespace is used.
+`bwrap`: new mount, pid, network, IPC, UTS (and, for a normal user, user) namespaces. The file
+system holds only /usr (and the /lib symlinks), a few files of /etc that the dynamic loader and
+fonts need, the Python installation and its site-packages (read-only, at their own paths: bound
+after the scratch mounts, so an interpreter under /tmp or /work stays visible), the worker's
+scripts (read-only, in /.nbqa) and the host's folder of job folders (/.nbqa/jobs). The home
+folder, the repository, the project checkout and every other file of the host are simply not
+there. No network: only a loopback of the sandbox's own.
+
+Each job then gets a world of its own inside (jobworld.py): fresh capped tmpfs on /tmp and
+/dev/shm, its own folder on /work, its own IPC and pid namespaces and keyring, no privileges, a
+seccomp filter. Setting that up needs a few capabilities in the warm worker, which never runs
+notebook code: run as root, bwrap skips the user namespace (it would map the notebooks to root,
+for which the kernel ignores the process limit), the worker keeps only CAP_SYS_ADMIN (namespaces
+and mounts), CAP_SETUID/CAP_SETGID (to the job's unprivileged uid), CAP_SETPCAP (to empty the
+bounding set) and CAP_KILL (to end the job); run as a normal user, a user namespace is used, with
+nested ones disabled.
 
 `process`: the worker runs as a child process with the same limits and a clean environment but
 sees the machine as the user does. Only for notebooks you trust.
@@ -22,9 +30,18 @@ import sys
 from pathlib import Path, PurePosixPath
 
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
-SANDBOX_WORK = "/work"  # where the job folder appears inside bwrap
+# the worker and the two modules of ours it imports
+WORKER_FILES = (WORKER_SCRIPT, *(Path(__file__).with_name(name) for name in ("jobworld.py", "notebook_shell.py")))
+SANDBOX_WORK = "/work"  # where a job's folder appears inside bwrap
 SANDBOX_TMP = "/tmp"
+SANDBOX_SHM = "/dev/shm"
+SANDBOX_OWN = "/.nbqa"  # the worker's scripts
+SANDBOX_JOBS = "/.nbqa/jobs"  # the host's job folders; a job sees only its own, at /work
+JOB_MOUNTS = (SANDBOX_TMP, SANDBOX_SHM, SANDBOX_WORK)  # mounted afresh for every job
+WORKER_SCRATCH_MB = 64
 BACKENDS = ("bwrap", "process")
+ROOT_CAPABILITIES = ("CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP", "CAP_KILL")
+USER_CAPABILITIES = ("CAP_SYS_ADMIN", "CAP_SETPCAP")  # in the sandbox's own user namespace
 
 
 class SandboxUnavailable(RuntimeError):
@@ -62,6 +79,11 @@ def python_paths() -> list[str]:
     return [p for p in resolved if not any(p != q and p.startswith(q + "/") for q in resolved)]
 
 
+def under_job_mounts(paths: list[str]) -> list[str]:
+    """The folders among `paths` that each job's fresh /tmp, /dev/shm or /work would cover."""
+    return [p for p in paths if any(p.startswith(point + "/") for point in JOB_MOUNTS)]
+
+
 def _bind_with_parents(args: list[str], source: str, dest: str, option: str = "--ro-bind") -> None:
     # bwrap creates missing parents with the host's modes; a 0700 home would then hide the
     # interpreter from the unprivileged sandbox user
@@ -71,13 +93,16 @@ def _bind_with_parents(args: list[str], source: str, dest: str, option: str = "-
     args += [option, source, dest]
 
 
-def bwrap_command(worker_args: list[str], job_dir: str, env: dict[str, str]) -> list[str]:
+def bwrap_command(worker_args: list[str], jobs_dir: str, env: dict[str, str]) -> list[str]:
     args = [bwrap_path() or "bwrap", "--die-with-parent", "--new-session"]
     if os.geteuid() == 0:
         args += ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
-        args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]  # only to drop to the uid
+        capabilities = ROOT_CAPABILITIES
     else:
         args += ["--unshare-all", "--unshare-user", "--disable-userns"]
+        capabilities = USER_CAPABILITIES
+    for capability in capabilities:
+        args += ["--cap-add", capability]
     args += ["--ro-bind", "/usr", "/usr"]
     for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
         target = Path("/") / name
@@ -87,17 +112,21 @@ def bwrap_command(worker_args: list[str], job_dir: str, env: dict[str, str]) -> 
             args += ["--ro-bind", str(target), str(target)]
     for etc in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/fonts", "/etc/localtime"):
         args += ["--ro-bind-try", etc, etc]
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    # the worker's own scratch (its home: IPython's profile, matplotlib's cache), in memory and
+    # small; each job gets fresh ones over these
+    args += ["--perms", "1777", "--size", str(WORKER_SCRATCH_MB << 20), "--tmpfs", SANDBOX_TMP]
+    args += ["--perms", "1777", "--size", str(1 << 20), "--tmpfs", SANDBOX_SHM]
+    args += ["--perms", "0755", "--dir", SANDBOX_WORK, "--perms", "0755", "--dir", SANDBOX_OWN]
+    for script in WORKER_FILES:
+        args += ["--ro-bind", str(script), f"{SANDBOX_OWN}/{script.name}"]
+    args += ["--bind", jobs_dir, SANDBOX_JOBS]
+    # after the scratch mounts, so that an installation under /tmp or /work is not covered
     for path in python_paths():
         _bind_with_parents(args, path, path)
-    _bind_with_parents(args, str(WORKER_SCRIPT), "/opt/nbqa/worker.py")
-    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm"]
-    # scratch lives in memory and is capped: a notebook cannot fill the host's disk through it
-    args += ["--perms", "1777", "--size", str(1 << 30), "--tmpfs", SANDBOX_TMP]
-    args += ["--bind", job_dir, SANDBOX_WORK, "--chdir", SANDBOX_WORK, "--clearenv"]
+    args += ["--chdir", "/", "--clearenv"]
     for name, value in env.items():
         args += ["--setenv", name, value]
-    return args + [sys.executable, "-B", "/opt/nbqa/worker.py", *worker_args]
-
-
+    return args + [sys.executable, "-B", f"{SANDBOX_OWN}/{WORKER_SCRIPT.name}", *worker_args]
 def process_command(worker_args: list[str]) -> list[str]:
     return [sys.executable, "-B", str(WORKER_SCRIPT), *worker_args]

@@ -1,8 +1,11 @@
 """The `execute` and `verify` steps: re-run notebooks and task solutions in the sandbox.
 
 Neither step drops anything: they record what happened (flags and `checks`), and the recipe's
-filters decide. Each step owns one warm worker, started on first use and stopped by `close()`,
-at garbage collection or at interpreter exit (so sandbox processes never outlive the run).
+filters decide. A notebook that kills its sandbox gets a verdict (`sandbox_killed`) and the run
+goes on; a sandbox that cannot start raises `SandboxError`, which stops the run before the part
+is marked done. Each step owns two warm workers with different hash seeds (one when it runs
+each notebook once), started together on first use and stopped by `close()`, at garbage
+collection or at interpreter exit (so sandbox processes never outlive the run).
 """
 
 from __future__ import annotations
@@ -18,11 +21,14 @@ from nbqa_builder.records import FOUND, Notebook, Task
 from nbqa_builder.sandbox.backends import SandboxUnavailable, require_backend
 from nbqa_builder.sandbox.compare import canonical_outputs, outputs_match
 from nbqa_builder.sandbox.limits import Limits
-from nbqa_builder.sandbox.runner import NotebookRun, SandboxError, WarmWorker
+from nbqa_builder.sandbox.runner import NotebookRun, WarmWorker
 from nbqa_builder.step import Step, StepConfig
 
 
 class SandboxStepConfig(StepConfig):
+    # may change between a run and its resume (e.g. after a cgroup could not be made)
+    not_decisive: ClassVar[frozenset[str]] = frozenset({"memory_control"})
+
     # bwrap for crawled code (no network, nothing of the host visible); process only for
     # notebooks you trust: it applies the limits but hides nothing
     sandbox: Literal["bwrap", "process"] = "bwrap"
@@ -30,9 +36,19 @@ class SandboxStepConfig(StepConfig):
     total_timeout_s: float = Field(600, gt=0)  # per notebook (or task): bounds a run of slow cells
     memory_mb: int = Field(4096, gt=0)  # a typical laptop's share; larger work is not "interactive"
     max_output_bytes: int = Field(10_000_000, gt=0)  # per cell; stored notebooks rarely exceed 1 MB
+    # per notebook: its outputs are stored in the part files; the demo's validate keeps
+    # notebooks up to 20 MB, so more than that is not the notebook's own
+    max_total_output_bytes: int = Field(20_000_000, gt=0)
     max_processes: int = Field(64, gt=0)  # processes and threads; stops fork bombs
     max_file_mb: int = Field(1024, gt=0)  # any one file the notebook writes
-    runs: int = Field(2, ge=1, le=5)  # 2: a second run tells whether the results are deterministic
+    # how the memory of a notebook's whole process tree is bounded: auto = a cgroup v2 per notebook
+    # where the machine allows it, else the watch of the notebook's init; watchdog = always the watch
+    memory_control: Literal["auto", "watchdog"] = "auto"
+    tmp_mb: int = Field(1024, gt=0)  # the notebook's /tmp, in memory (bwrap)
+    shm_mb: int = Field(256, gt=0)  # its /dev/shm, in memory (bwrap)
+    # 2: a second run tells whether the results are deterministic; it runs in another warm
+    # worker (another hash seed, another memory layout)
+    runs: int = Field(2, ge=1, le=5)
 
     @field_validator("sandbox")
     @classmethod
@@ -51,7 +67,10 @@ class SandboxStepConfig(StepConfig):
             memory_mb=self.memory_mb,
             max_processes=self.max_processes,
             max_output_bytes=self.max_output_bytes,
+            max_total_output_bytes=self.max_total_output_bytes,
             max_file_mb=self.max_file_mb,
+            tmp_mb=self.tmp_mb,
+            shm_mb=self.shm_mb,
         )
 
 
@@ -59,22 +78,41 @@ class _SandboxStep(Step):
     Config = SandboxStepConfig
     config: SandboxStepConfig
 
-    _worker: WarmWorker | None = None
+    _workers: tuple[WarmWorker, ...] = ()
 
-    def worker(self) -> WarmWorker:
-        if self._worker is None:
-            self._worker = WarmWorker(self.config.sandbox, self.config.limits())
-        return self._worker
+    def worker(self, index: int = 0) -> WarmWorker:
+        """Warm worker 0 or 1; they differ in hash seed (and, as separate processes, in layout).
+
+        Both start together when the step runs twice: the second warms up during the first run.
+        """
+        wanted = max(index + 1, min(self.config.runs, 2))
+        while len(self._workers) < wanted:
+            other = self._workers[0].hash_seed if self._workers else None
+            seed = None if other is None else other % (2**32 - 2) + 1
+            self._workers += (
+                WarmWorker(self.config.sandbox, self.config.limits(), hash_seed=seed, memory_control=self.config.memory_control),
+            )
+        return self._workers[index]
+
+    def run_repeatedly(self, cells: list[str], files: dict[str, str], cwd: str) -> list[NotebookRun]:
+        """Up to `runs` runs, alternating between the two workers; a failed run ends the series
+        (no later run can make the result executable or deterministic)."""
+        runs: list[NotebookRun] = []
+        for index in range(self.config.runs):
+            runs.append(self.worker(index % 2).run_notebook(cells, files, cwd))
+            if not runs[-1].executable:
+                break
+        return runs
 
     def close(self) -> None:
-        if self._worker is not None:
-            self._worker.close()
-            self._worker = None
+        for worker in self._workers:
+            worker.close()
+        self._workers = ()
 
     def __getstate__(self) -> dict[str, Any]:
-        # a step may be sent to executor processes; each starts its own worker there
+        # a step may be sent to executor processes; each starts its own workers there
         state = dict(self.__dict__)
-        state.pop("_worker", None)
+        state.pop("_workers", None)
         return state
 
 
@@ -97,12 +135,10 @@ class ExecuteStep(_SandboxStep):
     def process(self, notebook: Notebook) -> str | None:
         code_cells = [(index, cell) for index, cell in enumerate(notebook.cells) if cell.cell_type == "code"]
         cwd = posixpath.dirname(notebook.path)
-        runs: list[NotebookRun] = []
         try:
-            for _ in range(self.config.runs):
-                runs.append(self.worker().run_notebook([c.source for _, c in code_cells], notebook_files(notebook), cwd))
-        except (SandboxError, ValueError) as exc:
-            notebook.checks["execution"] = {"sandbox": self.config.sandbox, "status": "sandbox_error", "message": str(exc)}
+            runs = self.run_repeatedly([c.source for _, c in code_cells], notebook_files(notebook), cwd)
+        except ValueError as exc:  # a data file's path leaves the job folder: nothing was run
+            notebook.checks["execution"] = {"sandbox": self.config.sandbox, "status": "bad_files", "message": str(exc)}
             notebook.checks.update(executable=None, outputs_match=None, deterministic=None)
             return None
         first = runs[0]
@@ -119,7 +155,8 @@ class ExecuteStep(_SandboxStep):
             outputs_match(cell.outputs, run.outputs) for (_, cell), run in zip(code_cells, first.cells)
         )
         notebook.checks["deterministic"] = (
-            None if len(runs) < 2 else all(run.executable for run in runs) and _same_results(runs, range(len(code_cells)))
+            None if self.config.runs < 2
+            else all(run.executable for run in runs) and _same_results(runs, range(len(code_cells)))
         )
         return None
 
@@ -177,11 +214,10 @@ class VerifyStep(_SandboxStep):
         placed = {posixpath.normpath(posixpath.join(cwd, f.path)): str(sources[f.sha256]) for f in task.data_files}
         cells = [notebook.cells[i].source for i in task.cells]
         try:
-            runs = [self.worker().run_notebook(cells, placed, cwd) for _ in range(self.config.runs)]
+            runs = self.run_repeatedly(cells, placed, cwd)
             by_name = {PurePosixPath(f.path).name: str(sources[f.sha256]) for f in task.data_files}
-            references = [self.worker().run_notebook([task.reference_code], by_name, "")
-                          for _ in range(self.config.runs)] if task.reference_code else []
-        except (SandboxError, ValueError):
+            references = self.run_repeatedly([task.reference_code], by_name, "") if task.reference_code else []
+        except ValueError:  # a data file's path leaves the job folder: nothing was run
             task.executable = task.deterministic = task.verified = None
             return
         task.executable = runs[0].executable

@@ -1,6 +1,7 @@
 """The program that runs inside the sandbox: a warm worker and the notebook sessions it forks.
 
-Standalone on purpose: it imports only the standard library and the analysis stack, never
+Standalone on purpose: it imports only the standard library, the analysis stack and its two
+siblings (jobworld.py: each job's world; notebook_shell.py: the shell and its outputs), never
 `nbqa_builder`, because the project checkout is not visible inside the sandbox.
 
 Every process talks to the host over its own AF_UNIX SOCK_SEQPACKET socket carrying JSON messages
@@ -9,20 +10,23 @@ than one packet is cut into chunks: the first byte of each packet is b"M" (more 
 
 - The warm worker imports pandas, numpy, scikit-learn, matplotlib and IPython once, builds one
   pristine IPython shell, then only forks; it never runs notebook code.
-- `{"op": "fork"}` to any process (worker or session) creates a new session: a copy of the
-  sender's state with its own socket, whose host end comes back to the host with SCM_RIGHTS. A
-  session forked from the worker starts a notebook (clean shell, limits applied, cwd set); a
-  session forked from a session continues that notebook's live state (search branches).
+- Each job's world (a keeper, then the job's init: jobworld.py) is made ahead, as soon as the
+  worker is ready or the previous job is cleaned up, for the job folder the host named; its init
+  waits for the job's request. `{"op": "fork", "job": ...}` to the worker hands it the request,
+  and the init forks the job's first session. The host gets the session's socket and the read
+  end of the init's status pipe (why the init stopped the job, e.g. its memory) with SCM_RIGHTS.
+  The session starts a notebook: clean shell, limits applied, cwd set.
+- `{"op": "fork"}` to a session creates a new session in the same job holding a copy of its live
+  state (search branches); the host gets its socket.
 - `{"op": "run", "code": ...}` to a session runs one cell and answers with nbformat outputs.
-- `{"op": "cleanup"}` to the worker kills every other process of the job and wipes the scratch
-  folders, so nothing of one job survives into the next.
+- `{"op": "cleanup", "next_job": ...}` to the worker kills every other process of the job, wipes
+  the scratch folders of the `process` backend (under bwrap they vanish with the job's mount
+  namespace), answers, then makes the next job's world.
 """
 
 from __future__ import annotations
 
 import array
-import base64
-import ctypes
 import json
 import os
 import resource
@@ -31,11 +35,10 @@ import socket
 import sys
 import time
 
+import jobworld
+from notebook_shell import Capture, CaptureStream, build_shell
+
 CHUNK = 60_000  # bytes per packet, well under the default socket buffer
-
-
-class OutputLimitExceeded(Exception):
-    """Raised inside a cell when it writes more output than the limit allows."""
 
 
 def send(sock, message, fds=()):
@@ -63,134 +66,8 @@ def receive(sock):
 
 def set_dumpable(flag):
     # A non-dumpable process cannot be ptraced, nor its /proc/<pid>/mem opened, by processes of
-    # the same uid: notebook code cannot tamper with the warm worker.
-    ctypes.CDLL(None, use_errno=True).prctl(4, int(flag), 0, 0, 0)  # PR_SET_DUMPABLE
-
-
-def set_child_subreaper():
-    # orphaned processes of a job are re-parented to the worker, so cleanup finds them all
-    ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-
-
-def jsonable(value):
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode()
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    return str(value)
-
-
-class Capture:
-    """The outputs of the running cell, in nbformat v4 form, with a byte budget."""
-
-    def __init__(self, max_bytes):
-        self.max_bytes = max_bytes
-        self.outputs = []
-        self.size = 0
-        self.exceeded = False
-
-    def reset(self):
-        self.outputs, self.size, self.exceeded = [], 0, False
-
-    def _charge(self, nbytes):
-        self.size += nbytes
-        if self.max_bytes and self.size > self.max_bytes:
-            self.exceeded = True
-            raise OutputLimitExceeded(f"the cell wrote more than {self.max_bytes} bytes of output")
-
-    def stream(self, name, text):
-        if self.exceeded:
-            raise OutputLimitExceeded("output limit already exceeded")
-        self._charge(len(text))
-        last = self.outputs[-1] if self.outputs else None
-        if last and last["output_type"] == "stream" and last["name"] == name:
-            last["text"] += text
-        else:
-            self.outputs.append({"output_type": "stream", "name": name, "text": text})
-
-    def rich(self, output_type, data, metadata, **extra):
-        data = jsonable(data)
-        self._charge(sum(len(str(v)) for v in data.values()))
-        self.outputs.append({"output_type": output_type, "data": data, "metadata": jsonable(metadata or {}), **extra})
-
-
-class CaptureStream:
-    """sys.stdout / sys.stderr of a session."""
-
-    def __init__(self, capture, name):
-        self.capture, self.name = capture, name
-        self.encoding = "utf-8"
-
-    def write(self, text):
-        if not isinstance(text, str):
-            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
-        if text:
-            self.capture.stream(self.name, text)
-        return len(text)
-
-    def writelines(self, lines):
-        for line in lines:
-            self.write(line)
-
-    def flush(self):
-        pass
-
-    def isatty(self):
-        return False
-
-    def fileno(self):
-        raise OSError("captured stream has no file descriptor")
-
-
-def build_shell(capture):
-    """One IPython shell whose displays, results and tracebacks land in `capture`."""
-    from IPython.core.displayhook import DisplayHook
-    from IPython.core.displaypub import DisplayPublisher
-    from IPython.core.interactiveshell import InteractiveShell
-
-    class CapturingDisplayHook(DisplayHook):
-        def start_displayhook(self):
-            pass
-
-        def write_output_prompt(self):
-            pass
-
-        def write_format_data(self, format_dict, md_dict=None):
-            capture.rich("execute_result", format_dict, md_dict, execution_count=self.shell.execution_count)
-
-        def finish_displayhook(self):
-            pass
-
-    class CapturingDisplayPublisher(DisplayPublisher):
-        def publish(self, data, metadata=None, source=None, *, transient=None, update=False, **kwargs):
-            capture.rich("display_data", data, metadata)
-
-        def clear_output(self, wait=False):
-            capture.outputs.clear()
-
-    class NotebookShell(InteractiveShell):
-        def enable_gui(self, gui=None):
-            pass  # no event loop: figures go through the inline backend
-
-        def _showtraceback(self, etype, evalue, stb):
-            capture.outputs.append(
-                {"output_type": "error", "ename": etype.__name__, "evalue": str(evalue), "traceback": list(stb)}
-            )
-
-    shell = NotebookShell.instance(
-        displayhook_class=CapturingDisplayHook,
-        display_pub_class=CapturingDisplayPublisher,
-        colors="NoColor",
-        history_length=0,
-        autocall=0,
-    )
-    shell.history_manager.enabled = False
-    shell.enable_matplotlib("inline")  # figures shown at the end of each cell, as in Jupyter
-    return shell
+    # the same uid: notebook code cannot tamper with the warm worker or the job's init.
+    jobworld.prctl(jobworld.PR_SET_DUMPABLE, int(flag))
 
 
 def apply_limits(limits):
@@ -213,9 +90,13 @@ def apply_limits(limits):
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
 
-def reseed_random():
-    # forked children share the worker's random state; without this, two runs would agree by
-    # accident and the determinism check would be worthless
+def unsettle_run():
+    """What must not decide a result differs from one run to the next.
+
+    Forked children share the worker's random state and heap layout; without this, two runs
+    would agree by accident (random numbers, id(), reprs with addresses) and the determinism
+    check would be worthless. The hash seed differs between the host's two warm workers.
+    """
     import random
 
     random.seed()
@@ -225,6 +106,10 @@ def reseed_random():
         numpy.random.seed()
     except ImportError:
         pass
+    # objects of every small size, a random number of each, shift where the notebook's land
+    return [bytes(random.randrange(1, 512)) for _ in range(random.randrange(1, 4096))] + [
+        object() for _ in range(random.randrange(1, 4096))
+    ]
 
 
 class Process:
@@ -234,6 +119,8 @@ class Process:
         self.sock, self.shell, self.capture, self.config = sock, shell, capture, config
         self.is_worker = is_worker
         self.pid = os.getpid()
+        self.prepared = None  # (job name, host end, status read end, go write end) made ahead
+        self.prepared_error = ""
 
     def serve(self):
         while True:
@@ -246,19 +133,26 @@ class Process:
                 os._exit(0)
             op = request.get("op")
             if op == "run" and not self.is_worker:
-                result = self.run_cell(request["code"])
+                result = self.run_cell(request["code"], request.get("max_output_bytes"))
                 if os.getpid() == self.pid:
                     send(self.sock, result)
+            elif op == "fork" and self.is_worker:
+                self.start_job(request)
             elif op == "fork":
-                self.fork(request)
+                self.fork_branch()
             elif op == "cleanup" and self.is_worker:
+                self.discard_prepared()
                 self.cleanup()
                 send(self.sock, {"op": "clean"})
+                if request.get("next_job"):
+                    self.prepare_job(request["next_job"])
             else:
                 send(self.sock, {"op": "refused", "reason": f"unknown op {op!r}"})
 
-    def run_cell(self, code):
+    def run_cell(self, code, max_output_bytes=None):
         self.capture.reset()
+        if max_output_bytes is not None:  # what is left of the notebook's budget, if that is less
+            self.capture.max_bytes = max_output_bytes
         started = time.perf_counter()
         stdout, stderr = sys.stdout, sys.stderr
         sys.stdout = CaptureStream(self.capture, "stdout")
@@ -282,18 +176,142 @@ class Process:
             "time_s": time.perf_counter() - started,
         }
 
-    def fork(self, request):
-        host_end, session_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        # the host learns each session's pid from the kernel (translated to its own namespace)
-        host_end.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+    def prepare_job(self, name):
+        """Make job `name`'s world now (keeper, then init; see jobworld.py), ahead of its request,
+        so that a notebook waits only for its session's fork. The init waits on `go`."""
+        self.discard_prepared()
+        host_end, session_end = socketpair()
+        status_read, status_write = os.pipe()  # init -> host: why it stopped the job
+        error_read, error_write = os.pipe()  # keeper and init -> worker: why the world could not be made
+        go_read, go_write = os.pipe()  # worker -> init: the job's request
+        world = {"job": name, "session_end": session_end, "status_write": status_write,
+                 "error_write": error_write, "go_read": go_read, "isolation_s": 0.0}
+        worker_pid = os.getpid()
+        child = os.fork()
+        if child == 0:
+            try:
+                host_end.close()
+                self.sock.close()
+                for fd in (status_read, error_read, go_write):
+                    os.close(fd)
+                if self.config.get("isolate"):
+                    self.become_keeper(world)
+                else:  # the process backend: no namespaces, the worker is the init's parent
+                    self.become_init(world, parent_pid=worker_pid)
+            except BaseException as exc:  # noqa: BLE001 - reported to the host, whatever it is
+                report_failure(error_write, exc)
+            os._exit(70)
+        for fd in (status_write, error_write, go_read):
+            os.close(fd)
+        session_end.close()
+        with os.fdopen(error_read, "rb") as errors:
+            error = errors.read().decode(errors="replace")  # EOF once the init is set up (or gone)
+        code = os.waitpid(child, 0)[1] if self.config.get("isolate") else 0  # the keeper exits at once
+        if error or code:
+            host_end.close()
+            os.close(status_read)
+            os.close(go_write)
+            self.prepared_error = error or f"the job's keeper failed (status {code})"
+        else:
+            self.prepared = (name, host_end, status_read, go_write)
+        self.reap()
+
+    def discard_prepared(self):
+        if self.prepared is not None:
+            _, host_end, status_read, go_write = self.prepared
+            host_end.close()
+            os.close(status_read)
+            os.close(go_write)  # the init reads nothing and exits, and its world goes with it
+        self.prepared, self.prepared_error = None, ""
+
+    def start_job(self, request):
+        request["received"] = time.perf_counter()
+        for _ in range(2):  # a world made for another job, or whose init is gone, is made again
+            if self.prepared is None or self.prepared[0] != request["job"]:
+                self.prepare_job(request["job"])
+            if self.prepared is None:
+                send(self.sock, {"op": "refused", "reason": self.prepared_error})
+                return
+            _, host_end, status_read, go_write = self.prepared
+            try:
+                os.write(go_write, json.dumps(request).encode())
+                break
+            except OSError:
+                self.discard_prepared()
+        else:
+            send(self.sock, {"op": "refused", "reason": "the job's init ended before its request"})
+            return
+        self.prepared = None
+        os.close(go_write)
+        send(self.sock, {"op": "forked"}, fds=[host_end.fileno(), status_read])
+        host_end.close()
+        os.close(status_read)
+        self.reap()
+
+    def become_keeper(self, world):
+        config = self.config
+        started = time.perf_counter()
+        jobworld.enter_job_namespaces(
+            job_folder=f"{config['jobs']}/{world['job']}",
+            work=config["work"],
+            scratch_mib={config["tmp"]: config["tmp_mb"], config["shm"]: config["shm_mb"]},
+            rebinds=config.get("rebinds") or [],
+            hidden=config["jobs"],
+        )
+        world["isolation_s"] += time.perf_counter() - started
+        if os.fork() == 0:
+            try:
+                self.become_init(world, parent_pid=None)
+            except BaseException as exc:  # noqa: BLE001
+                report_failure(world["error_write"], exc)
+            os._exit(70)
+        os._exit(0)  # the init is re-parented to the worker, which reaps it
+
+    def become_init(self, world, parent_pid):
+        config = self.config
+        started = time.perf_counter()
+        set_dumpable(False)
+        # Python's own SIGINT handler would let the job interrupt its init; without a handler,
+        # pid 1 ignores every signal sent from inside its namespace
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        if config.get("isolate"):
+            jobworld.mount_own_proc()
+            jobworld.join_fresh_keyring()
+            jobworld.drop_privileges(config.get("uid"))
+            jobworld.install_seccomp()
+        else:
+            jobworld.die_with_parent(parent_pid)
+            jobworld.prctl(jobworld.PR_SET_CHILD_SUBREAPER, 1)  # orphans of the job come back here
+        world["isolation_s"] += time.perf_counter() - started
+        os.close(world["error_write"])  # set up: the worker's read end sees EOF
+        with os.fdopen(world["go_read"], "rb") as go:
+            text = go.read()
+        if not text:
+            os._exit(0)  # discarded before any request
+        request = json.loads(text)
+        limit_mb = (request.get("limits") or {}).get("memory_mb")
+        watch = jobworld.JobMemoryWatch(limit_mb << 20) if request.get("watch_memory") and limit_mb else None
+        init_pid = os.getpid()
+        session = os.fork()
+        if session == 0:
+            try:
+                os.close(world["status_write"])
+                self.become_session(world["session_end"], request, world, init_pid)
+            finally:
+                os._exit(70)
+        world["session_end"].close()
+        jobworld.keep_job(watch, world["status_write"], own_pid_namespace=bool(config.get("isolate")))
+
+    def fork_branch(self):
+        host_end, session_end = socketpair()
         middle = os.fork()
         if middle == 0:
-            # double fork: the session is re-parented to the worker (a subreaper), which reaps it
+            # double fork: the branch is re-parented to the job's init, which reaps it
             if os.fork() == 0:
                 try:
                     host_end.close()
                     self.sock.close()
-                    self.become_session(session_end, request)
+                    self.become_session(session_end, None, None, None)
                 except BaseException:
                     os._exit(70)
             os._exit(0)
@@ -301,19 +319,30 @@ class Process:
         session_end.close()
         send(self.sock, {"op": "forked"}, fds=[host_end.fileno()])
         host_end.close()
-        self.reap()
 
-    def become_session(self, sock, request):
+    def become_session(self, sock, request, world, init_pid):
+        """A new session: the job's first (from the init: a fresh notebook) or a branch of one."""
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        set_dumpable(True)  # the session is the job's own code; only the worker is protected
-        if self.is_worker:
-            os.chdir(request["cwd"])
-            self.shell.user_ns["__file__"] = os.path.join(request["cwd"], "notebook.ipynb")
-            apply_limits(request.get("limits") or {})
-            self.capture.max_bytes = (request.get("limits") or {}).get("max_output_bytes") or 0
-        reseed_random()
+        set_dumpable(True)  # the session is the job's own code; its init may read its memory use
+        hello = {"op": "hello", "pid": os.getpid()}
+        if request is not None:
+            try:
+                if not self.config.get("isolate"):
+                    jobworld.die_with_parent(init_pid)
+                limits = request.get("limits") or {}
+                os.chdir(request["cwd"])
+                os.environ["HOME"] = request["home"]
+                self.shell.user_ns["__file__"] = os.path.join(request["cwd"], "notebook.ipynb")
+                apply_limits(limits)
+                self.capture.max_bytes = limits.get("max_output_bytes") or 0
+            except Exception as exc:  # noqa: BLE001 - the host says it as a sandbox failure
+                send(sock, {"op": "failed", "reason": f"{type(exc).__name__}: {exc}"})
+                os._exit(70)
+            hello["start_s"] = time.perf_counter() - request["received"]
+            hello["isolation_s"] = world["isolation_s"]
         session = Process(sock, self.shell, self.capture, self.config, is_worker=False)
-        send(sock, {"op": "hello", "pid": os.getpid()})
+        session.ballast = unsettle_run()  # kept alive: the heap stays shifted
+        send(sock, hello)
         session.serve()
 
     def reap(self):
@@ -336,7 +365,7 @@ class Process:
                 time.sleep(0.005)
         else:
             for _ in range(50):
-                pids = descendants(os.getpid())
+                pids = jobworld.descendants(os.getpid())
                 if not pids:
                     break
                 for pid in pids:
@@ -350,22 +379,18 @@ class Process:
             wipe(folder)
 
 
-def descendants(root):
-    children = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/stat") as stat:
-                    ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            children.setdefault(ppid, []).append(int(name))
-    found, todo = [], [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
+def report_failure(fd, exc):
+    try:
+        os.write(fd, f"{type(exc).__name__}: {exc}".encode()[:2000])
+    except OSError:
+        pass
+
+
+def socketpair():
+    host_end, session_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    # the host learns each session's pid from the kernel (translated to its own namespace)
+    host_end.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+    return host_end, session_end
 
 
 def wipe(folder):
@@ -388,14 +413,11 @@ def wipe(folder):
 
 def main():
     fd, config = int(sys.argv[1]), json.loads(sys.argv[2])
-    if config.get("uid") is not None:
-        # root in a sandbox without a user namespace: become an unprivileged uid first, so that
-        # the process limit applies and no capability is left
-        os.setgroups([])
-        os.setresgid(config["gid"], config["gid"], config["gid"])
-        os.setresuid(config["uid"], config["uid"], config["uid"])
+    if config.get("host_pid"):
+        jobworld.die_with_parent(config["host_pid"])  # the process backend: no bwrap to do it
     set_dumpable(False)
-    set_child_subreaper()
+    # orphaned processes of a job are re-parented to the worker, so cleanup finds them all
+    jobworld.prctl(jobworld.PR_SET_CHILD_SUBREAPER, 1)
     sock = socket.socket(fileno=fd)
     os.environ.setdefault("MPLBACKEND", "agg")
     import matplotlib
@@ -414,7 +436,9 @@ def main():
     for target in (0, 1, 2):
         os.dup2(devnull, target)
     send(sock, {"op": "ready", "pid": os.getpid()})
-    Process(sock, shell, capture, config, is_worker=True).serve()
+    worker = Process(sock, shell, capture, config, is_worker=True)
+    worker.prepare_job(config["first_job"])
+    worker.serve()
 
 
 if __name__ == "__main__":

@@ -185,12 +185,13 @@ class Session:
             inside_s=float(inside) if isinstance(inside, (int, float)) else 0.0,
         )
 
-    def fork(self) -> "Session":
-        """A new session holding a copy of this one's state (variables, imports, files stay shared)."""
+    def fork(self, own_files: bool = False) -> "Session":
+        """A new session holding a copy of this one's state: its variables and imports, and with
+        `own_files` a copy of its folder too (else the folder stays shared)."""
         if self.dead:
             raise SandboxError(f"cannot fork a session that is no longer running: {self.dead}")
         try:
-            session, _ = self.job.worker._fork_from(self.channel, {"op": "fork"}, self.job)
+            session, _ = self.job.worker._fork_from(self.channel, {"op": "fork", "own_files": own_files}, self.job)
         except Dead as dead:
             raise SandboxError(f"fork failed: {dead.message}") from None
         return session

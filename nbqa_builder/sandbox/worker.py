@@ -121,6 +121,7 @@ class Process:
         self.pid = os.getpid()
         self.prepared = None  # (job name, host end, status read end, go write end) made ahead
         self.prepared_error = ""
+        self.job_root = self.files_root = None  # a session's job folder, and the copy it works in
 
     def serve(self):
         while True:
@@ -139,7 +140,7 @@ class Process:
             elif op == "fork" and self.is_worker:
                 self.start_job(request)
             elif op == "fork":
-                self.fork_branch()
+                self.fork_branch(bool(request.get("own_files")))
             elif op == "cleanup" and self.is_worker:
                 self.discard_prepared()
                 self.cleanup()
@@ -302,7 +303,7 @@ class Process:
         world["session_end"].close()
         jobworld.keep_job(watch, world["status_write"], own_pid_namespace=bool(config.get("isolate")))
 
-    def fork_branch(self):
+    def fork_branch(self, own_files):
         host_end, session_end = socketpair()
         middle = os.fork()
         if middle == 0:
@@ -311,7 +312,7 @@ class Process:
                 try:
                     host_end.close()
                     self.sock.close()
-                    self.become_session(session_end, None, None, None)
+                    self.become_session(session_end, None, None, None, parent=self, own_files=own_files)
                 except BaseException:
                     os._exit(70)
             os._exit(0)
@@ -320,11 +321,21 @@ class Process:
         send(self.sock, {"op": "forked"}, fds=[host_end.fileno()])
         host_end.close()
 
-    def become_session(self, sock, request, world, init_pid):
-        """A new session: the job's first (from the init: a fresh notebook) or a branch of one."""
+    def become_session(self, sock, request, world, init_pid, parent=None, own_files=False):
+        """A new session: the job's first (from the init: a fresh notebook) or a branch of one.
+
+        A branch with `own_files` works in its own copy of its parent's files, so that what one
+        branch writes, its siblings never read."""
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         set_dumpable(True)  # the session is the job's own code; its init may read its memory use
         hello = {"op": "hello", "pid": os.getpid()}
+        files_root = request["home"] if request is not None else parent.files_root
+        if own_files:
+            try:
+                files_root = own_copy_of_files(files_root, parent.job_root)
+            except Exception as exc:  # noqa: BLE001 - the host says it as a sandbox failure
+                send(sock, {"op": "failed", "reason": f"copying the branch's files: {type(exc).__name__}: {exc}"})
+                os._exit(70)
         if request is not None:
             try:
                 if not self.config.get("isolate"):
@@ -341,6 +352,8 @@ class Process:
             hello["start_s"] = time.perf_counter() - request["received"]
             hello["isolation_s"] = world["isolation_s"]
         session = Process(sock, self.shell, self.capture, self.config, is_worker=False)
+        session.job_root = request["home"] if request is not None else parent.job_root
+        session.files_root = files_root
         session.ballast = unsettle_run()  # kept alive: the heap stays shifted
         send(sock, hello)
         session.serve()
@@ -377,6 +390,29 @@ class Process:
         self.reap()
         for folder in self.config.get("wipe", []):
             wipe(folder)
+
+
+BRANCHES = ".nbqa-branches"  # under the job folder: one copy of the files per branch that asked
+
+
+def own_copy_of_files(files_root, job_root):
+    """Copy the files the session sees (`files_root`: the job folder, or its parent branch's copy)
+    to a new folder under the job folder, and move into the same place within the copy.
+
+    Plain copies, not hard links: a notebook that rewrites a data file in place (open(..., "w")
+    truncates the same inode) must not change it for its siblings."""
+    import shutil
+
+    copy = os.path.join(job_root, BRANCHES, str(os.getpid()))
+    skip = os.path.join(job_root, BRANCHES)
+    shutil.copytree(
+        files_root, copy, symlinks=True,
+        ignore=lambda folder, names: [BRANCHES] if os.path.join(folder, BRANCHES) == skip else [],
+    )
+    where = os.path.relpath(os.getcwd(), files_root)
+    if where == "." or not where.startswith(".."):
+        os.chdir(os.path.join(copy, where))
+    return copy
 
 
 def report_failure(fd, exc):

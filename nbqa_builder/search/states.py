@@ -73,7 +73,7 @@ class StatePool:
             self.live.move_to_end(node.id)
             return session, False
         self.replays += 1
-        session = self.root.fork()
+        session = self.root.fork(own_files=True)
         for code in node.codes():
             self.replayed_cells += 1
             run = session.run_cell(code, self.cell_timeout_s)
@@ -88,7 +88,7 @@ class StatePool:
     def run(self, parent: Node, child: Node, code: str) -> Observed:
         """Run `code` in a copy of the parent's state; the copy becomes the child's state."""
         parent_state, throwaway = self._session_of(parent)
-        session = parent_state.fork()
+        session = parent_state.fork(own_files=True)  # a branch writes its own files
         if throwaway:
             parent_state.kill()
         run = session.run_cell(code, self.cell_timeout_s)

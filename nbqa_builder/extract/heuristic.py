@@ -25,7 +25,7 @@ from nbqa_builder.extract.grounding import (
 from nbqa_builder.extract.interpret import MAX_GROUPS, Reading, read_slice
 from nbqa_builder.extract.slicer import cell_names, slice_cells
 from nbqa_builder.notebooks.code import notebook_trees
-from nbqa_builder.notebooks.parse import output_text
+from nbqa_builder.notebooks.parse import output_text, outputs_as_text
 from nbqa_builder.redact.secrets import cut_text
 from nbqa_builder.records import FOUND, Answer, DataRef, Notebook, SolutionStep, Task, TaskFile
 
@@ -46,16 +46,8 @@ def displayed_text(outputs: list[dict]) -> str | None:
 
 
 def outputs_text(outputs: list[dict]) -> str:
-    parts = []
-    for output in outputs:
-        text = output_text(output)
-        if text is not None:
-            parts.append(text)
-        elif output.get("output_type") == "error":
-            parts.append(f"{output.get('ename')}: {output.get('evalue')}")
-        elif any(k.startswith("image/") for k in (output.get("data") or {})):
-            parts.append("<image>")
-    text = "".join(p if p.endswith("\n") else p + "\n" for p in parts).rstrip("\n")
+    """A cell's outputs as a solution step shows them, cut (after redaction) at 2,000 characters."""
+    text = outputs_as_text(outputs)
     return text if len(text) <= MAX_OUTPUT_CHARS else cut_text(text, MAX_OUTPUT_CHARS) + "\n... [output truncated]"
 
 

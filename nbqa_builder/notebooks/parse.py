@@ -156,3 +156,18 @@ def output_text(output: dict[str, Any]) -> str | None:
         if "text/plain" in data:
             return join_source(data["text/plain"])
     return None
+
+
+def outputs_as_text(outputs: list[dict[str, Any]]) -> str:
+    """A cell's outputs as one text, as a reader sees them: streams and results, errors as
+    `Name: message`, images as `<image>`, one per line."""
+    parts = []
+    for output in outputs:
+        text = output_text(output)
+        if text is not None:
+            parts.append(text)
+        elif output.get("output_type") == "error":
+            parts.append(f"{output.get('ename')}: {output.get('evalue')}")
+        elif any(k.startswith("image/") for k in (output.get("data") or {})):
+            parts.append("<image>")
+    return "".join(p if p.endswith("\n") else p + "\n" for p in parts).rstrip("\n")

@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("nbqa_builder.commands.audit", "re-run every task of a dataset in the sandbox: verified, reference agrees"),
     "exec": ("nbqa_builder.commands.exec", "run one notebook in the sandbox and print each cell's result"),
     "crawl": ("nbqa_builder.commands.crawl", "crawl a recipe's GitHub source into its local mirror (resumable)"),
+    "value-data": ("nbqa_builder.commands.value_data", "value targets from search trees (a Hugging Face dataset)"),
 }
 
 

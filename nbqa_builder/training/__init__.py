@@ -13,7 +13,7 @@ imports them but the commands that train or score.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 Conversation = list[dict[str, str]]
 
@@ -23,3 +23,16 @@ class ValueFunction(Protocol):
     system turn to a node, in the export's turn format; scores lie in [-1, 1]."""
 
     def score(self, conversations: list[Conversation]) -> list[float]: ...
+
+
+def quiet_load(load: Any, *args: Any, **kwargs: Any) -> Any:
+    """`load(...)` without the progress bars of `datasets` (reading a small file is not news)."""
+    import datasets
+
+    was_enabled = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        return load(*args, **kwargs)
+    finally:
+        if was_enabled:
+            datasets.enable_progress_bars()

@@ -198,3 +198,28 @@ def write_value_data(trees: Iterable[str], out_dir: str | os.PathLike, k: int = 
              **dict(sorted(report.counts.items()))}
     Path(out_dir, "stats.json").write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
     return report
+
+
+def load_value_rows(data: str | os.PathLike):
+    """The value data: a folder written by `value-data`, or a Parquet / JSONL file with `prompt`
+    and `value` (JUPITER's value data is such a JSONL)."""
+    from datasets import load_dataset
+
+    from nbqa_builder.training import quiet_load
+
+    path = Path(data)
+    if path.is_dir():
+        files = sorted(str(p) for p in path.rglob("*.parquet"))
+        kind = "parquet"
+    elif path.is_file():
+        files = [str(path)]
+        kind = "parquet" if path.suffix == ".parquet" else "json"
+    else:
+        raise ValueError(f"{data}: no such file or folder")
+    if not files:
+        raise ValueError(f"{data}: no Parquet files (write value data with `value-data`)")
+    rows = quiet_load(load_dataset, kind, data_files=files, split="train")
+    missing = {"prompt", "value"} - set(rows.column_names)
+    if missing:
+        raise ValueError(f"{data}: value data needs the columns prompt and value (missing: {', '.join(sorted(missing))})")
+    return rows.select_columns(["prompt", "value"])

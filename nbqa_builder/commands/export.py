@@ -245,10 +245,11 @@ def _write_lines(out_file: str, rows: list[dict[str, Any]], as_array: bool = Fal
             out.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
 
 
-def _renderer(final_expression: str, file_naming: str, sandbox: str, folder: str):
+def _renderer(final_expression: str, file_naming: str, sandbox: str, folder: str,
+              contents: dict[str, bytes] | None = None):
     from nbqa_builder.publish.steps import StepRenderer
 
-    return StepRenderer(final_expression, file_naming, None if sandbox == "off" else sandbox, folder)
+    return StepRenderer(final_expression, file_naming, None if sandbox == "off" else sandbox, folder, contents)
 
 
 def is_text(content: bytes) -> bool:
@@ -278,7 +279,7 @@ def export_jupiter(dataset_dir: str, config: str, out_file: str, files_dir: str 
     folder, rows = _task_rows(dataset_dir, config)
     contents = read_file_contents(folder, {f["sha256"] for row in rows for f in row.get("data_files") or []})
     out = []
-    with _renderer(final_expression, file_naming, sandbox, folder) as renderer:
+    with _renderer(final_expression, file_naming, sandbox, folder, contents) as renderer:
         for row in rows:
             task = task_from_row(row)
             try:
@@ -323,13 +324,18 @@ def export_sft(dataset_dir: str, config: str, out_file: str, chat_format: str = 
     for the printed final expressions), and their entry in LLaMA-Factory's `dataset_info.json`
     beside `out_file`."""
     from nbqa_builder.publish.chat import NotTrainable, alpaca_row, load_template, messages_row
+    from nbqa_builder.publish.load import read_file_contents
 
     convert = alpaca_row if chat_format == "alpaca" else messages_row
     render = {"template": load_template(template), "file_naming": file_naming, "action_format": action_format}
     report = ExportReport()
     folder, rows = _task_rows(dataset_dir, config)
+    contents = None
+    if final_expression == "print" and sandbox != "off":  # the files of the tasks re-run, read once
+        contents = read_file_contents(folder, {f["sha256"] for row in rows if row.get("verified")
+                                               for f in row.get("data_files") or []})
     out = []
-    with _renderer(final_expression, file_naming, sandbox, folder) as renderer:
+    with _renderer(final_expression, file_naming, sandbox, folder, contents) as renderer:
         for row in rows:
             try:
                 out.append(convert(renderer.render(row), **render))

@@ -137,11 +137,14 @@ class StepRenderer:
     it did. Use as a context manager: it owns the sandbox worker of the re-runs."""
 
     def __init__(self, final_expression: str = "print", file_naming: str = "path", sandbox: str | None = "bwrap",
-                 dataset_dir: str | None = None, timeout_s: float = 120.0) -> None:
+                 dataset_dir: str | None = None, contents: dict[str, bytes] | None = None,
+                 timeout_s: float = 120.0) -> None:
+        """`contents`: sha256 -> bytes of the data files, when the caller has read them already
+        (else the files of each re-run task are read from `dataset_dir`)."""
         if final_expression not in FINAL_EXPRESSIONS:
             raise ValueError(f"final_expression must be one of {FINAL_EXPRESSIONS}, not {final_expression!r}")
         self.final_expression, self.file_naming = final_expression, file_naming
-        self.sandbox, self.dataset_dir, self.timeout_s = sandbox, dataset_dir, timeout_s
+        self.sandbox, self.dataset_dir, self.contents, self.timeout_s = sandbox, dataset_dir, contents, timeout_s
         self.counts: Counter = Counter()
         self._worker = None
 
@@ -230,7 +233,9 @@ class StepRenderer:
         from nbqa_builder.records import task_from_row
 
         task = task_from_row(row)
-        contents = read_file_contents(self.dataset_dir or "", {f.sha256 for f in task.data_files})
+        contents = self.contents
+        if contents is None:
+            contents = read_file_contents(self.dataset_dir or "", {f.sha256 for f in task.data_files})
         if self.file_naming == "name":
             cwd, places = ".", {f.path: bare_name(f.path) for f in task.data_files}
         else:

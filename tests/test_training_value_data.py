@@ -37,6 +37,7 @@ NODES = [
     node(9, 8, 2, 1, 1.0, "answer", 1.0, thought="Five.", answer="@m[5.0]"),                      # correct
     node(10, 0, 1, 0, 0.0, thought="Later.", code="y = 1", observation=""),                       # on no path
     node(11, 8, 2, 1, -1.0, "no_code", -1.0, thought="Hmm."),                                      # wrong
+    node(12, 8, 2, 1, -1.0, "policy_failure", -1.0),                                              # not the analysis
 ]
 
 PATH_1 = ("system:\nYou are a helpful assistant.\n\nuser:\nQuestion: mean?\n\n"

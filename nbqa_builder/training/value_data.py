@@ -8,8 +8,9 @@ A tree file (written by the search, one per task) is JSONL: a header line
 
 Per tree, as JUPITER's value training (NBQA.md, "Search over notebook states"):
 - terminal paths are **correct** when they end in an answer whose reward is 1 (every sub-answer
-  right), **wrong** when they end with a reward <= 0, except sandbox failures and time-outs (the
-  sandbox failed, not the analysis); a partly right answer is neither;
+  right), **wrong** when they end with a reward <= 0, except sandbox failures, time-outs and
+  policy failures (the sandbox or the model's server failed, not the analysis); a partly right
+  answer is neither;
 - up to K of each are drawn (seeded by the tree, so a re-run draws the same);
 - every node on those paths is a target, each once, with its Q = value_sum / visits (0 when never
   visited). The root is left out: its text, the task alone, is the same on every path, and the
@@ -39,7 +40,8 @@ from nbqa_builder.publish.chat import action_turn, answer_turn, observation_turn
 
 HEADER_KEYS = ("task_id", "system_prompt", "first_user_turn")
 NODE_KEYS = ("id", "parent", "depth", "terminal", "reward", "visits", "value_sum")
-NOT_THE_ANALYSIS = ("sandbox_failure", "timeout")  # wrong paths leave these out
+# wrong paths leave these out: the sandbox or the policy's server failed, not the analysis
+NOT_THE_ANALYSIS = ("sandbox_failure", "timeout", "policy_failure")
 _TURN = pa.struct([("role", pa.string()), ("content", pa.string())])
 VALUE_SCHEMA = pa.schema([("prompt", pa.string()), ("messages", pa.list_(_TURN)), ("value", pa.float64()),
                           ("task_id", pa.string()), ("tree_id", pa.string()), ("node_id", pa.int64()),

@@ -75,18 +75,20 @@ def test_sft_loss_falls_and_the_saved_model_gives_the_same_logits(files, tmp_pat
                           logits_of(reloaded, tokenizer, files["chats"]), atol=1e-5)
 
 
-def test_a_stopped_sft_run_resumes_from_its_checkpoint(files, tmp_path):
-    common = ("train-sft", "--model", files["model"], "--data", files["chats"], "--out", tmp_path / "run",
-              "--max-length", 256, "--lr", 1e-3, "--batch-size", 1, "--grad-accum", 1, "--max-steps", 4,
-              "--save-steps", 2, "--logging-steps", 1, "--no-progress")
-    first = run_cli(*common, "--stop-after-steps", 2)
-    assert first.returncode == 0, first.stderr
-    assert "stopped after step 2 of 4" in first.stdout and (tmp_path / "run" / "checkpoint-2").is_dir()
-    second = run_cli(*common)
-    assert second.returncode == 0, second.stderr
-    assert f"resuming from {tmp_path / 'run' / 'checkpoint-2'}" in second.stdout and "trained 4 steps" in second.stdout
-    assert [step for step, _ in losses(tmp_path / "run")] == [1, 2, 3, 4]
-    assert (tmp_path / "run" / "model.safetensors").exists()
+def test_a_stopped_sft_run_resumes_from_its_checkpoint(files, tmp_path, capsys):
+    from nbqa_builder.training.sft import train_sft
+
+    out = tmp_path / "run"
+    run = dict(learning_rate=1e-3, batch_size=1, grad_accum=1, max_length=256, max_steps=4, save_steps=2,
+               logging_steps=1, progress=False)
+    _, first = train_sft(str(files["model"]), str(files["chats"]), str(out), stop_after_steps=2, **run)
+    assert not first.finished and first.steps == 2 and (out / "checkpoint-2").is_dir()
+    assert not (out / "model.safetensors").exists()
+    _, second = train_sft(str(files["model"]), str(files["chats"]), str(out), **run)
+    assert second.finished and second.steps == 4 and second.resumed_from == str(out / "checkpoint-2")
+    assert f"resuming from {out / 'checkpoint-2'}" in capsys.readouterr().out
+    assert [step for step, _ in losses(out)] == [1, 2, 3, 4]
+    assert (out / "model.safetensors").exists()
 
 
 def test_lora_on_assistant_turns_only_saves_an_adapter_that_reloads(files, tmp_path):

@@ -36,12 +36,13 @@ def train_sft(model: str, data: str, out_dir: str, epochs: float = 3, learning_r
     """Fine-tune (or resume fine-tuning) `model` on the chats; returns (the trainer,
     runs.RunResult). The model (or its LoRA adapter) and tokenizer are written to `out_dir` when
     the run has done all its steps."""
+    chats = load_chats(data)  # before the heavy imports: a wrong file is told at once
+
     from transformers import AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
     from nbqa_builder.training.runs import callbacks, common_arguments, train_resuming
 
-    chats = load_chats(data)
     tokenizer = AutoTokenizer.from_pretrained(model)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

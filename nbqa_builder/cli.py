@@ -25,6 +25,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "search": ("nbqa_builder.commands.search", "value-guided tree search (or ReAct) over tasks with an OpenAI-compatible policy"),
     "exec": ("nbqa_builder.commands.exec", "run one notebook in the sandbox and print each cell's result"),
     "crawl": ("nbqa_builder.commands.crawl", "crawl a recipe's GitHub source into its local mirror (resumable)"),
+    "value-data": ("nbqa_builder.commands.value_data", "value targets from search trees (a Hugging Face dataset)"),
+    "train-value": ("nbqa_builder.commands.train_value", "train a value model on value targets (extra [train])"),
+    "train-sft": ("nbqa_builder.commands.train_sft", "fine-tune a policy on a messages export with TRL (extra [train])"),
 }
 
 

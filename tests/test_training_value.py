@@ -77,6 +77,10 @@ def test_the_value_model_learns_a_toy_set_and_scores_the_same_after_a_reload(fil
     assert all(-1 <= s <= 1 for s in scores)
     good, bad = scores[0::2], scores[1::2]
     assert min(good) > max(bad)  # it learned which branches go right
+    from nbqa_builder.search.value import load_value
+
+    # what `search --value model:OUT` scores its states with
+    assert load_value(f"model:{out}").score(conversations) == pytest.approx(scores, abs=1e-6)
     assert (out / "value_head.safetensors").exists() and (out / "model.safetensors").exists()
 
 

@@ -14,8 +14,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-k", "--paths", dest="k", type=int, default=4,
                         help="correct and wrong terminal paths drawn per tree, at most, each (default 4, as JUPITER)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the draw (default 0)")
-    parser.add_argument("--actions", dest="action_format", choices=("fenced", "raw"), default="fenced",
-                        help="how the search rendered Action turns (default fenced, as `export sft`)")
+    parser.add_argument("--actions", dest="action_format", choices=("fenced", "raw"), default=None,
+                        help="how Action turns are written (default: as each tree's header says, else fenced)")
 
 
 def main(args: argparse.Namespace) -> int:

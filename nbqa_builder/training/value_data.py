@@ -2,9 +2,9 @@
 
 A tree file (written by the search, one per task) is JSONL: a header line
 `{"type": "tree", "task_id", "question", "label", "mode", "c_puct", "policy_model",
-"system_prompt", "first_user_turn"}`, then one line per node `{"type": "node", "id", "parent",
-"depth", "thought", "code", "observation", "answer", "terminal", "reward", "visits", "value_sum",
-"prior", "consecutive_errors"}`; the root has parent null and depth 0.
+"system_prompt", "first_user_turn", "action_format", ...}`, then one line per node `{"type": "node",
+"id", "parent", "depth", "thought", "code", "observation", "answer", "terminal", "reward", "visits",
+"value_sum", "prior", "consecutive_errors", "reply"}`; the root has parent null and depth 0.
 
 Per tree, as JUPITER's value training (NBQA.md, "Search over notebook states"):
 - terminal paths are **correct** when they end in an answer whose reward is 1 (every sub-answer
@@ -129,8 +129,11 @@ def path_to(nodes: dict[int, dict[str, Any]], node_id: int) -> list[dict[str, An
 
 
 def value_targets(header: dict[str, Any], nodes: dict[int, dict[str, Any]], tree_id: str, k: int = 4,
-                  seed: int = 0, action_format: str = "fenced") -> tuple[list[dict[str, Any]], Counter]:
-    """(one row per target node, counts of the paths drawn) for one tree."""
+                  seed: int = 0, action_format: str | None = None) -> tuple[list[dict[str, Any]], Counter]:
+    """(one row per target node, counts of the paths drawn) for one tree. Actions are written as
+    `action_format` says, else as the tree's header says (the search records how its policy was
+    prompted), else fenced."""
+    action_format = action_format or header.get("action_format") or "fenced"
     by_kind: dict[str, list[int]] = {"correct": [], "wrong": []}
     for node_id in sorted(nodes):
         kind = path_kind(nodes[node_id])
@@ -176,7 +179,7 @@ class ValueDataReport:
 
 
 def write_value_data(trees: Iterable[str], out_dir: str | os.PathLike, k: int = 4, seed: int = 0,
-                     action_format: str = "fenced") -> ValueDataReport:
+                     action_format: str | None = None) -> ValueDataReport:
     """Value targets of every tree, as a Hugging Face dataset in `out_dir`
     (`data/train-00000-of-00001.parquet`: `datasets.load_dataset(out_dir)` reads it), with
     `stats.json`. The tree id is the tree file's path without `.jsonl`."""
@@ -196,7 +199,8 @@ def write_value_data(trees: Iterable[str], out_dir: str | os.PathLike, k: int = 
     data_dir.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(rows, schema=VALUE_SCHEMA), data_dir / "train-00000-of-00001.parquet")
     report.rows = len(rows)
-    stats = {"trees": report.trees, "rows": report.rows, "k": k, "seed": seed, "action_format": action_format,
+    stats = {"trees": report.trees, "rows": report.rows, "k": k, "seed": seed,
+             "action_format": action_format or "as each tree's header says",
              **dict(sorted(report.counts.items()))}
     Path(out_dir, "stats.json").write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
     return report

@@ -155,16 +155,6 @@ def bare_name(path: str) -> str:
     return PurePosixPath(path.replace("\\", "/")).name or path
 
 
-def local_files(row: dict[str, Any]) -> list[str]:
-    """The files as the solution's code reads them (`task_files(row, "path")`)."""
-    return task_files(row, "path")
-
-
-def task_prompt(row: dict[str, Any]) -> str:
-    """The first user turn from the default template (`first_turns(row)[1]["content"]`)."""
-    return first_turns(row)[1]["content"]
-
-
 def first_turns(row: dict[str, Any], template: PromptTemplate | None = None, file_naming: str = "path",
                 action_format: str = "fenced") -> list[dict[str, str]]:
     """The system turn and the first user turn of a task."""

@@ -12,7 +12,6 @@ Nothing is invented, and a candidate the spec cannot state is dropped with its r
 from __future__ import annotations
 
 import dataclasses
-import re
 from pathlib import PurePosixPath
 
 from nbqa_builder.answers import EXACT, Rounding, render_answers
@@ -26,7 +25,7 @@ from nbqa_builder.extract.interpret import MAX_GROUPS, Reading, read_slice
 from nbqa_builder.extract.slicer import cell_names, slice_cells
 from nbqa_builder.notebooks.code import notebook_trees
 from nbqa_builder.notebooks.parse import output_text
-from nbqa_builder.records import FOUND, Answer, DataRef, Notebook, SolutionStep, Task, TaskFile
+from nbqa_builder.records import FOUND, Answer, DataRef, Notebook, SolutionStep, Task, TaskFile, code_path
 
 MAX_OUTPUT_CHARS = 2000
 NO_DATA_FILE = "no_data_file"
@@ -123,22 +122,12 @@ def _printer(value: Scalar, rounding: Rounding, name: str, variable: str = "valu
 # -- the task -------------------------------------------------------------------------------------
 
 
-def _task_file_path(as_written: str) -> str | None:
-    """Where the code expects the file, relative to the notebook; None when it can't be placed."""
-    path = as_written.replace("\\", "/")
-    if "://" in path or path.startswith("/") or re.match(r"^[A-Za-z]:/", path):
-        return None
-    parts = PurePosixPath(path).parts
-    normalised = [p for p in parts if p not in (".", "")]
-    return "/".join(normalised) or None
-
-
 def task_files(refs: list[DataRef]) -> tuple[list[str], list[TaskFile], bool]:
     """(file names, data files, deps complete) of a task whose solution makes these data refs."""
     file_names = sorted({PurePosixPath((r.resolved or r.as_written).replace("\\", "/")).name for r in refs})
     data_files, complete = [], True
     for ref in refs:
-        path = _task_file_path(ref.as_written)
+        path = code_path(ref.as_written)
         if ref.status == FOUND and path and ref.sha256:
             if all(f.path != path for f in data_files):
                 data_files.append(TaskFile(path=path, sha256=ref.sha256, size=ref.size or 0))

@@ -113,7 +113,8 @@ def atomic_write(path: Path, data: bytes) -> None:
 # The layout of `_work/` (what parts and summaries hold); raised when it changes, so that a run
 # begun by an older version is refused rather than resumed. 2: summaries list the data files.
 # 3: data references list their call sites; tasks carry their spec's reference program.
-WORK_FORMAT = 3
+# 4: data references say what they read (a file, a glob match, a network fetch).
+WORK_FORMAT = 4
 
 
 def recipe_fingerprint(recipe: Recipe) -> str:

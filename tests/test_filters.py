@@ -12,11 +12,16 @@ from nbqa_builder.filters.teaching import header_signature, teaching_name
 from nbqa_builder.records import FOUND, MISSING, Cell, DataRef, Notebook
 
 
+SHOWN = [{"output_type": "execute_result", "execution_count": 1, "data": {"text/plain": "42"}, "metadata": {}}]
+
+
 def make(sources, counts=None, outputs=None, refs=None, repo_dir="") -> Notebook:
+    """A notebook of these code cells; the last one shows a value unless `outputs` says otherwise."""
     cells = []
+    outputs = outputs if outputs is not None else {len(sources) - 1: SHOWN}
     for i, source in enumerate(sources):
         count = (counts[i] if counts else i + 1)
-        cells.append(Cell("code", source, count, (outputs or {}).get(i, [])))
+        cells.append(Cell("code", source, count, outputs.get(i, [])))
     notebook = Notebook(notebook_id="n", repo="o/r", path="a.ipynb", repo_dir=repo_dir, cells=cells)
     notebook.data_refs = refs if refs is not None else [DataRef("data.csv", 0, "pd.read_csv", FOUND, "data.csv", "ab", 50_000, 1000)]
     return notebook
@@ -56,7 +61,7 @@ def test_good_notebook_passes_every_rule():
         (make(GOOD + ["import seaborn as sns\nt = sns.load_dataset('titanic')"]), "teaching_dataset"),
         (make(GOOD + ["from tensorflow.keras.datasets import mnist"]), "neural_network"),
         (make(GOOD, refs=[DataRef("titanic/train.csv", 0, "pd.read_csv", FOUND, "titanic/train.csv", "ab", 60_000, 900)]), "teaching_dataset"),
-        (make(GOOD, refs=[DataRef("data.csv", 0, "pd.read_csv", MISSING)]), "no_local_data"),
+        (make(GOOD, refs=[DataRef("data.csv", 0, "pd.read_csv", MISSING)]), "missing_data_file"),
         (make(GOOD, refs=[]), "no_local_data"),
         (make(GOOD, refs=[DataRef("data.csv", 0, "pd.read_csv", FOUND, "data.csv", "ab", 300, 12)]), "too_little_data"),
     ],

@@ -116,9 +116,10 @@ def test_every_rule_has_a_kept_and_a_dropped_example(demo_run: Path):
         "no_code", "out_of_order", "unexecuted_code_cells", "error_outputs", "neural_network", "gpu",
         "external_api", "teaching_dataset", "benchmark_contamination", "too_little_data", "no_local_data",
         "invalid_json", "invalid_encoding", "invalid_notebook", "not_python", "exact_duplicate", "no_tasks",
+        "no_outputs", "network_read", "missing_data_file", "syntax_error",
     }
     assert expected <= set(reasons), expected - set(reasons)
-    assert len(RULES) == 9  # a new rule needs an example notebook here too
+    assert len(RULES) == 13  # a new rule needs an example notebook here too
     # the kept notebooks passed every rule
     assert stats["steps"][[s["step"] for s in stats["steps"]].index("filter#2")]["out"] >= 2
 

@@ -317,7 +317,12 @@ class Pipeline:
             from nbqa_builder.sources.github import crawl
 
             return crawl(self.recipe.source, self.output, progress=self.progress)
-        return Path(self.recipe.source.path)
+        root = Path(self.recipe.source.path)
+        written = self.recipe.written_as("source.path")
+        if not root.is_dir() and written is not None:
+            raise FileNotFoundError(f"source folder {root.absolute()} does not exist (source.path {written!r} in "
+                                    f"{self.recipe.path} is relative to the recipe's folder)")
+        return root
 
     def run_stage(self, executor: LocalExecutor, stage: Stage, repositories: list[Repository], parts: list,
                   total: int) -> None:

@@ -53,7 +53,7 @@ def render_card(recipe: Recipe, stats: dict[str, Any], shard_paths: dict[str, li
         + (", ".join(f"{reason}: {n}" for reason, n in s["reasons"].items()) or "-") + " |"
         for s in stats["steps"]
     )
-    recipe_data = recipe.model_dump(exclude={"path"}, exclude_none=True)
+    recipe_data = recipe.as_written()  # paths as the recipe spells them, not this machine's
     return template.substitute(
         pretty_name=f"NbQA tasks: {recipe.name}",
         pretty_name_yaml=json.dumps(f"NbQA tasks: {recipe.name}"),

@@ -62,6 +62,12 @@ class LocalSource(Strict):
     layout: Literal["auto", "single", "folders"] = "auto"
     # a notebook larger than this is not read at all (recorded as dropped "too_large")
     max_notebook_bytes: int = 50_000_000
+    # read only this many notebooks (null: all): a quick trial of a large folder (`run --limit N`)
+    limit: int | None = Field(None, ge=1)
+    # with `limit`: draw the notebooks at random, with this seed, instead of taking the first ones
+    # in path order (`run --sample N`); the seed makes a trial repeatable
+    sample: bool = False
+    seed: int = 0
 
 
 class CodeSearch(Strict):

@@ -54,10 +54,11 @@ def largest_drops(stats: dict[str, Any], n: int = 3) -> list[str]:
 
 def rerun_line(stats: dict[str, Any]) -> str | None:
     """How many of the notebooks the rules kept re-ran offline to their end (the execute step's
-    counts); None when the recipe has no execute step."""
-    counts = [m for step, m in stats.get("metrics", {}).items() if step.split("#")[0] == "execute" and "notebooks" in m]
-    if not counts:
+    count); None when the recipe has no execute step."""
+    executed = [step for step in stats["steps"] if step["step"].split("#")[0] == "execute"]
+    if not executed:
         return None
-    ran, total = int(counts[-1].get("ran_to_end", 0)), int(counts[-1]["notebooks"])
+    total = executed[-1]["in"]
+    ran = int(stats.get("metrics", {}).get(executed[-1]["step"], {}).get("ran_to_end", 0))
     share = f" ({100 * ran / total:.0f}%)" if total else ""
     return f"re-ran offline to their end: {ran} of the {total} notebooks the rules kept{share}"

@@ -125,8 +125,7 @@ class ExecuteStep(_SandboxStep):
             ],
         }
         notebook.checks["executable"] = first.executable
-        # the share of notebooks the rules kept that re-run offline to their end (stats, run summary)
-        count(notebook, self.label, "notebooks")
+        # of the notebooks the rules kept, those that re-run offline to their end (stats, run summary)
         count(notebook, self.label, "ran_to_end", int(first.executable))
         notebook.checks["outputs_match"] = first.executable and all(
             outputs_match(cell.outputs, run.outputs) for (_, cell), run in zip(code_cells, first.cells)

@@ -24,7 +24,7 @@ from nbqa_builder.extract.grounding import (
 from nbqa_builder.extract.interpret import MAX_GROUPS, Reading, read_slice
 from nbqa_builder.extract.slicer import cell_names, slice_cells
 from nbqa_builder.notebooks.code import notebook_trees
-from nbqa_builder.notebooks.parse import output_text
+from nbqa_builder.notebooks.parse import output_text, truncate_text
 from nbqa_builder.records import FOUND, Answer, DataRef, Notebook, SolutionStep, Task, TaskFile, code_path
 
 MAX_OUTPUT_CHARS = 2000
@@ -54,7 +54,7 @@ def outputs_text(outputs: list[dict]) -> str:
         elif any(k.startswith("image/") for k in (output.get("data") or {})):
             parts.append("<image>")
     text = "".join(p if p.endswith("\n") else p + "\n" for p in parts).rstrip("\n")
-    return text if len(text) <= MAX_OUTPUT_CHARS else text[:MAX_OUTPUT_CHARS] + "\n... [output truncated]"
+    return truncate_text(text, MAX_OUTPUT_CHARS)
 
 
 def markdown_before(notebook: Notebook, index: int) -> str | None:

@@ -24,7 +24,7 @@ from typing import Any, Iterator
 import orjson
 
 from nbqa_builder import __version__
-from nbqa_builder.publish.card import render_card
+from nbqa_builder.publish.card import LICENSES_FILE, licenses_file, render_card
 from nbqa_builder.publish.chart import CHART_NAME, ChartDrawer
 from nbqa_builder.publish.rows import MAX_FILE_ROW_BYTES, fit_task_row_sized
 from nbqa_builder.publish.shards import ShardWriter
@@ -100,11 +100,13 @@ def _write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elaps
     difficulty: Counter[str] = Counter()
     kinds: Counter[str] = Counter()
     licenses: Counter[str] = Counter()
+    repositories: dict[str, str | None] = {}  # of the kept notebooks: their license, for LICENSES.md
     row_notes: Counter[str] = Counter()
     for notebook in iter_final_records(work, last, n_parts):
         if not notebook.kept:
             continue
         licenses[notebook.license or "unknown"] += 1
+        repositories[notebook.repo] = notebook.license
         for task in notebook.tasks:
             if task.drop_reason is not None:
                 continue
@@ -152,13 +154,10 @@ def _write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elaps
     drawn = drawer.start(stats, staging / CHART_NAME)  # drawn while the rest is written
     stats_text, _ = redact_text(json.dumps(stats, indent=2))
     (staging / "stats.json").write_text(stats_text, encoding="utf-8")
-    for name in TASK_CONFIGS:  # no empty folders: the Hub has none, and the local copy mirrors it
-        folder = staging / "data" / name
-        if folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
     # the card embeds the recipe, which may carry an endpoint's key: redacted like everything else
     card, _ = redact_text(render_card(recipe, stats, shard_paths, chart=CHART_NAME if drawn() else None))
     (staging / "README.md").write_text(card, encoding="utf-8")
+    (staging / LICENSES_FILE).write_text(licenses_file(repositories), encoding="utf-8")
     (output / STATS_STAGING).write_text(stats_text, encoding="utf-8")  # the last write: then only moves
     dataset = output / "dataset"
     if dataset.exists():

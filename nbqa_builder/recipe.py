@@ -53,7 +53,7 @@ class Strict(BaseModel):
 
 
 class LocalSource(Strict):
-    kind: Literal["local"]
+    kind: Literal["local"]  # notebooks already on this machine (a folder, a clone, a crawl's mirror)
     path: str  # a folder of repositories, or one repository
     # glob patterns of notebooks to read, relative to each repository
     include: list[str] = ["**/*.ipynb"]
@@ -64,10 +64,10 @@ class LocalSource(Strict):
     max_notebook_bytes: int = 50_000_000
     # read only this many notebooks (null: all): a quick trial of a large folder (`run --limit N`)
     limit: int | None = Field(None, ge=1)
-    # with `limit`: draw the notebooks at random, with this seed, instead of taking the first ones
-    # in path order (`run --sample N`); the seed makes a trial repeatable
+    # with `limit`: draw the notebooks at random instead of taking the first ones in path order
+    # (`run --sample N`)
     sample: bool = False
-    seed: int = 0
+    seed: int = 0  # the draw of `sample`: the same seed, the same notebooks, so a trial can be repeated
 
 
 class CodeSearch(Strict):
@@ -78,7 +78,7 @@ class CodeSearch(Strict):
     terms: str = Field("pandas", min_length=1)
     # GitHub's code index holds only files under 384 KB, so larger sizes find nothing
     min_size: int = Field(0, ge=0)
-    max_size: int = Field(384_000, ge=1)
+    max_size: int = Field(384_000, ge=1)  # (the index's limit: larger files are never found)
     # GitHub returns at most 1,000 results per search query; a slice whose count comes near it is halved
     result_cap: int = Field(1000, ge=1)
 
@@ -92,14 +92,14 @@ class CodeSearch(Strict):
 class GithubSource(Strict):
     """Crawl GitHub (sources/github.py). The token comes from GITHUB_TOKEN or GITHUB_TOKENS, never from here."""
 
-    kind: Literal["github"]
+    kind: Literal["github"]  # crawl GitHub: repositories found by the discovery keys below, into a local mirror
     # the REST API root; a GitHub Enterprise server has its own (https://HOST/api/v3)
     api_url: str = Field("https://api.github.com", pattern=r"^https?://[^\s/]+")
     # discovery, any combination of the four; at least one is needed
     repositories: list[str] = []  # "owner/name" entries
     repositories_file: str | None = None  # one "owner/name" or GitHub URL a line; "#" starts a comment
     repo_search: str | None = None  # a repository search query, e.g. "language:jupyter-notebook stars:>=5"
-    code_search: CodeSearch | None = None
+    code_search: CodeSearch | None = None  # notebooks found by GitHub's code search (below)
     # forks mostly repeat their parent's notebooks
     include_forks: bool = False
     # archived repositories are frozen and often abandoned; skipped unless asked for
@@ -161,16 +161,18 @@ class ExecutorConfig(Strict):
 
 class PublishConfig(Strict):
     hub: str | None = None  # "org/name" to push to, None to stay local
-    private: bool = False
+    private: bool = False  # a new Hub repository is private: a company's own notebooks stay its own
 
 
 class Recipe(Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")  # the run's name: the card's title, in stats and logs
+    # where the notebooks come from: `kind: local` or `kind: github` (their keys below)
     source: LocalSource | GithubSource = Field(discriminator="kind")
+    # the steps in order, each `- name: {settings}` (their keys below); the first is `validate`
     steps: list[dict[str, Any]]
-    output: str
-    executor: ExecutorConfig = ExecutorConfig()
-    publish: PublishConfig = PublishConfig()
+    output: str  # the run's folder: dataset/, stats.json, rejects/, and _work/ (the parts, for resume)
+    executor: ExecutorConfig = ExecutorConfig()  # how the work is spread over processes (below)
+    publish: PublishConfig = PublishConfig()  # where the dataset goes after the run (below)
     # where the recipe came from; relative paths in it are relative to its folder
     path: str | None = None
     # the paths as the file spells them, before they were made relative to the recipe's folder

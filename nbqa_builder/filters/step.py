@@ -42,6 +42,7 @@ class FilterConfig(StepConfig):
     max_missing_data_files: int = Field(0, ge=0)
     # The header line of a CSV is within its first 4 kB in any sane file.
     header_bytes: int = Field(4096, ge=64)
+    # tables of evaluation benchmarks (by name or content) must never become training data
     decontaminate: DecontaminateConfig = DecontaminateConfig()
     # only these rules (in their usual order); None: every rule. Two filter steps, the cheap rules
     # before `deps` and the data rules after it, spare parsing the notebooks the first drops.

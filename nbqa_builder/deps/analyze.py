@@ -30,6 +30,7 @@ from nbqa_builder.deps.calls import (
     FILE_CALLS,
     GLOB_CALLS,
     HANDLE_LOADERS,
+    LOCAL_DATASET_BUILDERS,
     MODE,
     NETWORK_CALLS,
     PATH_CONSTRUCTORS,
@@ -512,6 +513,10 @@ class _Analyzer:
     # -- network and sqlite --------------------------------------------------------------------
 
     def _note_network(self, node: ast.Call, canonical: str, call: str) -> None:
+        if canonical == "datasets.load_dataset":
+            name = self._fold(node.args[0]) if node.args else None
+            if isinstance(name, str) and (name in LOCAL_DATASET_BUILDERS or name.startswith((".", "/"))):
+                return
         position = NETWORK_CALLS.get(canonical)  # a module's loaders name what they fetch
         argument = _argument(node, position, ("url",)) if position is not None else None
         value = self._fold(argument) if argument is not None else None

@@ -123,6 +123,11 @@ NETWORK_PREFIXES = ("sklearn.datasets.fetch_", "pandas_datareader.", "yfinance."
                     "wbdata.", "kaggle.", "openml.")
 
 
+# `datasets.load_dataset("csv", data_files=...)` and a local folder read local files: only a
+# dataset's name on the Hub (`load_dataset("imdb")`) is fetched.
+LOCAL_DATASET_BUILDERS = frozenset("csv json parquet text arrow pandas xml sql imagefolder audiofolder".split())
+
+
 def is_network_call(canonical: str) -> bool:
     return canonical in NETWORK_CALLS or canonical.startswith(NETWORK_PREFIXES)
 

@@ -121,7 +121,7 @@ def _call_problem(node: ast.Call, aliases: dict[str, str], frames: set[str]) -> 
             return False
         if keywords and not _accepts(full, tuple(keywords)):
             return True
-        freq = _argument_string(node, 0 if full == "pandas.Grouper" else None, "freq")
+        freq = _argument_string(node, None, "freq")  # (given by keyword: its position varies)
         return full in FREQUENCY_FUNCTIONS and freq is not None and not _valid_frequency(freq)
     if type(func) is not ast.Attribute:
         return False

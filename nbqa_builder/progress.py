@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import queue
+import re
 import sys
 import threading
 import time
@@ -29,19 +30,37 @@ class Bar(Protocol):
 
 
 class ProgressLines:
-    """What tqdm shows, as plain lines: `stage 1: execute > extract: 40/120 notebooks (33%), 2.1 nb/s`."""
+    """What tqdm shows, as plain lines: `stage 1: execute > extract: 40/120 notebooks (33%), 2.1 nb/s`.
 
-    def __init__(self, total: int, initial: int, desc: str, stream: TextIO | None = None) -> None:
+    It answers the tqdm calls the pipeline and the crawler make (update, close, set_description,
+    set_postfix_str, refresh, a `total` that grows)."""
+
+    def __init__(self, total: int, initial: int, desc: str, stream: TextIO | None = None,
+                 unit: str = "nb", items: str = "notebooks") -> None:
         self.total, self.done, self.desc = total, initial, desc
+        self.unit, self.items, self.postfix = unit, items, ""
         self.stream = stream or sys.stderr
         self.started = self.last = time.monotonic()
         self.initial = initial
         self._line()
 
-    def update(self, n: int) -> None:
+    def update(self, n: int = 1) -> None:
         self.done += n
         if time.monotonic() - self.last >= LINE_INTERVAL_S:
             self._line()
+
+    def set_description(self, desc: str) -> None:
+        self.desc = desc
+
+    def set_postfix_str(self, text: str, refresh: bool = True) -> None:
+        """A new kind of status (`waiting 30s: core limit`) is a line at once; changed counts wait."""
+        changed = re.sub(r"\d+", "", text) != re.sub(r"\d+", "", self.postfix)
+        self.postfix = text
+        if changed and refresh:
+            self._line()
+
+    def refresh(self) -> None:
+        pass  # a line every LINE_INTERVAL_S, not on demand
 
     def close(self) -> None:
         self._line()
@@ -51,24 +70,18 @@ class ProgressLines:
         elapsed = self.last - self.started
         rate = (self.done - self.initial) / elapsed if elapsed > 0 else 0.0
         share = f" ({100 * self.done / self.total:.0f}%)" if self.total else ""
-        print(f"{self.desc}: {self.done}/{self.total} notebooks{share}, {elapsed:.1f} s, {rate:.1f} nb/s",
-              file=self.stream, flush=True)
+        postfix = f", {self.postfix}" if self.postfix else ""
+        print(f"{self.desc}: {self.done}/{self.total} {self.items}{share}, {elapsed:.1f} s, {rate:.1f} {self.unit}/s"
+              f"{postfix}", file=self.stream, flush=True)
 
 
-class NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def progress_bar(total: int, initial: int, desc: str, enabled: bool) -> Bar:
-    if not enabled:
-        return NoBar()
-    if sys.stderr.isatty():
-        return tqdm(total=total, initial=initial, unit="nb", desc=desc, mininterval=0.5, dynamic_ncols=True)
-    return ProgressLines(total, initial, desc)
+def progress_bar(total: int, initial: int, desc: str, enabled: bool, unit: str = "nb",
+                 items: str = "notebooks") -> Any:
+    """tqdm on a terminal, plain lines elsewhere, nothing when disabled."""
+    if sys.stderr.isatty() or not enabled:
+        return tqdm(total=total, initial=initial, unit=unit, desc=desc, mininterval=0.5, dynamic_ncols=True,
+                    disable=not enabled)
+    return ProgressLines(total, initial, desc, unit=unit, items=items)
 
 
 class Reporter:

@@ -143,14 +143,14 @@ def measured(setting: str, n: int) -> Notebook:
     raise AssertionError(setting)
 
 
-# setting -> (its rule, the reason it drops for, whether a measure above (max_) or below (min_) drops)
+# setting -> its rule (which drops for the reason of its name); a max_ drops above, a min_ below
 THRESHOLDS = {
-    "max_unexecuted_code_cells": ("unexecuted_code_cells", "unexecuted_code_cells", "above"),
-    "max_error_outputs": ("error_outputs", "error_outputs", "above"),
-    "min_data_rows": ("too_little_data", "too_little_data", "below"),
-    "min_data_bytes": ("too_little_data", "too_little_data", "below"),
-    "max_network_reads": ("network_read", "network_read", "above"),
-    "max_missing_data_files": ("missing_data_file", "missing_data_file", "above"),
+    "max_unexecuted_code_cells": "unexecuted_code_cells",
+    "max_error_outputs": "error_outputs",
+    "min_data_rows": "too_little_data",
+    "min_data_bytes": "too_little_data",
+    "max_network_reads": "network_read",
+    "max_missing_data_files": "missing_data_file",
 }
 
 
@@ -180,7 +180,7 @@ SHIPPED = {"max_unexecuted_code_cells": 0, "max_error_outputs": 0, "min_data_row
 
 @pytest.mark.parametrize("setting", list(THRESHOLDS))
 def test_thresholds_as_shipped_keep_and_drop_at_their_edge(setting):
-    rule, reason, drops = THRESHOLDS[setting]
+    rule = reason = THRESHOLDS[setting]
     configs = shipped_configs(rule)
     assert len(configs) >= 4  # the defaults, and each of the three recipes
     n = SHIPPED[setting]
@@ -191,7 +191,7 @@ def test_thresholds_as_shipped_keep_and_drop_at_their_edge(setting):
                 continue
             notebook = measured(setting, value)
             FilterStep(config)([notebook])
-            dropped = value > n if drops == "above" else value < n
+            dropped = value > n if setting.startswith("max_") else value < n
             expected = reason if dropped else None
             assert notebook.drop_reason == expected, f"{where}: {setting}={n}, measure {value}"
 
@@ -199,14 +199,14 @@ def test_thresholds_as_shipped_keep_and_drop_at_their_edge(setting):
 @pytest.mark.parametrize("setting", list(THRESHOLDS))
 @pytest.mark.parametrize("n", [1, 7])
 def test_thresholds_set_in_a_recipe_keep_and_drop_at_their_edge(setting, n):
-    _, reason, drops = THRESHOLDS[setting]
+    reason = THRESHOLDS[setting]
     config = FilterConfig(**{setting: n})
     verdicts = {}
     for value in (n - 1, n, n + 1):
         notebook = measured(setting, value)
         FilterStep(config)([notebook])
         verdicts[value] = notebook.drop_reason
-    if drops == "above":
+    if setting.startswith("max_"):
         assert verdicts == {n - 1: None, n: None, n + 1: reason}
     else:
         assert verdicts == {n - 1: reason, n: None, n + 1: None}

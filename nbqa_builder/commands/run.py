@@ -49,7 +49,6 @@ def main(args: argparse.Namespace) -> int:
         for line in dry_run_lines(pipeline, args.recipe):
             print(line)
         return 0
-    from nbqa_builder.publish.hub import PushError
     from nbqa_builder.sources.github import CrawlError, CrawlPaused
 
     check_output_folder(Path(recipe.output))
@@ -63,7 +62,7 @@ def main(args: argparse.Namespace) -> int:
     except StopRun as exc:
         print(f"stopped: {exc}; finished parts are kept, run the same command again to continue", file=sys.stderr)
         return 3
-    except OSError as exc:  # the output folder filled up or went read-only while the run wrote
+    except OSError as exc:  # the disk filled up, a folder went read-only ... while the run wrote
         raise UserError(output_error(exc, Path(recipe.output))) from None
     dataset = Path(recipe.output) / "dataset"
     if quiet:
@@ -75,7 +74,7 @@ def main(args: argparse.Namespace) -> int:
         for line in summary_lines(recipe.name, stats, dataset):
             print(line)
     if recipe.publish.hub:
-        from nbqa_builder.publish.hub import push_dataset
+        from nbqa_builder.publish.hub import PushError, push_dataset
 
         try:
             report = push_dataset(dataset, recipe.publish.hub, private=recipe.publish.private)
@@ -131,7 +130,7 @@ def output_error(exc: OSError, output: Path) -> str:
         return f"output {output}: a part of this path is a file, not a folder; give another output (--output DIR)"
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return f"cannot write to {exc.filename or output}: {exc.strerror}; give an output folder you can write (--output DIR)"
-    return f"cannot write the run's output in {output}: {exc.strerror or exc} ({exc.filename or ''})"
+    return f"{exc.filename or output}: {exc.strerror or exc}"
 
 
 def shown(path: str | Path) -> str:

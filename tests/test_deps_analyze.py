@@ -313,7 +313,7 @@ def test_network_fetches_are_url_refs_of_kind_network(cells, expected):
     assert (ref.as_written, ref.call, ref.status, ref.kind) == (*expected, URL, "network")
 
 
-def test_local_datasets_and_a_download_s_file_are_not_network_reads():
+def test_a_dataset_read_from_local_files_is_not_a_network_read():
     assert reads('from datasets import load_dataset\nd = load_dataset("csv", data_files="x.csv")') == []
 
 

@@ -18,7 +18,7 @@ class _Strict(BaseModel):
 
 
 class StageModel(_Strict):
-    model: str = Field(min_length=1)
+    model: str = Field(min_length=1)  # the model's name at the endpoint (gpt-4o-mini, Qwen/Qwen2.5-7B-Instruct ...)
     temperature: float = Field(0.0, ge=0, le=2)  # 0: the same notebook gives the same reply
     max_tokens: int = Field(4096, ge=1)  # replies are JSON of a few tasks; this bounds a runaway
 
@@ -26,22 +26,22 @@ class StageModel(_Strict):
 class ScoreStage(StageModel):
     # the paper keeps notebooks the cheap model rates as useful; 3 of 5 is "a real analysis"
     min_score: int = Field(3, ge=1, le=5)
-    max_tokens: int = Field(512, ge=1)
+    max_tokens: int = Field(512, ge=1)  # a score and a line of reasons
 
 
 class ExtractStage(StageModel):
-    max_tokens: int = Field(8192, ge=1)
+    max_tokens: int = Field(8192, ge=1)  # up to ten tasks with their constraints and thoughts
 
 
 class ReviewStage(StageModel):
-    max_tokens: int = Field(2048, ge=1)
+    max_tokens: int = Field(2048, ge=1)  # a verdict and a reason for each task
 
 
 class Price(_Strict):
     """US dollars per million tokens."""
 
-    input: float = Field(ge=0)
-    output: float = Field(ge=0)
+    input: float = Field(ge=0)  # per million prompt tokens, from the provider's price list
+    output: float = Field(ge=0)  # per million completion tokens
 
 
 class LLMSettings(_Strict):

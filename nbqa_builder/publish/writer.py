@@ -24,7 +24,7 @@ from typing import Any, Iterator
 import orjson
 
 from nbqa_builder import __version__
-from nbqa_builder.publish.card import render_card
+from nbqa_builder.publish.card import LICENSES_FILE, licenses_file, render_card
 from nbqa_builder.publish.chart import CHART_NAME, ChartDrawer
 from nbqa_builder.publish.rows import MAX_FILE_ROW_BYTES, fit_task_row_sized
 from nbqa_builder.publish.shards import ShardWriter
@@ -35,6 +35,7 @@ from nbqa_builder.step import merge_metrics
 from nbqa_builder.records import FILE_SCHEMA, TASK_SCHEMA, Notebook, Task
 
 TASK_CONFIGS = ("interactive", "sft", "visualization")
+STATS_STAGING = ".stats.json.tmp"  # stats.json before it is moved in place
 # Distinct texts whose redaction the writer remembers. The tasks of a notebook repeat its cells'
 # code, outputs and thoughts, so most texts come again within a few tasks; a bound keeps a large
 # run from holding every text it has seen (outputs are cut to 2,000 characters by extract).
@@ -56,10 +57,20 @@ def iter_final_records(work: Path, last_stage: int, n_parts: int) -> Iterator[No
 
 
 def write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elapsed_s: float) -> dict[str, Any]:
-    """Write `<output>/dataset` (Hub layout), `<output>/stats.json` and `<output>/rejects/`."""
-    # a run on several workers already starts processes; one on a single worker starts none
-    with ChartDrawer(ahead=recipe.executor.workers > 1) as drawer:
-        return _write_outputs(recipe, stages, work, n_parts, elapsed_s, drawer)
+    """Write `<output>/dataset` (Hub layout), `<output>/stats.json` and `<output>/rejects/`.
+
+    Everything is written beside its place first and moved in at the end; a write that fails (a
+    full disk) leaves the earlier outputs as they were and no staging file behind."""
+    output = Path(recipe.output)
+    try:
+        # a run on several workers already starts processes; one on a single worker starts none
+        with ChartDrawer(ahead=recipe.executor.workers > 1) as drawer:
+            return _write_outputs(recipe, stages, work, n_parts, elapsed_s, drawer)
+    except BaseException:
+        for staging in (output / "_work" / "dataset.tmp", output / "rejects.tmp"):
+            shutil.rmtree(staging, ignore_errors=True)
+        (output / STATS_STAGING).unlink(missing_ok=True)
+        raise
 
 
 def _write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elapsed_s: float,
@@ -89,11 +100,13 @@ def _write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elaps
     difficulty: Counter[str] = Counter()
     kinds: Counter[str] = Counter()
     licenses: Counter[str] = Counter()
+    repositories: dict[str, str | None] = {}  # of the kept notebooks: their license, for LICENSES.md
     row_notes: Counter[str] = Counter()
     for notebook in iter_final_records(work, last, n_parts):
         if not notebook.kept:
             continue
         licenses[notebook.license or "unknown"] += 1
+        repositories[notebook.repo] = notebook.license
         for task in notebook.tasks:
             if task.drop_reason is not None:
                 continue
@@ -141,13 +154,11 @@ def _write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elaps
     drawn = drawer.start(stats, staging / CHART_NAME)  # drawn while the rest is written
     stats_text, _ = redact_text(json.dumps(stats, indent=2))
     (staging / "stats.json").write_text(stats_text, encoding="utf-8")
-    for name in TASK_CONFIGS:  # no empty folders: the Hub has none, and the local copy mirrors it
-        folder = staging / "data" / name
-        if folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
     # the card embeds the recipe, which may carry an endpoint's key: redacted like everything else
     card, _ = redact_text(render_card(recipe, stats, shard_paths, chart=CHART_NAME if drawn() else None))
     (staging / "README.md").write_text(card, encoding="utf-8")
+    (staging / LICENSES_FILE).write_text(licenses_file(repositories), encoding="utf-8")
+    (output / STATS_STAGING).write_text(stats_text, encoding="utf-8")  # the last write: then only moves
     dataset = output / "dataset"
     if dataset.exists():
         shutil.rmtree(dataset)
@@ -157,7 +168,7 @@ def _write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elaps
     if rejects.exists():
         shutil.rmtree(rejects)
     rejects_staging.rename(rejects)
-    (output / "stats.json").write_text(stats_text, encoding="utf-8")
+    (output / STATS_STAGING).replace(output / "stats.json")
     return stats
 
 

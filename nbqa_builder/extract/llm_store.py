@@ -112,10 +112,10 @@ def spend_summary(output: str | os.PathLike) -> dict[str, Any] | None:
         by_mode = connection.execute("SELECT mode, COUNT(*), SUM(cost) FROM spend GROUP BY mode ORDER BY mode").fetchall()
     connection.close()
     return {
-        "cost_usd": round(float(cost), 6), "requests": int(requests), "prompt_tokens": int(prompt),
+        "cost_usd": round(float(cost), 12), "requests": int(requests), "prompt_tokens": int(prompt),
         "completion_tokens": int(completion),
-        "by_stage": {stage: {"requests": n, "cost_usd": round(float(c or 0), 6)} for stage, n, c in by_stage},
-        "by_mode": {mode or "sync": {"requests": n, "cost_usd": round(float(c or 0), 6)} for mode, n, c in by_mode},
+        "by_stage": {stage: {"requests": n, "cost_usd": round(float(c or 0), 12)} for stage, n, c in by_stage},
+        "by_mode": {mode or "sync": {"requests": n, "cost_usd": round(float(c or 0), 12)} for mode, n, c in by_mode},
         "first_at": first, "last_at": last,
     }
 
@@ -132,6 +132,7 @@ def adopt_work_layout(output: str | os.PathLike) -> None:
 
 def forget_replies(output: str | os.PathLike) -> str:
     """Forget the cached replies and the batch state (the ledger stays); a line saying what."""
+    adopt_work_layout(output)  # an older run's cache would come back otherwise
     target = llm_dir(output)
     cache = target / CACHE_DIR
     replies = sum(1 for _ in cache.rglob("*.json")) if cache.exists() else 0

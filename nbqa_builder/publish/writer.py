@@ -24,6 +24,7 @@ from typing import Any, Iterator
 import orjson
 
 from nbqa_builder import __version__
+from nbqa_builder.extract.llm_store import spend_summary
 from nbqa_builder.publish.card import render_card
 from nbqa_builder.publish.chart import CHART_NAME, ChartDrawer
 from nbqa_builder.publish.rows import MAX_FILE_ROW_BYTES, fit_task_row_sized
@@ -133,6 +134,9 @@ def _write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elaps
     stats["tasks"]["per_100_kept_notebooks"] = per_hundred(stats["tasks"], extracted)
     stats["files"] = file_stats
     stats["metrics"] = tally.metrics
+    spend = spend_summary(output)  # every run's LLM spend into this folder, --restart included
+    if spend is not None:
+        stats["llm_spend"] = spend
     stats["redaction"] = redaction_stats(tally.metrics.get("redact", {}), redaction)
     stats["licenses"] = dict(licenses.most_common())
     stats["builder_version"] = __version__

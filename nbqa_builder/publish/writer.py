@@ -42,10 +42,11 @@ TASK_CONFIGS = ("interactive", "sft", "visualization")
 REDACT_CACHE_SIZE = 4096
 
 
-def task_config(task: Task) -> str:
+def task_config(task: Task, require_solver: bool = False) -> str:
+    """`require_solver`: the recipe's solve step says `interactive_requires_agreement`."""
     if task.is_visualization:
         return "visualization"
-    if task.deps_complete and task.verified and task.deterministic:
+    if task.deps_complete and task.verified and task.deterministic and (task.solver_agrees or not require_solver):
         return "interactive"
     return "sft"
 
@@ -91,6 +92,8 @@ def _write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elaps
     kinds: Counter[str] = Counter()
     licenses: Counter[str] = Counter()
     row_notes: Counter[str] = Counter()
+    solve = next((config for name, config in recipe.step_configs() if name == "solve"), None)
+    solver: Counter[str] = Counter()  # the blind solver's verdicts on the tasks written
     for notebook in iter_final_records(work, last, n_parts):
         if not notebook.kept:
             continue
@@ -110,8 +113,10 @@ def _write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elaps
             if row is None:
                 row_notes["rows_too_large"] += 1
                 continue
-            config = task_config(task)
+            config = task_config(task, bool(solve and solve.interactive_requires_agreement))
             writers[config].write(row, size_hint=size)
+            if not task.is_visualization:
+                solver[{True: "agree", False: "disagree", None: "not_checked"}[task.solver_agrees]] += 1
             task_counts[config] += 1
             concepts.update(task.concepts)
             difficulty[task.difficulty] += 1
@@ -129,6 +134,12 @@ def _write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elaps
         "outputs_truncated": row_notes["outputs_cut"],
         "left_out_too_large": row_notes["rows_too_large"],
     }
+    if solve is not None:
+        checked = solver["agree"] + solver["disagree"]
+        stats["tasks"]["solver"] = {"model": solve.model, "agree": solver["agree"], "disagree": solver["disagree"],
+                                    "not_checked": solver["not_checked"],
+                                    "agree_share": round(solver["agree"] / checked, 4) if checked else None,
+                                    "interactive_requires_agreement": solve.interactive_requires_agreement}
     # the notebooks the rules kept are those the extractor saw (it drops those that give no task)
     extracted = next((step["in"] for step in stats["steps"] if step["step"] == "extract"), tally.kept)
     stats["tasks"]["per_100_kept_notebooks"] = per_hundred(stats["tasks"], extracted)

@@ -299,3 +299,23 @@ def test_flags_and_the_cards_share_match_the_script(tmp_path):
     card = (out / "dataset" / "README.md").read_text()
     assert f"on {agree} of {len(rows)} tasks checked ({100 * agree / len(rows):.1f} %)" in card
     assert "`interactive` holds only tasks it solved" in card
+
+
+def test_the_solvers_budget_counts_the_solvers_spend_only(tmp_path, table, full_and_hidden):
+    from nbqa_builder.extract.llm_store import SpendLedger
+    from nbqa_builder.step import StopRun
+
+    full, _ = full_and_hidden
+    ledger = SpendLedger(tmp_path / "out" / "_llm" / "spend.sqlite")
+    ledger.add("extract", "strong-model", 1000, 1000, 100.0)  # the extractor's spend, far above the solver's budget
+    prices = {"solver-model": {"input": 1.0, "output": 1.0}}
+    first, second = notebook_with(table, copy.deepcopy(full[:1])), notebook_with(table, copy.deepcopy(full[1:2]))
+    with FakeOpenAI(literal_solver()) as server:
+        solve(server, tmp_path / "out", [first], prices=prices, max_cost=0.5)
+        assert first.tasks[0].solver_agrees is True
+        spent = ledger.total(("solve",))
+        assert 0 < spent < 0.5 and ledger.total() == pytest.approx(100.0 + spent)
+        sent = len(server.requests)
+        with pytest.raises(StopRun, match="max_cost reached.*by solve"):
+            solve(server, tmp_path / "out", [second], prices=prices, max_cost=spent)
+        assert len(server.requests) == sent and second.tasks[0].solver_agrees is None

@@ -206,4 +206,5 @@ def _unquoted(value: str) -> str:
 def build_extractor(settings: LLMSettings, output: str | None, max_tasks: int, max_value_chars: int) -> LLMExtractor:
     if not output:
         raise ValueError("the openai extractor keeps its cache and spend ledger in the run's output folder; none was given")
-    return LLMExtractor(settings, ChatClient(settings, llm_dir(output)), max_tasks, max_value_chars)
+    return LLMExtractor(settings, ChatClient(settings, llm_dir(output), ("score", "extract", "review")),
+                        max_tasks, max_value_chars)

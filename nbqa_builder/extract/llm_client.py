@@ -9,8 +9,8 @@ sent one by one or through the Batch API.
   400-class errors (the request itself is wrong) or `insufficient_quota` (money, not load).
 - Spend: `SpendLedger`, a SQLite file beside the cache, adds the cost of every request actually
   sent (cache hits cost nothing), at the batch price for batched ones. All worker processes write
-  to the same file, so the total is that of every run into the output folder; `max_cost` is
-  checked against it before each request (and each batch). Requests already in flight when the
+  to the same file, so the total is that of every run into the output folder; a step's `max_cost`
+  is checked against its own stages' spend before each request (and each batch). Requests already in flight when the
   limit is crossed still finish: the overshoot is at most `max_concurrency * workers` requests,
   or one batch.
 - Batch mode (`llm: {mode: batch}`): a stage whose request is not cached raises `NeedsReply`
@@ -103,9 +103,10 @@ class ChatClient:
 
     `directory` is `<output>/_llm` (extract/llm_store.py): the cache, the ledger, the batches."""
 
-    def __init__(self, settings: EndpointSettings, directory: Path) -> None:
+    def __init__(self, settings: EndpointSettings, directory: Path, stages: tuple[str, ...] | None = None) -> None:
         self.settings = settings
         self.directory = directory
+        self.stages = stages  # the stages whose spend `max_cost` limits (None: every stage)
         self.cache = ReplyCache(directory / CACHE_DIR)
         self.ledger = SpendLedger(directory / LEDGER_FILE)
         self.received: set[str] = set()  # keys answered by a batch in this process: sent, not cached
@@ -148,9 +149,10 @@ class ChatClient:
 
     def check_budget(self) -> None:
         if self.settings.max_cost is not None:
-            spent = self.ledger.total()
+            spent = self.ledger.total(self.stages)
             if spent >= self.settings.max_cost:
-                raise LLMRunMustStop(f"max_cost reached: {spent:.4f} USD spent of {self.settings.max_cost} USD")
+                which = f" by {', '.join(self.stages)}" if self.stages else ""
+                raise LLMRunMustStop(f"max_cost reached: {spent:.4f} USD spent{which} of {self.settings.max_cost} USD")
 
     def complete(self, stage: str, model: str, messages: list[dict[str, str]], temperature: float,
                  max_tokens: int, response_format: dict[str, Any] | None) -> Completion:

@@ -93,8 +93,9 @@ class EndpointSettings(_Strict):
     max_wait_s: float = Field(60, gt=0)  # longest pause between attempts, Retry-After included
     # USD per million tokens, per model name; needed for every model when max_cost is set
     prices: dict[str, Price] = {}
-    # stop the run cleanly (resumable) once this much has been spent, in USD; None: no limit.
-    # The spend is that of every run into the same output folder (<output>/_llm/), --restart included
+    # stop the run cleanly (resumable) once this step's stages have spent this much, in USD; None:
+    # no limit. The spend is that of every run into the same output folder (<output>/_llm/),
+    # --restart included
     max_cost: float | None = Field(None, gt=0)
     llm: BatchSettings = BatchSettings()  # sync requests, or the Batch API
 

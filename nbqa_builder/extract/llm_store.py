@@ -88,12 +88,14 @@ class SpendLedger:
                                (time.time(), stage, model, prompt_tokens, completion_tokens, cost, mode))
         connection.close()
 
-    def total(self) -> float:
+    def total(self, stages: tuple[str, ...] | None = None) -> float:
+        """The spend so far, of every stage or of these stages."""
         if not self.path.exists():
             return 0.0
+        where, args = ("", ()) if stages is None else (f" WHERE stage IN ({','.join('?' * len(stages))})", stages)
         connection = connect(self.path)
         with connection:
-            (total,) = connection.execute("SELECT COALESCE(SUM(cost), 0) FROM spend").fetchone()
+            (total,) = connection.execute(f"SELECT COALESCE(SUM(cost), 0) FROM spend{where}", args).fetchone()
         connection.close()
         return float(total)
 

@@ -51,7 +51,7 @@ class SolveConfig(SandboxStepConfig):
     max_attempts: int = Field(6, ge=1, le=20)  # per request, on 429, 5xx and time-outs
     max_wait_s: float = Field(60, gt=0)  # longest pause between attempts
     prices: dict[str, Price] = {}  # USD per million tokens; needed for the model when max_cost is set
-    # stop cleanly (resumable) once every run into this output folder has spent this much, in USD
+    # stop cleanly (resumable) once the solver has spent this much in every run into this output, in USD
     max_cost: float | None = Field(None, gt=0)
     llm: BatchSettings = BatchSettings()  # sync requests, or the Batch API
     # replies per task: DABench tasks take 2 to 5 steps; JUPITER's search allows 10
@@ -97,7 +97,7 @@ class SolveStep(_SandboxStep):
             output = self.context.get("output")
             if not output:
                 raise ValueError("the solve step keeps its cache and spend ledger in the run's output folder; none was given")
-            self._client = ChatClient(self.config.endpoint(), llm_dir(output))
+            self._client = ChatClient(self.config.endpoint(), llm_dir(output), (STAGE,))
         return self._client
 
     def concurrency(self) -> int:

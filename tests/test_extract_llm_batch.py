@@ -266,3 +266,24 @@ def test_a_run_killed_while_its_batch_is_in_progress_resumes_that_batch(tmp_path
     assert (out / "_llm" / "spend.sqlite") in files
     assert [p for p in files if FAKE_KEY.encode() in p.read_bytes()] == []
     assert FAKE_KEY not in resumed.stdout + resumed.stderr
+
+
+@pytest.mark.parametrize("step, settings, message", [
+    ("extract", {"llm": {"mode": "batches"}}, r"steps\[3\]\.extract\.llm\.mode: Input should be 'sync' or 'batch'"),
+    ("extract", {"llm": {"mode": "batch", "stages": ["solve"]}}, r"llm\.stages: solve is not a stage of extract"),
+    ("extract", {"llm": {"poll_interval_s": 60, "max_poll_interval_s": 5}}, r"poll_interval_s 60\.0 is above max_poll_interval_s"),
+    ("extract", {"llm": {"mode": "batch", "max_requests": 60000}}, r"llm\.max_requests: Input should be less than or equal to 50000"),
+    ("solve", {"model": "m", "sandbox": "process", "max_cost": 1}, r"max_cost needs a price for m"),
+    ("solve", {"model": "m", "sandbox": "process", "llm": {"stages": ["review"]}}, r"review is not a stage of solve"),
+    ("solve", {"sandbox": "process"}, r"steps\[4\]\.solve\.model: Field required"),
+], ids=["mode", "extract-stages", "poll-order", "batch-size", "solve-price", "solve-stages", "solve-model"])
+def test_bad_llm_settings_are_clear_recipe_errors(step, settings, message):
+    from nbqa_builder.recipe import RecipeError, parse_recipe
+
+    extract = {**LLM_SETTINGS, **(settings if step == "extract" else {})}
+    steps = [{"validate": {}}, {"deps": {}}, {"redact": {}}, {"extract": extract}]
+    if step == "solve":
+        steps.append({"solve": settings})
+    text = yaml.safe_dump({"name": "x", "source": {"kind": "local", "path": "."}, "steps": steps, "output": "out"})
+    with pytest.raises(RecipeError, match=message):
+        parse_recipe(text, "r.yaml")

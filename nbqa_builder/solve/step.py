@@ -25,7 +25,7 @@ from pydantic import Field, model_validator
 from nbqa_builder.extract.llm_client import (
     ChatClient, LLMRequestFailed, LLMRunMustStop, NeedsReply, run_in_rounds,
 )
-from nbqa_builder.extract.llm_config import BatchSettings, EndpointSettings, Price
+from nbqa_builder.extract.llm_config import OPENAI_BASE_URL, BatchSettings, EndpointSettings, Price
 from nbqa_builder.extract.llm_store import llm_dir
 from nbqa_builder.records import FOUND, Notebook, Task
 from nbqa_builder.sandbox.step import SandboxStepConfig, _SandboxStep
@@ -45,7 +45,7 @@ class SolveConfig(SandboxStepConfig):
     model: str = Field(min_length=1)
     temperature: float = Field(0.0, ge=0, le=2)  # 0: the same task gives the same solve
     max_tokens: int = Field(2048, ge=1)  # one thought and one cell per reply
-    base_url: str = EndpointSettings.model_fields["base_url"].default
+    base_url: str = OPENAI_BASE_URL  # or any OpenAI-compatible server: http://localhost:8000/v1
     api_key_env: str = Field("OPENAI_API_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")  # the variable's NAME
     request_timeout_s: float = Field(120, gt=0)  # per request
     max_attempts: int = Field(6, ge=1, le=20)  # per request, on 429, 5xx and time-outs

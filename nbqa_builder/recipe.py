@@ -37,6 +37,7 @@ STEP_CLASSES: dict[str, str] = {
     "execute": "nbqa_builder.sandbox.step:ExecuteStep",
     "verify": "nbqa_builder.sandbox.step:VerifyStep",
     "redact": "nbqa_builder.redact.step:RedactStep",
+    "solve": "nbqa_builder.solve.step:SolveStep",
 }
 
 

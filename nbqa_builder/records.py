@@ -251,6 +251,10 @@ class Task:
     # label from the task's data files, placed by name in its working folder; None for LLM tasks
     reference_code: str | None = None
     reference_agrees: bool | None = None  # set by verify: the reference program printed the label
+    # set by the solve step: a blind solver that saw the task's text, constraints, format and files
+    # (never the notebook) reached the label under the strict scorer; None where not checked
+    solver_agrees: bool | None = None
+    solver_answer: str | None = None  # what it gave after `Formatted answer:`; None without one
     drop_reason: str | None = None
 
     def assign_id(self) -> str:
@@ -342,6 +346,8 @@ TASK_SCHEMA = pa.schema(
         ("question_kind", pa.string()),
         ("reference_code", pa.string()),
         ("reference_agrees", pa.bool_()),
+        ("solver_agrees", pa.bool_()),
+        ("solver_answer", pa.string()),
     ]
 )
 

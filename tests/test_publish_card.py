@@ -25,7 +25,7 @@ def build(tmp_path: Path, source: Path) -> Path:
     recipe.write_text(yaml.safe_dump({
         "name": "card", "source": {"kind": "local", "path": str(source)},
         "steps": [{"validate": {}}, {"deps": {}}, {"filter": {"rules": ["no_code", "teaching_dataset"]}},
-                  {"extract": {"backend": "heuristic"}}],
+                  {"redact": {}}, {"extract": {"backend": "heuristic"}}],
         "output": str(tmp_path / "out"), "executor": {"workers": 1},
     }))
     result = subprocess.run([sys.executable, "-m", "nbqa_builder", "run", str(recipe), "--no-progress"],

@@ -81,7 +81,7 @@ def test_every_problem_of_a_recipe_is_reported_with_did_you_mean(tmp_path):
         "t.yaml:3: source.layuot: unknown key (did you mean layout?)",
         "t.yaml:8: steps[2].filter.min_data_rowz: unknown key (did you mean min_data_rows?)",
         "t.yaml:10: steps[4].dedupe: unknown step (did you mean dedup?) (known: dedup, deps, execute, extract, "
-        "filter, redact, validate, verify)",
+        "filter, redact, solve, validate, verify)",
     ]
     recipe = tmp_path / "bad.yaml"
     recipe.write_text(bad)

@@ -12,6 +12,9 @@ from typing import Any
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recipe", help="recipe YAML file")
     parser.add_argument("--restart", action="store_true", help="forget finished parts and start over")
+    parser.add_argument("--forget-llm-cache", action="store_true",
+                        help="forget the LLM replies kept in OUTPUT/_llm/ (--restart keeps them): requests are "
+                             "sent and paid again; the spend ledger stays")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--plan", action="store_true",
                         help="print the expected GitHub requests and time for the recipe, and stop")
@@ -56,6 +59,10 @@ def main(args: argparse.Namespace) -> int:
     from nbqa_builder.sources.github import CrawlError, CrawlPaused
 
     check_output_folder(Path(recipe.output))
+    if args.forget_llm_cache:
+        from nbqa_builder.extract.llm_store import forget_replies
+
+        print(forget_replies(recipe.output), file=sys.stderr)
     try:
         stats = pipeline.run(restart=args.restart)
     except CrawlPaused as exc:

@@ -118,6 +118,7 @@ def render_card(recipe: Recipe, stats: dict[str, Any], shard_paths: dict[str, li
         kinds=_count_table(stats["tasks"].get("kinds", {}), "kind"),
         licenses=_count_table(stats["licenses"], "license"),
         redacted=_redaction_line(stats.get("redaction", {})),
+        solver=_solver_line(stats["tasks"].get("solver")),
         truncated=stats["tasks"].get("outputs_truncated", 0),
         recipe_yaml=yaml.safe_dump(recipe_data, sort_keys=False).rstrip(),
     )
@@ -131,3 +132,17 @@ def _redaction_line(redaction: dict[str, Any]) -> str:
     text = f"{total} ({kinds}; in {places})" if total else "none found"
     return (f"Credentials replaced by `<REDACTED:kind>`: {text}. "
             f"Notebooks dropped for reading a credential file: {redaction.get('credential_files', 0)}.")
+
+
+def _solver_line(solver: dict[str, Any] | None) -> str:
+    """The share of tasks a blind solver (the `solve` step) answered right from text and files alone."""
+    if not solver:
+        return "- No blind solver ran in this build (`solver_agrees` is empty)."
+    checked = solver["agree"] + solver["disagree"]
+    share = f"{100 * solver['agree'] / checked:.1f} %" if checked else "no task checked"
+    line = (f"- Blind solver: `{solver['model']}`, shown only each task's text, constraints, format and files "
+            f"(never the notebook), reached the label (strict scorer) on {solver['agree']} of {checked} tasks "
+            f"checked ({share}); {solver['not_checked']} not checked (`solver_agrees`, `solver_answer`).")
+    if solver.get("interactive_requires_agreement"):
+        line += " `interactive` holds only tasks it solved."
+    return line

@@ -41,6 +41,9 @@ TASK_COLUMNS = {
     "reference_code": "a program written from the task's spec (not copied from the notebook) that prints the "
                       "label from the task's files",
     "reference_agrees": "the reference program printed the label in the sandbox",
+    "solver_agrees": "a blind solver (the `solve` step), from the task text and files alone, reached the label; "
+                     "null when not checked",
+    "solver_answer": "the blind solver's final `@name[value]` answer, when it gave one",
 }
 
 FILE_COLUMNS = {

@@ -24,6 +24,7 @@ from typing import Any, Iterator
 import orjson
 
 from nbqa_builder import __version__
+from nbqa_builder.extract.llm_store import spend_summary
 from nbqa_builder.publish.card import LICENSES_FILE, licenses_file, render_card
 from nbqa_builder.publish.chart import CHART_NAME, ChartDrawer
 from nbqa_builder.publish.rows import MAX_FILE_ROW_BYTES, fit_task_row_sized
@@ -42,10 +43,11 @@ STATS_STAGING = ".stats.json.tmp"  # stats.json before it is moved in place
 REDACT_CACHE_SIZE = 4096
 
 
-def task_config(task: Task) -> str:
+def task_config(task: Task, require_solver: bool = False) -> str:
+    """`require_solver`: the recipe's solve step says `interactive_requires_agreement`."""
     if task.is_visualization:
         return "visualization"
-    if task.deps_complete and task.verified and task.deterministic:
+    if task.deps_complete and task.verified and task.deterministic and (task.solver_agrees or not require_solver):
         return "interactive"
     return "sft"
 
@@ -102,6 +104,8 @@ def _write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elaps
     licenses: Counter[str] = Counter()
     repositories: dict[str, str | None] = {}  # of the kept notebooks: their license, for LICENSES.md
     row_notes: Counter[str] = Counter()
+    solve = next((config for name, config in recipe.step_configs() if name == "solve"), None)
+    solver: Counter[str] = Counter()  # the blind solver's verdicts on the tasks written
     for notebook in iter_final_records(work, last, n_parts):
         if not notebook.kept:
             continue
@@ -122,8 +126,10 @@ def _write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elaps
             if row is None:
                 row_notes["rows_too_large"] += 1
                 continue
-            config = task_config(task)
+            config = task_config(task, bool(solve and solve.interactive_requires_agreement))
             writers[config].write(row, size_hint=size)
+            if not task.is_visualization:
+                solver[{True: "agree", False: "disagree", None: "not_checked"}[task.solver_agrees]] += 1
             task_counts[config] += 1
             concepts.update(task.concepts)
             difficulty[task.difficulty] += 1
@@ -141,11 +147,20 @@ def _write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elaps
         "outputs_truncated": row_notes["outputs_cut"],
         "left_out_too_large": row_notes["rows_too_large"],
     }
+    if solve is not None:
+        checked = solver["agree"] + solver["disagree"]
+        stats["tasks"]["solver"] = {"model": solve.model, "agree": solver["agree"], "disagree": solver["disagree"],
+                                    "not_checked": solver["not_checked"],
+                                    "agree_share": round(solver["agree"] / checked, 4) if checked else None,
+                                    "interactive_requires_agreement": solve.interactive_requires_agreement}
     # the notebooks the rules kept are those the extractor saw (it drops those that give no task)
     extracted = next((step["in"] for step in stats["steps"] if step["step"] == "extract"), tally.kept)
     stats["tasks"]["per_100_kept_notebooks"] = per_hundred(stats["tasks"], extracted)
     stats["files"] = file_stats
     stats["metrics"] = tally.metrics
+    spend = spend_summary(output)  # every run's LLM spend into this folder, --restart included
+    if spend is not None:
+        stats["llm_spend"] = spend
     stats["redaction"] = redaction_stats(tally.metrics.get("redact", {}), redaction)
     stats["licenses"] = dict(licenses.most_common())
     stats["builder_version"] = __version__

@@ -125,9 +125,9 @@ def test_dry_run_says_what_would_run_and_writes_nothing(tmp_path):
         f"dry run of {recipe}: nothing is written",
         f"source: {ROOT / 'examples' / 'repos'}: 4 repositories, 27 notebooks",
         "parts: 4 of at most 8 notebooks, on 2 workers",
-        "steps: validate > filter > deps > filter#2 > dedup > execute > extract > verify > redact",
-        "  stage 0: validate > filter > deps > filter#2 > dedup (map): not started",
-        "  stage 1: dedup (reduce) > execute > extract > verify > redact: not started",
+        "steps: validate > filter > deps > filter#2 > redact > dedup > execute > extract > verify",
+        "  stage 0: validate > filter > deps > filter#2 > redact > dedup (map): not started",
+        "  stage 1: dedup (reduce) > execute > extract > verify: not started",
         "output: out",
     ]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["recipe.yaml"]

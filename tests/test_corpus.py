@@ -146,6 +146,7 @@ steps:
   - validate: {{}}
   - deps: {{}}
   - filter: {{rules: {rules}}}
+  - redact: {{}}
   - execute: {{sandbox: bwrap, timeout_s: 120, runs: 1}}
 output: "{output}"
 executor: {{kind: local, workers: 2, part_size: 16}}

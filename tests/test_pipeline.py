@@ -316,7 +316,8 @@ def sandboxed_recipe(tmp_path: Path, cells: list[str], notebooks: int = 1, worke
     recipe = {
         "name": "sandboxed",
         "source": {"kind": "local", "path": str(tmp_path / "repos")},
-        "steps": [{"validate": {}}, {"deps": {}}, {"execute": {"sandbox": "bwrap", "timeout_s": 600, "runs": 1}}],
+        "steps": [{"validate": {}}, {"deps": {}}, {"redact": {}},
+                  {"execute": {"sandbox": "bwrap", "timeout_s": 600, "runs": 1}}],
         "output": str(tmp_path / "out"),
         "executor": {"workers": workers, "part_size": 1},
     }

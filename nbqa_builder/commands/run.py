@@ -29,10 +29,12 @@ def main(args: argparse.Namespace) -> int:
     if args.plan:
         if recipe.source.kind != "github":
             raise UserError(f"--plan estimates GitHub requests; {args.recipe} has a {recipe.source.kind} source")
+        from pathlib import Path
+
         from nbqa_builder.sources.github import CrawlError, plan_crawl
 
         try:
-            print(plan_crawl(recipe.source))
+            print(plan_crawl(recipe.source, Path(recipe.output)))
         except CrawlError as exc:
             raise UserError(str(exc)) from None
         return 0

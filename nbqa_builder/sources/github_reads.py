@@ -4,12 +4,17 @@ The crawl chooses data files by extension, but notebooks also read files with no
 another one (`pd.read_csv('./data/popularity-contest', sep='|')`). Once a repository's notebooks
 are in the mirror, their reads are found and resolved the way the `deps` step will later do it
 (deps/analyze.py, deps/resolve.py), against the repository's tree as listed, and the files they name
-are fetched too.
+are fetched too; so is any file that a string of their code names by its path (from the notebook's
+folder or the repository root), which catches readers `deps` does not know
+(`HTML(filename='data/titanic.html')`). A file fetched for nothing costs little; one missed makes
+its notebook a drop.
 """
 
 from __future__ import annotations
 
 import logging
+import posixpath
+import re
 
 from nbqa_builder.deps.analyze import find_data_refs
 from nbqa_builder.deps.resolve import FileInfo, resolve_data_refs
@@ -54,4 +59,24 @@ def files_read_by(notebooks: dict[str, bytes], repo: str, tree: TreeListing) -> 
         refs = find_data_refs(cells)
         resolve_data_refs(Notebook(notebook_id="", repo=repo, path=path), refs, tree)
         read.update(ref.resolved for ref in refs if ref.resolved)
+        folder = posixpath.dirname(path)
+        for cell in cells:
+            if cell.cell_type == "code":
+                read.update(_paths_named(cell.source, folder, tree))
     return read
+
+
+def _paths_named(code: str, folder: str, tree: TreeListing) -> set[str]:
+    """Files of `tree` whose path a string literal of `code` spells, from `folder` or from the root."""
+    named = set()
+    for literal in _STRING.findall(code):
+        text = literal.replace("\\\\", "/").replace("\\", "/")
+        for candidate in (posixpath.join(folder, text), text):
+            path = posixpath.normpath(candidate)
+            if path in tree:
+                named.add(path)
+    return named
+
+
+# a one-line string literal in single or double quotes (r"..." and f"..." prefixes aside)
+_STRING = re.compile(r"""['"]([^'"\n]{1,300})['"]""")

@@ -198,6 +198,11 @@ class FakeGithub:
         with self.lock:
             return sum(1 for entry in self.log if entry.get("git"))
 
+    def bytes_served(self, git: bool) -> int:
+        """Bytes of the reply bodies sent, over git or over REST."""
+        with self.lock:
+            return sum(entry.get("bytes", 0) for entry in self.log if bool(entry.get("git")) == git)
+
     # -- JSON of GitHub objects ------------------------------------------------------------------
 
     def repo_json(self, repo: FakeRepo) -> dict[str, Any]:
@@ -228,6 +233,9 @@ class FakeGithub:
 def _handler(world: FakeGithub) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # headers and body go out in two writes: without TCP_NODELAY the second waits for the
+        # client's delayed ACK (40 ms a reply), which no real server makes anyone wait
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
             pass
@@ -312,7 +320,7 @@ def _handler(world: FakeGithub) -> type[BaseHTTPRequestHandler]:
                 self.send_header(header, value)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            entry["status"] = status
+            entry["status"], entry["bytes"] = status, len(data)
             try:
                 self.wfile.write(data)
             except (BrokenPipeError, ConnectionResetError):
@@ -535,7 +543,7 @@ def _handler(world: FakeGithub) -> type[BaseHTTPRequestHandler]:
 
         def _reply(self, entry: dict[str, Any], status: int, body: Any, headers: dict[str, str] | None = None) -> None:
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
-            entry["status"] = status
+            entry["status"], entry["bytes"] = status, len(data)
             self.send_response(status)
             self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(data)))

@@ -14,13 +14,16 @@ from pathlib import Path
 import pytest
 
 from nbqa_builder.recipe import GithubSource
+from tests.fake_git import http_backend_path
 from tests.fake_github import LFS_POINTER, FakeGithub, FakeRepo, blob_sha, repos_from_folder
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 CORPUS = ROOT.parent / "shared" / "corpus"
 TOKENS = ("ghp_FAKEsecretTOKENaaaa1111", "ghp_FAKEsecretTOKENbbbb2222")
-FETCH_MODES = ("git", "api")
+# fetch: git needs the git client, and the fake GitHub serves git with git http-backend
+NO_GIT = pytest.mark.skipif(http_backend_path() is None, reason="git or git http-backend is missing (apt-get install git)")
+FETCH_MODES = (pytest.param("git", marks=NO_GIT), "api")
 # repositories the code search cannot find (forks are left out of it, blocked ones are gone) or
 # that it should not need to; the rest of the world is found by code search only
 LISTED = ["gina/sales-fork", "hank/old-project", "ivan/gpl-notebooks", "judy/unlicensed", "leo/taken-down", "mia/missing"]

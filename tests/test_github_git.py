@@ -4,8 +4,10 @@ test_github_source.py, in each mode."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import shutil
 import signal
 import time
 
@@ -15,9 +17,9 @@ pytest.importorskip("github", reason="the github extra (PyGithub) is not install
 
 from nbqa_builder.sources.github import CrawlError, crawl  # noqa: E402
 from nbqa_builder.sources.local import find_repositories  # noqa: E402
-from tests.fake_git import http_backend_path  # noqa: E402
 from tests.fake_github import FakeGithub, FakeRepo, Faults, blob_sha  # noqa: E402
 from tests.github_fixtures import (  # noqa: E402
+    NO_GIT,
     TOKENS,
     build_world,
     csv_bytes,
@@ -31,7 +33,7 @@ from tests.github_fixtures import (  # noqa: E402
     stored_blobs,
 )
 
-pytestmark = pytest.mark.skipif(http_backend_path() is None, reason="git http-backend is not installed (apt-get install git)")
+pytestmark = NO_GIT
 
 
 def small_world() -> list[FakeRepo]:
@@ -157,6 +159,32 @@ def test_a_token_revoked_between_metadata_and_clone_is_dropped_and_git_goes_on_w
     assert {e["token"] for e in server.log if e["status"] == 200} == {"t1", "t2"}
     for token in TOKENS:
         assert token not in caplog.text and not files_holding(tmp_path, token)
+
+
+def test_the_token_reaches_git_only_in_its_environment_and_is_left_nowhere(tmp_path, monkeypatch):
+    # a `git` before the real one on PATH notes each command line and environment
+    real = shutil.which("git")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "git").write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> {tmp_path}/argv.log\n'
+                                 f'env | grep -v "^PWD=" >> {tmp_path}/env.log\nexec {real} "$@"\n')
+    (bin_dir / "git").chmod(0o755)
+    header = base64.b64encode(f"x-access-token:{TOKENS[0]}".encode()).decode()
+    world = small_world()
+    monkeypatch.setenv("GITHUB_TOKEN", TOKENS[0])
+    with FakeGithub(world, tokens={TOKENS[0]: "t1"}) as server:
+        monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")  # the crawl's git commands only
+        source = settings(server, repositories=[r.full_name for r in world], code_search=None, fetch="git")
+        mirror = crawl(source, tmp_path / "out", progress=False)
+    assert mirror_files(mirror) == expected_files(world, source)
+    assert {e["token"] for e in server.log if e.get("git")} == {"t1"}, "git went without the token"
+    argv = (tmp_path / "argv.log").read_text()
+    assert "--filter=blob:none" in argv and TOKENS[0] not in argv and header not in argv
+    env = (tmp_path / "env.log").read_text().splitlines()
+    assert not [line for line in env if TOKENS[0] in line]  # not even GITHUB_TOKEN
+    assert {line.split("=", 1)[0] for line in env if header in line} <= {f"GIT_CONFIG_VALUE_{i}" for i in range(20)}
+    for secret in (TOKENS[0], header):
+        assert not files_holding(tmp_path / "out", secret)
 
 
 def test_without_git_the_crawl_says_how_to_get_it(tmp_path, monkeypatch):

@@ -94,7 +94,8 @@ def classify(stderr: str) -> GitFailure:
 
 
 def git_version(program: str) -> tuple[int, ...]:
-    out = subprocess.run([program, "--version"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([program, "--version"], capture_output=True, text=True, check=True,
+                         env={"PATH": os.environ.get("PATH", ""), "LC_ALL": "C"}).stdout
     match = re.search(r"(\d+)\.(\d+)", out)
     return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
 
@@ -126,7 +127,7 @@ class GitTransport:
         `git_dir`; returns (commit, root tree). Raises GitFailure, CloneTooLarge, GitStopped."""
         shutil.rmtree(git_dir, ignore_errors=True)
         git_dir.parent.mkdir(parents=True, exist_ok=True)
-        self._local(["init", "--quiet", "--bare", str(git_dir)])
+        self._local(["init", "--quiet", "--bare", "--template=", str(git_dir)])  # no sample hooks to write and remove
         self._local(["-C", str(git_dir), "remote", "add", "origin", url])
         self._network(
             ["-C", str(git_dir), "fetch", "--quiet", "--depth", "1", "--filter=blob:none", "--no-tags",
@@ -135,25 +136,8 @@ class GitTransport:
         )
         if _size(git_dir / "objects") > max_bytes:
             raise CloneTooLarge(f"{_size(git_dir / 'objects'):,} bytes")
-        commit = self._local(["-C", str(git_dir), "rev-parse", "--verify", HEAD_REF]).strip()
-        tree = self._local(["-C", str(git_dir), "rev-parse", "--verify", f"{HEAD_REF}^{{tree}}"]).strip()
+        commit, tree = self._local(["-C", str(git_dir), "rev-parse", HEAD_REF, f"{HEAD_REF}^{{tree}}"]).split()
         return commit, tree
-
-    def has_commit(self, git_dir: Path, commit: str) -> bool:
-        """Whether `git_dir` is a usable clone holding `commit` (a crawl killed while cloning leaves a broken one)."""
-        if not (git_dir / "objects").is_dir():
-            return False
-        return self.present(git_dir, [commit]) == {commit}
-
-    def present(self, git_dir: Path, shas: list[str]) -> set[str]:
-        """The objects among `shas` that `git_dir` holds; never asks the server (lazy fetching is off)."""
-        if not shas:
-            return set()
-        try:
-            out = self._local(["-C", str(git_dir), *_NO_LAZY_FETCH, "cat-file", "--batch-check"], "".join(s + "\n" for s in shas))
-        except GitFailure:
-            return set()
-        return {line.split()[0] for line in out.splitlines() if line and not line.endswith(" missing")}
 
     def fetch_blobs(self, git_dir: Path, shas: list[str], auth: str | None) -> None:
         """One fetch of exactly these blobs (the shallow commit is the boundary, so nothing else comes)."""
@@ -190,8 +174,9 @@ class GitTransport:
     # -- running git ------------------------------------------------------------------------------
 
     def _environment(self, auth: str | None) -> dict[str, str]:
-        # the caller's GIT_* variables (a GIT_DIR, a GIT_ASKPASS, GIT_TRACE...) must not steer these commands
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") and k != "SSH_ASKPASS"}
+        # the caller's GIT_* variables (a GIT_DIR, a GIT_ASKPASS, GIT_TRACE...) must not steer these
+        # commands, and the tokens go only where they are meant to (the header below)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") and k not in _NOT_FOR_GIT}
         env.update(LC_ALL="C", GIT_TERMINAL_PROMPT="0", GCM_INTERACTIVE="never", GIT_CONFIG_NOSYSTEM="1",
                    GIT_CONFIG_GLOBAL=os.devnull, GIT_NO_LAZY_FETCH="1")
         config = [
@@ -202,6 +187,7 @@ class GitTransport:
             ("gc.auto", "0"),
             ("maintenance.auto", "false"),
             ("fetch.writeCommitGraph", "false"),
+            ("fetch.unpackLimit", "1"),  # keep what comes as one pack: quicker to write and to remove than loose objects
         ]
         if auth:
             config.append(("http.extraHeader", f"Authorization: {auth}"))
@@ -253,6 +239,7 @@ class GitTransport:
                 raise classify(errors.read().decode("utf-8", "replace"))
 
 
+_NOT_FOR_GIT = frozenset(("SSH_ASKPASS", "GITHUB_TOKEN", "GITHUB_TOKENS", "GH_TOKEN"))
 # reading must never turn into one request per missing object (a partial clone's lazy fetch)
 _NO_LAZY_FETCH = ["-c", "remote.origin.promisor=false"]
 

@@ -62,6 +62,7 @@ class GitJob:
     info: dict[str, Any] | None = None  # clone: the repository's metadata
     commit: str = ""  # blobs: the listed commit
     files: list[tuple[str, str]] = field(default_factory=list)  # blobs: (path, blob sha)
+    clone_first: bool = False  # blobs: listed by an earlier run, so not cloned by this one yet
     token: TokenState | None = None
 
     @property
@@ -83,6 +84,7 @@ class GitCrawler(Crawler):
         self.pool: ThreadPoolExecutor | None = None
         self.todo: deque[tuple[str, str, str]] = deque()
         self.relisted: set[str] = set()  # repositories whose listed commit was gone, listed again in this run
+        self.cloned: set[str] = set()  # repositories with a clone of this run
 
     @property
     def git_fetches(self) -> int:  # type: ignore[override]
@@ -154,7 +156,9 @@ class GitCrawler(Crawler):
                 wanted.append((path, blob_sha))
                 wanted_bytes += size or 0
         if wanted:
-            return self.submit(GitJob(key, full_name, "blobs", commit=repo["commit"], files=wanted))
+            job = GitJob(key, full_name, "blobs", commit=repo["commit"], files=wanted, clone_first=full_name not in self.cloned)
+            self.cloned.add(full_name)  # by this job, if not before
+            return self.submit(job)
         if blocked:
             self.waiting.add(key)
             return
@@ -194,6 +198,7 @@ class GitCrawler(Crawler):
             return self._git_failed(job, exc)
         self.failures_in_a_row = 0
         if job.stage == "clone":
+            self.cloned.add(job.full_name)
             self._listed(job, *result)
         else:
             self.state.set_file_statuses(job.key, result)
@@ -233,8 +238,13 @@ class GitCrawler(Crawler):
             self._failed_transiently(f"{job.full_name} (git {job.stage})", exc)
 
     def _repo_done(self, full_name: str | None = None) -> None:
-        if full_name is not None:
-            shutil.rmtree(self._clone_dir(full_name), ignore_errors=True)
+        self.cloned.discard(full_name)
+        if full_name is not None and self._clone_dir(full_name).exists():
+            # renamed away now, removed by a worker (removing files is slow on some file systems)
+            trash = self.clones / f"removed-{self.repos_done}"
+            os.replace(self._clone_dir(full_name), trash)
+            assert self.pool is not None
+            self.pool.submit(shutil.rmtree, trash, True)
         self.repos_done += 1
         self._show()
 
@@ -265,12 +275,10 @@ class GitCrawler(Crawler):
     def _fetch_blobs(self, job: GitJob, auth: str | None) -> list[tuple[str, str, bool]]:
         """Fetch the job's blobs into the repository's clone and write them to the mirror; (path, status, retryable) of each."""
         git_dir = self._clone_dir(job.full_name)
-        if not self.git.has_commit(git_dir, job.commit):
+        if job.clone_first or not git_dir.is_dir():
             self._clone(job.full_name, job.commit, auth)  # listed in an earlier run: its commit's trees again
         shas = sorted(job.blobs)
-        missing = sorted(set(shas) - self.git.present(git_dir, shas))
-        if missing:
-            self.git.fetch_blobs(git_dir, missing, auth)
+        self.git.fetch_blobs(git_dir, shas, auth)
         paths: dict[str, list[str]] = {}
         for path, sha in job.files:
             paths.setdefault(sha, []).append(path)

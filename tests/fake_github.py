@@ -287,6 +287,8 @@ def _handler(world: FakeGithub) -> type[BaseHTTPRequestHandler]:
             with world.lock:
                 gone = key in world.vanished
             if repo is None or gone or service_path not in ("info/refs", "git-upload-pack") or "receive-pack" in query:
+                if not auth:  # GitHub asks an anonymous client for credentials: the repository may be private
+                    return self._reply(entry, 401, b"", {"WWW-Authenticate": 'Basic realm="GitHub"'})
                 return self._reply(entry, 404, b"Repository not found.")
             if repo.blocked:
                 return self._reply(entry, 451, b"Repository access blocked.")

@@ -187,6 +187,20 @@ def test_the_token_reaches_git_only_in_its_environment_and_is_left_nowhere(tmp_p
         assert not files_holding(tmp_path / "out", secret)
 
 
+def test_without_a_token_a_repository_gone_before_its_clone_is_recorded_and_the_crawl_goes_on(tmp_path, monkeypatch):
+    # GitHub answers an anonymous git request for a repository it does not serve publicly with 401
+    world = small_world() + [FakeRepo("pat/deleted", {"gone.ipynb": notebook(9)}, vanish_after="repo")]
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    monkeypatch.delenv("GITHUB_TOKENS", raising=False)
+    with FakeGithub(world) as server:
+        source = settings(server, repositories=[r.full_name for r in world], code_search=None, fetch="git")
+        mirror = crawl(source, tmp_path, progress=False)
+        assert [e["status"] for e in server.log if e["path"].startswith("/pat/deleted.git/")] == [401]
+    statuses = {r["repo"]: r["status"] for r in manifest(tmp_path) if r["kind"] == "repository"}
+    assert statuses == {**{r.full_name: "crawled" for r in world[:3]}, "pat/deleted": "error:404"}
+    assert mirror_files(mirror) == expected_files(world, source)
+
+
 def test_without_git_the_crawl_says_how_to_get_it(tmp_path, monkeypatch):
     world = small_world()[:1]
     monkeypatch.setenv("PATH", str(tmp_path))  # no git here

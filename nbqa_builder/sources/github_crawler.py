@@ -238,7 +238,7 @@ class Crawler:
     def close_gone(self, key: str, full_name: str, status: str) -> None:
         """The repository vanished (or was refused) during the crawl: recorded, and its folder removed
         from the mirror so that no source reads half a repository."""
-        log.warning("%s vanished during the crawl (%s); its files are removed from the mirror", full_name, status)
+        log.warning("%s left the crawl (%s); its files are removed from the mirror", full_name, status)
         self.state.close_repo(key, status)
         remove_folder(self.mirror / mirror_folder(full_name), self.tmp)
 

@@ -185,6 +185,9 @@ class GitCrawler(Crawler):
             return
         except GitAuthRejected as exc:
             assert job.token is not None
+            if job.token.secret is None:
+                # without a token, GitHub asks for one where a repository is not public (or gone)
+                return self._git_failed(job, GitFailure("404", str(exc), retryable=False))
             self.api.drop_token(job.token, f"401 on git: {exc}")  # CrawlError when it was the last token
             return self.submit(job)
         except CloneTooLarge as exc:

@@ -104,8 +104,8 @@ def run_plan(recipe: Path, command: str = "crawl") -> tuple[subprocess.Completed
     return result, time.monotonic() - started
 
 
-@pytest.mark.parametrize("network", ["closed port", "no reply"])
-def test_plan_without_github_says_so_within_seconds_with_exit_code_2(tmp_path, network):
+@pytest.mark.parametrize("command, network", [("crawl", "closed port"), ("crawl", "no reply"), ("run", "closed port")])
+def test_plan_without_github_says_so_within_seconds_with_exit_code_2(tmp_path, command, network):
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     port = listener.getsockname()[1]
@@ -118,7 +118,7 @@ def test_plan_without_github_says_so_within_seconds_with_exit_code_2(tmp_path, n
                   "code_search": {"terms": "pandas"}}
         recipe = tmp_path / "plan.yaml"
         recipe.write_text(json.dumps({"name": "offline", "source": source, "steps": [], "output": str(tmp_path / "out")}))
-        result, seconds = run_plan(recipe)
+        result, seconds = run_plan(recipe, command)
     finally:
         listener.close()
     assert result.returncode == 2, result.stdout + result.stderr

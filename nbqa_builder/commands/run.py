@@ -43,8 +43,6 @@ def main(args: argparse.Namespace) -> int:
     if args.plan:
         if recipe.source.kind != "github":
             raise UserError(f"--plan estimates GitHub requests; {args.recipe} has a {recipe.source.kind} source")
-        from pathlib import Path
-
         from nbqa_builder.sources.github import CrawlError, plan_crawl
 
         try:

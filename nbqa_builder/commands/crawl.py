@@ -38,7 +38,7 @@ def main(args: argparse.Namespace) -> int:
         raise UserError(f"the github source needs its extra: pip install 'nbqa_builder[github]' ({exc})") from None
     try:
         if args.plan:
-            print(plan_crawl(recipe.source))
+            print(plan_crawl(recipe.source, Path(recipe.output)))
             return 0
         mirror = crawl(recipe.source, Path(recipe.output), progress=not args.no_progress)
     except CrawlPaused as exc:

@@ -46,7 +46,7 @@ def main(args: argparse.Namespace) -> int:
         from nbqa_builder.sources.github import CrawlError, plan_crawl
 
         try:
-            print(plan_crawl(recipe.source))
+            print(plan_crawl(recipe.source, Path(recipe.output)))
         except CrawlError as exc:
             raise UserError(str(exc)) from None
         return 0

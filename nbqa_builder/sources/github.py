@@ -9,8 +9,12 @@ resumes from `state.sqlite` and fetches no stored file twice.
 Steps: discover repositories (a list, a file, a repository search, code search sliced by size),
 then for each: metadata (skip forks, archived and unlicensed ones before any download), the
 default branch's commit, its tree (walked subtree by subtree when GitHub truncates it), and the
-chosen files as git blobs (which, unlike the contents API, serve files over 1 MB).
-Needs the `github` extra (PyGithub); the tokens come from GITHUB_TOKEN or GITHUB_TOKENS.
+chosen files: notebooks and data files by extension and size, then the files the notebooks read
+(sources/github_reads.py). With `fetch: git` (the default) the commit and the files come over git
+(sources/github_git_crawler.py), with `fetch: api` each file is one REST `git/blobs` request (which,
+unlike the contents API, serves files over 1 MB). A repository that vanishes during the crawl
+leaves nothing in the mirror. Needs the `github` extra (PyGithub), and for `fetch: git` the git
+client; the tokens come from GITHUB_TOKEN or GITHUB_TOKENS.
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ import base64
 import hashlib
 import json
 import logging
-import math
 import os
 import re
 import shutil
@@ -39,8 +42,6 @@ SEARCH_PAGE = 100  # results per page, the most GitHub serves
 # the paper: about 1.6 M notebooks and 3.2 M data files from about 47 k repositories
 PAPER_FILES_PER_REPO = (1_600_000 + 3_200_000) / 47_000
 PAPER_NOTEBOOKS_PER_REPO = 1_600_000 / 47_000
-# repository metadata, default branch, recursive tree
-LISTING_REQUESTS_PER_REPO = 3
 # transient failures on this many files in a row mean the API is down for us: stop, resumable
 MAX_FAILURES_IN_A_ROW = 5
 REPO_FILE = ".nbqa-repo.json"
@@ -78,6 +79,7 @@ def crawl(source_config: GithubSource, output_dir: Path, progress: bool = True) 
     """
     from nbqa_builder.sources.github_api import GithubApi, tokens_from_environment
     from nbqa_builder.sources.github_crawler import Crawler
+    from nbqa_builder.sources.github_git_crawler import GitCrawler
     from nbqa_builder.sources.github_state import CrawlState
 
     work = Path(output_dir) / "_work" / "crawl"
@@ -93,14 +95,18 @@ def crawl(source_config: GithubSource, output_dir: Path, progress: bool = True) 
         if not tokens:
             log.warning("no GITHUB_TOKEN: anonymous requests are limited to 60 an hour and cannot use code search")
         api = GithubApi(source_config, tokens)
-        crawler = Crawler(source_config, api, state, mirror, tmp, progress=progress)
+        crawler_class = GitCrawler if source_config.fetch == "git" else Crawler
+        crawler = crawler_class(source_config, api, state, mirror, tmp, progress=progress)
         try:
             crawler.run()
         finally:
             crawler.close()
+            # a repository that vanished leaves no folder, even when a kill came before its removal
+            remove_stray_folders(mirror, state.mirror_folders(), tmp)
             state.write_manifest(work / "manifest.jsonl", tmp)
             counts = state.counts()
-            log.info("crawl: %d requests, %.0f s waited; %s", api.requests, api.waited_s, json.dumps(counts, sort_keys=True))
+            log.info("crawl: %d REST requests, %d git fetches, %.0f s waited; %s",
+                     api.requests, getattr(crawler, "git_fetches", 0), api.waited_s, json.dumps(counts, sort_keys=True))
     finally:
         if api is not None:
             api.close()
@@ -185,6 +191,29 @@ def safe_repo_path(path: Any) -> str | None:
     return path
 
 
+def choose_files(settings: GithubSource, entries: list) -> tuple[list[dict[str, Any]], list[tuple[str, str, int]]]:
+    """The tree's files to fetch, as rows of the crawl state (path, kind, blob_sha, size, status),
+    and the (path, blob, size) of its other files, which a notebook may yet be found to read."""
+    files, others = [], []
+    for path, kind_mode, blob_sha, size in entries:
+        if kind_mode not in (("blob", "100644"), ("blob", "100755")):
+            continue  # directories, symlinks, submodules
+        well_formed = isinstance(blob_sha, str) and len(blob_sha) == 40 and isinstance(size, int) and size >= 0
+        safe = safe_repo_path(path)
+        choice = choose_file(settings, path, size if isinstance(size, int) else 0)
+        if choice is None:
+            if safe is not None and well_formed:
+                others.append((path, blob_sha, size))
+            continue
+        kind, status = choice
+        if safe is None:
+            status = "error:bad_path"
+        elif not well_formed:
+            status = "error:bad_reply"
+        files.append({"path": path, "kind": kind, "blob_sha": blob_sha, "size": size, "status": status})
+    return files, others
+
+
 def choose_file(settings: GithubSource, path: str, size: int) -> tuple[str, str] | None:
     """(kind, status) for a tree entry we keep, None for one that is neither notebook nor data."""
     suffix = PurePosixPath(path).suffix.lower()
@@ -197,6 +226,16 @@ def choose_file(settings: GithubSource, path: str, size: int) -> tuple[str, str]
     return kind, ("too_large" if size > limit else "pending")
 
 
+def mirror_holds(target: Path, blob_sha: str, size: int | None = None) -> bool:
+    """Whether the mirror already holds this file with this content (a run killed before it could record it)."""
+    try:
+        if size is not None and target.stat().st_size != size:
+            return False
+        return git_blob_sha(target.read_bytes()) == blob_sha
+    except OSError:
+        return False
+
+
 def write_atomically(target: Path, content: bytes, tmp_dir: Path) -> None:
     """Write `content` to `target` so that the target is either absent or whole, even if killed."""
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -206,93 +245,42 @@ def write_atomically(target: Path, content: bytes, tmp_dir: Path) -> None:
     os.replace(tmp, target)
 
 
+def remove_folder(folder: Path, tmp_dir: Path) -> None:
+    """Remove a repository's folder from the mirror: renamed away first, so it is gone at once, even if killed."""
+    if not folder.exists():
+        return
+    trash = tmp_dir / f"removed-{os.getpid()}-{folder.name}"
+    os.replace(folder, trash)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def remove_stray_folders(mirror: Path, kept: set[str], tmp_dir: Path) -> list[str]:
+    """Remove the mirror's folders of repositories that are not listed or crawled (they vanished,
+    possibly in a run killed before it could remove them); returns their names."""
+    keep = {mirror_folder(name) for name in kept}
+    stray = sorted(p.name for p in mirror.iterdir() if p.is_dir() and p.name not in keep)
+    for name in stray:
+        remove_folder(mirror / name, tmp_dir)
+    return stray
+
+
+def html_base(api_url: str) -> str:
+    """https://api.github.com -> https://github.com; an Enterprise https://HOST/api/v3 -> https://HOST."""
+    api_url = api_url.rstrip("/")
+    if api_url == "https://api.github.com":
+        return "https://github.com"
+    return api_url.removesuffix("/api/v3")
+
+
 def repo_file_content(full_name: str, commit: str, license: str | None, html_base: str) -> bytes:
     """The provenance file the local source reads."""
     record = {"repo": full_name, "commit": commit, "license": license, "url": f"{html_base}/{full_name}"}
     return (json.dumps(record, indent=2) + "\n").encode("utf-8")
 
 
-def plan_crawl(source_config: GithubSource) -> str:
-    """What the crawl will cost: expected requests and time at the current limits, as text to print.
+def plan_crawl(source_config: GithubSource, output_dir: Path | None = None) -> str:
+    """What the crawl will cost in both fetch modes, as text to print (sources/github_plan.py);
+    `output_dir` holds the state of an earlier crawl, if any."""
+    from nbqa_builder.sources.github_plan import plan_crawl as plan
 
-    Makes a few free or cheap requests (rate limits, one search page per search) and no crawl.
-    """
-    from nbqa_builder.sources.github_api import CODE_SEARCH, CORE, SEARCH, GithubApi, tokens_from_environment
-
-    settings = source_config
-    tokens = tokens_from_environment()
-    api = GithubApi(settings, tokens)
-    lines = [f"GitHub crawl plan ({settings.api_url}, {len(tokens) or 'no'} token{'s' if len(tokens) != 1 else ''})"]
-    try:
-        try:
-            limits = api.limits()
-            origin = "read from /rate_limit"
-        except Exception as exc:  # the plan still helps offline: fall back to GitHub's documented limits
-            per = len(tokens) or 1
-            limits = {CORE: 5000 * per if tokens else 60, SEARCH: 30 * per if tokens else 10, CODE_SEARCH: 10 * per}
-            origin = f"GitHub's documented limits (could not read them: {type(exc).__name__})"
-        listed = set(n.lower() for n in settings.repositories)
-        if settings.repositories_file:
-            listed |= {n.lower() for n in read_repository_list(settings.repositories_file)}
-        repos = float(len(listed))
-        search_requests = code_search_requests = 0.0
-        if listed:
-            lines.append(f"repositories listed: {len(listed):,}")
-        if settings.repo_search:
-            total = _search_total(api, SEARCH, lambda gh: gh.search_repositories(settings.repo_search), lines, "repository search")
-            found = min(total, 1000)  # GitHub serves at most 1,000 results a query
-            repos += found
-            search_requests += math.ceil(found / SEARCH_PAGE)
-            if total > 1000:
-                lines.append(f"  note: only the first 1,000 of {total:,} search results can be read; narrow the query")
-        if settings.code_search:
-            cs = settings.code_search
-            query = f"{cs.terms} extension:ipynb size:{cs.min_size}..{cs.max_size}"
-            total = _search_total(api, CODE_SEARCH, lambda gh: gh.search_code(query), lines, "code search")
-            slices = max(1, math.ceil(total / (cs.result_cap * NEAR_CAP)))
-            code_search_requests += 2 * slices + math.ceil(total / SEARCH_PAGE)  # halving visits ~2 slices per leaf
-            repos += total / PAPER_NOTEBOOKS_PER_REPO
-            lines.append(f"  repositories from code search: about {total / PAPER_NOTEBOOKS_PER_REPO:,.0f} "
-                         f"({PAPER_NOTEBOOKS_PER_REPO:.0f} notebooks a repository in the paper)")
-        per_repo = LISTING_REQUESTS_PER_REPO + PAPER_FILES_PER_REPO
-        core_requests = repos * per_repo
-        lines.append(
-            f"requests: about {core_requests:,.0f} core ({LISTING_REQUESTS_PER_REPO} a repository to list it, "
-            f"plus about {PAPER_FILES_PER_REPO:.0f} files a repository, as in the paper's crawl)"
-        )
-        lines.append(f"limits ({origin}): {limits.get(CORE, 0):,}/hour core, {limits.get(SEARCH, 0)}/minute search, "
-                     f"{limits.get(CODE_SEARCH, 0)}/minute code search, over all tokens")
-        hours = core_requests / max(limits.get(CORE, 1), 1)
-        # each token also keeps request_interval_s between its own requests
-        hours = max(hours, core_requests * settings.request_interval_s / max(len(tokens), 1) / 3600)
-        hours += search_requests / max(limits.get(SEARCH, 1), 1) / 60
-        hours += code_search_requests / max(limits.get(CODE_SEARCH, 1), 1) / 60
-        if search_requests or code_search_requests:
-            lines.append(f"search requests: about {search_requests + code_search_requests:,.0f}")
-        lines.append(f"time: about {_duration(hours)} at these limits (more tokens share the work)")
-    finally:
-        api.close()
-    return "\n".join(lines)
-
-
-def _search_total(api: Any, resource: str, search: Any, lines: list[str], what: str) -> int:
-    def first_page(gh: Any) -> int:
-        results = search(gh)
-        results.get_page(0)
-        return int(results.totalCount)
-
-    try:
-        total = api.call(resource, first_page, what)
-    except (PermanentError, TransientExhausted, CrawlError) as exc:
-        lines.append(f"{what}: could not count results ({exc}); counted as 0")
-        return 0
-    lines.append(f"{what}: {total:,} results")
-    return total
-
-
-def _duration(hours: float) -> str:
-    if hours < 1:
-        return f"{hours * 60:.0f} minutes"
-    if hours < 48:
-        return f"{hours:.1f} hours"
-    return f"{hours:,.0f} hours ({hours / 24:.1f} days)"
+    return plan(source_config, output_dir)

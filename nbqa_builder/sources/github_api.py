@@ -11,6 +11,8 @@ handing the work to another, and a clean, resumable stop when no token can go on
 - Transient failures (5xx, dropped connections, timeouts, garbled replies) are retried with
   exponential backoff and jitter; permanent ones (404, 451, a blocked repository) are raised as
   `PermanentError` for the crawler to record.
+- A token GitHub rejects (401: revoked, expired) is dropped with a warning and the work goes on
+  with the others; only when none is left does the crawl stop.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ def tokens_from_environment(environ: dict[str, str] | None = None) -> list[str]:
 class TokenState:
     label: str  # "token 1": what logs and progress show; the token itself is never printed
     client: Github
+    secret: str | None = field(default=None, repr=False)  # kept in memory for git's Authorization header
     remaining: dict[str, int] = field(default_factory=dict)  # resource -> requests left, when known
     reset_at: dict[str, float] = field(default_factory=dict)  # resource -> epoch seconds
     resting_until: float = 0.0  # after a secondary limit
@@ -75,9 +78,10 @@ class GithubApi:
         self._sleep = sleep
         secrets = tokens or [None]
         self.tokens = [
-            TokenState(label=f"token {i + 1}" if token else "no token", client=self._client(token))
+            TokenState(label=f"token {i + 1}" if token else "no token", client=self._client(token), secret=token)
             for i, token in enumerate(secrets)
         ]
+        self.dropped: list[str] = []  # labels of tokens GitHub rejected
         self.requests = 0
         self.waited_s = 0.0
 
@@ -116,7 +120,8 @@ class GithubApi:
                 if self._rest_if_limited(token, resource, exc.status, headers, exc.data):
                     continue  # a rate-limit wait is not a failure of the request
                 if exc.status == 401:
-                    raise CrawlError(f"GitHub rejected {token.label} (401 {_message(exc.data)}); check GITHUB_TOKEN") from None
+                    self.drop_token(token, f"401 {_message(exc.data)}")
+                    continue  # the request itself did not fail: another token makes it
                 if exc.status is not None and exc.status < 500 and exc.status != 408:
                     raise PermanentError(str(exc.status), _message(exc.data)) from None
                 code, message = str(exc.status), _message(exc.data)
@@ -136,6 +141,21 @@ class GithubApi:
             backoff = self.settings.retry_backoff_s * 2 ** (failures - 1) * random.uniform(0.5, 1.0)
             log.info("%s: %s; try %d of %d in %.1f s", what, f"{code} {message}".strip(), failures + 1, self.settings.retries, backoff)
             self._wait(backoff, f"{what}: {code}, retrying")
+
+    def drop_token(self, token: TokenState, reason: str) -> None:
+        """GitHub rejected `token`: work on without it; CrawlError when it was the last one."""
+        if token not in self.tokens:
+            return  # dropped already (a git job and a REST call can both find it out)
+        if len(self.tokens) == 1:
+            raise CrawlError(f"GitHub rejected {token.label} ({reason}); check GITHUB_TOKEN or GITHUB_TOKENS")
+        self.tokens.remove(token)
+        self.dropped.append(token.label)
+        token.client.close()
+        log.warning("GitHub rejected %s (%s): dropped; going on with %d token(s)", token.label, reason, len(self.tokens))
+
+    def git_token(self) -> TokenState:
+        """The token git requests carry (they do not count against the REST limits): the first one still accepted."""
+        return self.tokens[0]
 
     # -- limits ---------------------------------------------------------------------------------
 
@@ -200,15 +220,23 @@ class GithubApi:
             self._sleep(min(left, 1.0))
         self.on_wait("")
 
-    def limits(self) -> dict[str, int]:
-        """resource -> requests per window, summed over the tokens, read from /rate_limit (which is free)."""
-        totals: dict[str, int] = {}
-        for token in self.tokens:
-            overview = token.client.get_rate_limit().resources
+    def limits(self) -> dict[str, tuple[int, int]]:
+        """resource -> (requests per window, requests left now), summed over the tokens, read from
+        /rate_limit (which is free). A rejected token is dropped, as in `call`."""
+        totals: dict[str, tuple[int, int]] = {}
+        for token in list(self.tokens):
+            try:
+                overview = token.client.get_rate_limit().resources
+            except GithubException as exc:
+                if exc.status != 401:
+                    raise
+                self.drop_token(token, f"401 {_message(exc.data)}")
+                continue
             for resource in (CORE, SEARCH, CODE_SEARCH):
                 rate = getattr(overview, resource, None)
                 if rate is not None:
-                    totals[resource] = totals.get(resource, 0) + rate.limit
+                    limit, left = totals.get(resource, (0, 0))
+                    totals[resource] = (limit + rate.limit, left + rate.remaining)
         return totals
 
 

@@ -22,17 +22,21 @@ from nbqa_builder.sources.github import (
     NEAR_CAP,
     REPO_FILE,
     SEARCH_PAGE,
-    choose_file,
+    choose_files,
     decode_blob,
     git_blob_sha,
+    html_base,
     is_lfs_pointer,
     mirror_folder,
+    mirror_holds,
     read_repository_list,
+    remove_folder,
     repo_file_content,
     safe_repo_path,
     write_atomically,
 )
 from nbqa_builder.sources.github_api import CODE_SEARCH, CORE, SEARCH, GithubApi
+from nbqa_builder.sources.github_reads import TreeListing, files_read_by
 from nbqa_builder.sources.github_state import CRAWLED, LISTED, PENDING, CrawlState
 
 log = logging.getLogger("nbqa_builder.sources.github")
@@ -42,6 +46,8 @@ GONE = {"403", "404", "410", "451"}
 
 
 class Crawler:
+    git_fetches = 0  # git commands that went to the server (fetch: git)
+
     def __init__(self, settings: GithubSource, api: GithubApi, state: CrawlState, mirror: Path, tmp: Path, progress: bool = True):
         self.settings = settings
         self.api = api
@@ -53,6 +59,7 @@ class Crawler:
         self.wait_note = ""
         self.repos_done = 0
         self.repos_total = 0
+        self.scanned: set[str] = set()  # repositories whose notebooks' reads were looked at in this run
         self.bar = progress_bar(0, 0, "crawl", progress, unit="file", items="files")  # plain lines in a log
 
     def close(self) -> None:
@@ -152,42 +159,87 @@ class Crawler:
 
     def list_repo(self, key: str, name: str) -> None:
         """Metadata, filters, commit, tree; records the chosen files and writes `.nbqa-repo.json`."""
+        info = self.repo_metadata(key, name)
+        if info is None:
+            return
+        full_name, branch = info["full_name"], info["default_branch"]
+        try:
+            commit = self._call(CORE, lambda gh: _branch_commit(gh.get_repo(full_name), branch), name)
+            entries = self._walk_tree(full_name, commit, "")
+        except Recorded as recorded:
+            return self.state.set_repo_status(key, recorded.status, recorded.retryable)
+        self.record_listing(key, info, commit, entries)
+
+    def repo_metadata(self, key: str, name: str) -> dict[str, Any] | None:
+        """The repository's metadata, when it passes the filters that need no download; else None,
+        with the reason recorded (skipped:fork, error:404, ...)."""
         settings = self.settings
         try:
             info = self._call(CORE, lambda gh: _repo_info(gh.get_repo(name)), name)
-            if info["fork"] and not settings.include_forks:
-                return self.state.set_repo_status(key, "skipped:fork")
-            if info["archived"] and not settings.include_archived:
-                return self.state.set_repo_status(key, "skipped:archived")
-            if settings.licenses is not None and info["license"] not in settings.licenses:
-                return self.state.set_repo_status(key, "skipped:license")
-            if self.state.other_repo_named(key, info["full_name"]):
-                return self.state.set_repo_status(key, "skipped:duplicate")
-            full_name, branch = info["full_name"], info["default_branch"]
-            commit = self._call(CORE, lambda gh: _branch_commit(gh.get_repo(full_name), branch), name)
-            entries = self._walk_tree(full_name, commit, "")
-        except _Recorded as recorded:
-            return self.state.set_repo_status(key, recorded.status, recorded.retryable)
-        files = []
-        for path, kind_mode, blob_sha, size in entries:
-            safe = safe_repo_path(path)
-            if kind_mode not in (("blob", "100644"), ("blob", "100755")):
-                continue  # directories, symlinks, submodules
-            choice = choose_file(settings, path, size if isinstance(size, int) else 0)
-            if choice is None:
-                continue
-            kind, status = choice
-            if safe is None:
-                status = "error:bad_path"
-            elif not (isinstance(blob_sha, str) and len(blob_sha) == 40 and isinstance(size, int) and size >= 0):
-                status = "error:bad_reply"
-            files.append({"path": path, "kind": kind, "blob_sha": blob_sha, "size": size, "status": status})
+        except Recorded as recorded:
+            self.state.set_repo_status(key, recorded.status, recorded.retryable)
+            return None
+        skipped = None
+        if info["fork"] and not settings.include_forks:
+            skipped = "skipped:fork"
+        elif info["archived"] and not settings.include_archived:
+            skipped = "skipped:archived"
+        elif settings.licenses is not None and info["license"] not in settings.licenses:
+            skipped = "skipped:license"
+        elif self.state.other_repo_named(key, info["full_name"]):
+            skipped = "skipped:duplicate"
+        if skipped:
+            self.state.set_repo_status(key, skipped)
+            return None
+        return info
+
+    def record_listing(self, key: str, info: dict[str, Any], commit: str, entries: list) -> None:
+        """Record the chosen files of the tree (and the others, which a notebook may read) and write `.nbqa-repo.json`."""
+        full_name = info["full_name"]
+        files, others = choose_files(self.settings, entries)
         folder = self.mirror / mirror_folder(full_name)
-        html_base = _html_base(settings.api_url)
-        write_atomically(folder / REPO_FILE, repo_file_content(full_name, commit, info["license"], html_base), self.tmp)
-        self.state.list_repo(key, full_name, commit, info["license"], files)
+        # listed before at another commit (its branch was force-pushed): what changed goes
+        listed = {f["path"]: f["blob_sha"] for f in files}
+        for path, blob_sha in self.state.stored_files(key).items():
+            if listed.get(path) != blob_sha:
+                (folder / path).unlink(missing_ok=True)
+        write_atomically(folder / REPO_FILE, repo_file_content(full_name, commit, info["license"], html_base(self.settings.api_url)), self.tmp)
+        self.state.list_repo(key, full_name, commit, info["license"], files, others)
         self.bar.total += sum(1 for f in files if f["status"] == "pending")
         self.bar.refresh()
+
+    def choose_files_read(self, key: str) -> int:
+        """Once the repository's notebooks are stored: choose the files of its tree that they read
+        and that no extension chose (pending, or too_large); returns how many."""
+        if key in self.scanned:
+            return 0
+        self.scanned.add(key)
+        sizes, others = self.state.tree_sizes(key)
+        if not others:
+            return 0
+        full_name = self.state.repo(key)["full_name"]
+        folder = self.mirror / mirror_folder(full_name)
+        notebooks = {}
+        for path in self.state.stored_notebooks(key):
+            try:
+                notebooks[path] = (folder / path).read_bytes()
+            except OSError:
+                continue  # removed since; the manifest still says what was stored
+        read = sorted(files_read_by(notebooks, full_name, TreeListing(sizes)) & others)
+        if not read:
+            return 0
+        added = self.state.choose_others(key, read, self.settings.max_data_file_bytes)
+        log.info("%s: %d file(s) without a data extension that its notebooks read: %s", full_name, added, ", ".join(read[:5]))
+        self.bar.total += added
+        self.bar.refresh()
+        return added
+
+    def close_gone(self, key: str, full_name: str, status: str) -> None:
+        """The repository vanished (or was refused) during the crawl: recorded, and its folder removed
+        from the mirror so that no source reads half a repository."""
+        log.warning("%s left the crawl (%s); its files are removed from the mirror", full_name, status)
+        self.state.close_repo(key, status)
+        remove_folder(self.mirror / mirror_folder(full_name), self.tmp)
 
     def _walk_tree(self, full_name: str, sha: str, prefix: str) -> list[tuple[str, tuple[str, str], Any, Any]]:
         """Every entry under tree `sha`; a truncated listing is redone one level at a time."""
@@ -211,28 +263,34 @@ class Crawler:
         try:
             result = self.api.call(resource, fn, what)
         except PermanentError as exc:
-            raise _Recorded(f"error:{exc.code}", retryable=False) from None
+            raise Recorded(f"error:{exc.code}", retryable=False) from None
         except TransientExhausted as exc:
             self._failed_transiently(what, exc)
-            raise _Recorded(f"error:{exc.code}", retryable=True) from None
+            raise Recorded(f"error:{exc.code}", retryable=True) from None
         self.failures_in_a_row = 0
         return result
 
-    def _failed_transiently(self, what: str, exc: TransientExhausted) -> None:
+    def _failed_transiently(self, what: str, exc: Exception) -> None:
         log.warning("%s: %s after %d tries; recorded, retried on the next run", what, exc, self.settings.retries)
         self.failures_in_a_row += 1
         if self.failures_in_a_row >= MAX_FAILURES_IN_A_ROW:
             raise CrawlPaused(f"the API failed {self.failures_in_a_row} times in a row (last: {exc}); run again to resume")
 
     def fetch_files(self, key: str) -> None:
-        """Fetch the repository's pending files as blobs; each is written, then recorded."""
+        """Fetch the repository's pending files, then those its notebooks read; then it is crawled."""
+        while self.fetch_pending(key):
+            if not self.choose_files_read(key):
+                self.state.close_repo(key, CRAWLED)
+                return
+
+    def fetch_pending(self, key: str) -> bool:
+        """Fetch the repository's pending files as blobs; each is written, then recorded. False when the repository vanished."""
         repo = self.state.repo(key)
         full_name = repo["full_name"]
         folder = self.mirror / mirror_folder(full_name)
-        for path, blob_sha, _size in self.state.pending_files(key):
+        for path, blob_sha, size in self.state.pending_files(key):
             target = folder / path
-            if target.is_file() and git_blob_sha(target.read_bytes()) == blob_sha:
-                # written by a run killed before it could record it
+            if mirror_holds(target, blob_sha, size):
                 self.state.set_file_status(key, path, "stored")
                 self.bar.update()
                 continue
@@ -246,7 +304,7 @@ class Crawler:
                 self.state.set_file_status(key, path, f"error:{exc.code}")
                 self.bar.update()
                 if exc.code in GONE and self._repo_gone(key, full_name):
-                    return
+                    return False
                 continue
             except TransientExhausted as exc:
                 self.state.set_file_status(key, path, f"error:{exc.code}", retryable=True)
@@ -260,7 +318,7 @@ class Crawler:
                 write_atomically(target, content, self.tmp)
                 self.state.set_file_status(key, path, "stored")
             self.bar.update()
-        self.state.close_repo(key, CRAWLED)
+        return True
 
     def _reuse_known_blob(self, key: str, path: str, blob_sha: str, target: Path) -> bool:
         """Same content seen before (a copied file, a fork): take it from the mirror, not the API."""
@@ -286,16 +344,15 @@ class Crawler:
         """After a blob failed: is the whole repository gone? Then its other files are not asked for."""
         try:
             self._call(CORE, lambda gh: _repo_info(gh.get_repo(full_name)), full_name)
-        except _Recorded as recorded:
+        except Recorded as recorded:
             if recorded.retryable:
                 return False
-            log.warning("%s vanished during the crawl (%s); its remaining files are recorded so", full_name, recorded.status)
-            self.state.close_repo(key, recorded.status)
+            self.close_gone(key, full_name, recorded.status)
             return True
         return False
 
 
-class _Recorded(Exception):
+class Recorded(Exception):
     """A failure to record as the repository's status, then go on with the next one."""
 
     def __init__(self, status: str, retryable: bool):
@@ -346,11 +403,3 @@ def _tree(repo: Any, sha: str, recursive: bool) -> tuple[bool, list[tuple[str, t
 def _blob(repo: Any, sha: str) -> bytes:
     blob = repo.get_git_blob(sha)
     return decode_blob(blob.content, blob.encoding, sha)
-
-
-def _html_base(api_url: str) -> str:
-    """https://api.github.com -> https://github.com; an Enterprise https://HOST/api/v3 -> https://HOST."""
-    api_url = api_url.rstrip("/")
-    if api_url == "https://api.github.com":
-        return "https://github.com"
-    return api_url.removesuffix("/api/v3")

@@ -32,6 +32,12 @@ CREATE TABLE IF NOT EXISTS files (
     PRIMARY KEY (repo, path)
 );
 CREATE INDEX IF NOT EXISTS files_by_blob ON files (blob_sha);
+-- the other files of a listed repository's tree, until it is done: a notebook may read one of them
+-- (a data file without a data extension), and then it is moved to `files`
+CREATE TABLE IF NOT EXISTS others (
+    repo TEXT NOT NULL, path TEXT NOT NULL, blob_sha TEXT NOT NULL, size INTEGER NOT NULL,
+    PRIMARY KEY (repo, path)
+);
 """
 
 # repository statuses that still need work
@@ -105,6 +111,11 @@ class CrawlState:
             "SELECT lo, hi FROM slices WHERE terms = ? AND done = 0 ORDER BY lo, hi LIMIT 1", (terms,)
         ).fetchone()
 
+    def code_search_done(self, terms: str) -> bool:
+        """Whether every size slice of this code search was read."""
+        seeded = self.db.execute("SELECT 1 FROM slices WHERE terms = ?", (terms,)).fetchone()
+        return seeded is not None and self.pending_slice(terms) is None
+
     def split_slice(self, terms: str, lo: int, hi: int, halves: list[tuple[int, int]]) -> None:
         with self.transaction():
             self.db.execute("UPDATE slices SET done = 1 WHERE terms = ? AND lo = ? AND hi = ?", (terms, lo, hi))
@@ -153,18 +164,55 @@ class CrawlState:
         with self.transaction():
             self.db.execute("UPDATE repos SET status = ?, retryable = ? WHERE key = ?", (status, int(retryable), key))
 
-    def list_repo(self, key: str, full_name: str, commit: str, license: str | None, files: list[dict[str, Any]]) -> None:
-        """Record a repository's chosen files (pending, or already decided, e.g. too_large) in one go."""
+    def list_repo(
+        self, key: str, full_name: str, commit: str, license: str | None, files: list[dict[str, Any]],
+        others: list[tuple[str, str, int]] = (),
+    ) -> None:
+        """Record a repository's chosen files (pending, or already decided, e.g. too_large) and the
+        (path, blob, size) of its other files, in one go."""
         with self.transaction():
             self.db.execute("DELETE FROM files WHERE repo = ?", (key,))
+            self.db.execute("DELETE FROM others WHERE repo = ?", (key,))
             self.db.executemany(
                 "INSERT INTO files (repo, path, kind, blob_sha, size, status) VALUES (?, ?, ?, ?, ?, ?)",
                 [(key, f["path"], f["kind"], f["blob_sha"], f["size"], f["status"]) for f in files],
+            )
+            self.db.executemany(
+                "INSERT INTO others (repo, path, blob_sha, size) VALUES (?, ?, ?, ?)", [(key, *other) for other in others]
             )
             self.db.execute(
                 "UPDATE repos SET status = ?, full_name = ?, commit_sha = ?, license = ?, retryable = 0 WHERE key = ?",
                 (LISTED, full_name, commit, license, key),
             )
+
+    def stored_files(self, key: str) -> dict[str, str]:
+        """path -> blob of the repository's files in the mirror."""
+        return dict(self.db.execute("SELECT path, blob_sha FROM files WHERE repo = ? AND status = 'stored'", (key,)))
+
+    def stored_notebooks(self, key: str) -> list[str]:
+        return [path for (path,) in self.db.execute(
+            "SELECT path FROM files WHERE repo = ? AND kind = 'notebook' AND status = 'stored' ORDER BY path", (key,))]
+
+    def tree_sizes(self, key: str) -> tuple[dict[str, int], set[str]]:
+        """(path -> size of every file of the listed tree, the paths not chosen so far)."""
+        sizes = dict(self.db.execute("SELECT path, COALESCE(size, 0) FROM files WHERE repo = ?", (key,)))
+        others = dict(self.db.execute("SELECT path, size FROM others WHERE repo = ?", (key,)))
+        return {**sizes, **others}, set(others)
+
+    def choose_others(self, key: str, paths: list[str], max_bytes: int) -> int:
+        """Move these files from `others` to `files` as data (pending, or too_large over `max_bytes`); returns how many."""
+        with self.transaction():
+            chosen = []
+            for path in paths:
+                row = self.db.execute("SELECT blob_sha, size FROM others WHERE repo = ? AND path = ?", (key, path)).fetchone()
+                if row is not None:
+                    sha, size = row
+                    chosen.append((key, path, sha, size, "too_large" if size > max_bytes else "pending"))
+            self.db.executemany(
+                "INSERT OR IGNORE INTO files (repo, path, kind, blob_sha, size, status) VALUES (?, ?, 'data', ?, ?, ?)", chosen
+            )
+            self.db.executemany("DELETE FROM others WHERE repo = ? AND path = ?", [(key, c[1]) for c in chosen])
+        return len(chosen)
 
     def pending_files(self, key: str) -> list[tuple[str, str, int]]:
         return self.db.execute(
@@ -185,14 +233,44 @@ class CrawlState:
                 "UPDATE files SET status = ?, retryable = ? WHERE repo = ? AND path = ?", (status, int(retryable), key, path)
             )
 
+    def set_file_statuses(self, key: str, statuses: list[tuple[str, str, bool]]) -> None:
+        """(path, status, retryable) of several files of one repository, in one transaction."""
+        with self.transaction():
+            self.db.executemany(
+                "UPDATE files SET status = ?, retryable = ? WHERE repo = ? AND path = ?",
+                [(status, int(retryable), key, path) for path, status, retryable in statuses],
+            )
+
     def close_repo(self, key: str, status: str) -> None:
-        """Mark the repository done; files still pending get `status` too (a repository that vanished)."""
+        """Mark the repository done. Any other status than crawled is one that vanished: its files
+        pending or stored get that status too, and the caller removes its folder from the mirror."""
         with self.transaction():
             if status != CRAWLED:
-                self.db.execute("UPDATE files SET status = ? WHERE repo = ? AND status = 'pending'", (status, key))
+                self.db.execute(
+                    "UPDATE files SET status = ?, retryable = 0 WHERE repo = ? AND status IN ('pending', 'stored')", (status, key)
+                )
+            self.db.execute("DELETE FROM others WHERE repo = ?", (key,))
             self.db.execute("UPDATE repos SET status = ? WHERE key = ?", (status, key))
 
+    def mirror_folders(self) -> set[str]:
+        """Full names of the repositories that may have a folder in the mirror (listed or crawled)."""
+        rows = self.db.execute("SELECT full_name FROM repos WHERE status IN (?, ?)", (LISTED, CRAWLED))
+        return {full_name for (full_name,) in rows}
+
     # -- reporting ------------------------------------------------------------------------------
+
+    def plan_facts(self) -> dict[str, Any]:
+        """What a resumed crawl has left, for `--plan`: the names discovered, how many repositories
+        still need listing, how many are listed with files to fetch, and those files."""
+        names = {key for (key,) in self.db.execute("SELECT key FROM repos")}
+        (to_list,) = self.db.execute("SELECT COUNT(*) FROM repos WHERE status = ? OR retryable = 1", (PENDING,)).fetchone()
+        open_files = (
+            "FROM files f JOIN repos r ON r.key = f.repo WHERE r.status IN (?, ?) AND r.retryable = 0 "
+            "AND (f.status = 'pending' OR f.retryable = 1)"
+        )
+        (files,) = self.db.execute(f"SELECT COUNT(*) {open_files}", (LISTED, CRAWLED)).fetchone()
+        (listed,) = self.db.execute(f"SELECT COUNT(DISTINCT f.repo) {open_files}", (LISTED, CRAWLED)).fetchone()
+        return {"names": names, "to_list": to_list, "listed": listed, "files": files}
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}

@@ -270,6 +270,10 @@ class Pipeline:
         self.stages = plan_stages(recipe)
 
     def run(self, restart: bool = False) -> dict[str, Any]:
+        if self.recipe.executor.kind == "ray":
+            from nbqa_builder.executors.ray import run_on_ray
+
+            return run_on_ray(self, restart)
         started = time.time()
         if restart and self.work.exists():
             shutil.rmtree(self.work)

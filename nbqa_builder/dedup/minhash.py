@@ -320,26 +320,31 @@ def _candidate_pairs(band_mat: np.ndarray, window: int) -> np.ndarray:
 
     Per bucket: each member with the bucket's first, and (window > 0) with the `window` before it.
     """
-    found = []
-    for col in band_mat.T:
-        order = np.argsort(col, kind="stable")  # stable: within a bucket, index (= uid) order
-        sorted_keys = col[order]
-        new_bucket = np.concatenate(([True], sorted_keys[1:] != sorted_keys[:-1]))
-        if new_bucket.all():
-            continue
-        bucket = np.cumsum(new_bucket) - 1
-        head = order[np.flatnonzero(new_bucket)][bucket]
-        later = ~new_bucket
-        found.append((head[later].astype(np.uint64) << np.uint64(32)) | order[later].astype(np.uint64))
-        for d in range(1, window + 1):
-            same = bucket[d:] == bucket[:-d]
-            if not same.any():
-                break
-            i, j = order[:-d][same], order[d:][same]
-            found.append((i.astype(np.uint64) << np.uint64(32)) | j.astype(np.uint64))
+    found = [bucket_pairs(col, window) for col in band_mat.T]
     if not found:
         return np.empty(0, dtype=np.uint64)
     return np.unique(np.concatenate(found))
+
+
+def bucket_pairs(col: np.ndarray, window: int) -> np.ndarray:
+    """The candidate pairs of one band: `col[i]` is row i's key of the band, rows in uid order.
+    Pairs (i < j) encoded i << 32 | j, not unique (the sharded reduce runs this per shard)."""
+    order = np.argsort(col, kind="stable")  # stable: within a bucket, index (= uid) order
+    sorted_keys = col[order]
+    new_bucket = np.concatenate(([True], sorted_keys[1:] != sorted_keys[:-1]))
+    if new_bucket.all():
+        return np.empty(0, dtype=np.uint64)
+    bucket = np.cumsum(new_bucket) - 1
+    head = order[np.flatnonzero(new_bucket)][bucket]
+    later = ~new_bucket
+    found = [(head[later].astype(np.uint64) << np.uint64(32)) | order[later].astype(np.uint64)]
+    for d in range(1, window + 1):
+        same = bucket[d:] == bucket[:-d]
+        if not same.any():
+            break
+        i, j = order[:-d][same], order[d:][same]
+        found.append((i.astype(np.uint64) << np.uint64(32)) | j.astype(np.uint64))
+    return np.concatenate(found)
 
 
 def _confirmed(pairs: np.ndarray, sigs: np.ndarray, arrival_row: np.ndarray, threshold: float) -> np.ndarray:
@@ -383,15 +388,22 @@ def minhash_reduce(keys: Iterable[MinHashKey], config: MinHashConfig) -> dict[st
     pairs = _candidate_pairs(cols.band_keys, _WINDOW if config.confirm else 0)
     if config.confirm:
         pairs = _confirmed(pairs, cols.signatures, cols.arrival_row, config.threshold)
-    members, roots = _cluster_roots(pairs, n)
+    return drops_of_clusters(cols.uids, cols.found_refs, cols.executed_cells, pairs)
+
+
+def drops_of_clusters(uids: list[str], found_refs: np.ndarray, executed_cells: np.ndarray,
+                      pairs: np.ndarray) -> dict[str, str]:
+    """Cluster confirmed pairs (indices into `uids`, which are in uid order) and keep one
+    notebook per cluster: `{uid: "near_duplicate:<survivor uid>"}` for the others."""
+    members, roots = _cluster_roots(pairs, len(uids))
     if not len(members):
         return {}
     # Survivor first within each cluster: most found refs, most executed cells, smallest uid.
-    order = np.lexsort((members, -cols.executed_cells[members], -cols.found_refs[members], roots))
+    order = np.lexsort((members, -executed_cells[members], -found_refs[members], roots))
     members, roots = members[order], roots[order]
     first = np.concatenate(([True], roots[1:] != roots[:-1]))
     survivor_of = members[first][np.cumsum(first) - 1]
     return {
-        cols.uids[m]: REASON_PREFIX + cols.uids[s]
+        uids[m]: REASON_PREFIX + uids[s]
         for m, s in zip(members[~first].tolist(), survivor_of[~first].tolist())
     }

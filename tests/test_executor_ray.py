@@ -1,0 +1,168 @@
+"""The demo recipe on a Ray cluster that the tests start on 127.0.0.1: the same rows, stats and
+rejects as the local executor; a Ray worker killed mid-run loses nothing and doubles nothing; a
+run killed and run again, with its parts in object storage, gives the same dataset."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.test_pipeline import ROOT, demo_recipe, run_cli, task_rows
+
+pytest.importorskip("ray", reason="the Ray executor's tests need Ray: pip install '.[ray]'")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory) -> str:
+    """A one-node Ray cluster with 2 CPUs; `ray start --block` stops what it started on SIGTERM.
+    Drivers join it at 127.0.0.1:<port>, which Ray resolves to this node's address."""
+    port = free_port()
+    temp = tmp_path_factory.mktemp("ray")
+    # a throwaway cluster of the tests: no token (else the cluster and the drivers the tests run
+    # must find the same one in ~/.ray)
+    environment = pytest.MonkeyPatch()
+    environment.setenv("RAY_AUTH_MODE", "disabled")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # the workers import this checkout
+    command = [
+        sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block", "--disable-usage-stats",
+        "--port", str(port), "--num-cpus", "2", "--include-dashboard", "false",
+        "--dashboard-agent-listen-port", str(free_port()),
+        "--temp-dir", str(temp),
+    ]
+    head = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    started = []
+    for line in head.stdout:  # it prints this, then blocks; or it ends, and so does stdout
+        started.append(line)
+        if "Ray runtime started" in line:
+            break
+    assert "Ray runtime started" in started[-1], "".join(started)
+    # its later lines go nowhere, so a full pipe never stops it
+    threading.Thread(target=head.stdout.read, daemon=True).start()
+    yield f"127.0.0.1:{port}"
+    head.send_signal(signal.SIGTERM)
+    try:
+        head.wait(60)
+    except subprocess.TimeoutExpired:
+        pass
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(head.pid, signal.SIGKILL)  # what it started, should it have left any
+    environment.undo()
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory) -> Path:
+    tmp_path = tmp_path_factory.mktemp("local")
+    result = run_cli("run", str(demo_recipe(tmp_path)), "--no-progress")
+    assert result.returncode == 0, result.stderr
+    return tmp_path / "out"
+
+
+def ray_recipe(tmp_path: Path, address: str, **executor) -> Path:
+    return demo_recipe(tmp_path, executor={"kind": "ray", "address": address, **executor})
+
+
+def same_outputs(out: Path, expected: Path) -> None:
+    assert task_rows(out) == task_rows(expected)
+    stats, local = (json.loads((o / "stats.json").read_text()) for o in (out, expected))
+    stats.pop("elapsed_s"), local.pop("elapsed_s")
+    assert stats == local
+    assert (out / "rejects" / "notebooks.jsonl").read_text() == (expected / "rejects" / "notebooks.jsonl").read_text()
+
+
+def test_the_demo_on_ray_gives_the_local_executors_rows(cluster: str, local_run: Path, tmp_path: Path):
+    result = run_cli("run", str(ray_recipe(tmp_path, cluster)))
+    assert result.returncode == 0, result.stderr
+    assert "(ray)" in result.stderr  # the progress lines say where the stages ran
+    assert task_rows(tmp_path / "out")
+    same_outputs(tmp_path / "out", local_run)
+    # the same folder layout: parts, summaries, the dedup map's keys and its reduce
+    work = tmp_path / "out" / "_work"
+    assert (work / "stage-0" / "reduce.json").is_file() and list(work.glob("stage-0/part-*.keys.pkl"))
+
+
+def running_part_tasks() -> list[psutil.Process]:
+    """Ray worker processes running a part (Ray titles a worker with the task it runs)."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.Error, TypeError):
+            if any("ray::_part_task" in arg for arg in process.info["cmdline"]):
+                found.append(process)
+    return found
+
+
+def test_a_ray_worker_killed_mid_run_loses_nothing_and_doubles_nothing(cluster: str, local_run: Path, tmp_path: Path):
+    recipe = ray_recipe(tmp_path, cluster, part_size=4)
+    run = subprocess.Popen([sys.executable, "-m", "nbqa_builder", "run", str(recipe), "--no-progress"], cwd=ROOT,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    killed = None
+    deadline = time.monotonic() + 120
+    # the sandbox stage takes seconds a part: kill a worker there, in the middle of a part
+    while killed is None and run.poll() is None and time.monotonic() < deadline:
+        if list((tmp_path / "out" / "_work").glob("stage-0/reduce.json")):
+            workers = running_part_tasks()
+            if workers:
+                killed = workers[0].pid
+                workers[0].kill()
+        time.sleep(0.05)
+    out, err = run.communicate(timeout=300)
+    assert killed is not None, "no worker was caught running a part"
+    assert run.returncode == 0, err
+    assert not psutil.pid_exists(killed) or psutil.Process(killed).status() == psutil.STATUS_ZOMBIE
+    same_outputs(tmp_path / "out", local_run)
+
+
+def test_a_run_killed_and_run_again_on_ray_gives_the_same_dataset(cluster: str, local_run: Path, tmp_path: Path):
+    """With `storage`, the parts live in the store (here a file:// one) and nowhere else."""
+    store = tmp_path / "store"
+    recipe = ray_recipe(tmp_path, cluster, part_size=4, storage=store.as_uri())
+    run = subprocess.Popen([sys.executable, "-m", "nbqa_builder", "run", str(recipe), "--no-progress"], cwd=ROOT,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not list(store.glob("stage-1/part-*.json")) and run.poll() is None:
+        assert time.monotonic() < deadline, "no part of the second stage finished in two minutes"
+        time.sleep(0.05)
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+    assert not (tmp_path / "out" / "dataset").exists(), "the run finished before it was killed"
+    assert not list((tmp_path / "out" / "_work").glob("stage-*/part-*.json"))  # parts are in the store
+    finished = {p.name for p in store.glob("stage-1/part-*.json")}
+    result = run_cli("run", str(recipe), "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert finished <= {p.name for p in store.glob("stage-1/part-*.json")}
+    same_outputs(tmp_path / "out", local_run)
+
+
+def test_a_recipe_asks_ray_for_a_sandbox_steps_memory_and_bounds_llm_parts():
+    from nbqa_builder.executors.ray import stage_resources
+    from nbqa_builder.pipeline import plan_stages
+    from nbqa_builder.recipe import load_recipe
+
+    recipe = load_recipe(ROOT / "recipes" / "demo.yaml")
+    first, sandbox = (stage_resources(recipe, stage) for stage in plan_stages(recipe))
+    assert (first.num_cpus, first.memory_mb, first.max_in_flight) == (1, 0, None)
+    assert sandbox.memory_mb > 4096 and sandbox.max_in_flight is None
+    llm = recipe.model_copy(update={
+        "steps": [s if "extract" not in s else {"extract": {"backend": "openai", "model": "m", "base_url": "http://127.0.0.1:1/v1"}}
+                  for s in recipe.steps],
+        "executor": recipe.executor.model_copy(update={"resources": {"verify": {"memory_mb": 100_000}}}),
+    })
+    sandbox = stage_resources(llm, plan_stages(llm)[1])
+    assert sandbox.max_in_flight == 2 and sandbox.memory_mb == 100_000

@@ -151,18 +151,20 @@ def test_a_run_killed_and_run_again_on_ray_gives_the_same_dataset(cluster: str, 
 
 
 def test_a_recipe_asks_ray_for_a_sandbox_steps_memory_and_bounds_llm_parts():
+    import yaml
+
     from nbqa_builder.executors.ray import stage_resources
     from nbqa_builder.pipeline import plan_stages
-    from nbqa_builder.recipe import load_recipe
+    from nbqa_builder.recipe import parse_recipe
 
-    recipe = load_recipe(ROOT / "recipes" / "demo.yaml")
+    demo = yaml.safe_load((ROOT / "recipes" / "demo.yaml").read_text())
+    recipe = parse_recipe(yaml.safe_dump(demo))
     first, sandbox = (stage_resources(recipe, stage) for stage in plan_stages(recipe))
     assert (first.num_cpus, first.memory_mb, first.max_in_flight) == (1, 0, None)
     assert sandbox.memory_mb > 4096 and sandbox.max_in_flight is None
-    llm = recipe.model_copy(update={
-        "steps": [s if "extract" not in s else {"extract": {"backend": "openai", "model": "m", "base_url": "http://127.0.0.1:1/v1"}}
-                  for s in recipe.steps],
-        "executor": recipe.executor.model_copy(update={"resources": {"verify": {"memory_mb": 100_000}}}),
-    })
+    demo["steps"] = [s if "extract" not in s else {"extract": {"backend": "openai", "extract": {"model": "m"}}}
+                     for s in demo["steps"]]
+    demo["executor"] = {"kind": "ray", "resources": {"verify": {"memory_mb": 100_000}}}
+    llm = parse_recipe(yaml.safe_dump(demo))
     sandbox = stage_resources(llm, plan_stages(llm)[1])
     assert sandbox.max_in_flight == 2 and sandbox.memory_mb == 100_000

@@ -205,8 +205,8 @@ def run_on_ray(pipeline: Pipeline, restart: bool) -> dict[str, Any]:
     recipe = pipeline.recipe
     ray = _import_ray(recipe)
     store = WorkStore(pipeline.work, recipe.executor.storage)
-    started = time.time()
     connected_here = _connect(ray, recipe)
+    started = time.time()  # like the local run's, without starting the cluster
     try:
         if restart:
             store.remove_all()

@@ -322,3 +322,15 @@ def test_keys_survive_pickling_and_foreign_keys_are_refused():
 def test_unknown_setting_is_an_error():
     with pytest.raises(ValidationError, match="shingle_size"):
         MinHashConfig(shingle_size=5)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list(" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\u2028\u3000#'\"\\ab=é")), max_size=40))
+def test_normalised_lines_are_the_regex_definition(code):
+    """Comments cut, whitespace runs (any Unicode whitespace) made one space, blank lines gone."""
+    import re
+
+    from nbqa_builder.dedup.normalize import normalized_lines, strip_comment
+
+    expected = [line for line in (re.sub(r"\s+", " ", strip_comment(raw)).strip() for raw in code.splitlines()) if line]
+    assert normalized_lines(code) == expected

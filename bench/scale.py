@@ -38,26 +38,17 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from dedup import planted_pairs, precision_recall, synthetic_signatures  # noqa: E402
+from pipeline import RECIPE as PIPELINE_RECIPE  # noqa: E402
 from pipeline import PeakRSS, build_corpus, originals  # noqa: E402
 
 from nbqa_builder.dedup.minhash import MinHashConfig, MinHashKey, band_keys  # noqa: E402
 from nbqa_builder.executors.ray import NOTEBOOKS_PER_SHARD, PARTS_PER_SCATTER  # noqa: E402
 
-PART_SIZE = 250
-RECIPE = """
-name: scale
-source: {{kind: local, path: "{source}"}}
-steps:
-  - validate: {{}}
-  - filter: {{rules: [no_code, out_of_order, unexecuted_code_cells, error_outputs, neural_network_or_gpu, external_api]}}
-  - deps: {{}}
-  - filter: {{rules: [teaching_dataset, decontaminate, too_little_data]}}
-  - redact: {{}}
-  - dedup: {{exact: true, minhash: {{threshold: 0.7, num_perm: 128}}}}
-  - extract: {{backend: heuristic}}
-output: "{output}"
-executor: {{kind: {kind}, workers: {workers}, part_size: {part_size}}}
-"""
+# bench/pipeline.py's recipe, with MinHash near-dedup and the executor's kind to choose
+RECIPE = (PIPELINE_RECIPE
+          .replace("dedup: {{exact: true}}", "dedup: {{exact: true, minhash: {{threshold: 0.7, num_perm: 128}}}}")
+          .replace("kind: local, workers", "kind: {kind}, workers"))
+assert "minhash" in RECIPE and "{kind}" in RECIPE, "bench/pipeline.py's recipe changed: update these replacements"
 PLAN_NODE_COUNTS = (1, 4, 16)
 PLAN_CPUS_PER_NODE = 32
 
@@ -66,7 +57,7 @@ def run_recipe(source: str, output: str, kind: str, workers: int) -> None:
     from nbqa_builder.pipeline import Pipeline
     from nbqa_builder.recipe import parse_recipe
 
-    text = RECIPE.format(source=source, output=output, kind=kind, workers=workers, part_size=PART_SIZE)
+    text = RECIPE.format(source=source, output=output, kind=kind, workers=workers)
     Pipeline(parse_recipe(text, "scale.yaml"), progress=False).run(restart=True)
 
 

@@ -185,8 +185,12 @@ def _connect(ray: Any, recipe: Recipe) -> bool:
     address = recipe.executor.address
     if address == "local":
         ray.init(num_cpus=recipe.executor.workers, include_dashboard=False, **quiet)
-    else:
+        return True
+    try:
         ray.init(address=address, **quiet)
+    except ConnectionError as exc:
+        raise RecipeError(f"{recipe.path or 'recipe'}: executor.address {address}: no Ray cluster to join ({exc}); "
+                          "start one with `ray start --head`, or use address: local") from None
     return True
 
 
@@ -260,14 +264,16 @@ def _run_stage(ray: Any, pipeline: Pipeline, store: WorkStore, stage: Stage, rep
     task = ray.remote(_part_task).options(num_cpus=resources.num_cpus, memory=memory_mb * 2**20 or None,
                                           max_retries=TASK_RETRIES, retry_exceptions=False)
     limit = resources.max_in_flight or max(1, int(cpus / resources.num_cpus)) * 2
-    done_already = sum(len(parts[p]) for p in range(len(parts)) if p not in set(todo))
+    waiting = set(todo)
+    done_already = sum(len(parts[p]) for p in range(len(parts)) if p not in waiting)
     pending: dict[Any, int] = {}
     with tqdm(total=total, initial=done_already, unit="nb", desc=f"stage {stage.index}: {stage.label} (ray)",
               disable=not pipeline.progress, mininterval=1.0, dynamic_ncols=True) as bar:
         try:
             for part in todo:
-                job = PartJob(recipe, stage, part, str(pipeline.work), repositories=repositories if stage.index == 0 else None,
-                              paths=parts[part] if stage.index == 0 else None)
+                job = PartJob(recipe, stage, part, str(pipeline.work))
+                if stage.index == 0:
+                    job.repositories, job.paths = _own_repositories(repositories, parts[part])
                 pending[task.remote(job, store, run_key)] = part
                 while len(pending) >= limit:
                     _collect_one(ray, pending, bar)
@@ -277,6 +283,14 @@ def _run_stage(ray: Any, pipeline: Pipeline, store: WorkStore, stage: Stage, rep
             for ref in pending:
                 ray.cancel(ref, force=True)
             raise
+
+
+def _own_repositories(repositories: list[dict], paths: list) -> tuple[list[dict], list[tuple[int, str]]]:
+    """The repositories a stage-0 part reads, and its paths numbered in that list: a task carries
+    its own few repositories, not the crawl's tens of thousands."""
+    used = sorted({index for index, _ in paths})
+    position = {index: k for k, index in enumerate(used)}
+    return [repositories[i] for i in used], [(position[index], path) for index, path in paths]
 
 
 def _collect_one(ray: Any, pending: dict, bar: tqdm) -> None:

@@ -141,6 +141,40 @@ def retail(rng: np.random.RandomState) -> None:
     save(notebook([("md", "# Notes\nNothing to run here."), ("code", "")]), repo / "notebooks" / "empty.ipynb")
 
 
+def saved_as(nb: nbformat.NotebookNode, replacements: dict[str, str]) -> nbformat.NotebookNode:
+    """The notebook as its author saved it: run here on a local stand-in (no network, Python 3),
+    saved with the author's code and the outputs the run gave."""
+    for cell in nb.cells:
+        for old, new in replacements.items():
+            cell.source = cell.source.replace(old, new)
+    return nb
+
+
+def rerun_hazards() -> None:
+    """Notebooks that look fine but cannot re-run offline here: each rule that finds such a
+    notebook has one (the kept notebooks of the demo all re-run)."""
+    repo = ROOT / "acme__retail-analysis"
+    folder = repo / "notebooks"
+    load = 'import pandas as pd\nsales = pd.read_csv("../data/sales.csv")\nlen(sales)'
+    # another file read over the network (the run here read a local stand-in)
+    nb = execute(notebook([("code", load), ("code", 'rates = pd.read_csv("../data/tiny.csv")\nlen(rates)')]), folder)
+    save(saved_as(nb, {'"../data/tiny.csv"': '"https://example.org/fx/eur-rates.csv"'}), folder / "network_rates.ipynb")
+    # a second file the repository does not have
+    csv(repo / "data" / "returns.csv", ["region", "returned"], [["north", 3], ["south", 1]])
+    nb = execute(notebook([("code", load), ("code", 'returns = pd.read_csv("../data/returns.csv")\nreturns["returned"].sum()')]),
+                 folder)
+    (repo / "data" / "returns.csv").unlink()
+    save(nb, folder / "missing_returns.ipynb")
+    # outputs stripped before it was committed
+    nb = execute(notebook([("code", load), ("code", 'sales["units"].sum()')]), folder)
+    for cell in nb.cells:
+        cell.outputs = []
+    save(nb, folder / "outputs_stripped.ipynb")
+    # Python 2: the run here used print(), the author wrote the statement
+    nb = execute(notebook([("code", load), ("code", 'print(sales["units"].max())')]), folder)
+    save(saved_as(nb, {'print(sales["units"].max())': 'print sales["units"].max()'}), folder / "python2.ipynb")
+
+
 def weather(rng: np.random.RandomState) -> None:
     repo = ROOT / "lab__weather-stats"
     repo.mkdir(parents=True, exist_ok=True)
@@ -221,6 +255,7 @@ def main() -> None:
     weather(rng)
     course(rng)
     broken()
+    rerun_hazards()
     print(f"wrote {sum(1 for _ in ROOT.rglob('*.ipynb'))} notebooks under {ROOT.name}/")
 
 

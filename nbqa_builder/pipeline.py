@@ -25,15 +25,16 @@ import json
 import logging
 import os
 import pickle
+import random
 import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from tqdm import tqdm
-
 from nbqa_builder.executors.local import LocalExecutor
+from nbqa_builder.extract.llm_store import adopt_work_layout
+from nbqa_builder.progress import ProgressChannel, Reporter, progress_bar
 from nbqa_builder.recipe import Recipe, step_class
 from nbqa_builder.records import Notebook
 from nbqa_builder.sources.local import Repository, find_repositories, list_notebooks, read_notebook
@@ -102,18 +103,25 @@ def split_parts(items: list, files: list[str | Path], max_items: int, max_bytes:
 
 
 def atomic_write(path: Path, data: bytes) -> None:
+    """`path` holds `data` whole, or is as it was: a write that fails (a full disk) leaves no
+    temporary file behind."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 # The layout of `_work/` (what parts and summaries hold); raised when it changes, so that a run
 # begun by an older version is refused rather than resumed. 2: summaries list the data files.
 # 3: data references list their call sites; tasks carry their spec's reference program.
-WORK_FORMAT = 3
+# 4: data references say what they read (a file, a glob match, a network fetch).
+WORK_FORMAT = 5
 
 
 def recipe_fingerprint(recipe: Recipe) -> str:
@@ -141,6 +149,7 @@ class PartJob:
     work: str
     repositories: list[dict] | None = None  # stage 0: where to read
     paths: list[tuple[int, str]] | None = None  # stage 0: (repository index, path)
+    progress: Any = None  # where to count finished notebooks (progress.Reporter's sink); None: nowhere
 
 
 @contextlib.contextmanager
@@ -177,10 +186,22 @@ def _run_part(steps: list[Step], job: PartJob) -> dict[str, Any]:
     # content at once: a worker holds one chunk's notebooks and the part's kept ones, not the
     # whole part parsed. A step that works on several notebooks at once gets chunks that large.
     chunk = max([job.recipe.executor.chunk_size] + [s.concurrency() for s in per_record])
+    # Steps that work on one notebook at a time take the chunk's notebooks one by one, so that
+    # progress moves a notebook at a time (a chunk of slow executions would hold it still).
+    one_by_one = all(s.concurrency() == 1 for s in per_record)
+    reporter = Reporter(job.progress)
     records: list[Notebook] = []
     for batch in _part_batches(job, work, chunk):
-        for step in per_record:
-            batch = step(batch)
+        if one_by_one:
+            for notebook in batch:
+                single = [notebook]
+                for step in per_record:
+                    single = step(single)
+                reporter.add(1)
+        else:
+            for step in per_record:
+                batch = step(batch)
+            reporter.add(len(batch))
         for notebook in batch:
             if notebook.kept:
                 notebook.compact()  # it waits in memory for the rest of the part
@@ -204,6 +225,7 @@ def _run_part(steps: list[Step], job: PartJob) -> dict[str, Any]:
         atomic_write(out / f"part-{job.part:05d}.keys.pkl", pickle.dumps(keys, protocol=5))
     summary = part_summary(job.part, records)
     atomic_write(out / f"part-{job.part:05d}.json", json.dumps(summary).encode())
+    reporter.flush()
     return summary
 
 
@@ -268,6 +290,7 @@ class Pipeline:
         self.work = self.output / "_work"
         self.progress = progress
         self.stages = plan_stages(recipe)
+        self.parts_run = 0  # parts the last `run` computed (0: an earlier run had done them all)
 
     def run(self, restart: bool = False) -> dict[str, Any]:
         if self.recipe.executor.kind == "ray":
@@ -275,18 +298,27 @@ class Pipeline:
 
             return run_on_ray(self, restart)
         started = time.time()
+        # the LLM replies and spend of earlier runs live in <output>/_llm/, which --restart keeps
+        # (those of runs made before it existed are moved there from _work/ first)
+        adopt_work_layout(self.output)
         if restart and self.work.exists():
             shutil.rmtree(self.work)
-        with LocalExecutor(self.recipe.executor.workers) as executor:
-            # the workers import the steps while the notebooks are listed
-            modules = {step_class(name).__module__ for name, _ in self.recipe.step_configs()}
-            executor.start(preload=[__name__, *sorted(modules)])
-            repositories, parts = self.plan()
-            total = sum(len(p) for p in parts)
-            for stage in self.stages:
-                self.run_stage(executor, stage, repositories, parts, total)
-                if stage.global_step is not None:
-                    self.reduce(stage, len(parts))
+        self.parts_run = 0
+        channel = ProgressChannel(self.recipe.executor.workers) if self.progress else None
+        try:
+            with LocalExecutor(self.recipe.executor.workers) as executor:
+                # the workers import the steps while the notebooks are listed
+                modules = {step_class(name).__module__ for name, _ in self.recipe.step_configs()}
+                executor.start(preload=[__name__, *sorted(modules)])
+                repositories, parts = self.plan()
+                total = sum(len(p) for p in parts)
+                for stage in self.stages:
+                    self.run_stage(executor, stage, repositories, parts, total, channel)
+                    if stage.global_step is not None:
+                        self.reduce(stage, len(parts))
+        finally:
+            if channel is not None:
+                channel.shutdown()
         from nbqa_builder.publish.writer import write_outputs
 
         return write_outputs(self.recipe, self.stages, self.work, len(parts), elapsed_s=time.time() - started)
@@ -302,17 +334,37 @@ class Pipeline:
                     "use another output folder or --restart"
                 )
             return [Repository(**r) for r in plan["repositories"]], plan["parts"]
-        source = self.recipe.source
-        root = self.source_root()
-        repositories = find_repositories(root, "folders" if source.kind == "github" else source.layout)
-        include = ["**/*" + ext for ext in source.notebook_extensions] if source.kind == "github" else source.include
-        paths = [(i, path) for i, repo in enumerate(repositories) for path in list_notebooks(repo, include)]
-        parts = split_parts(paths, [os.path.join(repositories[i].directory, path) for i, path in paths],
-                            self.recipe.executor.part_size, self.recipe.executor.part_max_bytes)
+        repositories, parts = self.list_parts(self.source_root())
         self.work.mkdir(parents=True, exist_ok=True)
         plan = {"recipe": fingerprint, "repositories": [asdict(r) for r in repositories], "parts": parts}
         atomic_write(plan_file, json.dumps(plan).encode())
         return repositories, [[tuple(p) for p in part] for part in parts]
+
+    def list_parts(self, root: Path) -> tuple[list[Repository], list[list[tuple[int, str]]]]:
+        """The repositories under `root` and the parts of their notebooks (the source's `limit`
+        applied); nothing is written."""
+        source = self.recipe.source
+        repositories = find_repositories(root, "folders" if source.kind == "github" else source.layout)
+        include = ["**/*" + ext for ext in source.notebook_extensions] if source.kind == "github" else source.include
+        paths = [(i, path) for i, repo in enumerate(repositories) for path in list_notebooks(repo, include)]
+        limit = getattr(source, "limit", None)
+        if limit is not None and len(paths) > limit:
+            paths = sorted(random.Random(source.seed).sample(paths, limit)) if source.sample else paths[:limit]
+        parts = split_parts(paths, [os.path.join(repositories[i].directory, path) for i, path in paths],
+                            self.recipe.executor.part_size, self.recipe.executor.part_max_bytes)
+        return repositories, parts
+
+    def done_parts(self) -> dict[int, int] | None:
+        """Finished parts per stage, when the output holds a run of this recipe; None when it
+        holds none (or one of another recipe)."""
+        plan_file = self.work / "plan.json"
+        try:
+            if json.loads(plan_file.read_text())["recipe"] != recipe_fingerprint(self.recipe):
+                return None
+        except (OSError, ValueError, KeyError):
+            return None
+        return {stage.index: len(list((self.work / f"stage-{stage.index}").glob("part-*.json")))
+                for stage in self.stages}
 
     def source_root(self) -> Path:
         """Where the repositories lie: the local folder, or the GitHub crawl's mirror (crawled now)."""
@@ -320,28 +372,48 @@ class Pipeline:
             from nbqa_builder.sources.github import crawl
 
             return crawl(self.recipe.source, self.output, progress=self.progress)
-        return Path(self.recipe.source.path)
+        return self.local_root()
+
+    def local_root(self) -> Path:
+        """A local source's folder; FileNotFoundError naming it resolved when it is not there."""
+        root = Path(self.recipe.source.path)
+        written = self.recipe.written_as("source.path")
+        if not root.is_dir() and written is not None:
+            raise FileNotFoundError(f"source folder {root.absolute()} does not exist (source.path {written!r} in "
+                                    f"{self.recipe.path} is relative to the recipe's folder)")
+        return root
 
     def run_stage(self, executor: LocalExecutor, stage: Stage, repositories: list[Repository], parts: list,
-                  total: int) -> None:
+                  total: int, channel: ProgressChannel | None = None) -> None:
         out = self.work / f"stage-{stage.index}"
         out.mkdir(parents=True, exist_ok=True)
         todo = [i for i in range(len(parts)) if not (out / f"part-{i:05d}.json").exists()]
+        log.info("stage %d (%s): %d of %d parts to run", stage.index, stage.label, len(todo), len(parts))
+        if not todo:
+            return
+        self.parts_run += len(todo)
+        done_already = sum(len(parts[i]) for i in range(len(parts)) if i not in set(todo))
+        bar = progress_bar(total, done_already, f"stage {stage.index}: {stage.label}", enabled=channel is not None)
+        sink, drain = channel.sink_for(bar) if channel is not None else (None, None)
         repo_dicts = [asdict(r) for r in repositories]
         jobs = [
             PartJob(self.recipe, stage, i, str(self.work),
                     repositories=repo_dicts if stage.index == 0 else None,
-                    paths=parts[i] if stage.index == 0 else None)
+                    paths=parts[i] if stage.index == 0 else None, progress=sink)
             for i in todo
         ]
-        done_already = sum(len(parts[i]) for i in range(len(parts)) if i not in set(todo))
-        with tqdm(total=total, initial=done_already, unit="nb", desc=f"stage {stage.index}: {stage.label}",
-                  disable=not self.progress, mininterval=1.0, dynamic_ncols=True) as bar:
-            def on_result(summary: dict[str, Any]) -> None:
-                bar.update(summary["notebooks"])
 
+        def on_result(summary: dict[str, Any]) -> None:
+            log.debug("stage %d part %d: %d notebooks, %d kept", stage.index, summary["part"], summary["notebooks"],
+                      summary["kept"])
+
+        try:
             executor.map(run_part, jobs, stage.index, functools.partial(build_stage_steps, self.recipe, stage),
                          on_result)
+        finally:
+            if channel is not None:
+                channel.close(sink, drain)
+            bar.close()
 
     def reduce(self, stage: Stage, n_parts: int) -> None:
         out = self.work / f"stage-{stage.index}" / "reduce.json"

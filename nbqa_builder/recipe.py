@@ -1,8 +1,12 @@
 """Recipes: YAML files read into typed models.
 
 An unknown key or a bad value is a `RecipeError` whose message names the file, the line and the
-key, e.g. `recipes/x.yaml:7: steps[1].filter.min_data_rowz: unknown key`. The CLI prints it on one
-line and exits with code 2.
+key, e.g. `recipes/x.yaml:7: steps[1].filter.min_data_rowz: unknown key (did you mean
+min_data_rows?)`; every problem of the recipe is reported, one a line. The CLI prints them and
+exits with code 2.
+
+Paths in a recipe (`source.path`, `source.repositories_file`, `output`) are relative to the
+recipe's own folder, as most tools read them; `Recipe.as_written()` gives them as the file spells them.
 
 Steps are named in `STEP_CLASSES`; each step class carries its own pydantic `Config`, so adding a
 step means adding one line here and one module.
@@ -10,13 +14,16 @@ step means adding one line here and one module.
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import os
 import re
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from nbqa_builder.step import GlobalStep, Step
 
@@ -30,6 +37,7 @@ STEP_CLASSES: dict[str, str] = {
     "execute": "nbqa_builder.sandbox.step:ExecuteStep",
     "verify": "nbqa_builder.sandbox.step:VerifyStep",
     "redact": "nbqa_builder.redact.step:RedactStep",
+    "solve": "nbqa_builder.solve.step:SolveStep",
 }
 
 
@@ -46,7 +54,7 @@ class Strict(BaseModel):
 
 
 class LocalSource(Strict):
-    kind: Literal["local"]
+    kind: Literal["local"]  # notebooks already on this machine (a folder, a clone, a crawl's mirror)
     path: str  # a folder of repositories, or one repository
     # glob patterns of notebooks to read, relative to each repository
     include: list[str] = ["**/*.ipynb"]
@@ -55,6 +63,12 @@ class LocalSource(Strict):
     layout: Literal["auto", "single", "folders"] = "auto"
     # a notebook larger than this is not read at all (recorded as dropped "too_large")
     max_notebook_bytes: int = 50_000_000
+    # read only this many notebooks (null: all): a quick trial of a large folder (`run --limit N`)
+    limit: int | None = Field(None, ge=1)
+    # with `limit`: draw the notebooks at random instead of taking the first ones in path order
+    # (`run --sample N`)
+    sample: bool = False
+    seed: int = 0  # the draw of `sample`: the same seed, the same notebooks, so a trial can be repeated
 
 
 class CodeSearch(Strict):
@@ -65,7 +79,7 @@ class CodeSearch(Strict):
     terms: str = Field("pandas", min_length=1)
     # GitHub's code index holds only files under 384 KB, so larger sizes find nothing
     min_size: int = Field(0, ge=0)
-    max_size: int = Field(384_000, ge=1)
+    max_size: int = Field(384_000, ge=1)  # (the index's limit: larger files are never found)
     # GitHub returns at most 1,000 results per search query; a slice whose count comes near it is halved
     result_cap: int = Field(1000, ge=1)
 
@@ -79,18 +93,18 @@ class CodeSearch(Strict):
 class GithubSource(Strict):
     """Crawl GitHub (sources/github.py). The token comes from GITHUB_TOKEN or GITHUB_TOKENS, never from here."""
 
-    kind: Literal["github"]
+    kind: Literal["github"]  # crawl GitHub: repositories found by the discovery keys below, into a local mirror
     # Crawled notebooks are strangers' code: they run in the `bwrap` sandbox. `trusted: true` says
     # you trust them anyway (e.g. your organisation's repositories), and only then may the
     # execute and verify steps use `sandbox: process`, which isolates nothing.
-    trusted: bool = False
+    trusted: bool = False  # only then may execute and verify use `sandbox: process`
     # the REST API root; a GitHub Enterprise server has its own (https://HOST/api/v3)
     api_url: str = Field("https://api.github.com", pattern=r"^https?://[^\s/]+")
     # discovery, any combination of the four; at least one is needed
     repositories: list[str] = []  # "owner/name" entries
     repositories_file: str | None = None  # one "owner/name" or GitHub URL a line; "#" starts a comment
     repo_search: str | None = None  # a repository search query, e.g. "language:jupyter-notebook stars:>=5"
-    code_search: CodeSearch | None = None
+    code_search: CodeSearch | None = None  # notebooks found by GitHub's code search (below)
     # forks mostly repeat their parent's notebooks
     include_forks: bool = False
     # archived repositories are frozen and often abandoned; skipped unless asked for
@@ -169,18 +183,44 @@ class ExecutorConfig(Strict):
 
 class PublishConfig(Strict):
     hub: str | None = None  # "org/name" to push to, None to stay local
-    private: bool = False
+    private: bool = False  # a new Hub repository is private: a company's own notebooks stay its own
 
 
 class Recipe(Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")  # the run's name: the card's title, in stats and logs
+    # where the notebooks come from: `kind: local` or `kind: github` (their keys below)
     source: LocalSource | GithubSource = Field(discriminator="kind")
+    # the steps in order, each `- name: {settings}` (their keys below); the first is `validate`
     steps: list[dict[str, Any]]
-    output: str
-    executor: ExecutorConfig = ExecutorConfig()
-    publish: PublishConfig = PublishConfig()
-    # where the recipe came from; relative paths in it are relative to the current directory
+    output: str  # the run's folder: dataset/, stats.json, rejects/, and _work/ (the parts, for resume)
+    executor: ExecutorConfig = ExecutorConfig()  # how the work is spread over processes (below)
+    publish: PublishConfig = PublishConfig()  # where the dataset goes after the run (below)
+    # where the recipe came from; relative paths in it are relative to its folder
     path: str | None = None
+    # the paths as the file spells them, before they were made relative to the recipe's folder
+    _written: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    def resolve_paths(self, base: Path) -> None:
+        """Make the recipe's relative paths relative to `base` (the recipe's folder)."""
+        source = self.source
+        for owner, field in ((self, "output"), (source, "path"), (source, "repositories_file")):
+            value = getattr(owner, field, None)
+            if value is not None and not os.path.isabs(os.path.expanduser(value)):
+                self._written[f"{'source.' if owner is source else ''}{field}"] = value
+                setattr(owner, field, os.path.normpath(base / value))
+
+    def written_as(self, key: str) -> str | None:
+        """How the file spelled a path it gave relative (`source.path`, `output`), if it did."""
+        return self._written.get(key)
+
+    def as_written(self) -> dict[str, Any]:
+        """The recipe as a mapping, paths as the file spells them (what a card shows)."""
+        data = self.model_dump(exclude={"path"}, exclude_none=True)
+        for key, value in self._written.items():
+            owner, _, field = key.rpartition(".")
+            if field in (data[owner] if owner else data):
+                (data[owner] if owner else data)[field] = value
+        return data
 
     def build_steps(self, **context: Any) -> list[Step]:
         return [step_class(name)(config, label=label, **context)
@@ -233,6 +273,8 @@ def load_recipe(path: str | Path) -> Recipe:
 
 
 def parse_recipe(text: str, filename: str = "<recipe>") -> Recipe:
+    """Check a recipe; its relative paths are taken from the folder of `filename` (from the
+    current folder for a recipe without a file). Every problem is reported in one RecipeError."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -242,36 +284,59 @@ def parse_recipe(text: str, filename: str = "<recipe>") -> Recipe:
         raise RecipeError(f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(data, dict):
         raise RecipeError(f"{filename}: a recipe is a mapping with name, source, steps and output")
+    problems: list[str] = []
+    recipe = None
     try:
         recipe = Recipe.model_validate({**data, "path": filename})
     except ValidationError as exc:
-        raise _recipe_error(exc, node, filename, ()) from None
-    for index, entry in enumerate(recipe.steps):
+        problems += [_problem(error, node, filename, (), _field_names(Recipe)) for error in exc.errors()]
+    steps = data.get("steps") if isinstance(data.get("steps"), list) else []
+    problems += _step_problems(steps, node, filename)
+    if problems:  # in the order of the file's lines
+        ordered = sorted(dict.fromkeys(problems), key=lambda line: int(m.group(1)) if (
+            m := re.match(rf"{re.escape(filename)}:(\d+):", line)) else 0)
+        raise RecipeError("\n".join(ordered))
+    assert recipe is not None
+    recipe.resolve_paths(Path(filename).parent if filename != "<recipe>" else Path.cwd())
+    return recipe
+
+
+def _step_problems(steps: list[Any], node: Any, filename: str) -> list[str]:
+    problems = []
+    names = [next(iter(entry)) if isinstance(entry, dict) and len(entry) == 1 else None for entry in steps]
+    for index, entry in enumerate(steps):
         loc: tuple[Any, ...] = ("steps", index)
-        if not isinstance(entry, dict) or len(entry) != 1:
-            raise RecipeError(f"{_where(node, filename, loc)}: steps[{index}]: each step is one `name: {{settings}}` mapping")
+        if names[index] is None:
+            problems.append(f"{_where(node, filename, loc)}: steps[{index}]: each step is one `name: {{settings}}` mapping")
+            continue
         ((name, settings),) = entry.items()
         if name not in STEP_CLASSES:
             known = ", ".join(sorted(STEP_CLASSES))
-            raise RecipeError(f"{_where(node, filename, loc + (name,))}: steps[{index}].{name}: unknown step (known: {known})")
-        if settings is not None and not isinstance(settings, dict):
-            raise RecipeError(f"{_where(node, filename, loc + (name,))}: steps[{index}].{name}: settings must be a mapping")
-        try:
-            config = step_class(name).Config.model_validate(settings or {})
-        except ValidationError as exc:
-            raise _recipe_error(exc, node, filename, loc + (name,)) from None
-        earlier = [next(iter(e)) for e in recipe.steps[:index]]
+            problems.append(f"{_where(node, filename, loc + (name,))}: steps[{index}].{name}: unknown step"
+                            f"{_did_you_mean(str(name), STEP_CLASSES)} (known: {known})")
+            continue
         if index == 0 and name != "validate":
-            raise RecipeError(f"{_where(node, filename, loc)}: steps[0]: the first step must be `validate` (it parses the notebooks)")
+            problems.append(f"{_where(node, filename, loc)}: steps[0]: the first step must be `validate` (it parses the notebooks)")
+        if settings is not None and not isinstance(settings, dict):
+            problems.append(f"{_where(node, filename, loc + (name,))}: steps[{index}].{name}: settings must be a mapping")
+            continue
+        config_class = step_class(name).Config
+        try:
+            config = config_class.model_validate(settings or {})
+        except ValidationError as exc:
+            problems += [_problem(error, node, filename, loc + (name,), _field_names(config_class))
+                         for error in exc.errors()]
+            continue
         for needed in step_class(name).required_steps(config):
-            if needed not in earlier:
+            if needed not in names[:index]:
                 hint = REQUIRED_HINTS.get(needed, "")
-                raise RecipeError(f"{_where(node, filename, loc)}: steps[{index}].{name}: needs the `{needed}` step before it{hint}")
-        if name == "redact" and any(issubclass(step_class(e), GlobalStep) for e in earlier):
-            raise RecipeError(f"{_where(node, filename, loc)}: steps[{index}].redact: must come before "
-                              f"{', '.join(e for e in earlier if issubclass(step_class(e), GlobalStep))}: a global step "
-                              "ends a stage, whose part files would hold the text redaction removes")
-    return recipe
+                problems.append(f"{_where(node, filename, loc)}: steps[{index}].{name}: needs the `{needed}` step before it{hint}")
+        earlier_global = [e for e in names[:index] if e in STEP_CLASSES and issubclass(step_class(e), GlobalStep)]
+        if name == "redact" and earlier_global:
+            problems.append(f"{_where(node, filename, loc)}: steps[{index}].redact: must come before "
+                            f"{', '.join(earlier_global)}: a global step ends a stage, whose part files would hold "
+                            "the text redaction removes")
+    return problems
 
 
 # what to add, for the steps a recipe most often forgets
@@ -280,15 +345,41 @@ REQUIRED_HINTS = {
 }
 
 
-def _recipe_error(exc: ValidationError, root: Any, filename: str, prefix: tuple[Any, ...]) -> RecipeError:
-    error = exc.errors()[0]
+def _problem(error: dict[str, Any], root: Any, filename: str, prefix: tuple[Any, ...], fields: set[str]) -> str:
     # pydantic puts the discriminator's tag into the location; it is not a key of the file
     loc = prefix + tuple(part for part in error["loc"] if part not in ("local", "github"))
     key = _dotted(loc)
-    message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
-    if error["type"] not in ("extra_forbidden", "missing"):
-        message += f" (got {error.get('input')!r})"
-    return RecipeError(f"{_where(root, filename, loc)}: {key}: {message}")
+    if error["type"] == "extra_forbidden":
+        message = "unknown key" + _did_you_mean(str(loc[-1]), fields)
+    else:
+        message = error["msg"]
+        if error["type"] != "missing":
+            message += f" (got {error.get('input')!r})"
+    return f"{_where(root, filename, loc)}: {key}: {message}"
+
+
+def _did_you_mean(word: str, known: typing.Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.7)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _field_names(model: type[BaseModel]) -> set[str]:
+    """The keys a model and the models inside it take (the candidates of "did you mean")."""
+    names: set[str] = set()
+    pending, seen = [model], set()
+    while pending:
+        current = pending.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        for name, field in current.model_fields.items():
+            names.add(name)
+            annotation = field.annotation
+            for inner in (annotation, *typing.get_args(annotation)):
+                for candidate in (inner, *typing.get_args(inner)):
+                    if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                        pending.append(candidate)
+    return names
 
 
 def _dotted(loc: tuple[Any, ...]) -> str:

@@ -22,6 +22,9 @@ from nbqa_builder import __version__
 # Status of a data reference, as found by the deps step.
 FOUND, MISSING, URL, DYNAMIC, AMBIGUOUS = "found", "missing", "url", "dynamic", "ambiguous"
 REF_STATUSES = (FOUND, MISSING, URL, DYNAMIC, AMBIGUOUS)
+# What a data reference reads: a file by its path, the files a glob pattern matches (one ref
+# each), or something fetched over the network.
+FILE, GLOB, NETWORK = "file", "glob", "network"
 
 
 @dataclass
@@ -49,6 +52,10 @@ class DataRef:
     # every call that reads it: (cell, line, column) of the call in the cell's code, so the
     # extractor can tell which file a `pd.read_csv(...)` it meets reads
     sites: list[tuple[int, int, int]] = field(default_factory=list)
+    # FILE: a path; GLOB: a file a constant glob pattern matched (`as_written` is the path the
+    # pattern gives); NETWORK: a fetch over the network (`requests.get`, `sns.load_dataset`),
+    # never a file of the repository
+    kind: str = "file"
     # a copy of the file with its credentials redacted (redact step), which every later step runs
     # and the writer publishes, and that copy's sha256; None when the file holds none
     redacted: str | None = None
@@ -59,6 +66,21 @@ class DataRef:
         if self.redacted:
             return Path(self.redacted)
         return Path(repo_dir, self.resolved) if self.resolved else None
+
+
+def code_path(as_written: str) -> str | None:
+    """Where the code expects a file it reads as `as_written`: a POSIX path relative to the
+    notebook's folder (it may climb with `..`). None for what no folder can hold: a URL, an
+    absolute path (`/home/me/x.csv`, `C:\\Users\\x.csv`, `~/x.csv`).
+
+    The execute and verify steps place files there, and a task's `data_files` name them so."""
+    path = as_written.strip().replace("\\", "/")
+    if path.startswith("file://"):
+        path = path[len("file://"):]
+    if "://" in path or path.startswith(("/", "~")) or re.match(r"^[A-Za-z]:/", path):
+        return None
+    parts = [part for part in path.split("/") if part not in (".", "")]
+    return "/".join(parts) or None
 
 
 @dataclass
@@ -229,6 +251,10 @@ class Task:
     # label from the task's data files, placed by name in its working folder; None for LLM tasks
     reference_code: str | None = None
     reference_agrees: bool | None = None  # set by verify: the reference program printed the label
+    # set by the solve step: a blind solver that saw the task's text, constraints, format and files
+    # (never the notebook) reached the label under the strict scorer; None where not checked
+    solver_agrees: bool | None = None
+    solver_answer: str | None = None  # what it gave after `Formatted answer:`; None without one
     drop_reason: str | None = None
 
     def assign_id(self) -> str:
@@ -320,6 +346,8 @@ TASK_SCHEMA = pa.schema(
         ("question_kind", pa.string()),
         ("reference_code", pa.string()),
         ("reference_agrees", pa.bool_()),
+        ("solver_agrees", pa.bool_()),
+        ("solver_answer", pa.string()),
     ]
 )
 

@@ -18,7 +18,11 @@ MIT = "MIT License\n\nPermission is hereby granted, free of charge, to any perso
 class NotebookFactory:
     """`factory.write(repo, "nb/a.ipynb", ["import pandas as pd", ...])` runs the cells with the
     repository's files and saves the notebook with what they showed. A cell given as ("md", text)
-    is markdown."""
+    is markdown.
+
+    `saved_as` replaces text in the code as saved, after the run: a notebook whose author read a
+    URL or a network service (which the tests cannot reach) is run on a local stand-in, and saved
+    with the code its author wrote and the outputs it gave."""
 
     def __init__(self) -> None:
         self.worker = WarmWorker("process", Limits(timeout_s=60, total_timeout_s=300, memory_mb=2048))
@@ -26,7 +30,7 @@ class NotebookFactory:
     def close(self) -> None:
         self.worker.close()
 
-    def write(self, repo: Path, path: str, cells: list) -> Path:
+    def write(self, repo: Path, path: str, cells: list, saved_as: dict[str, str] | None = None) -> Path:
         files = {str(p.relative_to(repo)): p for p in repo.rglob("*") if p.is_file() and p.suffix != ".ipynb"}
         code = [c for c in cells if isinstance(c, str)]
         run = self.worker.run_notebook(code, files, str(Path(path).parent) if "/" in path else "")
@@ -38,6 +42,8 @@ class NotebookFactory:
         for index, cell in enumerate(cells):
             if isinstance(cell, str):
                 ran = next(outputs)
+                for old, new in (saved_as or {}).items():
+                    cell = cell.replace(old, new)
                 node = new_code_cell(cell, execution_count=ran.execution_count)
                 node.outputs = [nbformat.from_dict(o) for o in ran.outputs]
             else:

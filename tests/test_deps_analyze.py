@@ -202,16 +202,18 @@ def test_remote_paths_are_urls(path: str) -> None:
         ['np.savez("arrs", a=a)', 'b = np.load("arrs.npz")'],
         ['with open("o.txt", "w") as f:\n    f.write("x")', 'print(open("o.txt").read())'],
         ['store = pd.HDFStore("my.h5")\nstore["a"] = df', 'pd.read_hdf("my.h5", "a")'],
-        [
-            'import urllib.request\nurllib.request.urlretrieve(URL, "d/h.tgz")',
-            'import tarfile\ntarfile.open("d/h.tgz")',
-        ],
         ['from pathlib import Path\nP = Path("o.txt")\nP.write_text("x")', "P.read_text()"],
         ['plt.savefig("fig.png")', 'img = plt.imread("fig.png")'],
     ],
 )
 def test_files_written_earlier_are_not_inputs(cells: list[str]) -> None:
     assert reads(*cells) == []
+
+
+def test_a_download_is_a_network_read_and_the_file_it_writes_is_not_an_input() -> None:
+    assert reads('import urllib.request\nurllib.request.urlretrieve(URL, "d/h.tgz")',
+                 'import tarfile\ntarfile.open("d/h.tgz")') == [
+        ('urllib.request.urlretrieve(URL, "d/h.tgz")'.replace('"', "'"), "urllib.request.urlretrieve", URL)]
 
 
 def test_a_read_before_the_write_is_an_input() -> None:
@@ -289,3 +291,52 @@ def test_every_file_call_makes_its_cell_walked(called_name: str) -> None:
 @pytest.mark.parametrize("helper", ["save_fig('x')", "pd.to_datetime(s)", "df.to_numpy()"])
 def test_lookalike_helpers_do_not_trigger_a_walk(helper: str) -> None:
     assert not TRIGGER.search(helper)
+
+
+@pytest.mark.parametrize("cells, expected", [
+    (['import seaborn as sns\nd = sns.load_dataset("healthexp")'], ("sns.load_dataset('healthexp')", "sns.load_dataset")),
+    (['from sklearn.datasets import fetch_openml\nx = fetch_openml("credit-g")'],
+     ("fetch_openml('credit-g')", "fetch_openml")),
+    (['import pandas_datareader.data as web\np = web.DataReader("F", "stooq")'],
+     ("web.DataReader('F', 'stooq')", "web.DataReader")),
+    (['import requests\ns = requests.Session()', 'r = s.get("https://x.org/a.csv")'], ("requests.Session()", "requests.Session")),
+    (['import requests\ndef ask(api_url):\n    return requests.post(api_url, json={})'],
+     ("requests.post(api_url, json={})", "requests.post")),
+    (['import requests\nr = requests.get("https://x.org/a.json")'], ("https://x.org/a.json", "requests.get")),
+    (['T = "https://x.org/{}.csv"', 'frames = [pd.read_csv(T.format(y)) for y in years]'], ("T.format(y)", "pd.read_csv")),
+    (['frames = [pd.read_csv(f"https://x.org/{y}.csv") for y in years]'], ("f'https://x.org/{y}.csv'", "pd.read_csv")),
+    (['from datasets import load_dataset\nd = load_dataset("imdb")'], ("load_dataset('imdb')", "load_dataset")),
+    (['!wget -O data.csv https://x.org/a.csv', 'pd.read_csv("data.csv")'], ("wget -O data.csv https://x.org/a.csv", "!wget")),
+])
+def test_network_fetches_are_url_refs_of_kind_network(cells, expected):
+    [ref] = find_data_refs(code(*cells))
+    assert (ref.as_written, ref.call, ref.status, ref.kind) == (*expected, URL, "network")
+
+
+def test_a_dataset_read_from_local_files_is_not_a_network_read():
+    assert reads('from datasets import load_dataset\nd = load_dataset("csv", data_files="x.csv")') == []
+
+
+@pytest.mark.parametrize("cells", [
+    ['import glob', 'for f in glob.glob("data/sales-*.csv"):\n    pd.read_csv(f)'],
+    ['from glob import glob', 'frames = [pd.read_csv(f) for f in sorted(glob("data/sales-*.csv"))]'],
+    ['import glob', 'files = glob.glob("data/sales-*.csv")', 'for f in files:\n    df = pd.read_csv(str(f))'],
+    ['from pathlib import Path', 'for p in Path("data").glob("sales-*.csv"):\n    pd.read_csv(p)'],
+])
+def test_a_loop_over_a_constant_glob_pattern_reads_what_it_matches(cells):
+    [ref] = find_data_refs(code(*cells))
+    assert (ref.as_written, ref.status, ref.kind) == ("data/sales-*.csv", MISSING, "glob")
+
+
+@pytest.mark.parametrize("cells, inputs", [
+    (['import sqlite3\ncon = sqlite3.connect("db.sqlite")', 'df.to_sql("t", con)', 'pd.read_sql("select * from t", con)'], []),
+    (['import sqlite3\ncon = sqlite3.connect("db.sqlite")\ncur = con.cursor()', 'cur.execute("CREATE TABLE t (a)")',
+      'pd.read_sql("select * from t", con)'], []),
+    (['import sqlite3\nwith sqlite3.connect("db.sqlite") as con:\n    df.to_sql(name="t", con=con)'], []),
+    (['import sqlite3\ncon = sqlite3.connect("db.sqlite")', 'pd.read_sql("select * from t", con)', 'df.to_sql("u", con)'],
+     ["db.sqlite"]),
+    (['import sqlite3\ncon = sqlite3.connect("db.sqlite")', 'con.execute(query)'], ["db.sqlite"]),  # unknown: an input
+    (['%%writefile lookup.csv\na,b\n1,2', 'pd.read_csv("lookup.csv")'], []),
+])
+def test_a_database_or_file_written_before_it_is_read_is_no_input(cells, inputs):
+    assert paths(*cells) == inputs

@@ -248,11 +248,17 @@ def test_corpus_pydata_book_local_reads() -> None:
 
 @needs_corpus
 @pytest.mark.corpus
-def test_corpus_pandas_exercises_raw_urls_resolve_locally() -> None:
+def test_corpus_pandas_exercises_raw_urls_are_rewritten_to_the_local_file() -> None:
     repo = "guipsamora__pandas_exercises"
-    euro = deps_of(repo, "02_Filtering_&_Sorting/Euro12/Exercises_with_Solutions.ipynb")
-    [ref] = euro.values()
-    assert ref.as_written.startswith("https://raw.githubusercontent.com/guipsamora/pandas_exercises/")
+    path = "02_Filtering_&_Sorting/Euro12/Exercises_with_Solutions.ipynb"
+    notebook = corpus_notebook(repo, path)
+    DepsStep().process(notebook)
+    [ref] = notebook.data_refs
+    # the code now reads the file next to the notebook, and the ref is that read
+    [(url, local)] = notebook.checks["rewritten_reads"].items()
+    assert url.startswith("https://raw.githubusercontent.com/guipsamora/pandas_exercises/")
+    assert local == "Euro_2012_stats_TEAM.csv" and ref.as_written == local
+    assert repr(local) in notebook.cells[ref.cell].source and url not in notebook.cells[ref.cell].source
     assert (ref.status, ref.resolved) == (FOUND, "02_Filtering_&_Sorting/Euro12/Euro_2012_stats_TEAM.csv")
 
     baby = deps_of(repo, "06_Stats/US_Baby_Names/Exercises_with_solutions.ipynb")

@@ -111,3 +111,24 @@ def test_missing_config_exits_2_with_a_clear_error(dataset, tmp_path):
 def test_export_needs_a_format(tmp_path):
     done = run_cli("export")
     assert done.returncode == 2 and "dabench" in done.stderr
+
+
+def test_a_task_without_files_and_one_with_three_round_trip_through_the_official_scorer(tmp_path):
+    tables = {"data/a.csv": SALES, "b.csv": OTHER_DATA, "input/c.csv": PRICES}
+    tasks = [make_task("none", [("answer", "42")]), make_task("three", [("total", "6"), ("rows", "3")], files=tables)]
+    root = write_dataset(str(tmp_path / "ds"), {"interactive": tasks}, tables)
+    out = tmp_path / "bench"
+    done = run_cli("export", "dabench", root, "--to", out)
+    assert done.returncode == 0, done.stderr
+    questions = {q["id"]: q for q in read_jsonl(out / "questions.jsonl")}
+    assert questions["none"]["file_name"] == "none" and questions["none"]["file_names"] == []
+    assert questions["three"]["file_names"] == ["a.csv", "b.csv", "c.csv"]
+    assert [(out / "tables" / name).read_bytes() for name in questions["three"]["file_names"]] == [SALES, OTHER_DATA, PRICES]
+    responses = tmp_path / "responses.jsonl"
+    for right, expected in ((True, 1.0), (False, 0.5)):
+        responses.write_text(json.dumps({"id": "none", "response": "@answer[42]"}) + "\n"
+                             + json.dumps({"id": "three", "response": "@total[6.0] @rows[3]" if right else "@total[7]"}) + "\n")
+        done = run_cli("evaluate", "--questions", out / "questions.jsonl", "--labels", out / "labels.jsonl",
+                       "--responses", responses, "--json")
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["ABQ"] == pytest.approx(expected)

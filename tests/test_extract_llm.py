@@ -159,7 +159,7 @@ def test_the_api_key_is_in_no_output_file_and_no_log_line(llm_run):
     out, server, result, _ = llm_run
     assert all(r.headers.get("authorization") == f"Bearer {FAKE_KEY}" for r in server.requests)  # it was in use
     files = [p for p in out.rglob("*") if p.is_file()]
-    assert any("llm-cache" in p.parts for p in files) and any(p.name == "llm-spend.sqlite" for p in files)
+    assert any(p.parts[-4:-2] == ("_llm", "cache") for p in files) and (out / "_llm" / "spend.sqlite") in files
     assert [p for p in files if FAKE_KEY.encode() in p.read_bytes()] == []
     assert FAKE_KEY not in result.stdout + result.stderr
 
@@ -310,7 +310,7 @@ def test_max_cost_stops_the_run_and_counts_spend_across_resumes(sales_notebook, 
         first, second, again = sales_notebook, copy.deepcopy(sales_notebook), copy.deepcopy(sales_notebook)
         second.path = "other.ipynb"  # not answered yet
         run_step(extract_step(server, tmp_path), first)
-        spent = SpendLedger(tmp_path / "_work" / "llm-spend.sqlite").total()
+        spent = SpendLedger(tmp_path / "_llm" / "spend.sqlite").total()
         assert first.kept and spent == pytest.approx(first.checks["metrics"]["extract"]["cost_usd"]) and spent > 0
         sent = len(server.requests)
         # a later process (a resume) with a budget that the spend on disk has reached
@@ -344,7 +344,7 @@ def test_a_run_stopped_at_max_cost_exits_cleanly_and_resumes_with_a_larger_budge
 def _write_spend_and_cache(work: str, worker: int) -> None:
     from nbqa_builder.extract.llm_client import ReplyCache, SpendLedger
 
-    ledger, cache = SpendLedger(Path(work) / "llm-spend.sqlite"), ReplyCache(Path(work) / "llm-cache")
+    ledger, cache = SpendLedger(Path(work) / "spend.sqlite"), ReplyCache(Path(work) / "cache")
     for i in range(40):
         ledger.add("extract", "m", 10, 1, 0.25)
         cache.put("ab" + "0" * 62, {"content": f"from worker {worker}", "refusal": None, "prompt_tokens": i, "completion_tokens": 1})
@@ -362,9 +362,9 @@ def test_spend_ledger_and_cache_are_shared_safely_by_two_worker_processes(tmp_pa
     for process in workers:
         process.join(60)
     assert [p.exitcode for p in workers] == [0, 0]
-    assert SpendLedger(tmp_path / "llm-spend.sqlite").total() == pytest.approx(2 * 40 * 0.25)
-    assert ReplyCache(tmp_path / "llm-cache").get("ab" + "0" * 62)["content"].startswith("from worker")
-    assert not [p for p in (tmp_path / "llm-cache").rglob("*.tmp")]
+    assert SpendLedger(tmp_path / "spend.sqlite").total() == pytest.approx(2 * 40 * 0.25)
+    assert ReplyCache(tmp_path / "cache").get("ab" + "0" * 62)["content"].startswith("from worker")
+    assert not [p for p in (tmp_path / "cache").rglob("*.tmp")]
 
 
 @pytest.mark.parametrize("name", ["local-llm.yaml", "nbqa-github.yaml"])

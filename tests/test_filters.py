@@ -9,14 +9,19 @@ import pytest
 from nbqa_builder.filters.rules import RULES
 from nbqa_builder.filters.step import FilterConfig, FilterStep
 from nbqa_builder.filters.teaching import header_signature, teaching_name
-from nbqa_builder.records import FOUND, MISSING, Cell, DataRef, Notebook
+from nbqa_builder.records import FOUND, MISSING, URL, Cell, DataRef, Notebook
+
+
+SHOWN = [{"output_type": "execute_result", "execution_count": 1, "data": {"text/plain": "42"}, "metadata": {}}]
 
 
 def make(sources, counts=None, outputs=None, refs=None, repo_dir="") -> Notebook:
+    """A notebook of these code cells; the last one shows a value unless `outputs` says otherwise."""
     cells = []
+    outputs = outputs if outputs is not None else {len(sources) - 1: SHOWN}
     for i, source in enumerate(sources):
         count = (counts[i] if counts else i + 1)
-        cells.append(Cell("code", source, count, (outputs or {}).get(i, [])))
+        cells.append(Cell("code", source, count, outputs.get(i, [])))
     notebook = Notebook(notebook_id="n", repo="o/r", path="a.ipynb", repo_dir=repo_dir, cells=cells)
     notebook.data_refs = refs if refs is not None else [DataRef("data.csv", 0, "pd.read_csv", FOUND, "data.csv", "ab", 50_000, 1000)]
     return notebook
@@ -56,7 +61,7 @@ def test_good_notebook_passes_every_rule():
         (make(GOOD + ["import seaborn as sns\nt = sns.load_dataset('titanic')"]), "teaching_dataset"),
         (make(GOOD + ["from tensorflow.keras.datasets import mnist"]), "neural_network"),
         (make(GOOD, refs=[DataRef("titanic/train.csv", 0, "pd.read_csv", FOUND, "titanic/train.csv", "ab", 60_000, 900)]), "teaching_dataset"),
-        (make(GOOD, refs=[DataRef("data.csv", 0, "pd.read_csv", MISSING)]), "no_local_data"),
+        (make(GOOD, refs=[DataRef("data.csv", 0, "pd.read_csv", MISSING)]), "missing_data_file"),
         (make(GOOD, refs=[]), "no_local_data"),
         (make(GOOD, refs=[DataRef("data.csv", 0, "pd.read_csv", FOUND, "data.csv", "ab", 300, 12)]), "too_little_data"),
     ],
@@ -113,3 +118,95 @@ def test_header_signatures():
     assert header_signature("sepal_length,sepal_width,petal_length,petal_width,species") == "iris"
     assert header_signature('"CRIM","ZN","INDUS","CHAS","NOX","RM","AGE","DIS","RAD","TAX","PTRATIO","B","LSTAT","MEDV"') == "boston housing"
     assert header_signature("date,region,units,price") is None
+
+
+# -- every threshold at N-1, N and N+1, with the values the project ships --------------------------
+
+BIG = DataRef("big.csv", 0, "pd.read_csv", FOUND, "big.csv", "cd", 90_000, 5000)
+ERROR = {"output_type": "error", "ename": "KeyError", "evalue": "x", "traceback": []}
+
+
+def measured(setting: str, n: int) -> Notebook:
+    """A notebook whose measure for `setting` is n, and that passes every other rule."""
+    if setting == "max_unexecuted_code_cells":
+        return make(GOOD + ["x = 1"] * n, counts=[1, 2] + [None] * n)
+    if setting == "max_error_outputs":
+        return make(GOOD, outputs={1: SHOWN + [ERROR] * n})
+    if setting == "min_data_rows":  # a small file: its rows decide
+        return make(GOOD, refs=[DataRef("data.csv", 0, "pd.read_csv", FOUND, "data.csv", "ab", 100, n)])
+    if setting == "min_data_bytes":  # a file without rows (binary): its size decides
+        return make(GOOD, refs=[DataRef("data.xlsx", 0, "pd.read_excel", FOUND, "data.xlsx", "ab", n, None)])
+    if setting == "max_network_reads":
+        return make(GOOD, refs=[BIG] + [DataRef(f"https://example.org/{i}.csv", 0, "pd.read_csv", URL) for i in range(n)])
+    if setting == "max_missing_data_files":
+        return make(GOOD, refs=[BIG] + [DataRef(f"gone{i}.csv", 0, "pd.read_csv", MISSING) for i in range(n)])
+    raise AssertionError(setting)
+
+
+# setting -> its rule (which drops for the reason of its name); a max_ drops above, a min_ below
+THRESHOLDS = {
+    "max_unexecuted_code_cells": "unexecuted_code_cells",
+    "max_error_outputs": "error_outputs",
+    "min_data_rows": "too_little_data",
+    "min_data_bytes": "too_little_data",
+    "max_network_reads": "network_read",
+    "max_missing_data_files": "missing_data_file",
+}
+
+
+def test_every_threshold_of_the_filter_is_tested():
+    numeric = {name for name, field in FilterConfig.model_fields.items() if field.annotation is int}
+    assert numeric - {"header_bytes"} == set(THRESHOLDS)  # header_bytes is how much is read, not a verdict
+
+
+def shipped_configs(rule: str) -> list[tuple[str, FilterConfig]]:
+    """The filter settings as shipped: the model's defaults, and each recipe's filter step that
+    runs the rule (with what the recipe sets, or leaves to the default)."""
+    from nbqa_builder.recipe import load_recipe
+
+    configs = [("FilterConfig()", FilterConfig())]
+    for path in sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.yaml")):
+        for name, config in load_recipe(path).step_configs():
+            if name == "filter" and (config.rules is None or rule in config.rules) and rule not in config.disable:
+                configs.append((path.name, config))
+    return configs
+
+
+# The values shipped, which the comments beside them give reasons for ("under 100 rows a table is a
+# toy, unless the file is 10 kB or more"; the sandbox has no network; a missing file fails the re-run).
+SHIPPED = {"max_unexecuted_code_cells": 0, "max_error_outputs": 0, "min_data_rows": 100, "min_data_bytes": 10_000,
+           "max_network_reads": 0, "max_missing_data_files": 0}
+
+
+@pytest.mark.parametrize("setting", list(THRESHOLDS))
+def test_thresholds_as_shipped_keep_and_drop_at_their_edge(setting):
+    rule = reason = THRESHOLDS[setting]
+    configs = shipped_configs(rule)
+    assert len(configs) >= 4  # the defaults, and each of the three recipes
+    n = SHIPPED[setting]
+    for where, config in configs:
+        assert getattr(config, setting) == n, where
+        for value in (n - 1, n, n + 1):
+            if value < 0:
+                continue
+            notebook = measured(setting, value)
+            FilterStep(config)([notebook])
+            dropped = value > n if setting.startswith("max_") else value < n
+            expected = reason if dropped else None
+            assert notebook.drop_reason == expected, f"{where}: {setting}={n}, measure {value}"
+
+
+@pytest.mark.parametrize("setting", list(THRESHOLDS))
+@pytest.mark.parametrize("n", [1, 7])
+def test_thresholds_set_in_a_recipe_keep_and_drop_at_their_edge(setting, n):
+    reason = THRESHOLDS[setting]
+    config = FilterConfig(**{setting: n})
+    verdicts = {}
+    for value in (n - 1, n, n + 1):
+        notebook = measured(setting, value)
+        FilterStep(config)([notebook])
+        verdicts[value] = notebook.drop_reason
+    if setting.startswith("max_"):
+        assert verdicts == {n - 1: None, n: None, n + 1: reason}
+    else:
+        assert verdicts == {n - 1: reason, n: None, n + 1: None}

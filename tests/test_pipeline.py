@@ -123,9 +123,10 @@ def test_every_rule_has_a_kept_and_a_dropped_example(demo_run: Path):
         "no_code", "out_of_order", "unexecuted_code_cells", "error_outputs", "neural_network", "gpu",
         "external_api", "teaching_dataset", "benchmark_contamination", "too_little_data", "no_local_data",
         "invalid_json", "invalid_encoding", "invalid_notebook", "not_python", "exact_duplicate", "no_tasks",
+        "no_outputs", "network_read", "missing_data_file", "syntax_error",
     }
     assert expected <= set(reasons), expected - set(reasons)
-    assert len(RULES) == 9  # a new rule needs an example notebook here too
+    assert len(RULES) == 13  # a new rule needs an example notebook here too
     # the kept notebooks passed every rule
     assert stats["steps"][[s["step"] for s in stats["steps"]].index("filter#2")]["out"] >= 2
 
@@ -177,6 +178,55 @@ def test_killed_run_resumes_to_the_same_rows(demo_run: Path, tmp_path: Path):
     assert not (tmp_path / "out" / "dataset").exists(), "the run finished before it was killed"
     result = run_cli("run", str(recipe), "--no-progress")
     assert result.returncode == 0, result.stderr
+    assert task_rows(tmp_path / "out") == task_rows(demo_run)
+
+
+def test_a_resumed_run_reuses_finished_parts(demo_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Resume is "run again": finished parts are read back, never computed again (their files are
+    untouched and their steps are not called), and the rows are those of one clean run."""
+    from collections import Counter
+
+    from nbqa_builder import pipeline as pipeline_module
+    from nbqa_builder.recipe import load_recipe
+    from nbqa_builder.step import Step
+
+    recipe = load_recipe(demo_recipe(tmp_path, executor={"workers": 1, "part_size": 4}))
+    pipeline_module.Pipeline(recipe, progress=False).run()
+    work = tmp_path / "out" / "_work"
+    last = max(work.glob("stage-*"), key=lambda folder: int(folder.name.split("-")[1]))
+    markers = sorted(last.glob("part-*.json"))
+    lost = markers[-2:]  # killed while its last two parts were under way
+    for marker in lost:
+        marker.unlink()
+        marker.with_suffix(".pkl").unlink()
+    finished = {path: (path.stat().st_mtime_ns, path.read_bytes()) for path in work.rglob("part-*")}
+    plan = json.loads((work / "plan.json").read_text())
+    lost_parts = [int(marker.stem.split("-")[1]) for marker in lost]
+
+    parts_run: list[tuple[int, int]] = []
+    notebooks_seen: Counter[str] = Counter()
+    run_part, step_call = pipeline_module.run_part, Step.__call__
+
+    def counting_run_part(steps, job):
+        parts_run.append((job.stage.index, job.part))
+        return run_part(steps, job)
+
+    def counting_call(step, batch):
+        notebooks_seen[step.label] += len(batch)
+        return step_call(step, batch)
+
+    monkeypatch.setattr(pipeline_module, "run_part", counting_run_part)
+    monkeypatch.setattr(Step, "__call__", counting_call)
+    pipeline_module.Pipeline(recipe, progress=False).run()
+
+    stage = int(last.name.split("-")[1])
+    assert parts_run == [(stage, part) for part in lost_parts]
+    lost_notebooks = sum(len(plan["parts"][part]) for part in lost_parts)
+    last_steps = [label for label, (name, _) in zip(recipe.step_labels(), recipe.step_configs())
+                  if label in pipeline_module.plan_stages(recipe)[stage].names]
+    assert last_steps and notebooks_seen == Counter({label: lost_notebooks for label in last_steps})
+    for path, (mtime, content) in finished.items():
+        assert path.stat().st_mtime_ns == mtime and path.read_bytes() == content, path
     assert task_rows(tmp_path / "out") == task_rows(demo_run)
 
 
@@ -266,7 +316,8 @@ def sandboxed_recipe(tmp_path: Path, cells: list[str], notebooks: int = 1, worke
     recipe = {
         "name": "sandboxed",
         "source": {"kind": "local", "path": str(tmp_path / "repos")},
-        "steps": [{"validate": {}}, {"deps": {}}, {"execute": {"sandbox": "bwrap", "timeout_s": 600, "runs": 1}}],
+        "steps": [{"validate": {}}, {"deps": {}}, {"redact": {}},
+                  {"execute": {"sandbox": "bwrap", "timeout_s": 600, "runs": 1}}],
         "output": str(tmp_path / "out"),
         "executor": {"workers": workers, "part_size": 1},
     }

@@ -21,14 +21,20 @@ from tests.dataset_fixtures import make_task
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "recipes" / "demo.yaml"
 
+# A config without rows is read streaming: `datasets` refuses a split without rows otherwise
+# (huggingface/datasets#8401), as the card says.
 LOAD_EVERY_CONFIG = """
 import json, sys
 from datasets import load_dataset
-folder, configs = sys.argv[1], json.loads(sys.argv[2])
+folder, rows = sys.argv[1], json.loads(sys.argv[2])
 out = {}
-for config in configs:
-    ds = load_dataset(folder, config, split="train")
-    out[config] = {"rows": ds.num_rows, "features": ds.features.to_dict()}
+for config, expected in rows.items():
+    if expected:
+        ds = load_dataset(folder, config, split="train")
+        out[config] = {"rows": ds.num_rows, "features": ds.features.to_dict()}
+    else:
+        ds = load_dataset(folder, config, split="train", streaming=True)
+        out[config] = {"rows": sum(1 for _ in ds), "features": ds.features.to_dict()}
 print(json.dumps(out))
 """
 
@@ -51,21 +57,34 @@ def card_configs(dataset: Path) -> dict[str, dict]:
     return {entry["config_name"]: entry for entry in yaml.safe_load(header)["configs"]}
 
 
+def expected_rows(dataset: Path) -> dict[str, int]:
+    stats = json.loads((dataset / "stats.json").read_text())
+    by_config = stats["tasks"]["by_config"]
+    return {**by_config, "all": by_config["interactive"] + by_config["sft"], "files": stats["files"]["count"]}
+
+
+def load_every_config(dataset: Path, tmp_path: Path) -> dict[str, dict]:
+    rows = expected_rows(dataset)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    result = subprocess.run([sys.executable, "-c", LOAD_EVERY_CONFIG, str(dataset),
+                             json.dumps({config: rows[config] for config in card_configs(dataset)})],
+                            capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout.splitlines()[-1])
+
+
 def test_load_dataset_reads_every_config_of_the_card_offline(dataset, tmp_path):
     from datasets import Features
 
     configs = card_configs(dataset)
-    assert {"all", "interactive", "files"} <= set(configs) and configs["all"].get("default") is True
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
-    result = subprocess.run([sys.executable, "-c", LOAD_EVERY_CONFIG, str(dataset), json.dumps(sorted(configs))],
-                            capture_output=True, text=True, env=env, timeout=600)
-    assert result.returncode == 0, result.stderr[-2000:]
-    loaded = json.loads(result.stdout.splitlines()[-1])
-    stats = json.loads((dataset / "stats.json").read_text())
-    by_config = stats["tasks"]["by_config"]
-    expected_rows = {**by_config, "all": by_config["interactive"] + by_config["sft"], "files": stats["files"]["count"]}
+    # every config is listed, the demo's empty `sft` and `visualization` too
+    assert list(configs) == ["all", "interactive", "sft", "visualization", "files"]
+    assert configs["all"].get("default") is True
+    loaded = load_every_config(dataset, tmp_path)
+    rows = expected_rows(dataset)
+    assert rows["sft"] == 0 and rows["interactive"] > 0
     for config, got in loaded.items():
-        assert got["rows"] == expected_rows[config] > 0, config
+        assert got["rows"] == rows[config], config
         schema = FILE_SCHEMA if config == "files" else TASK_SCHEMA
         assert Features.from_dict(got["features"]) == Features.from_arrow_schema(schema), config
 

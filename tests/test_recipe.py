@@ -65,7 +65,30 @@ def test_bad_recipe_error_names_key_and_line(bad, expected):
         parse_recipe(bad, "t.yaml")
     message = str(info.value)
     assert expected in message
-    assert "\n" not in message
+    assert all(line.startswith("t.yaml") for line in message.splitlines())  # each problem: file, line, key
+
+
+def test_every_problem_of_a_recipe_is_reported_with_did_you_mean(tmp_path):
+    bad = (GOOD.replace("min_data_rows: 10", "min_data_rowz: 10")
+               .replace("name: t", "name: t\nouptut: x")
+               .replace("  - dedup: {exact: true}", "  - dedupe: {exact: true}")
+               .replace("{kind: local, path: examples/repos}", "{kind: local, path: examples/repos, layuot: single}"))
+    with pytest.raises(RecipeError) as info:
+        parse_recipe(bad, "t.yaml")
+    lines = str(info.value).splitlines()
+    assert lines == [
+        "t.yaml:2: ouptut: unknown key (did you mean output?)",
+        "t.yaml:3: source.layuot: unknown key (did you mean layout?)",
+        "t.yaml:8: steps[2].filter.min_data_rowz: unknown key (did you mean min_data_rows?)",
+        "t.yaml:10: steps[4].dedupe: unknown step (did you mean dedup?) (known: dedup, deps, execute, extract, "
+        "filter, redact, solve, validate, verify)",
+    ]
+    recipe = tmp_path / "bad.yaml"
+    recipe.write_text(bad)
+    result = subprocess.run([sys.executable, "-m", "nbqa_builder", "validate", str(recipe)],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [f"error: {line.replace('t.yaml', str(recipe))}" for line in lines]
 
 
 def test_cli_bad_recipe_is_one_line_and_exit_2(tmp_path):
@@ -95,6 +118,7 @@ source:
 steps:
   - validate: {{}}
   - deps: {{}}
+  - redact: {{}}
   - execute: {{sandbox: process}}
 output: {output}
 """
@@ -106,7 +130,7 @@ def test_crawled_notebooks_in_the_process_sandbox_are_warned_of_and_refused(tmp_
     validated = subprocess.run([sys.executable, "-m", "nbqa_builder", "validate", str(recipe)],
                                capture_output=True, text=True, cwd=ROOT)
     assert validated.returncode == 0
-    assert "warning:" in validated.stderr and "steps[2].execute: sandbox: process" in validated.stderr
+    assert "warning:" in validated.stderr and "steps[3].execute: sandbox: process" in validated.stderr
     refused = subprocess.run([sys.executable, "-m", "nbqa_builder", "run", str(recipe)],
                              capture_output=True, text=True, cwd=ROOT, env={**os.environ, "GITHUB_TOKEN": ""})
     assert refused.returncode == 2
@@ -120,3 +144,38 @@ def test_a_source_said_to_be_trusted_may_use_the_process_sandbox(tmp_path):
     validated = subprocess.run([sys.executable, "-m", "nbqa_builder", "validate", str(recipe)],
                                capture_output=True, text=True, cwd=ROOT)
     assert validated.returncode == 0 and validated.stderr == ""
+
+
+def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "nbqa_builder", *args], capture_output=True, text=True, cwd=cwd,
+                          env={**__import__("os").environ, "PYTHONPATH": str(ROOT)}, timeout=600)
+
+
+def test_paths_in_a_recipe_are_relative_to_the_recipe_file(tmp_path):
+    import shutil
+
+    project = tmp_path / "project"
+    shutil.copytree(ROOT / "examples" / "repos" / "lab__weather-stats", project / "repos" / "lab__weather-stats")
+    (project / "recipes").mkdir()
+    recipe = project / "recipes" / "weather.yaml"
+    recipe.write_text("name: weather\nsource: {kind: local, path: ../repos}\n"
+                      "steps: [validate: {}, deps: {}, redact: {}, extract: {backend: heuristic}]\noutput: ../out\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = run_cli("run", str(recipe), "--no-progress", cwd=elsewhere)
+    assert result.returncode == 0, result.stderr
+    assert (project / "out" / "dataset" / "README.md").is_file() and not list(elsewhere.iterdir())
+    card = (project / "out" / "dataset" / "README.md").read_text()
+    assert "path: ../repos" in card and str(tmp_path) not in card  # as the recipe spells it, not this machine's
+
+
+def test_a_source_folder_that_is_not_there_is_named_resolved(tmp_path):
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "recipes" / "x.yaml").write_text(
+        "name: x\nsource: {kind: local, path: examples/repos}\nsteps: [validate: {}]\noutput: out\n")
+    result = run_cli("run", "recipes/x.yaml", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == (f"error: source folder {tmp_path / 'recipes' / 'examples' / 'repos'} does not "
+                                     "exist (source.path 'examples/repos' in recipes/x.yaml is relative to the "
+                                     "recipe's folder)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["recipes"]  # nothing written

@@ -337,6 +337,31 @@ def test_forked_sessions_continue_from_the_same_state_independently(any_worker):
         assert session.run_cell("int(frame['a'].sum())").outputs[0]["data"]["text/plain"] == "6"
 
 
+def test_a_branch_outlives_its_parent_and_ended_branches_leave_no_zombies(any_worker):
+    # a search closes states in any order: a branch must go on when its parent is closed, and a
+    # parent that loses many branches must not keep them as zombies (they count as processes)
+    zombies = ("import os\n"
+               "def zombie(pid):\n"
+               "    with open(f'/proc/{pid}/stat') as f:\n"
+               "        fields = f.read().rsplit(')', 1)[1].split()\n"
+               "    return fields[0] == 'Z' and int(fields[1]) == os.getpid()\n"
+               "print(sum(zombie(p) for p in os.listdir('/proc') if p.isdigit()))")
+    with any_worker.job({}, "") as session:
+        session.run_cell("x = 7")
+        for _ in range(5):
+            session.fork().kill()
+        counts = []
+        for _ in range(40):  # a killed branch takes a moment to end; the next request reaps it
+            counts.append(session.run_cell(zombies).outputs[0]["text"])
+            if counts[-1] == "0\n":
+                break
+            time.sleep(0.05)
+        assert counts[-1] == "0\n", counts
+        branch = session.fork()
+        session.kill()
+        assert branch.run_cell("print(x * 6)").outputs[0]["text"] == "42\n"
+
+
 def test_outputs_are_nbformat_outputs(any_worker):
     result = run(
         any_worker,

@@ -184,7 +184,7 @@ def replaying(tasks: list, wrong: bool = False):
 
     def script(body: dict) -> Reply:
         user = body["messages"][1]["content"]
-        task = next(t for question, t in by_question.items() if f"Question: {question}\n" in user)
+        task = next(t for question, t in by_question.items() if f": {question}\n" in user)
         done = sum(1 for m in body["messages"] if m["role"] == "assistant")
         code = [s for s in task.solution if s.python_code]
         if done < len(code):
@@ -290,3 +290,55 @@ def test_a_rate_limit_is_waited_out_and_the_search_goes_on(worker, tmp_path):
                               SearchSettings(iterations=3, children=2, c_puct=1.25)).search()
         assert server.requests[1].at - server.requests[0].at >= 0.19
     assert result.vote == "@answer[42]"
+
+
+def test_the_search_prompts_as_export_sft_writes_and_its_trees_become_value_data(demo_dataset, tmp_path):
+    # a model trained on `export sft --template T --file-names name --actions raw` must be searched
+    # with the same text, and value-data must render the trees' turns the same way again
+    import datasets
+
+    import nbqa_builder
+
+    template = tmp_path / "prompt.md"
+    template.write_text("---\nsystem: You analyse data.\n---\nSolve: {question}\nRules: {constraints}\n"
+                        "Answer as: {format}\nFiles: {files}\nWrite {action_rule}\n")
+    exported = tmp_path / "chats.jsonl"
+    done = run_cli("export", "sft", demo_dataset, "--config", "interactive", "--to", exported, "--template", template,
+                   "--file-names", "name", "--actions", "raw", "--final-expression", "keep", "--sandbox", "off")
+    assert done.returncode == 0, done.stderr
+    chats = [json.loads(line)["messages"] for line in exported.read_text().splitlines()]
+
+    def trained_model(body: dict) -> Reply:  # replies as the export taught: its own assistant turns
+        messages = body["messages"]
+        chat = next(c for c in chats if c[1] == messages[1])
+        done = sum(1 for m in messages if m["role"] == "assistant")
+        return Reply(choices=[[m for m in chat if m["role"] == "assistant"][done]["content"]] * body.get("n", 1))
+
+    out = tmp_path / "search"
+    with FakeOpenAI(trained_model) as server:
+        result = search_cli(out, server, demo_dataset, "--prompt", str(template), "--file-names", "name",
+                            "--actions", "raw", "--limit", "2", "--iterations", "4")
+        bodies = [r.body["messages"] for r in server.requests]
+    assert result.returncode == 0, result.stderr
+    assert bodies
+    for messages in bodies:
+        chat = next(c for c in chats if c[1] == messages[1])  # the export's first turns, word for word
+        assert messages[0] == chat[0] and messages[0]["content"] == "You analyse data."
+        for sent, trained in zip(messages[2:], chat[2:]):
+            assert sent == trained  # the same Thought / raw Action / Observation turns
+    deepest = max(bodies, key=len)
+    assert len(deepest) > 3 and deepest[2]["content"].count("Action: ") == 1 and "```" not in deepest[2]["content"]
+
+    done = run_cli("value-data", out / "trees", "--out", tmp_path / "values")
+    assert done.returncode == 0, done.stderr
+    assert evaluate(out, demo_dataset)["answered"] == 2  # the files were served by name: the code ran
+    rows = datasets.load_dataset(str(tmp_path / "values"), split="train")
+    assert len(rows) > 0
+    trees = {json.loads(p.read_text().splitlines()[0])["task_id"]: json.loads(p.read_text().splitlines()[0])
+             for p in (out / "trees").glob("*.jsonl")}
+    for row in rows:
+        header = trees[row["task_id"]]
+        assert header["action_format"] == "raw"
+        assert [m["content"] for m in row["messages"][:2]] == [header["system_prompt"], header["first_user_turn"]]
+        assert not any("```" in m["content"] for m in row["messages"] if m["role"] == "assistant")
+    assert {row["value"] for row in rows if row["terminal"] == "answer"} == {1.0}  # the right answers

@@ -19,7 +19,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recipe", help="recipe YAML whose source is `kind: github`")
     parser.add_argument("--plan", action="store_true", help="print the expected requests and time, crawl nothing")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="-v: waits and retries; -vv: every request")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -10,24 +10,11 @@ from typing import Any
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("notebook", help="path to a .ipynb file")
-    parser.add_argument("--repo", help="the notebook's repository folder (default: the nearest folder above "
-                                       "it with .git or .nbqa-repo.json, else with a LICENSE, else its own)")
+    parser.add_argument("--repo", help="the notebook's repository folder (default: as `run` decides: under the "
+                                       "recipe's source folder, its layout; else the nearest folder above the "
+                                       "notebook with .git, .nbqa-repo.json, a license file, or named owner__name)")
     parser.add_argument("--recipe", help="take the validate/deps/filter settings from this recipe")
     parser.add_argument("--json", action="store_true", help="print JSON")
-
-
-def find_repo_root(notebook: Path) -> Path:
-    """The nearest folder above with .git or .nbqa-repo.json, else with a license file, else its own."""
-    from nbqa_builder.sources.local import LICENSE_FILES
-
-    parents = notebook.resolve().parents
-    for folder in parents:
-        if (folder / ".git").exists() or (folder / ".nbqa-repo.json").exists():
-            return folder
-    for folder in parents:
-        if any((folder / name).is_file() for name in LICENSE_FILES):
-            return folder
-    return notebook.resolve().parent
 
 
 def inspect_notebook(path: Path, repo_dir: Path, configs: dict[str, Any]) -> dict[str, Any]:
@@ -75,16 +62,21 @@ def inspect_notebook(path: Path, repo_dir: Path, configs: dict[str, Any]) -> dic
 def main(args: argparse.Namespace) -> int:
     from nbqa_builder.cli import UserError
     from nbqa_builder.recipe import load_recipe
+    from nbqa_builder.sources.local import repository_of
 
     path = Path(args.notebook)
     if not path.is_file():
         raise UserError(f"{path}: no such file")
-    repo_dir = Path(args.repo) if args.repo else find_repo_root(path)
+    recipe = load_recipe(args.recipe) if args.recipe else None
+    if args.repo:
+        repo_dir = Path(args.repo)
+    elif recipe is not None and recipe.source.kind == "local":
+        repo_dir = repository_of(path, Path(recipe.source.path), recipe.source.layout)
+    else:
+        repo_dir = repository_of(path)
     if not path.resolve().is_relative_to(repo_dir.resolve()):
         raise UserError(f"{path} is not inside the repository folder {repo_dir}")
-    configs: dict[str, Any] = {}
-    if args.recipe:
-        configs = {name: config for name, config in load_recipe(args.recipe).step_configs()}
+    configs: dict[str, Any] = {name: config for name, config in recipe.step_configs()} if recipe else {}
     report = inspect_notebook(path, repo_dir, configs)
     if args.json:
         print(json.dumps(report, indent=2, default=str))

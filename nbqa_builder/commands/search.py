@@ -39,9 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="which final answer goes into responses.jsonl (both are recorded; default vote)")
     parser.add_argument("--max-live-states", type=int, default=32,
                         help="live notebook states kept per task; others are rebuilt by replay (default 32)")
-    parser.add_argument("--prompt", metavar="FILE", help="a template for the first user turn (see search/turns.py)")
-    parser.add_argument("--bare-file-names", action="store_true",
-                        help="name the files by bare name in the prompt, as JUPITER's search serves them")
+    parser.add_argument("--prompt", metavar="FILE",
+                        help="a prompt template file, as `export sft --template` takes (default: ours, publish/prompts/task.md)")
+    parser.add_argument("--file-names", choices=["path", "name"], default="path",
+                        help="files in the prompt by the path the code reads (default) or by bare name")
+    parser.add_argument("--actions", dest="action_format", choices=["fenced", "raw"], default="fenced",
+                        help="how the turns write actions: as the model was trained (`export sft --actions`; default fenced)")
     parser.add_argument("--temperature", type=float, default=1.0, help="policy sampling temperature (default 1.0)")
     parser.add_argument("--sandbox", choices=["bwrap", "process"], default="bwrap",
                         help="bwrap (default) or process (trusted tasks only)")
@@ -78,7 +81,8 @@ def main(args: argparse.Namespace) -> int:
     settings = SearchSettings(mode=args.mode, iterations=args.iterations, children=args.children,
                               c_puct=args.c_puct if args.c_puct is not None else (0.0 if args.mode == INFER else 1.25),
                               max_depth=args.max_depth, max_errors=args.max_errors, cell_timeout_s=args.cell_timeout,
-                              total_timeout_s=args.task_timeout, max_tokens=args.max_tokens, seed=args.seed)
+                              total_timeout_s=args.task_timeout, max_tokens=args.max_tokens, seed=args.seed,
+                              action_format=args.action_format)
     out = Path(args.out)
     try:
         template = load_template(args.prompt)
@@ -89,8 +93,8 @@ def main(args: argparse.Namespace) -> int:
         else:
             tasks = run.dabench_tasks(args.dabench)
         header = {"mode": settings.mode, "method": args.method, "policy_model": args.model, "value": args.value,
-                  "seed": settings.seed}
-        searched = skipped = 0
+                  "seed": settings.seed, "action_format": settings.action_format, "file_naming": args.file_names}
+        searched = skipped = unservable = 0
         with WarmWorker(args.sandbox, Limits(timeout_s=args.cell_timeout, total_timeout_s=args.task_timeout)) as worker:
             with tqdm(desc="search", unit="task", disable=args.no_progress, file=sys.stderr) as bar:
                 for task in islice(tasks, args.limit):
@@ -98,8 +102,14 @@ def main(args: argparse.Namespace) -> int:
                         skipped += 1
                         bar.update()
                         continue
-                    result = run.search_one(task, worker, policy, value, settings, args.method, args.paths,
-                                            args.max_live_states, template, args.bare_file_names)
+                    try:
+                        result = run.search_one(task, worker, policy, value, settings, args.method, args.paths,
+                                                args.max_live_states, template, args.file_names)
+                    except run.NotServable as exc:
+                        print(f"skipped: {exc}", file=sys.stderr)
+                        unservable += 1
+                        bar.update()
+                        continue
                     run.write_result(out, task, result, {**header, "c_puct": settings.c_puct}, args.choose)
                     searched += 1
                     bar.set_postfix(nodes=len(result.tree.nodes), answers=len(result.tree.answers()))
@@ -111,5 +121,7 @@ def main(args: argparse.Namespace) -> int:
     except SandboxError as exc:
         raise UserError(f"the sandbox failed: {exc}") from None
     responses = run.write_responses(out)
-    print(f"searched {searched} tasks ({skipped} done before) -> {out}/trees, {out}/responses.jsonl ({responses} responses)")
+    not_served = f", {unservable} whose files cannot be served by name" if unservable else ""
+    print(f"searched {searched} tasks ({skipped} done before{not_served}) -> {out}/trees, "
+          f"{out}/responses.jsonl ({responses} responses)")
     return 0

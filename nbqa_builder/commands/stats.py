@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,4 +39,26 @@ def main(args: argparse.Namespace) -> int:
     hundred = tasks.get("per_100_kept_notebooks")
     if hundred:
         print(f"per 100 kept notebooks: tasks={hundred['tasks']} interactive={hundred['interactive']}")
+    rerun = rerun_line(stats)
+    if rerun:
+        print(rerun)
     return 0
+
+
+def largest_drops(stats: dict[str, Any], n: int = 3) -> list[str]:
+    """The n largest (step, reason) counts of the funnel: `filter#2 teaching_dataset 2`."""
+    counts = [(count, step["step"], reason) for step in stats["steps"] for reason, count in step["reasons"].items()]
+    counts.sort(key=lambda item: -item[0])
+    return [f"{step} {reason} {count}" for count, step, reason in counts[:n]]
+
+
+def rerun_line(stats: dict[str, Any]) -> str | None:
+    """How many of the notebooks the rules kept re-ran offline to their end (the execute step's
+    count); None when the recipe has no execute step."""
+    executed = [step for step in stats["steps"] if step["step"].split("#")[0] == "execute"]
+    if not executed:
+        return None
+    total = executed[-1]["in"]
+    ran = int(stats.get("metrics", {}).get(executed[-1]["step"], {}).get("ran_to_end", 0))
+    share = f" ({100 * ran / total:.0f}%)" if total else ""
+    return f"re-ran offline to their end: {ran} of the {total} notebooks the rules kept{share}"

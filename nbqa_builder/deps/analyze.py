@@ -6,6 +6,12 @@ The cells are followed in order, like a kernel running them top to bottom: impor
 (`DATA + "x.csv"` gives "data/x.csv"); one that does not fold is `dynamic`, with the argument's
 source text. A read of a path that an earlier statement wrote is not an input, so it is skipped.
 
+Three more kinds of read: a name bound by a loop over a constant glob pattern
+(`for f in glob.glob("data/*.csv")`) reads the files the pattern matches (`kind` GLOB, expanded
+by the resolver); a call that fetches over the network (`requests.get`, `sns.load_dataset`,
+`pd.read_csv(url_template.format(year))`) is a `url` ref of kind NETWORK; and a sqlite database
+that the notebook writes into (`to_sql`, CREATE TABLE) before it reads it is not an input.
+
 Speed: statements are visited once per cell to follow bindings; the expressions of a cell are walked
 for calls only when its source mentions a file function at all (`calls.TRIGGER`).
 """
@@ -22,20 +28,29 @@ from nbqa_builder.deps.calls import (
     BUFFERS,
     DEFAULT_ALIASES,
     FILE_CALLS,
+    GLOB_CALLS,
     HANDLE_LOADERS,
+    LOCAL_DATASET_BUILDERS,
     MODE,
+    NETWORK_CALLS,
     PATH_CONSTRUCTORS,
+    PATH_GLOB_METHODS,
     PATH_READ_METHODS,
     PATH_WRITE_METHODS,
+    SQL_CONNECTION_METHODS,
+    SQL_READERS,
+    SQL_WRITE,
     TRIGGER,
     WRITE,
     WRITE_METHOD_KEYWORDS,
     WRITE_METHODS,
     FileCall,
+    is_network_call,
+    mentions_network,
     mentions_read,
 )
 from nbqa_builder.notebooks.code import child_nodes, dotted_name, parse_cells
-from nbqa_builder.records import DYNAMIC, MISSING, URL, Cell, DataRef
+from nbqa_builder.records import DYNAMIC, GLOB, MISSING, NETWORK, URL, Cell, DataRef
 
 URL_SCHEMES = ("http://", "https://", "ftp://", "s3://", "gs://", "gcs://", "az://", "abfs://", "hdfs://")
 # Folded strings longer than this are not paths but a runaway (`s += s` in a loop of cells).
@@ -58,6 +73,14 @@ class PathValue(str):
     """A folded `pathlib.Path`, kept as its POSIX string (so `/` joins and `.read_text` reads)."""
 
 
+class GlobPattern(str):
+    """A folded `glob.glob(pattern)`: the list of the files it matches, kept as the pattern."""
+
+
+class GlobMatch(str):
+    """A name bound by a loop over a GlobPattern: any one of the files the pattern matches."""
+
+
 def _path_value(path: str | None) -> PathValue | None:
     """As pathlib spells it: `./data//x.csv` is `data/x.csv`; `..` stays (it may cross a symlink)."""
     if path is None:
@@ -76,6 +99,13 @@ def normalised_path(path: str) -> str:
     return posixpath.normpath(path.replace("\\", "/"))
 
 
+# IPython's shell escapes: `!wget -O data.csv URL`, `files = !ls`, and `%%bash` cells
+_SHELL_LINE = re.compile(r"^[ \t]*(?:\w+[ \t]*=[ \t]*)?!(.*)$", re.M)
+_SHELL_CELL = re.compile(r"^\s*%%(?:bash|sh|script)\b")
+_WRITEFILE = re.compile(r"^\s*%%(?:writefile|file)[ \t]+(?:-a[ \t]+)?(\S+)")
+_FETCHER = re.compile(r"\b(wget|curl|git[ \t]+clone|kaggle|gdown|aria2c)\b")
+_SHELL_OUTPUT = re.compile(r"(?:[ \t]-O[ \t]*|[ \t]-o[ \t]+|[ \t]--output(?:-document)?[=  \t]|>[ \t]*)([^\s;|&]+)")
+
 # anything that can bind a name: assignment (also augmented, walrus), import, def, class, for,
 # with ... as, except ... as, del
 _BINDS = re.compile(r"=|\b(?:import|def|class|for|as|del)\b")
@@ -89,7 +119,8 @@ def find_data_refs(cells: list[Cell], trees: list[ast.Module | None] | None = No
     """
     # Cells after the last one that mentions a file access cannot add a read; with lazy `trees`
     # (notebooks.code.LazyTrees) they are not even parsed.
-    last = max((i for i, c in enumerate(cells) if c.cell_type == "code" and mentions_read(c.source)), default=-1)
+    last = max((i for i, c in enumerate(cells)
+                if c.cell_type == "code" and (mentions_read(c.source) or mentions_network(c.source))), default=-1)
     if trees is None:
         trees = parse_cells(cells)
     analyzer = _Analyzer()
@@ -97,8 +128,10 @@ def find_data_refs(cells: list[Cell], trees: list[ast.Module | None] | None = No
         if cell.cell_type != "code":
             continue
         mentions_alias = any(name in cell.source for name in analyzer.alias_triggers)
-        if index > last and not mentions_alias:
-            continue
+        if index > last and not mentions_alias and not analyzer.connections:
+            continue  # (a database it connected to is written into, or read, later on)
+        if "!" in cell.source or "%%" in cell.source:
+            analyzer.run_shell(index, cell.source)
         if not (mentions_alias or TRIGGER.search(cell.source) or _BINDS.search(cell.source)):
             continue  # binds no name and touches no file: it cannot change what later reads resolve to
         tree = trees[index]
@@ -106,6 +139,8 @@ def find_data_refs(cells: list[Cell], trees: list[ast.Module | None] | None = No
             analyzer.run_cell(index, cell.source, tree)
     unique: dict[tuple[str, str], DataRef] = {}
     for ref in analyzer.refs:
+        if id(ref) in analyzer.created:
+            continue  # a database the notebook wrote into before it read it
         first = unique.setdefault((ref.as_written, ref.call), ref)
         if first is not ref:
             first.sites += ref.sites
@@ -156,6 +191,10 @@ class _Analyzer:
         self.refs: list[DataRef] = []
         self.ref_by_call: dict[int, DataRef] = {}  # id(Call node) -> its ref (json.load(open(...)))
         self.alias_triggers: list[str] = []  # `rc` after `from pandas import read_csv as rc`
+        # sqlite connections: name -> the ref of its `connect`, until the notebook reads or writes
+        self.connections: dict[str, DataRef] = {}
+        self.settled: set[int] = set()  # id() of connect refs of databases read or written since
+        self.created: set[int] = set()  # ...of those written before any read: not inputs
         self.cell = 0
         self.scan_calls = False
 
@@ -168,6 +207,26 @@ class _Analyzer:
             self._statements(tree.body)
         except (RecursionError, MemoryError):
             pass  # pathological nesting: keep what the earlier statements gave
+
+    def run_shell(self, index: int, source: str) -> None:
+        """`%%writefile PATH` writes PATH; a shell line that downloads (`!wget`, `!curl`, `git
+        clone`) is a network read, and the file it writes (`-O x.csv`, `> x.csv`) is no input."""
+        self.cell = index
+        magic = _WRITEFILE.match(source)
+        if magic:
+            self._note_write(magic.group(1).strip("'\""))
+            return
+        lines = source.splitlines() if _SHELL_CELL.match(source) else _SHELL_LINE.findall(source)
+        for line in lines:
+            fetcher = _FETCHER.search(line)
+            if fetcher is None:
+                continue
+            text = line.strip()
+            self.refs.append(DataRef(as_written=text if len(text) <= MAX_DYNAMIC_CHARS else text[:MAX_DYNAMIC_CHARS],
+                                     cell=index, call="!" + fetcher.group(1).split()[0], status=URL, kind=NETWORK))
+            output = _SHELL_OUTPUT.search(line)
+            if output and not is_url(output.group(1)):
+                self._note_write(output.group(1).strip("'\""))
 
     # -- statements: bindings in order -------------------------------------------------------
 
@@ -199,6 +258,9 @@ class _Analyzer:
         elif kind is ast.For or kind is ast.AsyncFor:
             self._scan(node.iter)
             self._unbind(node.target)
+            pattern = self._fold(node.iter)
+            if isinstance(pattern, GlobPattern) and type(node.target) is ast.Name:
+                self._set(node.target.id, GlobMatch(pattern))
             self._statements(node.body)
             self._statements(node.orelse)
         elif kind is ast.With or kind is ast.AsyncWith:
@@ -279,7 +341,8 @@ class _Analyzer:
     def _alias(self, name: str, target: str | None) -> None:
         self.aliases[name] = target
         self.env.pop(name, None)
-        if target in FILE_CALLS and not TRIGGER.search(name) and name not in self.alias_triggers:
+        reads = target is not None and (target in FILE_CALLS or is_network_call(target + "."))
+        if reads and not TRIGGER.search(name) and name not in self.alias_triggers:
             self.alias_triggers.append(name)
 
     def _bind(self, target: ast.expr, value_node: ast.expr) -> None:
@@ -310,8 +373,12 @@ class _Analyzer:
         if value is None and kind is ast.Call and self._is_handle(value_node):
             value = _HANDLE
         self._set(name, value)
+        connection = self._connection(value_node) if kind is ast.Call else None
+        if connection is not None:
+            self.connections[name] = connection
 
     def _set(self, name: str, value: Any) -> None:
+        self.connections.pop(name, None)
         if value is None:
             self.env.pop(name, None)
         else:
@@ -354,16 +421,25 @@ class _Analyzer:
                 self._scan(child)
 
     def _scan_shadowed(self, node: ast.AST) -> None:
-        """Comprehension variables and lambda parameters hide constants of the same name."""
+        """Comprehension variables and lambda parameters hide constants of the same name; a
+        variable over a glob pattern (`for f in glob.glob("*.csv")`) is any file it matches."""
+        matches: dict[str, GlobMatch] = {}
         if type(node) is ast.Lambda:
             names = [a.arg for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs]
         else:
             names = [n.id for gen in node.generators for n in ast.walk(gen.target) if type(n) is ast.Name]
+            for gen in node.generators:
+                pattern = self._fold(gen.iter)
+                if isinstance(pattern, GlobPattern) and type(gen.target) is ast.Name:
+                    matches[gen.target.id] = GlobMatch(pattern)
         hidden = {name: self.env.pop(name) for name in names if name in self.env}
+        self.env.update(matches)
         try:
             for child in child_nodes(node):
                 self._scan(child)
         finally:
+            for name in matches:
+                self.env.pop(name, None)
             self.env.update(hidden)
 
     def _canonical(self, func: ast.AST) -> tuple[str | None, str | None]:
@@ -380,6 +456,10 @@ class _Analyzer:
     def _on_call(self, node: ast.Call) -> None:
         func = node.func
         canonical, written_as = self._canonical(func)
+        if canonical is not None and is_network_call(canonical):
+            self._note_network(node, canonical, written_as or canonical)
+        if self.connections or canonical in SQL_READERS:
+            self._sql_call(node, canonical)
         if canonical is not None:
             spec = FILE_CALLS.get(canonical)
             if spec is not None:
@@ -424,8 +504,71 @@ class _Analyzer:
         value = self._fold(argument)
         if isinstance(value, str):
             self._note_read(node, value, call)
+        elif value is None and self._is_url(argument):  # `url_template.format(year)`
+            self._add(node, DataRef(as_written=_source_text(argument), cell=self.cell, call=call, status=URL,
+                                    kind=NETWORK))
         elif value is None and not self._is_handle(argument):
             self._note_dynamic(node, argument, call)
+
+    # -- network and sqlite --------------------------------------------------------------------
+
+    def _note_network(self, node: ast.Call, canonical: str, call: str) -> None:
+        if canonical == "datasets.load_dataset":
+            name = self._fold(node.args[0]) if node.args else None
+            if isinstance(name, str) and (name in LOCAL_DATASET_BUILDERS or name.startswith((".", "/"))):
+                return
+        position = NETWORK_CALLS.get(canonical)  # a module's loaders name what they fetch
+        argument = _argument(node, position, ("url",)) if position is not None else None
+        value = self._fold(argument) if argument is not None else None
+        as_written = value if isinstance(value, str) else _source_text(node)
+        self._add(node, DataRef(as_written=as_written, cell=self.cell, call=call, status=URL, kind=NETWORK))
+
+    def _connection(self, node: ast.Call) -> DataRef | None:
+        """The connect ref behind `sqlite3.connect(path)` or `con.cursor()`, if it is tracked."""
+        func = node.func
+        if type(func) is ast.Attribute and func.attr == "cursor" and type(func.value) is ast.Name:
+            return self.connections.get(func.value.id)
+        if self._canonical(func)[0] == "sqlite3.connect":
+            return self.ref_by_call.get(id(node))
+        return None
+
+    def _sql_call(self, node: ast.Call, canonical: str | None) -> None:
+        """A database is an input if the notebook reads it before it writes into it."""
+        func = node.func
+        if canonical in SQL_READERS or (type(func) is ast.Attribute and func.attr == "to_sql"):
+            argument = _argument(node, 1, ("con",))
+            ref = self.connections.get(argument.id) if type(argument) is ast.Name else None
+            writes = canonical not in SQL_READERS
+        elif type(func) is ast.Attribute and func.attr in SQL_CONNECTION_METHODS and type(func.value) is ast.Name:
+            ref = self.connections.get(func.value.id)
+            statement = self._fold(node.args[0]) if node.args else None
+            writes = isinstance(statement, str) and SQL_WRITE.match(statement) is not None
+        else:
+            return
+        if ref is None or id(ref) in self.settled:
+            return
+        self.settled.add(id(ref))
+        self.connections = {name: other for name, other in self.connections.items() if other is not ref}
+        if writes:
+            self.created.add(id(ref))
+            self._note_write(ref.as_written)
+
+    def _is_url(self, node: ast.AST) -> bool:
+        """Whether a string that does not fold starts with a URL (`BASE + name`, an f-string or a
+        `.format` or `%` template whose constant head is one)."""
+        kind = type(node)
+        if kind is ast.JoinedStr and node.values:
+            head = node.values[0]
+            prefix = head.value if type(head) is ast.Constant else self._fold(getattr(head, "value", None))
+        elif kind is ast.BinOp and type(node.op) in (ast.Add, ast.Mod):
+            prefix = self._fold(node.left)
+            if prefix is None:
+                return self._is_url(node.left)
+        elif kind is ast.Call and type(node.func) is ast.Attribute and node.func.attr == "format":
+            prefix = self._fold(node.func.value)
+        else:
+            return False
+        return isinstance(prefix, str) and is_url(prefix)
 
     def _mode_writes(self, node: ast.Call, position: int | None, default: str) -> bool:
         mode_node = _argument(node, position, ("mode",)) if position is not None else None
@@ -447,10 +590,13 @@ class _Analyzer:
         return type(node.func) is ast.Attribute and node.func.attr == "open"  # zf.open(member)
 
     def _note_read(self, node: ast.Call, path: str, call: str) -> None:
+        glob_match = isinstance(path, GlobMatch)
         path = str(path)
         if not path.strip() or path == ":memory:":
             return
-        if is_url(path):
+        if glob_match:
+            self._add(node, DataRef(as_written=path, cell=self.cell, call=call, status=MISSING, kind=GLOB))
+        elif is_url(path):
             self._add(node, DataRef(as_written=path, cell=self.cell, call=call, status=URL))
         elif normalised_path(path) not in self.written:
             self._add(node, DataRef(as_written=path, cell=self.cell, call=call, status=MISSING))
@@ -553,6 +699,13 @@ class _Analyzer:
     def _fold_call(self, node: ast.Call) -> Any:
         func = node.func
         canonical, _ = self._canonical(func)
+        if canonical in GLOB_CALLS and len(node.args) == 1:
+            pattern = self._fold(node.args[0])
+            return GlobPattern(pattern) if isinstance(pattern, str) else None
+        if type(func) is ast.Name and func.id in ("sorted", "list", "tuple") and len(node.args) == 1 \
+                and func.id not in self.env and func.id not in self.aliases:
+            inner = self._fold(node.args[0])  # sorted(glob.glob(...)) matches the same files
+            return inner if isinstance(inner, GlobPattern) else None
         if canonical is not None:
             if node.keywords:
                 return None
@@ -564,7 +717,7 @@ class _Analyzer:
                 return _path_value(joined) if canonical in PATH_CONSTRUCTORS else joined
             if canonical in _IDENTITIES and len(node.args) == 1:
                 value = self._fold(node.args[0])
-                return str(value) if value is not None else None
+                return value if isinstance(value, GlobMatch) else (str(value) if value is not None else None)
             return None
         if type(func) is not ast.Attribute:
             return None
@@ -592,6 +745,12 @@ class _Analyzer:
             if values is None or not all(isinstance(v, str) for v in values):
                 return None
             return _capped(receiver.join(values))
+        if method in PATH_GLOB_METHODS and isinstance(receiver, PathValue) and len(node.args) == 1:
+            pattern = self._fold(node.args[0])
+            if not isinstance(pattern, str):
+                return None
+            return GlobPattern(posixpath.join(receiver, "**", pattern) if method == "rglob" else
+                               posixpath.join(receiver, pattern))
         if method == "joinpath" and isinstance(receiver, PathValue):
             values = self._fold_all(node.args)
             if values is None or not all(isinstance(v, str) for v in values):

@@ -94,6 +94,65 @@ FILE_CALLS: dict[str, FileCall] = {
     "shutil.move": FileCall(WRITE, 1, ("dst",)),
 }
 
+# Calls that fetch over the network, by canonical name: the position of their URL argument
+# (None: the call names a dataset, not a URL). A sandbox has no network, so each is a read that
+# cannot be served; `urlretrieve` also writes its second argument (see FILE_CALLS).
+NETWORK_CALLS: dict[str, int | None] = {
+    **{f"requests.{verb}": 0 for verb in "get post put patch delete head options".split()},
+    "requests.request": 1,
+    "requests.Session": None,  # its methods fetch: the session itself is the network read
+    "requests.session": None,
+    **{f"httpx.{verb}": 0 for verb in "get post put patch delete head options stream".split()},
+    "httpx.request": 1,
+    "httpx.Client": None,
+    "httpx.AsyncClient": None,
+    "urllib.request.urlopen": 0,
+    "urllib.request.urlretrieve": 0,
+    "urllib.urlopen": 0,  # Python 2
+    "urllib.urlretrieve": 0,
+    "urllib2.urlopen": 0,
+    "seaborn.load_dataset": None,  # fetched from GitHub on first use
+    "datasets.load_dataset": None,  # the Hugging Face Hub
+    "tensorflow.keras.utils.get_file": 1,
+    "keras.utils.get_file": 1,
+    "wget.download": 0,
+    "gdown.download": 0,
+}
+# Modules (and name prefixes) whose every call may fetch over the network.
+NETWORK_PREFIXES = ("sklearn.datasets.fetch_", "pandas_datareader.", "yfinance.", "quandl.", "fredapi.",
+                    "wbdata.", "kaggle.", "openml.")
+
+
+# `datasets.load_dataset("csv", data_files=...)` and a local folder read local files: only a
+# dataset's name on the Hub (`load_dataset("imdb")`) is fetched.
+LOCAL_DATASET_BUILDERS = frozenset("csv json parquet text arrow pandas xml sql imagefolder audiofolder".split())
+
+
+def is_network_call(canonical: str) -> bool:
+    return canonical in NETWORK_CALLS or canonical.startswith(NETWORK_PREFIXES)
+
+
+# Plain substrings one of which a cell that fetches over the network holds (checked before
+# parsing: cells after the last read or fetch cannot add a data reference).
+NETWORK_WORDS = ("requests", "httpx", "urlopen", "urlretrieve", "urllib", "load_dataset", "fetch_", "DataReader",
+                 "datareader", "yfinance", "quandl", "download", "get_file", "Session", "session(", "wget", "curl",
+                 "git clone", "kaggle", "gdown")
+
+
+def mentions_network(source: str) -> bool:
+    return any(map(source.__contains__, NETWORK_WORDS))
+
+
+# `glob.glob("data/*.csv")`: the files a constant pattern matches (pathlib's `.glob` too).
+GLOB_CALLS = frozenset(("glob.glob", "glob.iglob"))
+PATH_GLOB_METHODS = frozenset(("glob", "rglob"))
+
+# sqlite: `con = sqlite3.connect(path)` opens the file, or creates it. It is an input only when
+# the notebook reads from it before it writes into it (`to_sql`, CREATE TABLE ...).
+SQL_READERS = frozenset(("pandas.read_sql", "pandas.read_sql_query", "pandas.read_sql_table"))
+SQL_CONNECTION_METHODS = frozenset(("execute", "executemany", "executescript"))
+SQL_WRITE = re.compile(r"^\s*(?:create|insert|replace|update|delete|drop|alter)\b", re.IGNORECASE)
+
 # Loaders that take an open file: `json.load(open(p))` is recorded as a json.load of p.
 HANDLE_LOADERS = frozenset(
     "json.load pickle.load cPickle.load dill.load yaml.load yaml.safe_load yaml.full_load "
@@ -136,6 +195,8 @@ DEFAULT_ALIASES: dict[str, str] = {
     "Path": "pathlib.Path",
     **{name: name for name in "open str os json pickle joblib sqlite3 h5py scipy io gzip bz2".split()},
     **{name: name for name in "tarfile zipfile shutil urllib codecs csv yaml cv2".split()},
+    **{name: name for name in "glob requests httpx".split()},
+    "sns": "seaborn",
 }
 
 # Matches the called name of every entry above (`read_csv`, `ZipFile`, `to_parquet`, `savez`,
@@ -145,7 +206,8 @@ DEFAULT_ALIASES: dict[str, str] = {
 # trigger a walk. tests/test_deps_analyze.py checks that every name above matches.
 TRIGGER = re.compile(
     r"read|load|open|File|connect|Dataset|dump|copy|move|write_|tofile|fromfile|genfromtxt|scan_"
-    r"|urlretrieve|HDFStore|ExcelWriter|save(?:\(|z|txt|fig|mat)"
+    r"|urlretrieve|HDFStore|ExcelWriter|save(?:\(|z|txt|fig|mat)|to_sql|execute"
+    r"|requests|httpx|urlopen|Session|session\(|fetch_|DataReader|get_data|download|get_file"
     r"|to_(?:csv|excel|json|parquet|feather|pickle|hdf|html|stata|xml|orc|latex|markdown|netcdf|zarr)"
 )
 

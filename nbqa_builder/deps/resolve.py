@@ -3,7 +3,10 @@
 A local path is tried relative to the notebook's folder, then to the repository root, then by its
 file name anywhere in the repository (unique name: found; several: the one whose trailing folders
 match best, else `ambiguous`). Absolute paths (`C:\\Users\\me\\x.csv`, `~/x.csv`) can only be
-matched by name. A URL of the notebook's own repository on GitHub resolves to the local file.
+matched by name. A URL of the notebook's own repository on GitHub resolves to the local file (the
+deps step then rewrites the code to read it; deps/rewrite.py). A glob pattern becomes one ref per
+file it matches, written as the code's `glob` call gives it. A fetch over the network
+(`requests.get`, `sns.load_dataset`) stays a `url` ref: no file of the repository can stand for it.
 
 Nothing outside `repo_dir` is ever read: a relative path that climbs out of the repository is
 `missing`, and a symlink whose target lies outside is treated as absent.
@@ -11,14 +14,16 @@ Nothing outside `repo_dir` is ever read: a relative path that climbs out of the 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import posixpath
+import re
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from nbqa_builder.deps.analyze import is_url
-from nbqa_builder.records import AMBIGUOUS, DYNAMIC, FOUND, MISSING, URL, DataRef, Notebook
+from nbqa_builder.records import AMBIGUOUS, DYNAMIC, FOUND, GLOB, MISSING, NETWORK, URL, DataRef, Notebook
 
 SKIPPED_DIRS = frozenset((".git", ".hg", ".svn"))
 SNIFF_BYTES = 8192  # a NUL byte in the first 8 KB marks a binary file (as git does)
@@ -113,24 +118,94 @@ class RepoFiles:
 
 
 def resolve_data_refs(notebook: Notebook, refs: list[DataRef], repo_files: RepoFiles) -> None:
-    """Set status, resolved, sha256, size and rows of each ref; dynamic refs stay dynamic."""
+    """Set status, resolved, sha256, size and rows of each ref; dynamic refs stay dynamic, network
+    fetches stay `url`; a glob ref is replaced, in place in `refs`, by one ref per file it matches
+    (a pattern that matches nothing stays one `missing` ref)."""
     notebook_dir = posixpath.dirname(notebook.path.replace("\\", "/"))
     repo_ids = _repo_ids(notebook.repo)
+    resolved_refs: list[DataRef] = []
     for ref in refs:
         ref.resolved = ref.sha256 = ref.size = ref.rows = None
-        if ref.status == DYNAMIC:
+        if ref.status == DYNAMIC or ref.kind == NETWORK:
+            resolved_refs.append(ref)
+            continue
+        if ref.kind == GLOB:
+            matches = _glob(ref.as_written, notebook_dir, repo_files)
+            for as_written, path in matches:
+                match = dataclasses.replace(ref, as_written=as_written, sites=list(ref.sites))
+                _describe(match, FOUND, path, repo_files)
+                resolved_refs.append(match)
+            if not matches:
+                ref.status = MISSING
+                resolved_refs.append(ref)
             continue
         if is_url(ref.as_written):
             status, resolved = URL, _same_repo_file(ref.as_written, repo_ids, repo_files)
         else:
             status, resolved = _resolve_local(ref.as_written, notebook_dir, repo_files)
-        info = repo_files.info(resolved) if resolved is not None else None
-        if resolved is not None and info is None:  # unreadable, or a link out of the repo
-            status, resolved = (URL if status == URL else MISSING), None
-        if info is not None:
-            status = FOUND
-            ref.sha256, ref.size, ref.rows = info.sha256, info.size, info.rows
-        ref.status, ref.resolved = status, resolved
+        _describe(ref, status, resolved, repo_files)
+        resolved_refs.append(ref)
+    refs[:] = resolved_refs
+
+
+def _describe(ref: DataRef, status: str, resolved: str | None, repo_files: RepoFiles) -> None:
+    info = repo_files.info(resolved) if resolved is not None else None
+    if resolved is not None and info is None:  # unreadable, or a link out of the repo
+        status, resolved = (URL if status == URL else MISSING), None
+    if info is not None:
+        status = FOUND
+        ref.sha256, ref.size, ref.rows = info.sha256, info.size, info.rows
+    ref.status, ref.resolved = status, resolved
+
+
+def _glob(pattern: str, notebook_dir: str, repo_files: RepoFiles) -> list[tuple[str, str]]:
+    """(the path as `glob` gives it to the code, the repository path) of each file the pattern
+    matches: relative to the notebook's folder, else (as local paths are) to the repository root."""
+    pattern = pattern.strip().replace("\\", "/")
+    if not pattern or pattern.startswith(("/", "~")) or is_url(pattern):
+        return []
+    for base in dict.fromkeys((notebook_dir, "")):
+        full = posixpath.normpath(posixpath.join(base, pattern))
+        if full == ".." or full.startswith("../"):
+            continue
+        regex = _glob_regex(full)
+        matches = sorted(path for path in repo_files.paths if regex.fullmatch(path))
+        if matches:
+            return [(posixpath.relpath(path, base) if base else path, path) for path in matches]
+    return []
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """`glob`'s matching as a regular expression over POSIX paths: `*` and `?` stay within a
+    folder, `[...]` is a class, a `**` folder stands for any number of folders."""
+    parts = []
+    segments = pattern.split("/")
+    for position, segment in enumerate(segments):
+        last = position == len(segments) - 1
+        if segment == "**":
+            parts.append("(?:[^/]+/)*[^/]+" if last else "(?:[^/]+/)*")
+        else:
+            parts.append(_segment_regex(segment) + ("" if last else "/"))
+    return re.compile("".join(parts))
+
+
+def _segment_regex(segment: str) -> str:
+    out = []
+    index = 0
+    while index < len(segment):
+        char = segment[index]
+        if char == "*":
+            out.append("[^/]*")
+        elif char == "?":
+            out.append("[^/]")
+        elif char == "[" and (end := segment.find("]", index + 2)) != -1:
+            body = segment[index + 1:end]
+            out.append("[" + ("^" + body[1:] if body.startswith("!") else body).replace("\\", "\\\\") + "]")
+            index = end
+        else:
+            out.append(re.escape(char))
+        index += 1
+    return "".join(out)
 
 
 def _repo_ids(repo: str) -> set[str]:

@@ -1,6 +1,10 @@
 """The deps step: which data files each notebook reads, and whether its repository has them.
 
-It never drops a notebook; the filter step decides from `notebook.checks["deps"]`.
+A read of the repository's own file through a URL or an absolute path is rewritten in the code to
+the local file (deps/rewrite.py; `checks["rewritten_reads"]` lists them); a found read that still
+names a URL or an absolute path cannot be served in the sandbox, so it counts as a network read
+(`url`) or a `missing` file. It never drops a notebook; the filter step decides from
+`notebook.checks["deps"]`.
 """
 
 from __future__ import annotations
@@ -11,10 +15,12 @@ from typing import Any
 from pydantic import Field
 
 from nbqa_builder.deps.analyze import find_data_refs
+from nbqa_builder.deps.analyze import is_url
 from nbqa_builder.deps.resolve import RepoFiles, resolve_data_refs
+from nbqa_builder.deps.rewrite import local_targets, rewrite_reads
 from nbqa_builder.notebooks.code import notebook_trees
-from nbqa_builder.records import FOUND, REF_STATUSES, DataRef, Notebook
-from nbqa_builder.step import Step, StepConfig
+from nbqa_builder.records import FOUND, MISSING, REF_STATUSES, URL, DataRef, Notebook, code_path
+from nbqa_builder.step import Step, StepConfig, count
 
 
 class DepsConfig(StepConfig):
@@ -64,7 +70,18 @@ class DepsStep(Step):
     def process(self, notebook: Notebook) -> None:
         refs = find_data_refs(notebook.cells, notebook_trees(notebook))
         if notebook.repo_dir:  # without a repository, local refs stay missing
-            resolve_data_refs(notebook, refs, self.repo_files(notebook.repo_dir))
+            repo_files = self.repo_files(notebook.repo_dir)
+            resolve_data_refs(notebook, refs, repo_files)
+            targets = local_targets(notebook, refs)
+            rewritten = rewrite_reads(notebook, targets) if targets else {}
+            if rewritten:  # the code changed: its reads are found again, from the code that will run
+                notebook.checks["rewritten_reads"] = rewritten
+                count(notebook, self.label, "reads_rewritten", len(rewritten))
+                refs = find_data_refs(notebook.cells, notebook_trees(notebook))
+                resolve_data_refs(notebook, refs, repo_files)
+            for ref in refs:
+                if ref.status == FOUND and code_path(ref.as_written) is None:  # not rewritten
+                    ref.status, ref.resolved = (URL if is_url(ref.as_written) else MISSING), None
         notebook.data_refs = refs
         notebook.checks["deps"] = summarize_data_refs(refs)
         return None

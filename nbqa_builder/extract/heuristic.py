@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 from pathlib import PurePosixPath
 
 from nbqa_builder.answers import EXACT, Rounding, render_answers
@@ -26,9 +25,8 @@ from nbqa_builder.extract.grounding import (
 from nbqa_builder.extract.interpret import MAX_GROUPS, Reading, read_slice
 from nbqa_builder.extract.slicer import cell_names, slice_cells
 from nbqa_builder.notebooks.code import notebook_trees
-from nbqa_builder.notebooks.parse import output_text, outputs_as_text
-from nbqa_builder.redact.secrets import cut_text
-from nbqa_builder.records import FOUND, Answer, DataRef, Notebook, SolutionStep, Task, TaskFile
+from nbqa_builder.notebooks.parse import output_text, outputs_as_text, truncate_text
+from nbqa_builder.records import FOUND, Answer, DataRef, Notebook, SolutionStep, Task, TaskFile, code_path
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +48,7 @@ def displayed_text(outputs: list[dict]) -> str | None:
 
 def outputs_text(outputs: list[dict]) -> str:
     """A cell's outputs as a solution step shows them, cut (after redaction) at 2,000 characters."""
-    text = outputs_as_text(outputs)
-    return text if len(text) <= MAX_OUTPUT_CHARS else cut_text(text, MAX_OUTPUT_CHARS) + "\n... [output truncated]"
+    return truncate_text(outputs_as_text(outputs), MAX_OUTPUT_CHARS)
 
 
 def markdown_before(notebook: Notebook, index: int) -> str | None:
@@ -119,22 +116,12 @@ def _printer(value: Scalar, rounding: Rounding, name: str, variable: str = "valu
 # -- the task -------------------------------------------------------------------------------------
 
 
-def _task_file_path(as_written: str) -> str | None:
-    """Where the code expects the file, relative to the notebook; None when it can't be placed."""
-    path = as_written.replace("\\", "/")
-    if "://" in path or path.startswith("/") or re.match(r"^[A-Za-z]:/", path):
-        return None
-    parts = PurePosixPath(path).parts
-    normalised = [p for p in parts if p not in (".", "")]
-    return "/".join(normalised) or None
-
-
 def task_files(refs: list[DataRef]) -> tuple[list[str], list[TaskFile], bool]:
     """(file names, data files, deps complete) of a task whose solution makes these data refs."""
     file_names = sorted({PurePosixPath((r.resolved or r.as_written).replace("\\", "/")).name for r in refs})
     data_files, complete = [], True
     for ref in refs:
-        path = _task_file_path(ref.as_written)
+        path = code_path(ref.as_written)
         if ref.status == FOUND and path and ref.sha256:
             if all(f.path != path for f in data_files):
                 data_files.append(TaskFile(path=path, sha256=ref.sha256, size=ref.size or 0))

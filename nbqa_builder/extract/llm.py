@@ -11,7 +11,6 @@ with their reason, so they are counted and written to `rejects/tasks.jsonl`.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -23,6 +22,7 @@ from nbqa_builder.extract.thoughts import invented_number, without_code
 from nbqa_builder.extract.heuristic import markdown_before, outputs_text, task_files
 from nbqa_builder.extract.llm_client import ChatClient, LLMRequestFailed
 from nbqa_builder.extract.llm_config import LLMSettings, StageModel
+from nbqa_builder.extract.llm_store import llm_dir
 from nbqa_builder.extract.llm_prompts import (
     ExtractReply, ReviewReply, ScoreReply, TaskDraft, load_prompt, parse_reply, render_notebook, response_format,
 )
@@ -103,6 +103,8 @@ class LLMExtractor:
         count(notebook, STEP, f"{stage}_cost_usd", completion.cost)
         count(notebook, STEP, "cost_usd", completion.cost)
         count(notebook, STEP, "cache_hits" if completion.cached else "requests_sent")
+        if completion.batch and not completion.cached:
+            count(notebook, STEP, "batch_requests")  # of requests_sent, those through the Batch API
 
     def review(self, notebook: Notebook, shown: str, tasks: list[Task]) -> None:
         listing = "\n\n".join(
@@ -204,4 +206,5 @@ def _unquoted(value: str) -> str:
 def build_extractor(settings: LLMSettings, output: str | None, max_tasks: int, max_value_chars: int) -> LLMExtractor:
     if not output:
         raise ValueError("the openai extractor keeps its cache and spend ledger in the run's output folder; none was given")
-    return LLMExtractor(settings, ChatClient(settings, Path(output) / "_work"), max_tasks, max_value_chars)
+    return LLMExtractor(settings, ChatClient(settings, llm_dir(output), ("score", "extract", "review")),
+                        max_tasks, max_value_chars)

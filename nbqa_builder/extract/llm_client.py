@@ -1,17 +1,22 @@
-"""Chat completions through any OpenAI-compatible endpoint: cached, retried, counted, budgeted.
+"""Chat completions through any OpenAI-compatible endpoint: cached, retried, counted, budgeted,
+sent one by one or through the Batch API.
 
 - Cache: every request is keyed by the sha256 of its content (model, messages, settings; never the
-  key or the URL) and its reply stored as `<output>/_work/llm-cache/<k[:2]>/<k>.json`, written to a
-  temporary file and renamed, so two worker processes asking the same thing at once both end with
-  one whole file. A cached request is never sent again.
+  key or the URL) and its reply stored in `<output>/_llm/cache/` (extract/llm_store.py), outside
+  what `run --restart` clears. A cached request is never sent again, whichever way it was sent.
 - Retries (tenacity): 429 (waiting what Retry-After says), 5xx, timeouts and dropped connections,
   with exponential backoff; the SDK's own retries are off so that one policy holds. No retry on
   400-class errors (the request itself is wrong) or `insufficient_quota` (money, not load).
 - Spend: `SpendLedger`, a SQLite file beside the cache, adds the cost of every request actually
-  sent (cache hits cost nothing). All worker processes write to the same file, so the total is the
-  run's, across processes and resumes; `max_cost` is checked against it before each request.
-  Requests already in flight when the limit is crossed still finish: the overshoot is at most
-  `max_concurrency * workers` requests.
+  sent (cache hits cost nothing), at the batch price for batched ones. All worker processes write
+  to the same file, so the total is that of every run into the output folder; a step's `max_cost`
+  is checked against its own stages' spend before each request (and each batch). Requests already in flight when the
+  limit is crossed still finish: the overshoot is at most `max_concurrency * workers` requests,
+  or one batch.
+- Batch mode (`llm: {mode: batch}`): a stage whose request is not cached raises `NeedsReply`
+  instead of sending it; `run_in_rounds` collects those of many notebooks (or tasks), has them
+  answered through the Batch API (extract/llm_batch.py: `ChatClient.fetch`), which puts the
+  replies in the same cache, and runs the work again: what was answered is now a cache hit.
 """
 
 from __future__ import annotations
@@ -19,15 +24,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable, TypeVar
 
-from nbqa_builder.extract.llm_config import OPENAI_BASE_URL, LLMSettings
+from nbqa_builder.extract.llm_config import OPENAI_BASE_URL, EndpointSettings
+from nbqa_builder.extract.llm_store import CACHE_DIR, LEDGER_FILE, ReplyCache, SpendLedger
+
+__all__ = ["ChatClient", "Completion", "LLMRequestFailed", "LLMRunMustStop", "NeedsReply", "ReplyCache",
+           "SpendLedger", "request_key", "run_in_rounds"]
+T = TypeVar("T")
 
 
 class LLMRequestFailed(Exception):
@@ -48,67 +57,22 @@ class Completion:
     refusal: str | None
     prompt_tokens: int
     completion_tokens: int
-    cached: bool  # served from the cache: nothing was sent, nothing spent
+    cached: bool  # served from the cache: nothing was sent, nothing spent (in this process)
     cost: float
+    batch: bool = False  # answered through the Batch API (and costed at its price)
+
+
+class NeedsReply(Exception):
+    """A batched stage's request that has no reply yet: `run_in_rounds` gathers them, has them
+    answered by a batch, and runs the work again."""
+
+    def __init__(self, key: str, stage: str, model: str, payload: dict[str, Any]) -> None:
+        super().__init__(f"{stage}: request {key[:12]} waits for a batch")
+        self.key, self.stage, self.model, self.payload = key, stage, model, payload
 
 
 def request_key(payload: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-
-
-class ReplyCache:
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-
-    def _path(self, key: str) -> Path:
-        return self.directory / key[:2] / f"{key}.json"
-
-    def get(self, key: str) -> dict[str, Any] | None:
-        try:
-            return json.loads(self._path(key).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError):
-            return None  # a damaged entry is asked again and rewritten
-
-    def put(self, key: str, reply: dict[str, Any]) -> None:
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(json.dumps(reply, ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, path)
-
-
-class SpendLedger:
-    """Spend of the whole run, shared by worker processes through one SQLite file."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # the default rollback journal: its busy timeout covers every statement, where switching
-        # to WAL needs an exclusive lock that concurrent writers can be refused
-        connection = sqlite3.connect(self.path, timeout=60)
-        connection.execute(
-            "CREATE TABLE IF NOT EXISTS spend (at REAL, stage TEXT, model TEXT, prompt_tokens INTEGER,"
-            " completion_tokens INTEGER, cost REAL)"
-        )
-        return connection
-
-    def add(self, stage: str, model: str, prompt_tokens: int, completion_tokens: int, cost: float) -> None:
-        with self._connect() as connection:
-            connection.execute("INSERT INTO spend VALUES (?, ?, ?, ?, ?, ?)",
-                               (time.time(), stage, model, prompt_tokens, completion_tokens, cost))
-        connection.close()
-
-    def total(self) -> float:
-        if not self.path.exists():
-            return 0.0
-        with self._connect() as connection:
-            (total,) = connection.execute("SELECT COALESCE(SUM(cost), 0) FROM spend").fetchone()
-        connection.close()
-        return float(total)
 
 
 def _retry_after_s(exc: BaseException) -> float | None:
@@ -135,12 +99,18 @@ def _error_code(exc: BaseException) -> str | None:
 
 
 class ChatClient:
-    """One endpoint, shared by the stages of one step in one process; thread-safe."""
+    """One endpoint, shared by the stages of one step in one process; thread-safe.
 
-    def __init__(self, settings: LLMSettings, work_dir: Path) -> None:
+    `directory` is `<output>/_llm` (extract/llm_store.py): the cache, the ledger, the batches."""
+
+    def __init__(self, settings: EndpointSettings, directory: Path, stages: tuple[str, ...] | None = None) -> None:
         self.settings = settings
-        self.cache = ReplyCache(work_dir / "llm-cache")
-        self.ledger = SpendLedger(work_dir / "llm-spend.sqlite")
+        self.directory = directory
+        self.stages = stages  # the stages whose spend `max_cost` limits (None: every stage)
+        self.cache = ReplyCache(directory / CACHE_DIR)
+        self.ledger = SpendLedger(directory / LEDGER_FILE)
+        self.received: set[str] = set()  # keys answered by a batch in this process: sent, not cached
+        self.batch_failures: dict[str, tuple[str, str]] = {}  # key -> (drop reason, detail)
         self._client: Any = None
         self._lock = threading.Lock()
 
@@ -167,26 +137,41 @@ class ChatClient:
                                              timeout=self.settings.timeout_s, max_retries=0)
             return self._client
 
-    def cost(self, model: str, prompt_tokens: int, completion_tokens: int) -> float:
+    def cost(self, model: str, prompt_tokens: int, completion_tokens: int, batch: bool = False) -> float:
         price = self.settings.prices.get(model)
         if price is None:
             return 0.0
-        return (prompt_tokens * price.input + completion_tokens * price.output) / 1_000_000
+        per_input, per_output = price.input, price.output
+        if batch:
+            per_input = price.batch_input if price.batch_input is not None else price.input
+            per_output = price.batch_output if price.batch_output is not None else price.output
+        return (prompt_tokens * per_input + completion_tokens * per_output) / 1_000_000
+
+    def check_budget(self) -> None:
+        if self.settings.max_cost is not None:
+            spent = self.ledger.total(self.stages)
+            if spent >= self.settings.max_cost:
+                which = f" by {', '.join(self.stages)}" if self.stages else ""
+                raise LLMRunMustStop(f"max_cost reached: {spent:.4f} USD spent{which} of {self.settings.max_cost} USD")
 
     def complete(self, stage: str, model: str, messages: list[dict[str, str]], temperature: float,
                  max_tokens: int, response_format: dict[str, Any] | None) -> Completion:
+        """The reply to one request: from the cache, sent now, or (a batched stage) `NeedsReply`."""
         payload = {"model": model, "messages": messages, "temperature": temperature, "max_tokens": max_tokens,
                    "response_format": response_format}
         key = request_key(payload)
         cached = self.cache.get(key)
         if cached is not None:
+            batch = bool(cached.get("batch"))
             return Completion(cached["content"], cached["refusal"], cached["prompt_tokens"],
-                              cached["completion_tokens"], True,
-                              self.cost(model, cached["prompt_tokens"], cached["completion_tokens"]))
-        if self.settings.max_cost is not None:
-            spent = self.ledger.total()
-            if spent >= self.settings.max_cost:
-                raise LLMRunMustStop(f"max_cost reached: {spent:.4f} USD spent of {self.settings.max_cost} USD")
+                              cached["completion_tokens"], key not in self.received,
+                              self.cost(model, cached["prompt_tokens"], cached["completion_tokens"], batch), batch)
+        if self.settings.llm.batched(stage):
+            failure = self.batch_failures.get(key)
+            if failure is not None:
+                raise LLMRequestFailed(*failure)
+            raise NeedsReply(key, stage, model, payload)
+        self.check_budget()
         reply = self._send(payload)
         self.cache.put(key, reply)
         cost = self.cost(model, reply["prompt_tokens"], reply["completion_tokens"])
@@ -194,9 +179,23 @@ class ChatClient:
         return Completion(reply["content"], reply["refusal"], reply["prompt_tokens"], reply["completion_tokens"],
                           False, cost)
 
-    def _send(self, payload: dict[str, Any]) -> dict[str, Any]:
+    def fetch(self, needs: dict[str, NeedsReply]) -> None:
+        """Have these requests answered through the Batch API (extract/llm_batch.py): their replies
+        go into the cache; those that cannot be answered are remembered with their drop reason."""
+        from nbqa_builder.extract.llm_batch import BatchRunner
+
+        received, failures = BatchRunner(self).run(needs)
+        self.received.update(received)
+        self.batch_failures.update(failures)
+
+    # -- retries --------------------------------------------------------------------------------
+
+    def with_retries(self, call: Callable[[], T]) -> T:
+        """`call()`, tried again on 429 (as long as Retry-After says), 5xx, timeouts and dropped
+        connections, up to `max_attempts`; raises tenacity's RetryError after the last, or the
+        first error that is not transient."""
         import openai
-        from tenacity import RetryError, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+        from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
         backoff = wait_exponential_jitter(initial=1, max=self.settings.max_wait_s)
 
@@ -212,24 +211,92 @@ class ChatClient:
                 return _error_code(exc) != "insufficient_quota"
             return isinstance(exc, openai.APIStatusError) and exc.status_code >= 500
 
+        for attempt in Retrying(stop=stop_after_attempt(self.settings.max_attempts), wait=wait,
+                                retry=retry_if_exception(transient), reraise=False):
+            with attempt:
+                result = call()
+        return result
+
+    def _send(self, payload: dict[str, Any]) -> dict[str, Any]:
+        import openai
+        from tenacity import RetryError
+
         arguments = {k: v for k, v in payload.items() if v is not None}
         try:
-            for attempt in Retrying(stop=stop_after_attempt(self.settings.max_attempts), wait=wait,
-                                    retry=retry_if_exception(transient), reraise=False):
-                with attempt:
-                    response = self._sdk().chat.completions.create(**arguments)
+            response = self.with_retries(lambda: self._sdk().chat.completions.create(**arguments))
         except RetryError as exc:
             last = exc.last_attempt.exception()
             raise LLMRequestFailed("llm_unavailable", f"{self.settings.max_attempts} attempts, last: {type(last).__name__}: {last}") from None
-        except openai.RateLimitError as exc:  # not retried: insufficient_quota
-            raise LLMRunMustStop(f"the endpoint reports insufficient quota ({exc.status_code}); add credit and run again") from None
-        except openai.AuthenticationError as exc:
-            raise LLMRunMustStop(f"the endpoint refused the key in {self.settings.api_key_env} ({exc.status_code})") from None
-        except openai.APIStatusError as exc:
-            raise LLMRequestFailed("llm_bad_request", f"HTTP {exc.status_code}: {str(exc)[:300]}") from None
         except openai.APIError as exc:
+            _stop_for_money_or_key(exc, self.settings.api_key_env, "")
+            if isinstance(exc, openai.APIStatusError):
+                raise LLMRequestFailed("llm_bad_request", f"HTTP {exc.status_code}: {str(exc)[:300]}") from None
             raise LLMRequestFailed("llm_bad_response", f"{type(exc).__name__}: {str(exc)[:300]}") from None
         return _reply_fields(response)
+
+    def api(self, what: str, call: Callable[[Any], T]) -> T:
+        """One call of the Batch and Files APIs, with the retry policy. These calls carry a whole
+        batch, not one notebook: what still fails stops the run (resumable), loudly."""
+        import openai
+        from tenacity import RetryError
+
+        try:
+            return self.with_retries(lambda: call(self._sdk()))
+        except RetryError as exc:
+            last = exc.last_attempt.exception()
+            raise LLMRunMustStop(f"the Batch API did not answer ({what}, {self.settings.max_attempts} attempts, "
+                                 f"last: {type(last).__name__}: {str(last)[:200]})") from None
+        except openai.APIError as exc:
+            _stop_for_money_or_key(exc, self.settings.api_key_env, f"{what}, ")
+            if isinstance(exc, openai.NotFoundError):
+                raise LLMRunMustStop(f"{what}: {self.settings.base_url} answers 404: it may have no Batch API "
+                                     f"(vLLM and Ollama have none); use `llm: {{mode: sync}}` ({str(exc)[:200]})") from None
+            if isinstance(exc, openai.APIStatusError):
+                raise LLMRunMustStop(f"{what}: the endpoint refused it, HTTP {exc.status_code}: {str(exc)[:300]}") from None
+            raise LLMRunMustStop(f"{what}: {type(exc).__name__}: {str(exc)[:300]}") from None
+
+
+def _stop_for_money_or_key(exc: Exception, key_env: str, where: str) -> None:
+    """Raise LLMRunMustStop for an error no later request can escape: insufficient quota (never
+    retried: money, not load) or a refused key."""
+    import openai
+
+    if isinstance(exc, openai.RateLimitError):
+        raise LLMRunMustStop(f"the endpoint reports insufficient quota ({where}{exc.status_code}); add credit and run again") from None
+    if isinstance(exc, openai.AuthenticationError):
+        raise LLMRunMustStop(f"the endpoint refused the key in {key_env} ({where}{exc.status_code})") from None
+
+
+def run_in_rounds(client: ChatClient, items: Iterable[T], attempt: Callable[[T], Any],
+                  mapper: Callable[..., Iterable[Any]] = map) -> None:
+    """Run `attempt(item)` for every item; in batch mode, an attempt that raises `NeedsReply` is
+    tried again once a batch has answered what every waiting item asked for, until none waits.
+
+    `attempt` must leave no trace when it raises NeedsReply (it is run again from the start), and
+    must be deterministic given the cached replies, so each round takes each item a request further.
+    `mapper` runs the attempts (`map`, or a thread pool's)."""
+    def one(item: T) -> NeedsReply | None:
+        try:
+            attempt(item)
+        except NeedsReply as need:
+            return need
+        return None
+
+    pending, asked_before = list(items), None
+    while pending:
+        needs: dict[str, NeedsReply] = {}
+        waiting = []
+        for item, need in zip(pending, list(mapper(one, pending))):
+            if need is not None:
+                needs[need.key] = need
+                waiting.append(item)
+        if not waiting:
+            return
+        if asked_before == set(needs):  # every one of them was answered or failed: cannot be asked again
+            raise LLMRunMustStop(f"batch mode made no progress: {len(needs)} requests were asked again after their batch")
+        asked_before = set(needs)
+        client.fetch(needs)
+        pending = waiting
 
 
 def _reply_fields(response: Any) -> dict[str, Any]:
@@ -245,3 +312,18 @@ def _reply_fields(response: Any) -> dict[str, Any]:
         "prompt_tokens": int(getattr(usage, "prompt_tokens", 0) or 0),
         "completion_tokens": int(getattr(usage, "completion_tokens", 0) or 0),
     }
+
+
+def reply_fields_from_json(body: Any) -> dict[str, Any]:
+    """`_reply_fields` of a completion as JSON (a line of a batch's output file)."""
+    choices = body.get("choices") if isinstance(body, dict) else None
+    if not choices or not isinstance(choices[0], dict):
+        raise LLMRequestFailed("llm_bad_response", "the reply has no choices")
+    message = choices[0].get("message") or {}
+    usage = body.get("usage") or {}
+    try:
+        return {"content": message.get("content"), "refusal": message.get("refusal"),
+                "prompt_tokens": int(usage.get("prompt_tokens") or 0),
+                "completion_tokens": int(usage.get("completion_tokens") or 0)}
+    except (AttributeError, TypeError, ValueError):
+        raise LLMRequestFailed("llm_bad_response", f"a reply of an unexpected shape: {json.dumps(body)[:200]}") from None

@@ -2,11 +2,14 @@
 
 Two backends: `heuristic` (offline, the default) and `openai` (any OpenAI-compatible endpoint:
 score, extract, review; see extract/llm.py). The openai backend works on a batch's notebooks
-concurrently, in threads, up to `max_concurrency`: the work is waiting on HTTP.
+concurrently, in threads, up to `max_concurrency`: the work is waiting on HTTP. With
+`llm: {mode: batch}` a part's notebooks go through the stages together, in rounds: each round
+sends every notebook's next request in one batch of the Batch API (extract/llm_batch.py).
 """
 
 from __future__ import annotations
 
+import copy
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, Literal
 
@@ -29,7 +32,7 @@ class ExtractConfig(StepConfig, LLMSettings):
 
     # cost and speed, not results: a run stopped at max_cost resumes with a larger one
     not_decisive: ClassVar[frozenset[str]] = frozenset(
-        {"max_cost", "max_concurrency", "timeout_s", "max_attempts", "max_wait_s", "prices"})
+        {"max_cost", "max_concurrency", "timeout_s", "max_attempts", "max_wait_s", "prices", "llm"})
 
     @model_validator(mode="after")
     def _settings_fit_the_backend(self) -> "ExtractConfig":
@@ -39,6 +42,9 @@ class ExtractConfig(StepConfig, LLMSettings):
         if self.backend == "openai":
             if self.extract is None:
                 raise ValueError("backend: openai needs `extract: {model: ...}` (the model that writes the tasks)")
+            outside = sorted(set(self.llm.stages or ()) - {"score", "extract", "review"})
+            if outside:
+                raise ValueError(f"llm.stages: {', '.join(outside)} is not a stage of extract (score, extract, review)")
             if self.max_cost is not None:
                 unpriced = sorted({s.model for s in self.stages().values()} - set(self.prices))
                 if unpriced:
@@ -88,7 +94,10 @@ class ExtractStep(Step):
         return None if kept else "no_tasks"
 
     def concurrency(self) -> int:
-        return self.config.max_concurrency if self.config.backend == "openai" else 1
+        if self.config.backend != "openai":
+            return 1
+        # batch mode: the whole part in one call, so that its notebooks share each round's batch
+        return self.config.llm.max_requests if self.config.llm.mode == "batch" else self.config.max_concurrency
 
     def __call__(self, batch: list[Notebook]) -> list[Notebook]:
         if self.config.backend != "openai":
@@ -96,6 +105,9 @@ class ExtractStep(Step):
         if self._threads is None:
             self._threads = ThreadPoolExecutor(self.config.max_concurrency, thread_name_prefix="extract")
         kept = [n for n in batch if n.kept]
+        if self.config.llm.mode == "batch":
+            self._in_rounds(kept)
+            return batch
         # every notebook finishes (or fails) before a StopRun leaves the batch: the part is then
         # not written, and the replies already received wait in the cache for the next run
         futures = [(notebook, self._threads.submit(self.process, notebook)) for notebook in kept]
@@ -111,3 +123,44 @@ class ExtractStep(Step):
         if stop is not None:
             raise stop
         return batch
+
+    def _in_rounds(self, kept: list[Notebook]) -> None:
+        """Batch mode: every notebook runs its stages as far as the cache allows, the requests
+        they wait for go in one batch, and so on (`run_in_rounds`); then the drops."""
+        from nbqa_builder.extract.llm_client import LLMRunMustStop, NeedsReply, run_in_rounds
+
+        extractor = self.extractor()
+        reasons: dict[str, str | None] = {}
+
+        def attempt(notebook: Notebook) -> None:
+            # what extract() writes on the notebook, put back when it stops to wait for a batch
+            metrics = notebook.checks.get("metrics", {}).get(STEP_METRICS)
+            saved = (copy.deepcopy(notebook.checks.get("extract")), copy.deepcopy(metrics), notebook.tasks)
+            try:
+                reasons[notebook.uid] = extractor.extract(notebook)
+            except NeedsReply:
+                _put_back(notebook, *saved)
+                raise
+
+        assert self._threads is not None
+        try:
+            run_in_rounds(extractor.client, kept, attempt, self._threads.map)
+        except LLMRunMustStop as exc:
+            raise StopRun(str(exc)) from None
+        for notebook in kept:
+            reason = reasons.get(notebook.uid)
+            if reason:
+                notebook.drop(reason, self.label)
+
+
+STEP_METRICS = "extract"  # extract/llm.py counts under stats.json["metrics"]["extract"]
+
+
+def _put_back(notebook: Notebook, check: Any, metrics: Any, tasks: list) -> None:
+    for place, key, value in ((notebook.checks, "extract", check),
+                              (notebook.checks.setdefault("metrics", {}), STEP_METRICS, metrics)):
+        if value is None:
+            place.pop(key, None)
+        else:
+            place[key] = value
+    notebook.tasks = tasks

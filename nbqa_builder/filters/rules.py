@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from nbqa_builder.filters.compat import incompatibility
 from nbqa_builder.filters.teaching import (
     FRAMEWORK_DATASET_MODULES,
     SKLEARN_TOY_LOADERS,
@@ -16,7 +17,7 @@ from nbqa_builder.filters.teaching import (
     teaching_name,
 )
 from nbqa_builder.notebooks.facts import CodeFacts
-from nbqa_builder.records import FOUND, Notebook
+from nbqa_builder.records import AMBIGUOUS, DYNAMIC, FOUND, MISSING, URL, Notebook
 
 if TYPE_CHECKING:
     from nbqa_builder.filters.step import FilterConfig
@@ -60,6 +61,12 @@ def unexecuted_code_cells(notebook: Notebook, config: "FilterConfig", facts: Cod
 def error_outputs(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -> str | None:
     errors = sum(1 for c in notebook.code_cells for o in c.outputs if o.get("output_type") == "error")
     return "error_outputs" if errors > config.max_error_outputs else None
+
+
+def no_outputs(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -> str | None:
+    """Code cells with execution counts but not one output: the outputs were stripped, so nothing
+    shows that the notebook ran (here, or anywhere), and no task can be taken from its outputs."""
+    return None if any(c.outputs for c in notebook.code_cells) else "no_outputs"
 
 
 def neural_network_or_gpu(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -> str | None:
@@ -110,6 +117,21 @@ def decontaminated(notebook: Notebook, config: "FilterConfig", facts: CodeFacts)
     return None
 
 
+def network_read(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -> str | None:
+    """A read over the network (a URL of another repository, `requests.get`, `sns.load_dataset`,
+    a download) fails in the sandbox, which has none, and its data is not in the dataset."""
+    reads = sum(1 for ref in notebook.data_refs if ref.status == URL)
+    return "network_read" if reads > config.max_network_reads else None
+
+
+def missing_data_file(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -> str | None:
+    """An input the repository lacks, or that cannot be told (a path built at run time, a name
+    that several files share), makes the notebook fail on re-execution at that read, even when
+    its other files are there."""
+    unresolved = sum(1 for ref in notebook.data_refs if ref.status in (MISSING, DYNAMIC, AMBIGUOUS))
+    return "missing_data_file" if unresolved > config.max_missing_data_files else None
+
+
 def too_little_data(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -> str | None:
     found = [r for r in notebook.data_refs if r.status == FOUND]
     if not found:
@@ -121,8 +143,14 @@ def too_little_data(notebook: Notebook, config: "FilterConfig", facts: CodeFacts
     return None
 
 
+def incompatible_code(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -> str | None:
+    """Code this machine's Python and libraries cannot run (filters/compat.py): the sandbox
+    re-runs it with them, and it would fail there."""
+    return incompatibility(notebook)
+
+
 # rules that read the deps step's results (data refs)
-DATA_RULES = {"teaching_dataset", "decontaminate", "too_little_data"}
+DATA_RULES = {"teaching_dataset", "decontaminate", "network_read", "missing_data_file", "too_little_data"}
 
 # Order matters only for which reason a notebook that breaks several rules is recorded under:
 # cheap structural rules first, then code rules, then the rules that read data files.
@@ -135,7 +163,13 @@ RULES: dict[str, Rule] = {
     "external_api": external_api,
     "teaching_dataset": teaching_dataset,
     "decontaminate": decontaminated,
+    # what stops a re-run offline; a notebook that breaks a rule above is recorded under that one
+    "no_outputs": no_outputs,
+    "network_read": network_read,
+    "missing_data_file": missing_data_file,
     "too_little_data": too_little_data,
+    # last: it parses every cell, so it runs on what the other rules kept
+    "incompatible_code": incompatible_code,
 }
 
 

@@ -34,8 +34,15 @@ class FilterConfig(StepConfig):
     min_data_rows: int = Field(100, ge=0)
     # ...unless it is a binary or wide file of at least 10 kB (Excel, Parquet, pickle).
     min_data_bytes: int = Field(10_000, ge=0)
+    # The sandbox has no network: a notebook that fetches anything fails there, and what it
+    # fetched is not in the dataset. 0: every such notebook is dropped.
+    max_network_reads: int = Field(0, ge=0)
+    # A read of a file the repository lacks (or a path built at run time) fails on re-execution.
+    # 0: every such notebook is dropped, even when its other files are there.
+    max_missing_data_files: int = Field(0, ge=0)
     # The header line of a CSV is within its first 4 kB in any sane file.
     header_bytes: int = Field(4096, ge=64)
+    # tables of evaluation benchmarks (by name or content) must never become training data
     decontaminate: DecontaminateConfig = DecontaminateConfig()
     # only these rules (in their usual order); None: every rule. Two filter steps, the cheap rules
     # before `deps` and the data rules after it, spare parsing the notebooks the first drops.

@@ -146,6 +146,20 @@ def to_cells(data: dict[str, Any]) -> list[Cell]:
     return cells
 
 
+# The one marker of a cut output, in task rows wherever they were cut (extraction, the writer).
+TRUNCATION_MARKER = "\n...[truncated {n} characters]"
+
+
+def truncate_text(text: str, limit: int) -> str:
+    """`text` up to `limit` characters, and the marker saying how many were cut. The cut never
+    leaves the head of a credential behind (redact.secrets.cut_text)."""
+    if len(text) <= limit:
+        return text
+    from nbqa_builder.redact.secrets import cut_text
+
+    return cut_text(text, limit) + TRUNCATION_MARKER.format(n=len(text) - limit)
+
+
 def output_text(output: dict[str, Any]) -> str | None:
     """The plain text an output shows: stream text, or text/plain of a result; None otherwise."""
     kind = output.get("output_type")

@@ -40,10 +40,15 @@ class ValidateStep(Step):
         if not self.config.min_notebook_bytes <= len(raw) <= self.config.max_notebook_bytes:
             notebook.checks["validate"] = {"error": f"size {len(raw)} bytes outside the recipe's bounds"}
             return TOO_LARGE if len(raw) > self.config.max_notebook_bytes else "empty"
+        data = None
         try:
-            data = validate_notebook(load_json(raw))
+            data = load_json(raw)
+            data = validate_notebook(data)
         except NotebookError as exc:
             notebook.checks["validate"] = {"error": redact_text(str(exc))[0]}  # a message may quote a value
+            # an invalid notebook still says which format it claims (`inspect` shows it)
+            declared = data.get("nbformat") if isinstance(data, dict) else None
+            notebook.nbformat = declared if type(declared) is int else None
             return exc.reason
         notebook.nbformat = data.get("nbformat")
         notebook.kernel = kernel_language(data)

@@ -25,13 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nbqa_builder.publish.card import LICENSES_FILE
 from nbqa_builder.publish.chart import CHART_NAME
 
 log = logging.getLogger(__name__)
 
 # What a build writes at the top of the dataset folder; with everything under data/ these are the
 # repository paths a push owns (other files in the repository, e.g. .gitattributes, are left alone).
-BUILD_FILES = ("README.md", "stats.json", CHART_NAME)
+BUILD_FILES = ("README.md", "stats.json", CHART_NAME, LICENSES_FILE)
 
 
 class PushError(Exception):

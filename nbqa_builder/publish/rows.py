@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from nbqa_builder.redact.secrets import cut_text
+from nbqa_builder.notebooks.parse import truncate_text
 
 # The viewer's first-rows budget is about 1 MB per response; a row under 256 kB leaves room for
 # several rows and the file columns. Outputs past 20,000 characters are dumps, not results.
@@ -22,7 +22,6 @@ MAX_TASK_ROW_BYTES = 256_000
 MAX_OUTPUT_CHARS = 20_000
 # A data file is one row of the `files` config; row groups over ~100 MB are not read by the viewer.
 MAX_FILE_ROW_BYTES = 100_000_000
-TRUNCATION_MARKER = "\n...[truncated {n} characters]"
 IMAGE_MARKER = "[image omitted]"
 
 _INLINE_IMAGE = re.compile(r"data:image/[a-zA-Z+.-]+;base64,[A-Za-z0-9+/=\s]+")
@@ -35,12 +34,6 @@ def row_bytes(row: dict[str, Any]) -> int:
         return len(orjson.dumps(row, default=str))
     except (orjson.JSONEncodeError, TypeError):  # an integer over 64 bits, a lone surrogate
         return len(json.dumps(row, ensure_ascii=False, default=str, separators=(",", ":")).encode(errors="replace"))
-
-
-def truncate_text(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    return cut_text(text, limit) + TRUNCATION_MARKER.format(n=len(text) - limit)
 
 
 def fit_task_row(row: dict[str, Any], max_row_bytes: int = MAX_TASK_ROW_BYTES,

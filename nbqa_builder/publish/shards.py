@@ -78,12 +78,14 @@ class ShardWriter:
     def close(self) -> list[Path]:
         """Finish the last shard and give all shards their final names; returns them in order.
 
-        No rows, no shard: `load_dataset` refuses a config whose files hold no rows, so an empty
-        config is left out of the card instead.
+        No rows: one shard without row groups, holding the schema, so that every config is
+        published with its columns (a row group of 0 rows would make `datasets` fail on it; a
+        file without any is read as empty when streamed).
         """
         self._flush()
         if self._writer is None:
-            return []
+            self._open_shard()
+        assert self._writer is not None
         self._writer.close()
         total = len(self._temp_paths)
         final = []

@@ -24,7 +24,8 @@ from typing import Any, Iterator
 import orjson
 
 from nbqa_builder import __version__
-from nbqa_builder.publish.card import render_card
+from nbqa_builder.extract.llm_store import spend_summary
+from nbqa_builder.publish.card import LICENSES_FILE, licenses_file, render_card
 from nbqa_builder.publish.chart import CHART_NAME, ChartDrawer
 from nbqa_builder.publish.rows import MAX_FILE_ROW_BYTES, fit_task_row_sized
 from nbqa_builder.publish.shards import ShardWriter
@@ -35,16 +36,18 @@ from nbqa_builder.step import merge_metrics
 from nbqa_builder.records import FILE_SCHEMA, TASK_SCHEMA, Notebook, Task
 
 TASK_CONFIGS = ("interactive", "sft", "visualization")
+STATS_STAGING = ".stats.json.tmp"  # stats.json before it is moved in place
 # Distinct texts whose redaction the writer remembers. The tasks of a notebook repeat its cells'
 # code, outputs and thoughts, so most texts come again within a few tasks; a bound keeps a large
 # run from holding every text it has seen (outputs are cut to 2,000 characters by extract).
 REDACT_CACHE_SIZE = 4096
 
 
-def task_config(task: Task) -> str:
+def task_config(task: Task, require_solver: bool = False) -> str:
+    """`require_solver`: the recipe's solve step says `interactive_requires_agreement`."""
     if task.is_visualization:
         return "visualization"
-    if task.deps_complete and task.verified and task.deterministic:
+    if task.deps_complete and task.verified and task.deterministic and (task.solver_agrees or not require_solver):
         return "interactive"
     return "sft"
 
@@ -56,10 +59,20 @@ def iter_final_records(work: Path, last_stage: int, n_parts: int) -> Iterator[No
 
 
 def write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elapsed_s: float) -> dict[str, Any]:
-    """Write `<output>/dataset` (Hub layout), `<output>/stats.json` and `<output>/rejects/`."""
-    # a run on several workers already starts processes; one on a single worker starts none
-    with ChartDrawer(ahead=recipe.executor.workers > 1) as drawer:
-        return _write_outputs(recipe, stages, work, n_parts, elapsed_s, drawer)
+    """Write `<output>/dataset` (Hub layout), `<output>/stats.json` and `<output>/rejects/`.
+
+    Everything is written beside its place first and moved in at the end; a write that fails (a
+    full disk) leaves the earlier outputs as they were and no staging file behind."""
+    output = Path(recipe.output)
+    try:
+        # a run on several workers already starts processes; one on a single worker starts none
+        with ChartDrawer(ahead=recipe.executor.workers > 1) as drawer:
+            return _write_outputs(recipe, stages, work, n_parts, elapsed_s, drawer)
+    except BaseException:
+        for staging in (output / "_work" / "dataset.tmp", output / "rejects.tmp"):
+            shutil.rmtree(staging, ignore_errors=True)
+        (output / STATS_STAGING).unlink(missing_ok=True)
+        raise
 
 
 def _write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elapsed_s: float,
@@ -89,11 +102,15 @@ def _write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elaps
     difficulty: Counter[str] = Counter()
     kinds: Counter[str] = Counter()
     licenses: Counter[str] = Counter()
+    repositories: dict[str, str | None] = {}  # of the kept notebooks: their license, for LICENSES.md
     row_notes: Counter[str] = Counter()
+    solve = next((config for name, config in recipe.step_configs() if name == "solve"), None)
+    solver: Counter[str] = Counter()  # the blind solver's verdicts on the tasks written
     for notebook in iter_final_records(work, last, n_parts):
         if not notebook.kept:
             continue
         licenses[notebook.license or "unknown"] += 1
+        repositories[notebook.repo] = notebook.license
         for task in notebook.tasks:
             if task.drop_reason is not None:
                 continue
@@ -109,8 +126,10 @@ def _write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elaps
             if row is None:
                 row_notes["rows_too_large"] += 1
                 continue
-            config = task_config(task)
+            config = task_config(task, bool(solve and solve.interactive_requires_agreement))
             writers[config].write(row, size_hint=size)
+            if not task.is_visualization:
+                solver[{True: "agree", False: "disagree", None: "not_checked"}[task.solver_agrees]] += 1
             task_counts[config] += 1
             concepts.update(task.concepts)
             difficulty[task.difficulty] += 1
@@ -128,11 +147,20 @@ def _write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elaps
         "outputs_truncated": row_notes["outputs_cut"],
         "left_out_too_large": row_notes["rows_too_large"],
     }
+    if solve is not None:
+        checked = solver["agree"] + solver["disagree"]
+        stats["tasks"]["solver"] = {"model": solve.model, "agree": solver["agree"], "disagree": solver["disagree"],
+                                    "not_checked": solver["not_checked"],
+                                    "agree_share": round(solver["agree"] / checked, 4) if checked else None,
+                                    "interactive_requires_agreement": solve.interactive_requires_agreement}
     # the notebooks the rules kept are those the extractor saw (it drops those that give no task)
     extracted = next((step["in"] for step in stats["steps"] if step["step"] == "extract"), tally.kept)
     stats["tasks"]["per_100_kept_notebooks"] = per_hundred(stats["tasks"], extracted)
     stats["files"] = file_stats
     stats["metrics"] = tally.metrics
+    spend = spend_summary(output)  # every run's LLM spend into this folder, --restart included
+    if spend is not None:
+        stats["llm_spend"] = spend
     stats["redaction"] = redaction_stats(tally.metrics.get("redact", {}), redaction)
     stats["licenses"] = dict(licenses.most_common())
     stats["builder_version"] = __version__
@@ -141,13 +169,11 @@ def _write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elaps
     drawn = drawer.start(stats, staging / CHART_NAME)  # drawn while the rest is written
     stats_text, _ = redact_text(json.dumps(stats, indent=2))
     (staging / "stats.json").write_text(stats_text, encoding="utf-8")
-    for name in TASK_CONFIGS:  # no empty folders: the Hub has none, and the local copy mirrors it
-        folder = staging / "data" / name
-        if folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
     # the card embeds the recipe, which may carry an endpoint's key: redacted like everything else
     card, _ = redact_text(render_card(recipe, stats, shard_paths, chart=CHART_NAME if drawn() else None))
     (staging / "README.md").write_text(card, encoding="utf-8")
+    (staging / LICENSES_FILE).write_text(licenses_file(repositories), encoding="utf-8")
+    (output / STATS_STAGING).write_text(stats_text, encoding="utf-8")  # the last write: then only moves
     dataset = output / "dataset"
     if dataset.exists():
         shutil.rmtree(dataset)
@@ -157,7 +183,7 @@ def _write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elaps
     if rejects.exists():
         shutil.rmtree(rejects)
     rejects_staging.rename(rejects)
-    (output / "stats.json").write_text(stats_text, encoding="utf-8")
+    (output / STATS_STAGING).replace(output / "stats.json")
     return stats
 
 

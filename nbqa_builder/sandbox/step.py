@@ -17,12 +17,12 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_validator
 
 from nbqa_builder.extract.grounding import answers_shown_again, label_printed, task_problem
-from nbqa_builder.records import FOUND, Notebook, Task
+from nbqa_builder.records import FOUND, Notebook, Task, code_path
 from nbqa_builder.sandbox.backends import SandboxUnavailable, require_backend
 from nbqa_builder.sandbox.compare import canonical_outputs, outputs_match
 from nbqa_builder.sandbox.limits import Limits
 from nbqa_builder.sandbox.runner import NotebookRun, WarmWorker
-from nbqa_builder.step import Step, StepConfig
+from nbqa_builder.step import Step, StepConfig, count
 
 
 class SandboxStepConfig(StepConfig):
@@ -116,13 +116,22 @@ class _SandboxStep(Step):
         return state
 
 
+def job_path(cwd: str, path: str) -> str:
+    """Where a file the code in `cwd` reads as `path` (records.code_path) lies in the job."""
+    return posixpath.normpath(posixpath.join(cwd, path))
+
+
 def notebook_files(notebook: Notebook) -> dict[str, str]:
-    """Job-root path -> file on this machine, for every data reference the deps step found."""
+    """Job-root path -> file on this machine, for every data reference the deps step found: each
+    where the code reads it (as verify places a task's files), not where the resolver found it
+    (a file found by its name elsewhere in the repository)."""
     files = {}
+    cwd = posixpath.dirname(notebook.path)
     for ref in notebook.data_refs:
-        source = ref.source(notebook.repo_dir) if ref.status == FOUND else None
+        path = code_path(ref.as_written)
+        source = ref.source(notebook.repo_dir) if ref.status == FOUND and path is not None else None
         if source is not None and source.is_file():
-            files[posixpath.normpath(ref.resolved)] = str(source)
+            files[job_path(cwd, path)] = str(source)
     return files
 
 
@@ -151,6 +160,8 @@ class ExecuteStep(_SandboxStep):
             ],
         }
         notebook.checks["executable"] = first.executable
+        # of the notebooks the rules kept, those that re-run offline to their end (stats, run summary)
+        count(notebook, self.label, "ran_to_end", int(first.executable))
         notebook.checks["outputs_match"] = first.executable and all(
             outputs_match(cell.outputs, run.outputs) for (_, cell), run in zip(code_cells, first.cells)
         )
@@ -211,7 +222,7 @@ class VerifyStep(_SandboxStep):
             task.executable = task.deterministic = task.verified = False
             return
         cwd = posixpath.dirname(notebook.path)
-        placed = {posixpath.normpath(posixpath.join(cwd, f.path)): str(sources[f.sha256]) for f in task.data_files}
+        placed = {job_path(cwd, f.path): str(sources[f.sha256]) for f in task.data_files}
         cells = [notebook.cells[i].source for i in task.cells]
         try:
             runs = self.run_repeatedly(cells, placed, cwd)

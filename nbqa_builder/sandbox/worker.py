@@ -122,6 +122,7 @@ class Process:
         self.prepared = None  # (job name, host end, status read end, go write end) made ahead
         self.prepared_error = ""
         self.job_root = self.files_root = None  # a session's job folder, and the copy it works in
+        self.branches = set()  # pids of the branches forked from this session
 
     def serve(self):
         while True:
@@ -132,6 +133,7 @@ class Process:
             request = receive(self.sock)
             if request is None:
                 os._exit(0)
+            self.reap_branches()
             op = request.get("op")
             if op == "run" and not self.is_worker:
                 result = self.run_cell(request["code"], request.get("max_output_bytes"))
@@ -304,22 +306,31 @@ class Process:
         jobworld.keep_job(watch, world["status_write"], own_pid_namespace=bool(config.get("isolate")))
 
     def fork_branch(self, own_files):
+        """A branch of this session: a child process (one fork: the copy of a large state is the
+        cost of a branch). This session reaps its branches that ended (`reap_branches`); those still
+        running when it ends are re-parented to the job's init, which reaps them."""
         host_end, session_end = socketpair()
-        middle = os.fork()
-        if middle == 0:
-            # double fork: the branch is re-parented to the job's init, which reaps it
-            if os.fork() == 0:
-                try:
-                    host_end.close()
-                    self.sock.close()
-                    self.become_session(session_end, None, None, None, parent=self, own_files=own_files)
-                except BaseException:
-                    os._exit(70)
-            os._exit(0)
-        os.waitpid(middle, 0)
+        branch = os.fork()
+        if branch == 0:
+            try:
+                host_end.close()
+                self.sock.close()
+                self.become_session(session_end, None, None, None, parent=self, own_files=own_files)
+            except BaseException:
+                os._exit(70)
+        self.branches.add(branch)
         session_end.close()
         send(self.sock, {"op": "forked"}, fds=[host_end.fileno()])
         host_end.close()
+
+    def reap_branches(self):
+        for pid in list(self.branches):
+            try:
+                done = os.waitpid(pid, os.WNOHANG)[0]
+            except ChildProcessError:  # reaped already (by notebook code waiting on any child)
+                done = pid
+            if done:
+                self.branches.discard(pid)
 
     def become_session(self, sock, request, world, init_pid, parent=None, own_files=False):
         """A new session: the job's first (from the init: a fresh notebook) or a branch of one.

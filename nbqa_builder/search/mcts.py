@@ -49,6 +49,7 @@ class SearchSettings:
     total_timeout_s: float = 1800.0  # per task
     max_tokens: int = 100_000  # a conversation longer than this (about 4 characters a token) ends its branch
     seed: int = 0
+    action_format: str = "fenced"  # how actions are written in the turns (publish/chat.py ACTION_FORMATS)
 
 
 @dataclass
@@ -57,6 +58,7 @@ class SearchResult:
     vote: str | None  # the majority answer
     best_value: str | None  # the answer of highest Q
     stats: dict[str, Any] = field(default_factory=dict)
+    first: list[dict[str, str]] = field(default_factory=list)  # the system and first user turns
 
 
 def tokens(messages: list[dict[str, str]]) -> int:
@@ -102,7 +104,7 @@ class Searcher:
 
     def expand(self, tree: Tree, leaf: Node) -> bool:
         """Add the leaf's children, backing up each terminal one; False when the leaf itself ended."""
-        messages = conversation(self.first, leaf)
+        messages = conversation(self.first, leaf, self.settings.action_format)
         if tokens(messages) > self.settings.max_tokens:
             self.end(tree, leaf, TOKEN_LIMIT)
             return False
@@ -151,14 +153,14 @@ class Searcher:
         return self.estimate(node)
 
     def estimate(self, node: Node) -> float:
-        return self.value.score([conversation(self.first, node)])[0]
+        return self.value.score([conversation(self.first, node, self.settings.action_format)])[0]
 
     def result(self, tree: Tree) -> SearchResult:
         answers = tree.answers()
         stats = {**self.counts, "nodes": len(tree.nodes), "answers": len(answers), "cells_run": self.pool.cells_run,
                  "replays": self.pool.replays, "replayed_cells": self.pool.replayed_cells,
                  "peak_live_states": self.pool.peak_live}
-        return SearchResult(tree, majority_answer(answers), best_value_answer(answers), dict(stats))
+        return SearchResult(tree, majority_answer(answers), best_value_answer(answers), dict(stats), list(self.first))
 
     # -- the baselines -------------------------------------------------------------------------
 
@@ -168,7 +170,7 @@ class Searcher:
         deadline = time.monotonic() + self.settings.total_timeout_s
         node = tree.root
         while node.terminal is None and time.monotonic() < deadline:
-            messages = conversation(self.first, node)
+            messages = conversation(self.first, node, self.settings.action_format)
             if tokens(messages) > self.settings.max_tokens:
                 self.end(tree, node, TOKEN_LIMIT)
                 break

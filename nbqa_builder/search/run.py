@@ -3,7 +3,8 @@
 Tasks come from our shards (`load_tasks`: a dataset folder or a Hub repository, a config) or from
 a DABench folder (questions, labels and tables, as `export dabench` writes them or the official
 dev set). Each task's files are written where its code reads them (`materialize`; DABench tables
-by bare name), and the task is searched in one sandbox job.
+by bare name), or with `--file-names name` by bare name in the working folder, as the prompt then
+names them; the task is searched in one sandbox job.
 
 The output folder holds, per task, `trees/<id>.jsonl` (every node: training/value_data.py reads
 them) and `results/<id>.json` (the vote and best-value answers, the counts), each written whole;
@@ -24,10 +25,15 @@ from nbqa_builder.search.mcts import Searcher, SearchResult, SearchSettings, vot
 from nbqa_builder.search.policy import Policy
 from nbqa_builder.search.states import StatePool
 from nbqa_builder.search.tree import Node, Tree
+from nbqa_builder.publish.chat import PromptTemplate, bare_name
 from nbqa_builder.search.turns import first_turns
 from nbqa_builder.search.value import ValueFunction
 
 METHODS = ("mcts", "react", "vote")
+
+
+class NotServable(ValueError):
+    """A task whose files cannot be served as the prompt names them (the reason is the message)."""
 
 
 @dataclass
@@ -37,6 +43,17 @@ class SearchTask:
     label: str
     files: dict[str, bytes]  # path relative to the job folder -> content
     cwd: str  # the working directory in the job folder
+
+    def served(self, file_naming: str) -> tuple[dict[str, bytes], str]:
+        """(files, working directory) as the prompt names them: `path`, where the task's code reads
+        them; `name`, by bare name in the working folder, as JUPITER serves them."""
+        if file_naming != "name":
+            return self.files, self.cwd
+        by_name = {bare_name(path): content for path, content in self.files.items()}
+        if len(by_name) < len(self.files):
+            raise NotServable(f"task {self.id}: two of its files have the same name; by bare name "
+                              "they cannot be served (search it with --file-names path)")
+        return by_name, "."
 
 
 def shard_tasks(dataset: str, config: str) -> Iterator[SearchTask]:
@@ -87,17 +104,19 @@ def _atomic_json(path: Path, data: Any) -> None:
 
 
 def search_one(task: SearchTask, worker: Any, policy: Policy, value: ValueFunction, settings: SearchSettings,
-               method: str, paths: int, max_live: int, template: str, bare_file_names: bool) -> SearchResult:
+               method: str, paths: int, max_live: int, template: PromptTemplate | None = None,
+               file_naming: str = "path") -> SearchResult:
     """Search one task in one sandbox job (see the module doc)."""
-    first = first_turns(task.row, template, bare_file_names)
+    first = first_turns(task.row, template, file_naming, settings.action_format)
+    files, cwd = task.served(file_naming)
     with tempfile.TemporaryDirectory(prefix="nbqa-files-") as scratch:
         placed = {}
-        for relative, content in task.files.items():
+        for relative, content in files.items():
             target = Path(scratch, relative)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(content)
             placed[relative] = str(target)
-        with StatePool(worker, placed, task.cwd, max_live, settings.cell_timeout_s) as pool:
+        with StatePool(worker, placed, cwd, max_live, settings.cell_timeout_s) as pool:
             searcher = Searcher(first, task.label, policy, value, pool, settings)
             if method == "mcts":
                 return searcher.search()
@@ -110,7 +129,7 @@ def search_one(task: SearchTask, worker: Any, policy: Policy, value: ValueFuncti
     for result in results:
         for key, n in result.stats.items():
             stats[key] = stats.get(key, 0) + n
-    return SearchResult(tree, answer, answer, stats)
+    return SearchResult(tree, answer, answer, stats, first)
 
 
 def merge_paths(trees: list[Tree], settings: SearchSettings) -> Tree:
@@ -129,8 +148,10 @@ def merge_paths(trees: list[Tree], settings: SearchSettings) -> Tree:
 
 
 def write_result(out: Path, task: SearchTask, result: SearchResult, header: dict[str, Any], choose: str) -> None:
-    result.tree.write_jsonl(out / "trees" / f"{task.id}.jsonl", {"task_id": task.id, "question": task.row["task"],
-                                                                 "label": task.label, **header})
+    system, user = result.first
+    result.tree.write_jsonl(out / "trees" / f"{task.id}.jsonl", {
+        "task_id": task.id, "question": task.row["task"], "label": task.label,
+        "system_prompt": system["content"], "first_user_turn": user["content"], **header})
     chosen = result.vote if choose == "vote" else result.best_value
     _atomic_json(out / "results" / f"{task.id}.json", {"id": task.id, "response": chosen or "", "vote": result.vote,
                                                         "best_value": result.best_value, "label": task.label,

@@ -84,7 +84,7 @@ class Node:
                 "thought": self.thought, "code": self.code, "observation": self.observation, "answer": self.answer,
                 "terminal": self.terminal, "reward": self.reward, "visits": self.visits,
                 "value_sum": round(self.value_sum, 12), "prior": self.prior,
-                "consecutive_errors": self.consecutive_errors}
+                "consecutive_errors": self.consecutive_errors, "reply": self.reply}
 
 
 class Tree:

@@ -1,77 +1,50 @@
-"""The conversation of a search node, in the turn format of `export sft` (publish/chat.py), and
-the parsing of what the policy replies.
+"""The conversation of a search node, and the parsing of what the policy replies.
 
-A model trained on our exports is searched with the prompt it was trained on: the same system
-turn, the same first user turn (instructions, then Question / Constraints / Format / Available
-Local Files), assistant turns `Thought: ...` + `Action:` with one fenced python block, user turns
-`Observation:`, and an answer turn `Thought: ...` + `Formatted answer: ...`. The first user turn
-can come from a template file of the user's (`load_template`).
+A model trained on our exports is searched with the prompt it was trained on, so the turns are
+rendered by publish/chat.py, as `export sft` renders them: the system turn and the first user turn
+from a prompt template (our default, or the user's file: `load_template`), then per node an
+assistant turn (`Thought:` + `Action:` with the code, fenced or raw; or `Thought:` +
+`Formatted answer:`) and, for a code node, the `Observation:` turn of its cell.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from nbqa_builder.publish.chat import INSTRUCTIONS, SYSTEM_PROMPT, local_files
+from nbqa_builder.publish.chat import PromptTemplate, action_turn, answer_turn, load_template, observation_turn
+from nbqa_builder.publish.chat import first_turns as chat_first_turns
 from nbqa_builder.search.tree import Node
 
-# the default first user turn; a template file holds the same placeholders
-DEFAULT_TEMPLATE = INSTRUCTIONS + """
-### Task
-Question: {question}
-Constraints: {constraints}
-Format: {format}
-Available Local Files: {files}
-"""
-PLACEHOLDERS = ("question", "constraints", "format", "files")
+__all__ = ["DEFAULT_TEMPLATE", "Step", "conversation", "first_turns", "load_template", "parse_reply", "step_turns"]
+
+DEFAULT_TEMPLATE = load_template()  # publish/prompts/task.md
 
 
-def load_template(path: str | None) -> str:
-    """The first user turn's template: the default, or a file of the user's with `{question}`,
-    `{constraints}`, `{format}` and `{files}` placeholders (other braces doubled, as in
-    `str.format`)."""
-    if path is None:
-        return DEFAULT_TEMPLATE
-    text = Path(path).read_text(encoding="utf-8")
-    try:
-        text.format(**{name: "" for name in PLACEHOLDERS})
-    except (KeyError, IndexError, ValueError) as exc:
-        raise ValueError(f"{path}: not a prompt template ({type(exc).__name__}: {exc}); it may use "
-                         f"{', '.join('{' + p + '}' for p in PLACEHOLDERS)}, other braces doubled") from None
-    return text
+def first_turns(task: dict[str, Any], template: PromptTemplate | None = None, file_naming: str = "path",
+                action_format: str = "fenced") -> list[dict[str, str]]:
+    """The system turn and the first user turn of a task row (publish/chat.py `first_turns`)."""
+    return chat_first_turns(task, template, file_naming, action_format)
 
 
-def first_turns(task: dict[str, Any], template: str, bare_file_names: bool = False) -> list[dict[str, str]]:
-    """The system turn and the first user turn of a task row."""
-    files = local_files(task)
-    if bare_file_names:
-        files = [Path(f.replace("\\", "/")).name for f in files]
-    user = template.format(question=task.get("task") or "", constraints=task.get("constraints") or "none",
-                           format=task.get("format") or "none", files=", ".join(files) or "none")
-    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
-
-
-def step_turns(node: Node) -> list[dict[str, str]]:
+def step_turns(node: Node, action_format: str = "fenced") -> list[dict[str, str]]:
     """A node's own turns: its assistant turn, and the observation of its cell."""
-    thought = f"Thought: {node.thought or ''}"
     if node.answer is not None:
-        return [{"role": "assistant", "content": f"{thought}\nFormatted answer: {node.answer}"}]
-    if node.code is None:
+        return [answer_turn(node.thought, node.answer)]
+    if node.code is None:  # a reply with no action (a parse failure, no code): as it came
         return [{"role": "assistant", "content": node.reply}]
-    turns = [{"role": "assistant", "content": f"{thought}\nAction:\n```python\n{node.code.rstrip()}\n```"}]
+    turns = [action_turn(node.thought, node.code, action_format)]
     if node.observation is not None:
-        turns.append({"role": "user", "content": f"Observation:\n{node.observation}"})
+        turns.append(observation_turn(node.observation))
     return turns
 
 
-def conversation(first: list[dict[str, str]], node: Node) -> list[dict[str, str]]:
+def conversation(first: list[dict[str, str]], node: Node, action_format: str = "fenced") -> list[dict[str, str]]:
     """The messages from the system turn to `node`, its own turns included."""
     turns = list(first)
     for step in node.path():
-        turns += step_turns(step)
+        turns += step_turns(step, action_format)
     return turns
 
 

@@ -11,8 +11,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
+from nbqa_builder.progress import progress_bar
 from nbqa_builder.recipe import GithubSource
 from nbqa_builder.sources.github import (
     MAX_FAILURES_IN_A_ROW,
@@ -54,7 +53,7 @@ class Crawler:
         self.wait_note = ""
         self.repos_done = 0
         self.repos_total = 0
-        self.bar = tqdm(total=0, unit="file", desc="crawl", disable=not progress, dynamic_ncols=True)
+        self.bar = progress_bar(0, 0, "crawl", progress, unit="file", items="files")  # plain lines in a log
 
     def close(self) -> None:
         self.bar.close()

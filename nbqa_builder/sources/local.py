@@ -2,7 +2,11 @@
 
 Each repository is one folder. Its provenance comes from, in order: a `.nbqa-repo.json` file in it
 (written by the GitHub crawler's mirror: repo, commit, license, url), its git checkout (HEAD commit,
-origin URL), its LICENSE/COPYING file. A folder named `owner__name` is taken as `owner/name`.
+origin URL), its license file (LICENSE, LICENSE.txt, LICENSE-CODE, COPYING.md ...) or, without one,
+the license its README states. A folder named `owner__name` is taken as `owner/name`.
+
+`repository_of` decides which repository folder a notebook belongs to, for `run` (through the
+source's layout) and for `inspect` alike.
 """
 
 from __future__ import annotations
@@ -16,23 +20,37 @@ from pathlib import Path, PurePath
 
 from nbqa_builder.records import Notebook
 
-LICENSE_FILES = ("LICENSE", "LICENSE.md", "LICENSE.txt", "LICENCE", "COPYING", "COPYING.md", "COPYING.txt")
+# License files are named LICENSE, LICENCE or COPYING, with any ending (`.md`, `.txt`, `-CODE`,
+# `-MIT`); these come first, in this order, before any other such name.
+LICENSE_FILES = ("LICENSE", "LICENSE.md", "LICENSE.txt", "LICENCE", "LICENCE.md", "LICENCE.txt", "COPYING",
+                 "COPYING.md", "COPYING.txt")
+_LICENSE_NAME = re.compile(r"^(?:LICEN[CS]E|COPYING)\b", re.IGNORECASE)
+_README_NAMES = ("README.md", "README.rst", "README.txt", "README")
+_OWNER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*__[A-Za-z0-9._-]+$")
 SKIP_DIRS = {".git", ".ipynb_checkpoints", "__pycache__", "node_modules", ".venv", "venv"}
 
 # A few distinctive phrases are enough to name the common licenses; anything else is "other".
+# (Spaces match any run of white space: license texts are wrapped at any word.) ShareAlike and
+# NonCommercial come before plain Attribution, whose phrases they contain.
 _LICENSE_PATTERNS = [
-    ("Apache-2.0", r"Apache License,?\s+Version 2\.0"),
-    ("GPL-3.0", r"GNU GENERAL PUBLIC LICENSE\s+Version 3"),
-    ("GPL-2.0", r"GNU GENERAL PUBLIC LICENSE\s+Version 2"),
-    ("LGPL-3.0", r"GNU LESSER GENERAL PUBLIC LICENSE\s+Version 3"),
+    ("Apache-2.0", r"Apache License,? Version 2\.0|\bApache[- ]2\.0\b"),
+    ("GPL-3.0", r"GNU GENERAL PUBLIC LICENSE Version 3"),
+    ("GPL-2.0", r"GNU GENERAL PUBLIC LICENSE Version 2"),
+    ("LGPL-3.0", r"GNU LESSER GENERAL PUBLIC LICENSE Version 3"),
     ("AGPL-3.0", r"GNU AFFERO GENERAL PUBLIC LICENSE"),
-    ("MPL-2.0", r"Mozilla Public License,?\s+(?:Version|v\.)\s*2\.0"),
+    ("MPL-2.0", r"Mozilla Public License,? (?:Version|v\.) ?2\.0"),
     ("BSD-3-Clause", r"Neither the name of .{0,200}? nor the names of"),
     ("BSD-2-Clause", r"Redistributions in binary form must reproduce"),
-    ("MIT", r"Permission is hereby granted, free of charge"),
-    ("CC-BY-4.0", r"Creative Commons Attribution 4\.0|CC BY 4\.0|creativecommons\.org/licenses/by/4\.0"),
+    ("MIT", r"Permission is hereby granted, free of charge|\bMIT License\b|licensed under the MIT\b"),
+    ("CC-BY-NC-SA-4.0", r"Attribution-NonCommercial-ShareAlike 4\.0|CC BY-NC-SA 4\.0|licenses/by-nc-sa/4\.0"),
+    ("CC-BY-NC-4.0", r"Attribution-NonCommercial 4\.0|CC BY-NC 4\.0|licenses/by-nc/4\.0"),
+    ("CC-BY-SA-4.0", r"Attribution-ShareAlike 4\.0|CC BY-SA 4\.0|licenses/by-sa/4\.0"),
+    ("CC-BY-4.0", r"Creative Commons Attribution 4\.0|CC BY 4\.0|licenses/by/4\.0"),
+    ("CC0-1.0", r"CC0 1\.0|publicdomain/zero/1\.0"),
     ("Unlicense", r"This is free and unencumbered software released into the public domain"),
 ]
+_LICENSE_REGEXES = [(spdx, re.compile(pattern.replace(" ", r"\s+"), re.IGNORECASE | re.DOTALL))
+                    for spdx, pattern in _LICENSE_PATTERNS]
 
 
 @dataclass(frozen=True)
@@ -42,6 +60,23 @@ class Repository:
     commit: str | None
     license: str | None
     url: str | None
+
+
+def repository_of(notebook: Path, source_root: Path | None = None, layout: str = "auto") -> Path:
+    """The repository folder `notebook` belongs to. Under a local source's folder, the repository
+    `find_repositories` gives (what `run` reads); elsewhere, the nearest folder above the notebook
+    that is one: a git checkout, a crawl mirror's repository, a folder named `owner__name`, or a
+    folder with a license file. Its own folder when none is."""
+    notebook = notebook.resolve()
+    if source_root is not None and notebook.is_relative_to(source_root.resolve()):
+        for repository in find_repositories(source_root, layout):
+            if notebook.is_relative_to(repository.directory):
+                return Path(repository.directory)
+    for folder in notebook.parents:
+        if ((folder / ".git").exists() or (folder / ".nbqa-repo.json").exists() or _OWNER_NAME.match(folder.name)
+                or license_file(folder) is not None):
+            return folder
+    return notebook.parent
 
 
 def find_repositories(root: Path, layout: str = "auto") -> list[Repository]:
@@ -181,25 +216,40 @@ def git_origin_url(folder: Path) -> str | None:
     return f"https://{ssh.group(1)}/{ssh.group(2)}" if ssh else url
 
 
+def license_file(folder: Path) -> Path | None:
+    """The repository's license file: the first of LICENSE_FILES, else the first other name that
+    starts with LICENSE, LICENCE or COPYING (`LICENSE-CODE`, `COPYING.rst`)."""
+    for name in LICENSE_FILES:
+        if (folder / name).is_file():
+            return folder / name
+    try:
+        others = sorted(entry.name for entry in os.scandir(folder) if _LICENSE_NAME.match(entry.name) and entry.is_file())
+    except OSError:
+        return None
+    return folder / others[0] if others else None
+
+
 def detect_license(folder: Path) -> str | None:
     """SPDX id of the repository's license file; "other" when unrecognised, None when absent.
 
-    Without a license file, a README that states a known license counts (some repositories put
-    it there only).
+    Without a recognised license file, a README that states a known license counts (some
+    repositories put it there only: "licensed under CC BY-SA 4.0").
     """
-    for name in LICENSE_FILES:
-        path = folder / name
-        if path.is_file():
-            return _match_license(path.read_text(encoding="utf-8", errors="replace")[:20_000]) or "other"
-    for name in ("README.md", "README.rst", "README.txt", "README"):
-        path = folder / name
-        if path.is_file():
-            return _match_license(path.read_text(encoding="utf-8", errors="replace")[:50_000])
-    return None
+    path = license_file(folder)
+    found = _match_license(path.read_text(encoding="utf-8", errors="replace")[:20_000]) if path else None
+    if found:
+        return found
+    for name in _README_NAMES:
+        readme = folder / name
+        if readme.is_file():
+            stated = _match_license(readme.read_text(encoding="utf-8", errors="replace")[:50_000])
+            if stated:
+                return stated
+    return "other" if path else None
 
 
 def _match_license(text: str) -> str | None:
-    for spdx, pattern in _LICENSE_PATTERNS:
-        if re.search(pattern, text, re.IGNORECASE | re.DOTALL):
+    for spdx, regex in _LICENSE_REGEXES:
+        if regex.search(text):
             return spdx
     return None

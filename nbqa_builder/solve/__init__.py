@@ -1,0 +1,1 @@
+"""The optional `solve` step: a blind solver proves a task answerable from its text and files."""

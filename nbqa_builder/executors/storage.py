@@ -3,7 +3,8 @@
 The steps and `pipeline.run_part` read and write plain files under a work folder. On one machine,
 or on a cluster with a shared file system (NFS, Lustre, a mounted bucket), that folder is
 `<output>/_work` itself and nothing is copied. With `executor.storage: s3://...`, `gs://...` or
-`file:///...` the parts live there instead (through `pyarrow.fs`), and each task works in a
+`file:///...` the parts live there instead (through `pyarrow.fs`; a scheme pyarrow does not know,
+such as `az://` or `hf://`, through the fsspec file system of that name), and each task works in a
 mirror of the folder on its node's local disk: it downloads the inputs its part needs (the
 previous stage's part and reduce), runs the part there, and uploads what it wrote, the summary
 (the part's done marker) last, so a part is done in storage only when it is there whole.
@@ -48,8 +49,7 @@ class WorkStore:
             if self.url is None:
                 self._fs, self._base = fs.LocalFileSystem(), str(self.work)
             else:
-                self._fs, self._base = fs.FileSystem.from_uri(self.url)
-                self._base = self._base.rstrip("/")
+                self._fs, self._base = open_storage(self.url)
         return self._fs
 
     def _path(self, relative: str) -> str:
@@ -125,6 +125,34 @@ class WorkStore:
                 self.write_bytes(relative, local.read_bytes())
         for relative in relatives:
             (folder / relative).unlink(missing_ok=True)
+
+
+class StorageError(ValueError):
+    """`executor.storage` names nothing this machine can open."""
+
+
+def open_storage(url: str):
+    """A pyarrow file system and the base path in it for a storage URL: pyarrow's own (s3, gs,
+    hdfs, file), else fsspec's file system of the URL's scheme wrapped for pyarrow."""
+    from pyarrow import fs
+
+    try:
+        opened, base = fs.FileSystem.from_uri(url)
+        return opened, base.rstrip("/")
+    except (ValueError, ImportError) as exc:  # pyarrow.ArrowInvalid is a ValueError
+        pyarrow_error = exc
+    import fsspec
+
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme not in fsspec.available_protocols():
+        raise StorageError(f"{url}: no file system for {scheme or 'a URL without a scheme'!r} "
+                           f"(pyarrow: {pyarrow_error}; fsspec neither)") from None
+    try:
+        opened = fsspec.filesystem(scheme)
+    except ImportError as exc:
+        raise StorageError(f"{url}: the {scheme}:// file system needs a package: {exc}") from None
+    base = opened._strip_protocol(url).rstrip("/")
+    return fs.PyFileSystem(fs.FSSpecHandler(opened)), base
 
 
 def part_outputs(stage: int, part: int) -> list[str]:

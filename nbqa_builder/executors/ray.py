@@ -32,13 +32,15 @@ import math
 import pickle
 import shutil
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Callable
 
 from tqdm import tqdm
 
 from nbqa_builder.executors.local import _keep_freed_memory, _StepCache
-from nbqa_builder.executors.storage import WorkStore, part_outputs
+from nbqa_builder.executors.storage import StorageError, WorkStore, part_outputs
+from nbqa_builder.extract.llm_store import adopt_work_layout
 from nbqa_builder.pipeline import PartJob, Pipeline, Stage, build_stage_steps, recipe_fingerprint, run_part
 from nbqa_builder.recipe import RayResources, Recipe, RecipeError
 from nbqa_builder.step import GlobalStep
@@ -209,8 +211,15 @@ def run_on_ray(pipeline: Pipeline, restart: bool) -> dict[str, Any]:
     recipe = pipeline.recipe
     ray = _import_ray(recipe)
     store = WorkStore(pipeline.work, recipe.executor.storage)
+    try:
+        store.fs  # noqa: B018 (a storage URL nothing can open is the recipe's error, before any work)
+    except StorageError as exc:
+        raise RecipeError(f"{recipe.path or 'recipe'}: executor.storage {exc}") from None
+    # as the local run: the LLM replies and spend of older runs are moved to <output>/_llm/
+    adopt_work_layout(pipeline.output)
     connected_here = _connect(ray, recipe)
     started = time.time()  # like the local run's, without starting the cluster
+    pipeline.parts_run = 0
     try:
         if restart:
             store.remove_all()
@@ -222,7 +231,9 @@ def run_on_ray(pipeline: Pipeline, restart: bool) -> dict[str, Any]:
         plan_bytes = (pipeline.work / "plan.json").read_bytes()
         if not store.shared and not store.exists("plan.json"):
             store.write_bytes("plan.json", plan_bytes)
-        run_key = hashlib.sha256(plan_bytes).hexdigest()[:16] + recipe_fingerprint(recipe)
+        # names the tasks' mirrors of `_work/` and their steps: new for each run of the driver, so
+        # that no node reuses a reduce.json it kept from an earlier run of the same plan
+        run_key = hashlib.sha256(plan_bytes).hexdigest()[:16] + recipe_fingerprint(recipe) + uuid.uuid4().hex[:8]
         cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
         total = sum(len(p) for p in parts)
         for stage in pipeline.stages:
@@ -264,6 +275,7 @@ def _run_stage(ray: Any, pipeline: Pipeline, store: WorkStore, stage: Stage, rep
     task = ray.remote(_part_task).options(num_cpus=resources.num_cpus, memory=memory_mb * 2**20 or None,
                                           max_retries=TASK_RETRIES, retry_exceptions=False)
     limit = resources.max_in_flight or max(1, int(cpus / resources.num_cpus)) * 2
+    pipeline.parts_run += len(todo)
     waiting = set(todo)
     done_already = sum(len(parts[p]) for p in range(len(parts)) if p not in waiting)
     pending: dict[Any, int] = {}

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -29,8 +30,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@dataclass
+class Cluster:
+    address: str
+    head_pid: int  # the `ray start` process: every Ray process of the cluster descends from it
+
+
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory) -> str:
+def cluster(tmp_path_factory) -> Cluster:
     """A one-node Ray cluster with 2 CPUs; `ray start --block` stops what it started on SIGTERM.
     Drivers join it at 127.0.0.1:<port>, which Ray resolves to this node's address."""
     port = free_port()
@@ -56,7 +63,7 @@ def cluster(tmp_path_factory) -> str:
     assert "Ray runtime started" in started[-1], "".join(started)
     # its later lines go nowhere, so a full pipe never stops it
     threading.Thread(target=head.stdout.read, daemon=True).start()
-    yield f"127.0.0.1:{port}"
+    yield Cluster(f"127.0.0.1:{port}", head.pid)
     head.send_signal(signal.SIGTERM)
     try:
         head.wait(60)
@@ -87,8 +94,8 @@ def same_outputs(out: Path, expected: Path) -> None:
     assert (out / "rejects" / "notebooks.jsonl").read_text() == (expected / "rejects" / "notebooks.jsonl").read_text()
 
 
-def test_the_demo_on_ray_gives_the_local_executors_rows(cluster: str, local_run: Path, tmp_path: Path):
-    result = run_cli("run", str(ray_recipe(tmp_path, cluster)))
+def test_the_demo_on_ray_gives_the_local_executors_rows(cluster: Cluster, local_run: Path, tmp_path: Path):
+    result = run_cli("run", str(ray_recipe(tmp_path, cluster.address)))
     assert result.returncode == 0, result.stderr
     assert "(ray)" in result.stderr  # the progress lines say where the stages ran
     assert task_rows(tmp_path / "out")
@@ -98,18 +105,21 @@ def test_the_demo_on_ray_gives_the_local_executors_rows(cluster: str, local_run:
     assert (work / "stage-0" / "reduce.json").is_file() and list(work.glob("stage-0/part-*.keys.pkl"))
 
 
-def running_part_tasks() -> list[psutil.Process]:
-    """Ray worker processes running a part (Ray titles a worker with the task it runs)."""
+def running_part_tasks(cluster: Cluster) -> list[psutil.Process]:
+    """The cluster's Ray worker processes running a part (Ray titles a worker with the task it
+    runs); only this test's cluster, never another Ray on the machine."""
     found = []
-    for process in psutil.process_iter(["cmdline"]):
-        with contextlib.suppress(psutil.Error, TypeError):
-            if any("ray::_part_task" in arg for arg in process.info["cmdline"]):
-                found.append(process)
+    with contextlib.suppress(psutil.Error):
+        for process in psutil.Process(cluster.head_pid).children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                if any("ray::_part_task" in arg for arg in process.cmdline()):
+                    found.append(process)
     return found
 
 
-def test_a_ray_worker_killed_mid_run_loses_nothing_and_doubles_nothing(cluster: str, local_run: Path, tmp_path: Path):
-    recipe = ray_recipe(tmp_path, cluster, part_size=4)
+def test_a_ray_worker_killed_mid_run_loses_nothing_and_doubles_nothing(cluster: Cluster, local_run: Path,
+                                                                        tmp_path: Path):
+    recipe = ray_recipe(tmp_path, cluster.address, part_size=4)
     run = subprocess.Popen([sys.executable, "-m", "nbqa_builder", "run", str(recipe), "--no-progress"], cwd=ROOT,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     killed = None
@@ -117,7 +127,7 @@ def test_a_ray_worker_killed_mid_run_loses_nothing_and_doubles_nothing(cluster: 
     # the sandbox stage takes seconds a part: kill a worker there, in the middle of a part
     while killed is None and run.poll() is None and time.monotonic() < deadline:
         if list((tmp_path / "out" / "_work").glob("stage-0/reduce.json")):
-            workers = running_part_tasks()
+            workers = running_part_tasks(cluster)
             if workers:
                 killed = workers[0].pid
                 workers[0].kill()
@@ -129,10 +139,12 @@ def test_a_ray_worker_killed_mid_run_loses_nothing_and_doubles_nothing(cluster: 
     same_outputs(tmp_path / "out", local_run)
 
 
-def test_a_run_killed_and_run_again_on_ray_gives_the_same_dataset(cluster: str, local_run: Path, tmp_path: Path):
-    """With `storage`, the parts live in the store (here a file:// one) and nowhere else."""
+def test_a_run_killed_and_run_again_on_ray_gives_the_same_dataset(cluster: Cluster, local_run: Path,
+                                                                   tmp_path: Path):
+    """With `storage`, the parts live in the store (here a file:// one) and nowhere else; the run
+    again skips the parts the killed one finished."""
     store = tmp_path / "store"
-    recipe = ray_recipe(tmp_path, cluster, part_size=4, storage=store.as_uri())
+    recipe = ray_recipe(tmp_path, cluster.address, part_size=4, storage=store.as_uri())
     run = subprocess.Popen([sys.executable, "-m", "nbqa_builder", "run", str(recipe), "--no-progress"], cwd=ROOT,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 120
@@ -143,10 +155,10 @@ def test_a_run_killed_and_run_again_on_ray_gives_the_same_dataset(cluster: str, 
     run.wait()
     assert not (tmp_path / "out" / "dataset").exists(), "the run finished before it was killed"
     assert not list((tmp_path / "out" / "_work").glob("stage-*/part-*.json"))  # parts are in the store
-    finished = {p.name for p in store.glob("stage-1/part-*.json")}
+    finished = {p.name: p.stat().st_mtime_ns for p in store.glob("stage-*/part-*.json")}
     result = run_cli("run", str(recipe), "--no-progress")
     assert result.returncode == 0, result.stderr
-    assert finished <= {p.name for p in store.glob("stage-1/part-*.json")}
+    assert {p.name: p.stat().st_mtime_ns for p in store.glob("stage-*/part-*.json") if p.name in finished} == finished
     same_outputs(tmp_path / "out", local_run)
 
 

@@ -153,7 +153,7 @@ class GithubSource(Strict):
 class RayResources(Strict):
     """What one Ray task of a step asks the cluster for (executors/ray.py gives each step's default)."""
 
-    num_cpus: float | None = Field(None, gt=0)
+    num_cpus: float | None = Field(None, gt=0)  # CPUs a task holds while it runs (a fraction packs tasks closer)
     memory_mb: int | None = Field(None, ge=0)  # Ray schedules by it; the sandbox enforces its own limit
     max_in_flight: int | None = Field(None, ge=1)  # parts of the stage running at once, cluster-wide
 
@@ -166,7 +166,7 @@ class ExecutorConfig(Strict):
     # machine; host:port or ray://host:10001: a remote head
     address: str = "local"
     # ray: where `_work/` lives, when `<output>/_work` is not on a file system every node reads:
-    # s3://bucket/prefix, gs://bucket/prefix, file:///shared/path (pyarrow.fs)
+    # s3://bucket/prefix, gs://bucket/prefix, file:///shared/path (pyarrow.fs; other schemes through fsspec)
     storage: str | None = None
     # ray: per step name, the resources of its tasks (defaults: executors/ray.py, STEP_DEFAULTS)
     resources: dict[str, RayResources] = {}

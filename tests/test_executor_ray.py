@@ -180,3 +180,22 @@ def test_a_recipe_asks_ray_for_a_sandbox_steps_memory_and_bounds_llm_parts():
     llm = parse_recipe(yaml.safe_dump(demo))
     sandbox = stage_resources(llm, plan_stages(llm)[1])
     assert sandbox.max_in_flight == 2 and sandbox.memory_mb == 100_000
+    # the blind solver is both: a sandbox's memory, and few parts at once
+    demo["steps"].insert(-1, {"solve": {"model": "m", "sandbox": "process"}})
+    solve = parse_recipe(yaml.safe_dump(demo))
+    sandbox = stage_resources(solve, plan_stages(solve)[1])
+    assert sandbox.max_in_flight == 2 and sandbox.memory_mb == 100_000
+
+
+def test_an_llm_step_with_storage_that_nodes_do_not_share_is_refused(tmp_path: Path):
+    recipe = demo_recipe(tmp_path, executor={"kind": "ray", "address": "local", "storage": (tmp_path / "s").as_uri()})
+    import yaml
+
+    settings = yaml.safe_load(recipe.read_text())
+    settings["steps"] = [s if "extract" not in s else {"extract": {"backend": "openai", "extract": {"model": "m"}}}
+                         for s in settings["steps"]]
+    recipe.write_text(yaml.safe_dump(settings))
+    result = run_cli("run", str(recipe), "--no-progress")
+    assert result.returncode == 2, result.stderr
+    assert "_llm/" in result.stderr and "shared file system" in result.stderr
+    assert not (tmp_path / "out" / "_work").exists() and not (tmp_path / "s").exists()

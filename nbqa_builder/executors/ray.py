@@ -64,8 +64,17 @@ def _sandbox_defaults(config: Any) -> dict[str, Any]:
     return {"num_cpus": 1, "memory_mb": config.memory_mb + SANDBOX_WORKER_MB}
 
 
+def uses_llm(name: str, config: Any) -> bool:
+    """Whether a step sends requests to an LLM (and keeps replies and spend in <output>/_llm/)."""
+    return name == "solve" or (name == "extract" and config.backend != "heuristic")
+
+
 def _extract_defaults(config: Any) -> dict[str, Any]:
-    return {"max_in_flight": LLM_PARTS_IN_FLIGHT} if config.backend != "heuristic" else {}
+    return {"max_in_flight": LLM_PARTS_IN_FLIGHT} if uses_llm("extract", config) else {}
+
+
+def _solve_defaults(config: Any) -> dict[str, Any]:
+    return {**_sandbox_defaults(config), "max_in_flight": LLM_PARTS_IN_FLIGHT}  # a sandbox and an LLM
 
 
 # step name -> its tasks' resources from its settings; a step not named gets one CPU
@@ -73,6 +82,7 @@ STEP_DEFAULTS: dict[str, Callable[[Any], dict[str, Any]]] = {
     "execute": _sandbox_defaults,
     "verify": _sandbox_defaults,
     "extract": _extract_defaults,
+    "solve": _solve_defaults,
 }
 
 
@@ -215,6 +225,13 @@ def run_on_ray(pipeline: Pipeline, restart: bool) -> dict[str, Any]:
         store.fs  # noqa: B018 (a storage URL nothing can open is the recipe's error, before any work)
     except StorageError as exc:
         raise RecipeError(f"{recipe.path or 'recipe'}: executor.storage {exc}") from None
+    llm_steps = [label for (name, config), label in zip(recipe.step_configs(), recipe.step_labels())
+                 if uses_llm(name, config)]
+    if llm_steps and recipe.executor.storage:
+        # each node would keep its own replies and ledger, and max_cost would count one node's spend
+        raise RecipeError(f"{recipe.path or 'recipe'}: executor.storage is for nodes that do not share <output>, "
+                          f"but {llm_steps[0]} keeps its LLM replies and spend in <output>/_llm/, which every node "
+                          "must share: put <output> on a shared file system and leave storage out")
     # as the local run: the LLM replies and spend of older runs are moved to <output>/_llm/
     adopt_work_layout(pipeline.output)
     connected_here = _connect(ray, recipe)

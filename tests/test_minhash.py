@@ -128,6 +128,20 @@ def test_signatures_equal_datasketch_minhash(config):
         np.testing.assert_array_equal(sig, minhash.hashvalues)
 
 
+def test_signatures_equal_datasketch_across_blocks_and_passes():
+    """Documents cut by a block of shingles, and permutations not a multiple of those applied together."""
+    from nbqa_builder.dedup.minhash import _PERMS_PER_PASS, _SHINGLES_PER_BLOCK
+
+    config = MinHashConfig(num_perm=_PERMS_PER_PASS + 18, ngram=4)
+    rng = random.Random(2)
+    texts = [normalized_code(notebook(f"n{i}", code_doc(rng, 60))) for i in range(60)]
+    assert sum(len(shingles(t, config)) for t in texts) > 2 * _SHINGLES_PER_BLOCK
+    for text, sig in zip(texts, signatures(texts, config)):
+        minhash = MinHash(num_perm=config.num_perm, seed=config.seed, hashfunc=shingle_hash32, scheme="affine32")
+        minhash.update_batch(shingles(text, config))
+        np.testing.assert_array_equal(sig, minhash.hashvalues)
+
+
 @pytest.mark.parametrize("threshold", [0.5, 0.7, 0.85, 0.9])
 @pytest.mark.parametrize("num_perm", [64, 128])
 def test_bands_and_rows_are_datasketchs_choice(threshold, num_perm):

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "recipes" / "demo.yaml"
 
 # A config without rows is read streaming: `datasets` refuses a split without rows otherwise
-# (huggingface/datasets#8401), as the card says.
+# (`Instruction "train" corresponds to no data!`, datasets 5.2), as the card says.
 LOAD_EVERY_CONFIG = """
 import json, sys
 from datasets import load_dataset

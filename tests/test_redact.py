@@ -376,3 +376,47 @@ def test_published_rows_are_the_same_with_and_without_redaction_but_for_the_valu
     drops = [json.loads(line) for line in (leaky_runs["redacted"] / "rejects" / "tasks.jsonl").read_text().splitlines()]
     extra = set(without) - set(with_redaction)
     assert len(extra) == sum(d["reason"] == "needs_secret" for d in drops)
+
+
+def shared_file_run(tmp_path: Path, drop_credential_files: bool) -> tuple[dict, Path]:
+    """Three notebooks of one repository: two read the same CSV that holds a token, one reads a
+    `.env`; validate, deps and redact only."""
+    import nbformat
+    import yaml
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from nbqa_builder.pipeline import Pipeline
+    from nbqa_builder.recipe import load_recipe
+
+    repo = tmp_path / "repos" / "someone__shared"
+    repo.mkdir(parents=True)
+    token = PLANTED["github_classic"]
+    rows = [f"user{i},{i * 3.5},Lisbon,{token if i % 8 == 1 else 'none'}\n" for i in range(40)]  # five tokens
+    (repo / "users.csv").write_text("name,score,city,token\n" + "".join(rows))
+    (repo / ".env").write_text("DEBUG=1\n")  # a credential file by its name alone
+    for name, code in [("a", "pd.read_csv('users.csv')"), ("b", "pd.read_csv('users.csv').shape"),
+                       ("c", "open('.env').read()")]:
+        nbformat.write(new_notebook(cells=[new_code_cell("import pandas as pd"), new_code_cell(code)]), repo / f"{name}.ipynb")
+    recipe = {"name": "shared", "source": {"kind": "local", "path": str(tmp_path / "repos")},
+              "steps": [{"validate": {}}, {"deps": {}}, {"redact": {"drop_credential_files": drop_credential_files}}],
+              "output": str(tmp_path / "out"), "executor": {"workers": 1, "part_size": 8}}
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    stats = Pipeline(load_recipe(tmp_path / "recipe.yaml"), progress=False).run()
+    return stats, tmp_path / "out"
+
+
+@pytest.mark.parametrize("drop_credential_files", [True, False])
+def test_a_data_file_read_by_several_notebooks_is_redacted_for_each(tmp_path, drop_credential_files):
+    stats, out = shared_file_run(tmp_path, drop_credential_files)
+    redact = stats["metrics"]["redact"]
+    # five tokens in the file, counted for each of the two notebooks that read it
+    assert redact["places:data_file"] == 10 and redact["secrets:github_token"] == 10, redact
+    redacted = list((out / "_work" / "redacted").iterdir())
+    assert len(redacted) == 1 and PLANTED["github_classic"] not in redacted[0].read_text()
+    assert redacted[0].read_text().count("<REDACTED:") == 5
+    rejects = [json.loads(line) for line in (out / "rejects" / "notebooks.jsonl").read_text().splitlines()]
+    dropped = {r["path"]: r["reason"] for r in rejects}
+    if drop_credential_files:
+        assert dropped == {"c.ipynb": "credential_file:.env"}
+    else:
+        assert dropped == {}

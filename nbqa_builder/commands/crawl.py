@@ -57,6 +57,8 @@ if __name__ == "__main__":
 
     parser = argparse.ArgumentParser(prog="python -m nbqa_builder.commands.crawl", description=__doc__.splitlines()[0])
     add_arguments(parser)
+    # the global -v of `python -m nbqa_builder`, which this entry point goes without
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="log what the crawl does (-vv: each request)")
     try:
         raise SystemExit(main(parser.parse_args()))
     except (UserError, RecipeError) as exc:

@@ -311,18 +311,10 @@ def find_secrets(text: str) -> list[tuple[int, int, str]]:
 
 def redact_text(text: str) -> tuple[str, Counter[str]]:
     """The text with every finding replaced by `<REDACTED:kind>`, and the counts per kind."""
-    found: Counter[str] = Counter()
-    if not text:
-        return text, found
-    pieces, last = [], 0
-    for start, end, kind in find_secrets(text):
-        pieces += [text[last:start], PLACEHOLDER.format(kind=kind)]
-        last = end
-        found[kind] += 1
-    if not found:
-        return text, found
-    pieces.append(text[last:])
-    return "".join(pieces), found
+    spans = find_secrets(text) if text else []
+    if not spans:
+        return text, Counter()
+    return _replace(text, spans)
 
 
 # an output line that is nothing but a 40-character base64 token: an AWS secret access key printed alone
@@ -371,12 +363,29 @@ def cut_text(text: str, limit: int) -> str:
     return redacted
 
 
+def _decode(content: bytes) -> tuple[str, str]:
+    """A file's text and its encoding: UTF-8 when it decodes, else byte for byte (latin-1)."""
+    try:
+        return content.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return content.decode("latin-1"), "latin-1"
+
+
+def _replace(text: str, spans: list[tuple[int, int, str]]) -> tuple[str, Counter[str]]:
+    """`text` with each span replaced by its placeholder, and the counts per kind."""
+    found: Counter[str] = Counter()
+    pieces, last = [], 0
+    for start, end, kind in spans:
+        pieces += [text[last:start], PLACEHOLDER.format(kind=kind)]
+        last = end
+        found[kind] += 1
+    pieces.append(text[last:])
+    return "".join(pieces), found
+
+
 def redact_bytes(content: bytes) -> tuple[bytes, Counter[str]]:
     """`redact_text` over a file's bytes: UTF-8 when it decodes, else byte for byte (latin-1)."""
-    try:
-        text, encoding = content.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        text, encoding = content.decode("latin-1"), "latin-1"
+    text, encoding = _decode(content)
     redacted, found = redact_text(text)
     return (redacted.encode(encoding) if found else content), found
 
@@ -397,23 +406,43 @@ def credential_file_reason(path: str, content: bytes) -> str | None:
     By name (`.env`, `credentials.json`, `id_rsa`, `*.pem` ...), or by content: a small file whose
     non-blank lines are mostly credentials.
     """
-    name = posixpath.basename(path.replace("\\", "/")).lower()
-    if CREDENTIAL_NAMES.match(name):
-        return f"credential_file:{name}"
     if len(content) > CREDENTIAL_SCAN_BYTES:
-        return None
-    text = content.decode("utf-8", errors="replace")
-    lines = [line for line in text.splitlines() if line.strip()]
-    if not lines:
-        return None
+        return credential_name_reason(path)
+    return credential_name_reason(path) or scan_data_file(path, content)[0]
+
+
+def _file_name(path: str) -> str:
+    return posixpath.basename(path.replace("\\", "/")).lower()
+
+
+def credential_name_reason(path: str) -> str | None:
+    """`credential_file:<name>` when the file's name alone says it holds credentials."""
+    return f"credential_file:{_file_name(path)}" if CREDENTIAL_NAMES.match(_file_name(path)) else None
+
+
+def scan_data_file(path: str, content: bytes) -> tuple[str | None, bytes, Counter[str]]:
+    """One scan of a data file: why it is a credential file (None when it is data, as
+    `credential_file_reason` says), its bytes redacted as `redact_bytes` does, and the counts per
+    kind. The file's text is searched once for both."""
+    reason = credential_name_reason(path)
+    text, encoding = _decode(content)
     spans = find_secrets(text)
     if not spans:
-        return None
+        return reason, content, Counter()
+    if reason is None and len(content) <= CREDENTIAL_SCAN_BYTES and _mostly_credentials(text, spans):
+        reason = f"credential_file:{_file_name(path)}"
+    redacted, found = _replace(text, spans)
+    return reason, redacted.encode(encoding), found
+
+
+def _mostly_credentials(text: str, spans: list[tuple[int, int, str]]) -> bool:
+    """Whether half the non-blank lines hold a credential, or credentials are a third of the text."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        return False
     covered = sum(end - start for start, end, _ in spans)
     line_starts = [0]
     for line in text.splitlines(keepends=True):
         line_starts.append(line_starts[-1] + len(line))
     secret_lines = {bisect.bisect_right(line_starts, start) - 1 for start, _, _ in spans}
-    if len(secret_lines) * 2 >= len(lines) or covered * 3 >= len(text.strip()):
-        return f"credential_file:{name}"
-    return None
+    return len(secret_lines) * 2 >= len(lines) or covered * 3 >= len(text.strip())

@@ -19,16 +19,17 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import Field
 
 from nbqa_builder.redact.cells import redact_cells
-from nbqa_builder.redact.secrets import CREDENTIAL_SCAN_BYTES, credential_file_reason, redact_bytes, redact_text
-from nbqa_builder.records import FOUND, Notebook, Task
+from nbqa_builder.redact.secrets import CREDENTIAL_SCAN_BYTES, credential_name_reason, redact_text, scan_data_file
+from nbqa_builder.records import FOUND, DataRef, Notebook, Task
 from nbqa_builder.step import Step, StepConfig, count
 
 
@@ -71,14 +72,34 @@ def redact_task(task: Task, redact: Callable[[str], tuple[str, Counter[str]]] = 
     return found
 
 
+# Data files whose verdict a redact step remembers. The notebooks of a repository often read the
+# same files: each content is searched once (per name, which can make a file a credential file).
+SCANNED_FILES_KEPT = 4096
+
+
+@dataclass(frozen=True)
+class FileScan:
+    """What the search of one data file found; the redacted copy itself is on disk."""
+    credential_reason: str | None
+    kinds: Counter[str]
+    redacted_sha256: str | None  # None: nothing to redact, or the file is not published
+
+
 class RedactStep(Step):
     name = "redact"
     Config = RedactConfig
     requires: ClassVar[tuple[str, ...]] = ("validate",)
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._scans: OrderedDict[tuple[str, str], FileScan] = OrderedDict()
+
     def process(self, notebook: Notebook) -> str | None:
+        if not (self.config.drop_credential_files or self.config.redact_secrets):
+            return None
+        scans = [(ref, self._scan(notebook, ref)) for ref in notebook.data_refs if ref.status == FOUND and ref.resolved]
         if self.config.drop_credential_files:
-            reason = self._credential_file(notebook)
+            reason = next((scan.credential_reason for _, scan in scans if scan.credential_reason), None)
             if reason:
                 count(notebook, self.name, "credential_files")
                 return reason
@@ -87,7 +108,13 @@ class RedactStep(Step):
         for (kind, place), n in redact_cells(notebook.cells).items():
             count(notebook, self.name, f"secrets:{kind}", n)
             count(notebook, self.name, f"places:{place}", n)
-        self._redact_data_files(notebook)
+        for ref, scan in scans:
+            if scan.redacted_sha256 is None:
+                continue
+            ref.redacted, ref.redacted_sha256 = str(self._redacted_path(ref)), scan.redacted_sha256
+            for kind, n in scan.kinds.items():
+                count(notebook, self.name, f"secrets:{kind}", n)
+                count(notebook, self.name, "places:data_file", n)
         redact = functools.lru_cache(maxsize=None)(redact_text)  # the tasks of a notebook repeat its cells
         for task in notebook.tasks:  # tasks exist when an older recipe extracts first
             for kind, n in redact_task(task, redact).items():
@@ -95,44 +122,47 @@ class RedactStep(Step):
                 count(notebook, self.name, "places:task_text", n)
         return None
 
-    def _credential_file(self, notebook: Notebook) -> str | None:
-        for ref in notebook.data_refs:
-            if ref.status != FOUND or not ref.resolved:
-                continue
-            try:
-                with open(Path(notebook.repo_dir, ref.resolved), "rb") as handle:
-                    head = handle.read(CREDENTIAL_SCAN_BYTES + 1)
-            except OSError:
-                continue
-            reason = credential_file_reason(ref.resolved, head)
-            if reason:
-                return reason
-        return None
-
-    def _redact_data_files(self, notebook: Notebook) -> None:
-        """A redacted copy of each data file that holds a credential, under `_work/redacted/`."""
-        output = self.context.get("output")
-        for ref in notebook.data_refs:
-            if ref.status != FOUND or not ref.resolved or not ref.sha256:
-                continue
-            if ref.size is not None and ref.size > self.config.max_data_file_bytes:
-                continue
+    def _scan(self, notebook: Notebook, ref: DataRef) -> FileScan:
+        """One data file's verdict, from its content (searched once per name and content); a file
+        that holds credentials gets its redacted copy under `_work/redacted/`."""
+        # (a file deps could not hash is known by its place)
+        key = (ref.resolved.rsplit("/", 1)[-1], ref.sha256 or f"{notebook.repo_dir}/{ref.resolved}")
+        scan = self._scans.get(key)
+        if scan is not None:
+            self._scans.move_to_end(key)
+            return scan
+        published = ref.size is None or ref.size <= self.config.max_data_file_bytes
+        content = None
+        if published or (ref.size or 0) <= CREDENTIAL_SCAN_BYTES:  # larger files are data, not credential files
             try:
                 content = Path(notebook.repo_dir, ref.resolved).read_bytes()
             except OSError:
-                continue
-            redacted, kinds = redact_bytes(content)
-            if not kinds:
-                continue
-            if not output:
-                raise ValueError("the redact step writes redacted data files into the run's output folder; none was given")
-            target = Path(output, "_work", "redacted", ref.sha256)
-            if not target.exists():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                temp = target.with_name(f".{target.name}.{hashlib.sha256(redacted).hexdigest()[:8]}.tmp")
-                temp.write_bytes(redacted)
-                temp.replace(target)
-            ref.redacted, ref.redacted_sha256 = str(target), hashlib.sha256(redacted).hexdigest()
-            for kind, n in kinds.items():
-                count(notebook, self.name, f"secrets:{kind}", n)
-                count(notebook, self.name, "places:data_file", n)
+                pass
+        if content is None:
+            scan = FileScan(credential_name_reason(ref.resolved), Counter(), None)
+        else:
+            reason, redacted, kinds = scan_data_file(ref.resolved, content)
+            redacted_sha256 = None
+            if kinds and published and ref.sha256 and self.config.redact_secrets:
+                redacted_sha256 = self._write_redacted(ref, redacted)
+            scan = FileScan(reason, kinds, redacted_sha256)
+        self._scans[key] = scan
+        if len(self._scans) > SCANNED_FILES_KEPT:
+            self._scans.popitem(last=False)
+        return scan
+
+    def _redacted_path(self, ref: DataRef) -> Path:
+        output = self.context.get("output")
+        if not output:
+            raise ValueError("the redact step writes redacted data files into the run's output folder; none was given")
+        return Path(output, "_work", "redacted", ref.sha256)
+
+    def _write_redacted(self, ref: DataRef, redacted: bytes) -> str:
+        target = self._redacted_path(ref)
+        digest = hashlib.sha256(redacted).hexdigest()
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temp = target.with_name(f".{target.name}.{digest[:8]}.tmp")
+            temp.write_bytes(redacted)
+            temp.replace(target)
+        return digest

@@ -4,6 +4,12 @@ near-duplicates, and wall time and peak memory at 100 k and 1 M notebooks.
     python bench/dedup.py             # the whole benchmark, a few minutes on one core
     python bench/dedup.py --quick     # smaller sizes, to try it out
 
+From code text to signatures, in the same run: ours, datasketch (its defaults, and given our hash
+function: signatures checked equal to ours) and rensa (`RMinHash`, `CMinHash`; `pip install rensa`),
+each fed the same shingles of the same tokens. rensa takes shingles, not text: its documents go
+through the plain-Python shingler a rensa user writes (the fastest of those tried), and through its
+batch entry points too; the best rensa variant is the baseline of `speedup_vs_rensa`.
+
 The corpus is synthetic and known: code-like documents of about 800 tokens, some of them in
 planted groups (a document and 1-4 edited copies at Jaccard 0.8-0.95 to it), some in "related"
 pairs (the first 50-75% of the code shared, Jaccard 0.33-0.6: not duplicates), the rest unrelated. Every
@@ -27,7 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nbqa_builder.dedup.hashing import shingle_hash32  # noqa: E402
+from nbqa_builder.dedup.hashing import SHINGLE_SEP, TOKEN_RE, shingle_hash32  # noqa: E402
 from nbqa_builder.dedup.minhash import (  # noqa: E402
     MinHashConfig,
     MinHashKey,
@@ -171,6 +177,7 @@ def throughput(sample: int, repeats: int = 2) -> dict[str, float]:
 
     methods = {
         "ours": lambda: signatures(texts, CONFIG),
+        **rensa_methods(texts),
         "datasketch_default": with_datasketch(lambda: MinHash(num_perm=128)),
         "datasketch_same_settings": with_datasketch(
             lambda: MinHash(num_perm=CONFIG.num_perm, seed=CONFIG.seed, hashfunc=shingle_hash32, scheme="affine32")
@@ -191,6 +198,10 @@ def throughput(sample: int, repeats: int = 2) -> dict[str, float]:
     rates = {name: sample / seconds for name, seconds in best.items()}
     for name, rate in rates.items():
         print(f"  {name:32s} {rate:9.0f} docs/s   ours is {rates['ours'] / rate:5.1f}x")
+    print("  (rensa_*: RMinHash/CMinHash(num_perm=128, seed=1) per document, or its batch call (_batch), on")
+    print("   shingles made by python_shingles; rensa's own signatures, not datasketch's.)")
+    if "rensa_rminhash" in methods:
+        rensa_engine(texts, rates["ours"])
     notebooks = [corpus.notebook(i) for i in range(sample)]
     t0 = time.perf_counter()
     for nb in notebooks:
@@ -202,6 +213,76 @@ def throughput(sample: int, repeats: int = 2) -> dict[str, float]:
     print("   its signatures were checked equal to ours on all documents of the sample.")
     print("   xxh32_whole_shingle: xxh32 of each whole shingle, different signatures, for reference.)")
     return rates
+
+
+def python_shingles(text: str) -> list[bytes]:
+    """Our shingles, as a rensa user would make them in plain Python: the same tokens, 5 at a time
+    (zip of shifted lists: faster than slicing and joining each window)."""
+    toks = TOKEN_RE.findall(text.encode("utf-8"))
+    return list(map(SHINGLE_SEP.join, zip(*(toks[i:] for i in range(CONFIG.ngram)))))
+
+
+def rensa_methods(texts: list[str]) -> dict:
+    """rensa from the same texts: per document (update + digest) and through its batch calls."""
+    try:
+        import rensa
+    except ImportError:
+        print("  (rensa is not installed: pip install rensa; its rows are left out)")
+        return {}
+    assert all(python_shingles(t) == shingles(t, CONFIG) for t in texts[:100]), "the shingles must be ours"
+    num_perm, seed = CONFIG.num_perm, CONFIG.seed
+
+    def per_document(kind):
+        def run():
+            out = []
+            for text in texts:
+                minhash = kind(num_perm, seed)
+                minhash.update(python_shingles(text))
+                out.append(minhash.digest())
+            return out
+        return run
+
+    return {
+        "rensa_rminhash": per_document(rensa.RMinHash),
+        "rensa_cminhash": per_document(rensa.CMinHash),
+        "rensa_rminhash_batch": lambda: rensa.RMinHash.digest_matrix_from_token_sets(
+            [python_shingles(t) for t in texts], num_perm, seed),
+        "rensa_cminhash_batch": lambda: rensa.CMinHash.digests_from_token_sets(
+            [python_shingles(t) for t in texts], num_perm, seed),
+    }
+
+
+def rensa_engine(texts: list[str], ours: float, repeats: int = 2) -> None:
+    """What rensa would give as the step's engine: our vectorised tokens and shingle hashes, and
+    rensa's permutations over them (its flat-buffer call). Printed for the README's decision."""
+    import rensa
+
+    from nbqa_builder.dedup.minhash import _shingle_hashes
+
+    def run():
+        hashes, doc_of_hash = _shingle_hashes(texts, CONFIG)
+        offsets = np.concatenate(([0], np.cumsum(np.bincount(doc_of_hash, minlength=len(texts))))).astype(np.uint64)
+        return rensa.RMinHash.digest_matrix_from_flat_token_hashes(hashes.astype(np.uint64), offsets,
+                                                                    CONFIG.num_perm, CONFIG.seed)
+
+    def hashes_only():
+        return _shingle_hashes(texts, CONFIG)
+
+    split = [python_shingles(t) for t in texts]
+
+    def presplit():  # the issue's separate trial: shingles made beforehand, not timed
+        return rensa.RMinHash.digest_matrix_from_token_sets(split, CONFIG.num_perm, CONFIG.seed)
+
+    best = {"engine": float("inf"), "hashes": float("inf"), "presplit": float("inf")}
+    for _ in range(repeats):
+        for name, fn in (("engine", run), ("hashes", hashes_only), ("presplit", presplit)):
+            t0 = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - t0)
+    engine, hashing, presplit_rate = (len(texts) / best[k] for k in ("engine", "hashes", "presplit"))
+    print(f"  rensa as our engine (our shingle hashes, rensa's permutations): {engine:.0f} docs/s, "
+          f"{engine / ours:.2f}x ours; our shingle hashing alone: {hashing:.0f} docs/s")
+    print(f"  rensa RMinHash on shingles made beforehand (shingling not timed): {presplit_rate:.0f} docs/s")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -345,10 +426,12 @@ def main() -> None:
         f"  (1 M: signatures synthetic; the process holds them, {synth['input_signatures_mb']:.0f} MB, "
         f"as input, and its RSS was {synth['rss_before_reduce_mb']:.0f} MB before the reduce began)"
     )
+    rensa = max((rate for name, rate in rates.items() if name.startswith("rensa_")), default=None)
     print(
         f"speedup_vs_datasketch={rates['ours'] / rates['datasketch_default']:.1f} "
         f"speedup_same_settings={rates['ours'] / rates['datasketch_same_settings']:.1f} "
-        f"precision={docs['precision']:.4f} recall={docs['recall']:.4f} rss_1m_mb={synth['peak_rss_mb']:.0f}"
+        f"precision={docs['precision']:.4f} recall={docs['recall']:.4f} rss_1m_mb={synth['peak_rss_mb']:.0f} "
+        + (f"speedup_vs_rensa={rates['ours'] / rensa:.1f}" if rensa else "speedup_vs_rensa=n/a")
     )
 
 

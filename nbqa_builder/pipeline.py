@@ -293,6 +293,10 @@ class Pipeline:
         self.parts_run = 0  # parts the last `run` computed (0: an earlier run had done them all)
 
     def run(self, restart: bool = False) -> dict[str, Any]:
+        if self.recipe.executor.kind == "ray":
+            from nbqa_builder.executors.ray import run_on_ray
+
+            return run_on_ray(self, restart)
         started = time.time()
         # the LLM replies and spend of earlier runs live in <output>/_llm/, which --restart keeps
         # (those of runs made before it existed are moved there from _work/ first)

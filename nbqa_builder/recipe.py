@@ -163,11 +163,28 @@ class GithubSource(Strict):
         return self
 
 
+class RayResources(Strict):
+    """What one Ray task of a step asks the cluster for (executors/ray.py gives each step's default)."""
+
+    num_cpus: float | None = Field(None, gt=0)  # CPUs a task holds while it runs (a fraction packs tasks closer)
+    memory_mb: int | None = Field(None, ge=0)  # Ray schedules by it; the sandbox enforces its own limit
+    max_in_flight: int | None = Field(None, ge=1)  # parts of the stage running at once, cluster-wide
+
+
 class ExecutorConfig(Strict):
-    # local: a process pool on this machine. (A Ray Data executor for clusters is planned: the
-    # steps are already functions over batches, but it is not built yet, so it is not offered.)
-    kind: Literal["local"] = "local"
-    workers: int = Field(2, ge=1)  # processes; the default fits a 2-core laptop
+    # local: a process pool on this machine; ray: Ray tasks over the same parts (executors/ray.py)
+    kind: Literal["local", "ray"] = "local"
+    workers: int = Field(2, ge=1)  # processes; the default fits a 2-core laptop (ray, address local: CPUs)
+    # ray: the cluster. local: start one in this process; auto: the one `ray start` began on this
+    # machine; host:port or ray://host:10001: a remote head
+    address: str = "local"
+    # ray: where `_work/` lives, when `<output>/_work` is not on a file system every node reads:
+    # s3://bucket/prefix, gs://bucket/prefix, file:///shared/path (pyarrow.fs; other schemes through fsspec)
+    storage: str | None = None
+    # ray: per step name, the resources of its tasks (defaults: executors/ray.py, STEP_DEFAULTS)
+    resources: dict[str, RayResources] = {}
+    # ray: shards of the global steps' reduce; 0 picks max(CPUs, notebooks / 50,000)
+    reduce_shards: int = Field(0, ge=0)
     part_size: int = Field(200, ge=1)  # notebooks per part: the unit of resume
     # ...and at most this many bytes of notebooks per part: a worker holds one part's notebooks,
     # parsed (several times their size), so this bounds its memory whatever the notebooks weigh

@@ -128,6 +128,20 @@ def test_signatures_equal_datasketch_minhash(config):
         np.testing.assert_array_equal(sig, minhash.hashvalues)
 
 
+def test_signatures_equal_datasketch_across_blocks_and_passes():
+    """Documents cut by a block of shingles, and permutations not a multiple of those applied together."""
+    from nbqa_builder.dedup.minhash import _PERMS_PER_PASS, _SHINGLES_PER_BLOCK
+
+    config = MinHashConfig(num_perm=_PERMS_PER_PASS + 18, ngram=4)
+    rng = random.Random(2)
+    texts = [normalized_code(notebook(f"n{i}", code_doc(rng, 60))) for i in range(60)]
+    assert sum(len(shingles(t, config)) for t in texts) > 2 * _SHINGLES_PER_BLOCK
+    for text, sig in zip(texts, signatures(texts, config)):
+        minhash = MinHash(num_perm=config.num_perm, seed=config.seed, hashfunc=shingle_hash32, scheme="affine32")
+        minhash.update_batch(shingles(text, config))
+        np.testing.assert_array_equal(sig, minhash.hashvalues)
+
+
 @pytest.mark.parametrize("threshold", [0.5, 0.7, 0.85, 0.9])
 @pytest.mark.parametrize("num_perm", [64, 128])
 def test_bands_and_rows_are_datasketchs_choice(threshold, num_perm):
@@ -322,3 +336,15 @@ def test_keys_survive_pickling_and_foreign_keys_are_refused():
 def test_unknown_setting_is_an_error():
     with pytest.raises(ValidationError, match="shingle_size"):
         MinHashConfig(shingle_size=5)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list(" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\u2028\u3000#'\"\\ab=é")), max_size=40))
+def test_normalised_lines_are_the_regex_definition(code):
+    """Comments cut, whitespace runs (any Unicode whitespace) made one space, blank lines gone."""
+    import re
+
+    from nbqa_builder.dedup.normalize import normalized_lines, strip_comment
+
+    expected = [line for line in (re.sub(r"\s+", " ", strip_comment(raw)).strip() for raw in code.splitlines()) if line]
+    assert normalized_lines(code) == expected

@@ -6,11 +6,7 @@ count as the same code. Outputs and markdown are not part of it.
 
 from __future__ import annotations
 
-import re
-
 from nbqa_builder.records import Notebook
-
-_SPACES = re.compile(r"\s+")
 
 
 def strip_comment(line: str) -> str:
@@ -35,11 +31,18 @@ def strip_comment(line: str) -> str:
 
 
 def normalized_lines(code: str) -> list[str]:
+    """Each line without its comment, whitespace runs as one space, ends stripped; blank ones dropped.
+
+    `" ".join(line.split())` gives what `re.sub(r"\\s+", " ", line).strip()` gives (str.split and
+    re's \\s agree on what whitespace is) at half the cost; bench/dedup.py times this step.
+    """
     lines = []
     for line in code.splitlines():
-        line = _SPACES.sub(" ", strip_comment(line)).strip()
-        if line:
-            lines.append(line)
+        if "#" in line:
+            line = strip_comment(line)
+        words = line.split()
+        if words:
+            lines.append(" ".join(words))
     return lines
 
 

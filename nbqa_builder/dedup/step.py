@@ -44,3 +44,10 @@ class DedupStep(GlobalStep):
             survivors = (key for key in minhash_keys if key.uid not in drops)
             drops.update(minhash_reduce(survivors, self.config.minhash))
         return drops
+
+    def reduce_sharded(self, runner: Any, n_shards: int) -> dict[str, str]:
+        """The same drops as `reduce`, computed in `n_shards` shards through an executor's
+        shuffle (`dedup/sharded.py`), so that no process holds every notebook's keys."""
+        from nbqa_builder.dedup.sharded import sharded_dedup
+
+        return sharded_dedup(runner, n_shards, self.config.exact, self.config.minhash)

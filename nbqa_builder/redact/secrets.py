@@ -406,9 +406,10 @@ def credential_file_reason(path: str, content: bytes) -> str | None:
     By name (`.env`, `credentials.json`, `id_rsa`, `*.pem` ...), or by content: a small file whose
     non-blank lines are mostly credentials.
     """
-    if len(content) > CREDENTIAL_SCAN_BYTES:
-        return credential_name_reason(path)
-    return credential_name_reason(path) or scan_data_file(path, content)[0]
+    reason = credential_name_reason(path)
+    if reason or len(content) > CREDENTIAL_SCAN_BYTES:  # larger files are data, whatever they hold
+        return reason
+    return scan_data_file(path, content)[0]
 
 
 def _file_name(path: str) -> str:

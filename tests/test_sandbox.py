@@ -381,3 +381,18 @@ def test_each_run_draws_fresh_random_numbers(any_worker):
     code = "import random, numpy as np\nprint(random.random(), np.random.rand())"
     first, second = run(any_worker, code), run(any_worker, code)
     assert text_of(first.cells[0]) != text_of(second.cells[0])
+
+
+def test_a_job_folder_already_gone_leaves_the_folder_that_held_it_as_it_was(tmp_path):
+    """Cleaning up after a notebook that removed its own folder once made `/tmp` root's alone (0700)."""
+    from nbqa_builder.sandbox.runner import _remove_tree
+
+    os.chmod(tmp_path, 0o1777)
+    _remove_tree(tmp_path / "job-gone")
+    locked = tmp_path / "job" / "locked"
+    locked.mkdir(parents=True)
+    (locked / "kept").write_text("x")
+    os.chmod(locked, 0o555)
+    _remove_tree(tmp_path / "job")
+    assert not (tmp_path / "job").exists()
+    assert oct(os.stat(tmp_path).st_mode & 0o7777) == oct(0o1777)

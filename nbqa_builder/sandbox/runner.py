@@ -550,11 +550,18 @@ def _empty_folder(folder: Path) -> None:
 
 
 def _remove_tree(folder: str | Path) -> None:
-    """Remove a folder a notebook wrote in, even where it left folders without write permission."""
+    """Remove a folder a notebook wrote in, even where it left folders without write permission.
+
+    Only what lies inside `folder` is made writable again, never the folder that holds it: a
+    `folder` already gone must not turn `/tmp` into a folder of root's alone.
+    """
+    root = os.path.abspath(folder)
 
     def writable_again(function, path, _exc_info):
         try:
-            os.chmod(os.path.dirname(path), stat.S_IRWXU)
+            parent = os.path.dirname(os.path.abspath(path))
+            if os.path.commonpath([root, parent]) == root:
+                os.chmod(parent, stat.S_IRWXU)
             if os.path.isdir(path) and not os.path.islink(path):
                 os.chmod(path, stat.S_IRWXU)
             function(path)

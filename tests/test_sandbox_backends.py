@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from nbqa_builder.sandbox.backends import python_paths
+from tests.sandbox_fixtures import interpreter_entries
 
 PROJECT = Path(__file__).resolve().parents[1]
 NOBODY = 65534
@@ -141,7 +142,7 @@ def test_the_sandbox_for_a_normal_user_contains_the_hostile_set():
     assert report["mapped_ids"] == ["ok", "1\n"]  # in a user namespace of its own (as root: all ids)
     assert report["network"] == ["ok", "OSError\n"]
     assert report["nested_userns"][0] == "ok" and report["nested_userns"][1] != "0\n"
-    assert report["next_tmp"] == ["ok", "[]\n"]
+    assert report["next_tmp"] == ["ok", f"{interpreter_entries('/tmp')}\n"]
     assert report["tree_memory"][0] == "memory_limit"
     assert report["worker_killed"][0] == "sandbox_killed"
     assert report["after"] == ["ok", "42\n"]

@@ -206,6 +206,11 @@ class Recipe(Strict):
     # the steps in order, each `- name: {settings}` (their keys below); the first is `validate`
     steps: list[dict[str, Any]]
     output: str  # the run's folder: dataset/, stats.json, rejects/, and _work/ (the parts, for resume)
+    # the tiers the dataset holds (NBQA.md, "The two tiers"). `sft` keeps the notebooks that cannot
+    # re-run offline (a network read, a missing file or module, a removed API, a failed re-run):
+    # their tasks are grounded in the stored outputs, as the paper's 31,790 SFT tasks are.
+    # [interactive] drops those notebooks and writes only the tasks that re-ran and verified.
+    tiers: list[Literal["interactive", "sft"]] = Field(["interactive", "sft"], min_length=1)
     executor: ExecutorConfig = ExecutorConfig()  # how the work is spread over processes (below)
     publish: PublishConfig = PublishConfig()  # where the dataset goes after the run (below)
     # where the recipe came from; relative paths in it are relative to its folder
@@ -236,6 +241,7 @@ class Recipe(Strict):
         return data
 
     def build_steps(self, **context: Any) -> list[Step]:
+        context.setdefault("tiers", tuple(self.tiers))
         return [step_class(name)(config, label=label, **context)
                 for (name, config), label in zip(self.step_configs(), self.step_labels())]
 

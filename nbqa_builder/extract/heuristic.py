@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from pathlib import PurePosixPath
 
 from nbqa_builder.answers import EXACT, Rounding, render_answers
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 
 MAX_OUTPUT_CHARS = 2000
 NO_DATA_FILE = "no_data_file"
+# a name a question can give a file by: `sales.csv`, not `data?id=3` nor a bare host
+_FILE_NAME = re.compile(r"^[\w\-. ]+\.[A-Za-z0-9]{1,8}$")
 
 
 def displayed_text(outputs: list[dict]) -> str | None:
@@ -189,8 +192,13 @@ def build_task(notebook: Notebook, cells: list[int], reading: Reading, shown: st
                 question_kind=stat.kind)
     spec_files = {(ref.resolved or ref.as_written) for ref in reading.refs}
     placed = {f.sha256 for f in data_files}
-    if any(ref.sha256 not in placed for ref in reading.refs):
-        task.drop_reason = "data_file_not_local"  # read from a URL: the task's files cannot hold it
+    absent = [ref for ref in reading.refs if ref.sha256 is None or ref.sha256 not in placed]
+    if absent and not (notebook.not_interactive and all(_FILE_NAME.match(PurePosixPath(ref.resolved or ref.as_written).name)
+                                                        for ref in absent)):
+        # read from a URL or a missing file: the task's files cannot hold it. A notebook kept for
+        # `sft` keeps the task where the question can still name the file (its tasks are
+        # grounded in the stored outputs; `reference_checked` stays false)
+        task.drop_reason = "data_file_not_local"
     elif (len({PurePosixPath(path).name for path in spec_files}) != len(spec_files)
             or len({PurePosixPath(f.path).name for f in data_files}) != len(data_files)):
         task.drop_reason = "ambiguous_file_names"  # the reference program finds its files by name

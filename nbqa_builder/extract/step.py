@@ -100,6 +100,14 @@ class ExtractStep(Step):
         return self.config.llm.max_requests if self.config.llm.mode == "batch" else self.config.max_concurrency
 
     def __call__(self, batch: list[Notebook]) -> list[Notebook]:
+        batch = self._extract(batch)
+        for notebook in batch:  # a notebook kept for `sft` only gives `sft` tasks, and says why
+            if notebook.kept and notebook.not_interactive:
+                for task in notebook.tasks:
+                    task.not_interactive = notebook.not_interactive
+        return batch
+
+    def _extract(self, batch: list[Notebook]) -> list[Notebook]:
         if self.config.backend != "openai":
             return super().__call__(batch)
         if self._threads is None:

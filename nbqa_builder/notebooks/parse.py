@@ -185,3 +185,9 @@ def outputs_as_text(outputs: list[dict[str, Any]]) -> str:
         elif any(k.startswith("image/") for k in (output.get("data") or {})):
             parts.append("<image>")
     return "".join(p if p.endswith("\n") else p + "\n" for p in parts).rstrip("\n")
+
+
+def error_text(error: dict[str, Any]) -> str:
+    """`KeyError '2014'`: an error output's name and message, the message cut to one short line."""
+    message = str(error.get("evalue") or "").strip().splitlines()
+    return f"{error.get('ename') or 'Error'} {message[0][:120] if message else ''}".strip()

@@ -1,8 +1,10 @@
 """The end of a run: dataset shards and card, `stats.json`, and `rejects/`.
 
 Configs (ARCHITECTURE.md, "Publishing"):
-- `interactive`: data files complete, answer verified and deterministic on re-execution;
-- `sft`: every other non-visualisation task;
+- `interactive`: data files complete, the notebook re-ran offline to its end, answer verified and
+  deterministic on re-execution;
+- `sft`: every other non-visualisation task, among them those of notebooks that cannot re-run
+  offline (`not_interactive` says why; NBQA.md, "The two tiers");
 - `all`: both (its YAML entry lists both folders; no row is stored twice);
 - `visualization`: tasks whose answer is a chart, kept apart as in the paper;
 - `files`: the data files the tasks need, once per sha256.
@@ -47,7 +49,8 @@ def task_config(task: Task, require_solver: bool = False) -> str:
     """`require_solver`: the recipe's solve step says `interactive_requires_agreement`."""
     if task.is_visualization:
         return "visualization"
-    if task.deps_complete and task.verified and task.deterministic and (task.solver_agrees or not require_solver):
+    if (task.not_interactive is None and task.deps_complete and task.verified and task.deterministic
+            and (task.solver_agrees or not require_solver)):
         return "interactive"
     return "sft"
 

@@ -121,11 +121,16 @@ def test_every_rule_has_a_kept_and_a_dropped_example(demo_run: Path):
     reasons = stats["drop_reasons"]
     expected = {
         "no_code", "out_of_order", "unexecuted_code_cells", "error_outputs", "neural_network", "gpu",
-        "external_api", "teaching_dataset", "benchmark_contamination", "too_little_data", "no_local_data",
+        "external_api", "teaching_dataset", "benchmark_contamination", "too_little_data", "no_data_file",
         "invalid_json", "invalid_encoding", "invalid_notebook", "not_python", "exact_duplicate", "no_tasks",
-        "no_outputs", "network_read", "missing_data_file", "syntax_error",
+        "no_outputs",
     }
     assert expected <= set(reasons), expected - set(reasons)
+    # what stops a re-run offline decides the tier, not the verdict: those notebooks are kept for sft
+    tiers = stats["notebooks"]["tiers"]
+    assert tiers["sft_only_by_cause"] == {"network_read": 1, "missing_file": 1, "syntax_error": 1}
+    assert tiers["reran_to_end"] + tiers["sft_only"] == stats["notebooks"]["kept"]
+    assert not {"network_read", "missing_file", "missing_data_file", "syntax_error"} & set(reasons)
     assert len(RULES) == 13  # a new rule needs an example notebook here too
     # the kept notebooks passed every rule
     assert stats["steps"][[s["step"] for s in stats["steps"]].index("filter#2")]["out"] >= 2

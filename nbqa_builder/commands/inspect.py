@@ -17,7 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
-def inspect_notebook(path: Path, repo_dir: Path, configs: dict[str, Any]) -> dict[str, Any]:
+def inspect_notebook(path: Path, repo_dir: Path, configs: dict[str, Any],
+                     tiers: tuple[str, ...] = ("interactive", "sft")) -> dict[str, Any]:
     from nbqa_builder.deps.step import DepsStep
     from nbqa_builder.filters.step import FilterStep
     from nbqa_builder.notebooks.validate import ValidateStep
@@ -28,7 +29,7 @@ def inspect_notebook(path: Path, repo_dir: Path, configs: dict[str, Any]) -> dic
     from nbqa_builder.filters.step import FilterConfig
 
     filter_config = (configs.get("filter") or FilterConfig()).model_copy(update={"all_verdicts": True})
-    steps = [ValidateStep(configs.get("validate")), DepsStep(configs.get("deps")), FilterStep(filter_config)]
+    steps = [ValidateStep(configs.get("validate")), DepsStep(configs.get("deps")), FilterStep(filter_config, tiers=tiers)]
     for step in steps:
         step([notebook])
     code = notebook.code_cells
@@ -55,7 +56,13 @@ def inspect_notebook(path: Path, repo_dir: Path, configs: dict[str, Any]) -> dic
         "rules": notebook.checks.get("filter"),
         "verdict": "keep" if notebook.kept else "drop",
         "drop_reason": notebook.drop_reason,
+        "drop_detail": notebook.drop_detail,
         "dropped_by": notebook.dropped_by,
+        # the tier its tasks may reach (NBQA.md, "The two tiers"): `sft` when something stops a
+        # re-run offline (the reason names it); `interactive` when nothing the rules see does, the
+        # execute step having the last word (a failed re-run goes to `sft`); null when dropped
+        "tier": None if not notebook.kept else "sft" if notebook.not_interactive else "interactive",
+        "tier_reason": notebook.not_interactive,
     }
 
 
@@ -77,7 +84,7 @@ def main(args: argparse.Namespace) -> int:
     if not path.resolve().is_relative_to(repo_dir.resolve()):
         raise UserError(f"{path} is not inside the repository folder {repo_dir}")
     configs: dict[str, Any] = {name: config for name, config in recipe.step_configs()} if recipe else {}
-    report = inspect_notebook(path, repo_dir, configs)
+    report = inspect_notebook(path, repo_dir, configs, tuple(recipe.tiers) if recipe else ("interactive", "sft"))
     if args.json:
         print(json.dumps(report, indent=2, default=str))
         return 0

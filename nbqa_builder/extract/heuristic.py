@@ -304,7 +304,7 @@ def extract_tasks(notebook: Notebook, max_tasks: int, max_value_chars: int) -> l
         if not cells or not read_cells & set(cells):
             continue  # not an analysis of a data file: no task to consider
         try:
-            reading = read_slice(cells, trees, notebook.data_refs)
+            reading = read_slice(cells, trees, notebook.data_refs, absent_files=bool(notebook.not_interactive))
             if reading.stat is None:
                 tasks.append(_dropped(notebook, cells, reading.reason or "unrenderable_statistic", reading.detail))
                 continue

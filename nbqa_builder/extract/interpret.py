@@ -21,7 +21,9 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
+from nbqa_builder.deps.analyze import is_url
 from nbqa_builder.extract import spec as S
 from nbqa_builder.extract import statistics as T
 from nbqa_builder.extract.descriptions import (
@@ -58,8 +60,11 @@ MUTATORS = {"insert", "pop", "update", "set_axis", "clip", "interpolate", "where
 class SliceReader(PandasCalls):
     """Follows the cells of a slice over descriptions (see the module doc). One per task."""
 
-    def __init__(self, refs: list[DataRef], file_name: Callable[[DataRef], str]) -> None:
+    def __init__(self, refs: list[DataRef], file_name: Callable[[DataRef], str], absent_files: bool = False) -> None:
         self.env: dict[str, Value] = {}
+        # a read of a file the repository lacks, or of a URL, still names its file (a notebook
+        # kept for `sft`: its tasks are grounded in the stored outputs)
+        self.absent_files = absent_files
         self.refs_by_site = {site: ref for ref in refs for site in ref.sites}
         self.file_name = file_name
         self.used_refs: dict[int, DataRef] = {}
@@ -488,13 +493,16 @@ def _side(value: Value) -> Any:
     return value.stat if isinstance(value, StatV) else value.value
 
 
-def read_slice(cells: list[int], trees: Any, refs: list[DataRef]) -> Reading:
-    """The statistic the last cell of `cells` shows, read off the cells in order."""
+def read_slice(cells: list[int], trees: Any, refs: list[DataRef], absent_files: bool = False) -> Reading:
+    """The statistic the last cell of `cells` shows, read off the cells in order. `absent_files`:
+    reads of missing files and URLs count too, by their file's name (a notebook kept for `sft`)."""
 
     def file_name(ref: DataRef) -> str:
-        return PurePosixPath(ref.resolved or ref.as_written).name
+        if ref.resolved:
+            return PurePosixPath(ref.resolved).name
+        return PurePosixPath(urlsplit(ref.as_written).path if is_url(ref.as_written) else ref.as_written).name
 
-    reader = SliceReader(refs, file_name)
+    reader = SliceReader(refs, file_name, absent_files)
     shown: Value = Unknown(UNRENDERABLE_STATISTIC)
     for position, index in enumerate(cells):
         tree = trees[index]

@@ -193,16 +193,24 @@ def _run_part(steps: list[Step], job: PartJob) -> dict[str, Any]:
     one_by_one = all(s.concurrency() == 1 for s in per_record)
     reporter = Reporter(job.progress)
     records: list[Notebook] = []
+    seconds: dict[str, float] = {step.label: 0.0 for step in steps}  # wall time in each step (bench, stats)
+
+    def timed(step: Step, notebooks: list[Notebook]) -> list[Notebook]:
+        started = time.perf_counter()
+        notebooks = step(notebooks)
+        seconds[step.label] += time.perf_counter() - started
+        return notebooks
+
     for batch in _part_batches(job, work, chunk):
         if one_by_one:
             for notebook in batch:
                 single = [notebook]
                 for step in per_record:
-                    single = step(single)
+                    single = timed(step, single)
                 reporter.add(1)
         else:
             for step in per_record:
-                batch = step(batch)
+                batch = timed(step, batch)
             reporter.add(len(batch))
         for notebook in batch:
             if notebook.kept:
@@ -210,7 +218,10 @@ def _run_part(steps: list[Step], job: PartJob) -> dict[str, Any]:
             else:
                 notebook.release()
         records += batch
+    started = time.perf_counter()
     keys = steps[-1].map(records) if job.stage.global_step is not None else None
+    if keys is not None:
+        seconds[steps[-1].label] += time.perf_counter() - started
     last_stage = job.stage.global_step is None
     for notebook in records:
         # after the last stage the tasks carry the code and outputs they need, so the writer
@@ -226,6 +237,7 @@ def _run_part(steps: list[Step], job: PartJob) -> dict[str, Any]:
     if keys is not None:  # kept apart so the reduce reads keys, not notebooks
         atomic_write(out / f"part-{job.part:05d}.keys.pkl", pickle.dumps(keys, protocol=5))
     summary = part_summary(job.part, records)
+    summary["seconds"] = {label: round(value, 4) for label, value in seconds.items()}
     atomic_write(out / f"part-{job.part:05d}.json", json.dumps(summary).encode())
     reporter.flush()
     return summary

@@ -289,3 +289,13 @@ def test_every_drop_names_what_matched():
         "too_little_data": "data.csv has 12 rows, 300 bytes (the largest of 1)",
         "external_api": "import openai",
     }
+
+
+def test_a_notebook_without_outputs_waits_for_its_rerun_unless_it_cannot_rerun():
+    stripped = make(GOOD, outputs={})
+    assert verdict(stripped) is None
+    assert stripped.checks["needs_rerun_outputs"].startswith("no_outputs: none of 2 code cells")
+    cannot = make(GOOD, outputs={}, refs=[URL_READ])
+    assert verdict(cannot) == "no_outputs"
+    assert cannot.drop_detail.endswith("and it cannot re-run offline "
+                                       "(network_read: pd.read_csv(https://example.org/sales.csv) in cell 1)")

@@ -54,7 +54,11 @@ ROUTES = {
     "module": ([load("store") + "\nimport math", mean("store")], {"\nimport math": "\nimport pandas_profiling_of_old"}),
     "rerun": ([load("books") + "\nrate = 2", "(books['units'] * rate).sum()", mean("books")],
               {load("books") + "\nrate = 2": load("books")}),  # the cell that set `rate` was edited after it ran
+    # stored without outputs (nbstripout): the re-run gives them outputs, or they are dropped
+    "stripped": ([load("stock"), "stock['units'].sum()"], {}),
+    "stripped_broken": ([load("lab") + "\nk = 3", "(lab['units'] * k).sum()"], {load("lab") + "\nk = 3": load("lab")}),
 }
+STRIPPED = {"stripped", "stripped_broken"}
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +74,12 @@ def run_output(tmp_path_factory) -> Path:
             (repo / "LICENSE").write_text("MIT License\n\nPermission is hereby granted, free of charge.\n")
             if name == "missing":
                 (repo / "data" / "returns.csv").write_text(SALES)
-            factory.write(repo, "analysis.ipynb", cells, saved_as=saved_as)
+            written = factory.write(repo, "analysis.ipynb", cells, saved_as=saved_as)
+            if name in STRIPPED:
+                notebook = json.loads(written.read_text())
+                for cell in notebook["cells"]:
+                    cell["outputs"] = []
+                written.write_text(json.dumps(notebook))
             if name == "missing":
                 (repo / "data" / "returns.csv").unlink()  # left out of the repository, as large files are
     finally:
@@ -107,9 +116,12 @@ def rows_by_repo(output: Path) -> dict[str, list[dict]]:
 
 def test_each_route_reaches_its_tier_with_its_cause_named(run_output: Path):
     rows = rows_by_repo(run_output)
-    assert set(rows) == set(ROUTES), "every notebook is kept and gives tasks"
-    assert {row["config"] for row in rows["ok"]} == {"interactive"}
-    assert all(row["not_interactive"] is None and row["reference_checked"] for row in rows["ok"])
+    assert set(rows) == set(ROUTES) - {"stripped_broken"}, "every notebook is kept and gives tasks"
+    for repo in ("ok", "stripped"):
+        assert {row["config"] for row in rows[repo]} == {"interactive"}
+        assert all(row["not_interactive"] is None and row["reference_checked"] for row in rows[repo])
+    # the stripped notebook's tasks are grounded in what its re-run showed
+    assert "@sum_units[" in " ".join(row["label"] for row in rows["stripped"])
     expected = {
         "url": "network_read: pd.read_csv(https://example.org/fx/rates.csv) in cell 0",
         "missing": "missing_file: data/returns.csv in cell 0",
@@ -138,13 +150,16 @@ def test_sft_tasks_check_their_reference_where_the_files_are_present(run_output:
 
 def test_stats_and_rejects_say_which_notebooks_cannot_rerun_and_why(run_output: Path):
     stats = json.loads((run_output / "stats.json").read_text())
-    assert stats["notebooks"] == {**stats["notebooks"], "input": 6, "kept": 6, "dropped": 0}
+    assert stats["notebooks"] == {**stats["notebooks"], "input": 8, "kept": 7, "dropped": 1}
+    [dropped] = [json.loads(line) for line in (run_output / "rejects" / "notebooks.jsonl").read_text().splitlines()]
+    assert (dropped["repo"], dropped["reason"]) == ("tiers/stripped_broken", "no_outputs")
+    assert dropped["detail"].endswith("and its re-run failed (rerun_failed: cell 1 NameError name 'k' is not defined)")
     tiers = stats["notebooks"]["tiers"]
-    assert tiers["reran_to_end"] == 1 and tiers["sft_only"] == 5
+    assert tiers["reran_to_end"] == 2 and tiers["sft_only"] == 5
     assert tiers["sft_only_by_cause"] == {"network_read": 1, "missing_file": 1, "removed_api": 1,
                                           "missing_module": 1, "rerun_failed": 1}
     hundred = stats["tasks"]["per_100_input_notebooks"]
-    assert hundred["tasks"] == round(100 * stats["tasks"]["written"] / 6, 1)
+    assert hundred["tasks"] == round(100 * stats["tasks"]["written"] / 8, 1)
     assert hundred["sft"] + hundred["interactive"] == pytest.approx(hundred["tasks"], abs=0.2)
     routed = [json.loads(line) for line in (run_output / "rejects" / "not_interactive.jsonl").read_text().splitlines()]
     assert {r["repo"].split("/")[1]: r["reason"].split(":")[0] for r in routed} == {
@@ -162,10 +177,10 @@ def test_a_recipe_for_the_interactive_tier_alone_keeps_only_what_reruns(run_outp
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = rows_by_repo(tmp_path / "out")
-    assert set(rows) == {"ok"}
+    assert set(rows) == {"ok", "stripped"}
     rejects = {json.loads(line)["repo"].split("/")[1]: json.loads(line)
                for line in (tmp_path / "out" / "rejects" / "notebooks.jsonl").read_text().splitlines()}
     assert {repo: r["reason"] for repo, r in rejects.items()} == {
         "url": "network_read", "missing": "missing_file", "removed": "removed_api", "module": "missing_module",
-        "rerun": "rerun_failed"}
+        "rerun": "rerun_failed", "stripped_broken": "no_outputs"}
     assert rejects["rerun"]["detail"] == "cell 1 NameError name 'rate' is not defined"

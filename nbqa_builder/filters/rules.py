@@ -51,7 +51,9 @@ _API_URL = re.compile(r"https?://(api\.|[^/\s]+/(?:api|v\d)/)|[?&](api_?key|toke
 
 def no_code(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -> str | None:
     # `not isspace()` is `strip()` being non-empty, without copying the source
-    return None if any(c.source and not c.source.isspace() for c in notebook.code_cells) else "no_code"
+    if any(c.source and not c.source.isspace() for c in notebook.code_cells):
+        return None
+    return f"no_code: {len(notebook.code_cells)} code cells, all blank"
 
 
 def out_of_order(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -> str | None:
@@ -83,9 +85,12 @@ def error_outputs(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) 
 
 
 def no_outputs(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -> str | None:
-    """Code cells with execution counts but not one output: the outputs were stripped, so nothing
-    shows that the notebook ran (here, or anywhere), and no task can be taken from its outputs."""
-    return None if any(c.outputs for c in notebook.code_cells) else "no_outputs"
+    """Code cells with execution counts but not one output: the outputs were stripped, so no task
+    can be taken from stored outputs. Not a paper rule: such a notebook is kept for the execute
+    step, whose re-run gives it outputs (`RERUN_FOR_OUTPUTS`); one that cannot re-run is dropped."""
+    if any(c.outputs for c in notebook.code_cells):
+        return None
+    return f"no_outputs: none of {len(notebook.code_cells)} code cells shows an output"
 
 
 def neural_network_or_gpu(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -> str | None:
@@ -205,6 +210,9 @@ DATA_RULES = {"teaching_dataset", "decontaminate", "network_read", "missing_data
 # rules that decide the tier, not the verdict: what they find stops a re-run offline, and the
 # notebook's stored code and outputs are still a real analysis (NBQA.md, "The two tiers")
 TIER_RULES = frozenset({"network_read", "missing_data_file", "incompatible_code"})
+# rules whose notebook has nothing to take tasks from but what a re-run shows: kept for the execute
+# step, which gives it its re-run's outputs or drops it (sandbox/step.py)
+RERUN_FOR_OUTPUTS = frozenset({"no_outputs"})
 
 # Order matters only for which reason a notebook that breaks several rules is recorded under:
 # cheap structural rules first, then code rules, then the rules that read data files.

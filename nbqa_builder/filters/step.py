@@ -4,7 +4,9 @@ Rules run in `rules.RULES` order and the notebook is dropped for the first of th
 that gives a reason. A tier rule (`rules.TIER_RULES`: a network read, a missing file, code these
 libraries cannot run) does not drop: it keeps the notebook for the `sft` tier with its reason
 (`Notebook.not_interactive`), unless the recipe asks for the interactive tier alone (`tiers:
-[interactive]`), where it drops as before. Verdicts, with what matched, are kept in
+[interactive]`), where it drops as before. A notebook without stored outputs (`no_outputs`) is
+kept for the execute step, whose re-run gives it outputs, unless it cannot re-run. Verdicts, with
+what matched, are kept in
 `checks["filter"]` (every rule's with `all_verdicts`, as `inspect` asks).
 """
 
@@ -14,7 +16,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from nbqa_builder.filters.rules import DATA_RULES, RULES, TIER_RULES
+from nbqa_builder.filters.rules import DATA_RULES, RERUN_FOR_OUTPUTS, RULES, TIER_RULES
 from nbqa_builder.notebooks.facts import code_facts
 from nbqa_builder.records import Notebook
 from nbqa_builder.step import Step, StepConfig
@@ -105,7 +107,14 @@ class FilterStep(Step):
             if route and rule_name in TIER_RULES:
                 notebook.route_to_sft(verdict)
                 continue
+            if rule_name in RERUN_FOR_OUTPUTS:
+                notebook.checks["needs_rerun_outputs"] = verdict
+                continue
             drop = drop or verdict
             if not self.config.all_verdicts:
                 break
+        needs_outputs = notebook.checks.get("needs_rerun_outputs")
+        if drop is None and needs_outputs and notebook.not_interactive:
+            # no stored outputs, and no re-run to give it some: nothing to take a task from
+            return f"{needs_outputs}, and it cannot re-run offline ({notebook.not_interactive})"
         return drop

@@ -55,5 +55,5 @@ class ValidateStep(Step):
         notebook.cells = to_cells(data)
         notebook.checks["validate"] = {"nbformat": f"{data.get('nbformat')}.{data.get('nbformat_minor')}"}
         if notebook.kernel is not None and notebook.kernel not in self.config.languages:
-            return NOT_PYTHON
+            return f"{NOT_PYTHON}: the kernel's language is {notebook.kernel}"
         return None

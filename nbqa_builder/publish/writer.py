@@ -167,6 +167,7 @@ def _write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elaps
     stats["tasks"]["per_100_kept_notebooks"] = per_hundred(stats["tasks"], tally.kept)
     stats["files"] = file_stats
     stats["metrics"] = tally.metrics
+    stats["step_seconds"] = step_seconds(work, stages, n_parts)
     spend = spend_summary(output)  # every run's LLM spend into this folder, --restart included
     if spend is not None:
         stats["llm_spend"] = spend
@@ -316,6 +317,18 @@ def redaction_stats(step_metrics: dict[str, float], guard: dict[str, Counter[str
     return {"total": sum(by_kind.values()), "by_kind": dict(sorted(by_kind.items())),
             "by_place": dict(sorted((k, v) for k, v in by_place.items() if v)),
             "credential_files": int(step_metrics.get("credential_files", 0))}
+
+
+def step_seconds(work: Path, stages: list, n_parts: int) -> dict[str, float]:
+    """Wall time spent in each step, summed over parts and workers (from every stage's part
+    summaries; a part done by an earlier run counts the time it took then)."""
+    totals: Counter[str] = Counter()
+    for stage in stages:
+        for part in range(n_parts):
+            path = work / f"stage-{stage.index}" / f"part-{part:05d}.json"
+            if path.exists():
+                totals.update(_read_json(path).get("seconds", {}))
+    return {label: round(value, 2) for label, value in totals.items()}
 
 
 def tier_stats(tiers: Counter[str], kept: int) -> dict[str, Any]:

@@ -152,12 +152,28 @@ class ExecuteStep(_SandboxStep):
             count(notebook, self.label, "not_run_sft", 1)
             return None
         reason = self.rerun(notebook)
+        stripped = notebook.checks.get("needs_rerun_outputs")
         if reason is not None:
             count(notebook, self.label, "rerun_failed", 1)
+            if stripped:  # no stored outputs, and the re-run shows none either: no task to take
+                return f"{stripped}, and its re-run failed ({reason})"
             if "sft" not in self.context.get("tiers", ("interactive", "sft")):
                 return reason
             notebook.route_to_sft(reason)
+        elif stripped and notebook.checks.get("executable"):
+            self.adopt_rerun_outputs(notebook)
         return None
+
+    def adopt_rerun_outputs(self, notebook: Notebook) -> None:
+        """A notebook stored without outputs that re-ran to its end: its cells take the outputs of
+        that re-run (real outputs of its own code on its own files), which tasks are then taken from."""
+        runs = notebook.checks["execution"]["cells"]
+        code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+        for cell, run in zip(code, runs):
+            cell.outputs = run["outputs"]
+        notebook.checks["outputs_match"] = None  # nothing stored to match
+        notebook.checks["outputs_from_rerun"] = True
+        count(notebook, self.label, "outputs_from_rerun", 1)
 
     def rerun(self, notebook: Notebook) -> str | None:
         """Run the notebook; `rerun_failed: cell N Error message` when it did not run to its end."""
@@ -247,11 +263,11 @@ class VerifyStep(_SandboxStep):
             return
         sources = {ref.sha256: ref.source(notebook.repo_dir) for ref in notebook.data_refs
                    if ref.status == FOUND and ref.resolved and ref.sha256}
-        files_present = task.deps_complete and all(f.sha256 in sources and sources[f.sha256].is_file()
-                                                   for f in task.data_files)
+        files_present = all(f.sha256 in sources and sources[f.sha256].is_file() for f in task.data_files)
         task.not_interactive = task.not_interactive or notebook.not_interactive
         if task.not_interactive:
-            self.check_sft_task(task, sources if files_present else None)
+            # a task on a file read by URL or missing has deps_complete false: its reference cannot run
+            self.check_sft_task(task, sources if files_present and task.deps_complete else None)
             return
         if not files_present:
             task.executable = task.deterministic = task.verified = False

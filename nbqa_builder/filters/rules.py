@@ -163,7 +163,10 @@ def network_read(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -
     reads = [ref for ref in notebook.data_refs if ref.status == URL]
     if len(reads) > config.max_network_reads:
         ref = reads[0]
-        return f"network_read: {ref.call}({ref.as_written[:200]}) in cell {ref.cell}"
+        # a URL built at run time is written as its whole call (`urlretrieve(url, path)`)
+        call = ref.as_written if ref.as_written.startswith(f"{ref.call}(") else f"{ref.call}({ref.as_written})"
+        fetch = (notebook.checks.get("url_fetch") or {}).get(ref.as_written)  # why the crawl could not fetch it
+        return f"network_read: {call[:200]} in cell {ref.cell}" + (f" (not fetched: {fetch})" if fetch else "")
     return None
 
 

@@ -136,3 +136,10 @@ def test_through_python_dash_m(notebook):
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["status"] == "ok"
+
+
+def test_a_notebook_the_pipeline_would_not_run_says_why(tmp_path):
+    nb = new_notebook(cells=[new_code_cell("x <- 1")], metadata={"kernelspec": {"name": "ir", "display_name": "R", "language": "R"}})
+    nbformat.write(nb, tmp_path / "r.ipynb")
+    with pytest.raises(UserError, match="a r notebook: the pipeline runs Python notebooks only"):
+        run_exec([str(tmp_path / "r.ipynb")])

@@ -15,6 +15,7 @@ import argparse
 import json
 import posixpath
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -86,15 +87,19 @@ def main(args: argparse.Namespace) -> int:
     return 0 if run.executable else 1
 
 
+@dataclass
 class Job:
-    """What runs: the code cells, the files placed in the job folder, and the working folder."""
+    """What runs: the code cells (and their places among all cells), the files placed in the job
+    folder, the working folder; for a repository's notebook, the repository and each read."""
 
-    def __init__(self, code: list[str], cell_numbers: list[int], files: dict[str, str], cwd: str = "",
-                 repo: str | None = None, reads: list[dict[str, Any]] | None = None) -> None:
-        self.code, self.cell_numbers, self.files, self.cwd = code, cell_numbers, files, cwd
-        self.repo, self.reads = repo, reads or []
+    code: list[str]
+    cell_numbers: list[int]
+    files: dict[str, str]
+    cwd: str = ""
+    repo: str | None = None
+    reads: list[dict[str, Any]] = field(default_factory=list)
 
-    def failure(self, cells: list) -> dict[str, Any] | None:
+    def failure(self, cells: list[Any]) -> dict[str, Any] | None:
         """The first cell that did not run to its end, and why: its error, or the sandbox's reason;
         and the files it reads that were not placed (what a failed re-run most often lacks)."""
         index = next((i for i, cell in enumerate(cells) if cell.status != "ok"), None)
@@ -131,6 +136,7 @@ def repository_notebook(notebook_path: str, repo: str | None) -> Job:
     and placed where its code reads them, from its own folder."""
     from nbqa_builder.cli import UserError
     from nbqa_builder.commands.repository_notebook import read_in_repository, repository_folder
+    from nbqa_builder.notebooks.parse import NOT_PYTHON
     from nbqa_builder.records import FOUND, code_path
     from nbqa_builder.sandbox.step import job_path, notebook_files
 
@@ -138,6 +144,8 @@ def repository_notebook(notebook_path: str, repo: str | None) -> Job:
     if not path.is_file():
         raise UserError(f"{path}: no such file")
     notebook = read_in_repository(path, repository_folder(path, repo), {})
+    if notebook.drop_reason == NOT_PYTHON:
+        raise UserError(f"{path}: a {notebook.kernel} notebook: the pipeline runs Python notebooks only")
     if notebook.dropped_by in ("source", "validate"):
         problem = (notebook.checks.get("validate") or notebook.checks.get("source") or {}).get("error")
         raise UserError(f"{path}: cannot read notebook: {notebook.drop_reason}" + (f" ({problem})" if problem else ""))

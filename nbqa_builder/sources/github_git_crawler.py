@@ -34,7 +34,16 @@ from pathlib import Path
 from typing import Any, Callable
 
 from nbqa_builder.recipe import GithubSource
-from nbqa_builder.sources.github import MAX_FAILURES_IN_A_ROW, CrawlPaused, git_blob_sha, html_base, is_lfs_pointer, mirror_folder, mirror_holds, write_atomically
+from nbqa_builder.sources.github import (
+    MAX_FAILURES_IN_A_ROW,
+    CrawlPaused,
+    git_blob_sha,
+    html_base,
+    is_lfs_pointer,
+    mirror_folder,
+    mirror_holds,
+    write_atomically,
+)
 from nbqa_builder.sources.github_api import GithubApi, TokenState
 from nbqa_builder.sources.github_crawler import GONE, Crawler, Recorded
 from nbqa_builder.sources.github_git import (

@@ -111,6 +111,7 @@ class FakeGithub:
         self.log: list[dict[str, Any]] = []
         self.lock = threading.Lock()
         self.vanished: set[str] = set()
+        self.revoked: set[str] = set()  # secrets revoked during the run: refused even when no token is left
         self.started: list[str] = []  # git requests as they begin ("METHOD /path?query COMMAND"), for a kill in the middle
         self.seen_urls: set[str] = set()
         self.windows: dict[tuple[str, str], list[float]] = {}  # (token label, resource) -> [remaining, reset]
@@ -255,6 +256,7 @@ def _handler(world: FakeGithub) -> type[BaseHTTPRequestHandler]:
             with world.lock:
                 if world.faults.revoke_after and len(world.log) >= world.faults.revoke_after[0]:
                     world.tokens.pop(world.faults.revoke_after[1], None)
+                    world.revoked.add(world.faults.revoke_after[1])
                     world.faults.revoke_after = None
             try:
                 if ".git/" in parsed.path:
@@ -277,7 +279,7 @@ def _handler(world: FakeGithub) -> type[BaseHTTPRequestHandler]:
             auth = self.headers.get("Authorization", "")
             if auth:  # GitHub serves public repositories without a token, but refuses a bad one
                 secret = _basic_password(auth)
-                if world.tokens and secret not in world.tokens:
+                if (world.tokens and secret not in world.tokens) or secret in world.revoked:
                     return self._reply(entry, 401, b"Invalid username or password.", {"WWW-Authenticate": 'Basic realm="GitHub"'})
                 entry["token"] = world.tokens.get(secret or "", "anonymous")
             owner, _, rest = path.strip("/").partition("/")
@@ -344,7 +346,7 @@ def _handler(world: FakeGithub) -> type[BaseHTTPRequestHandler]:
         def _serve(self, path: str, query: dict[str, str], entry: dict[str, Any]) -> None:
             auth = self.headers.get("Authorization", "")
             secret = auth.split(" ", 1)[1] if " " in auth else None
-            if world.tokens and secret not in world.tokens:
+            if (world.tokens and secret not in world.tokens) or secret in world.revoked:
                 return self._reply(entry, 401, {"message": "Bad credentials"})
             label = world.tokens.get(secret or "", "anonymous")
             entry["token"] = label

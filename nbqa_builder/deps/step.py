@@ -4,7 +4,9 @@ A read of the repository's own file through a URL or an absolute path is rewritt
 the local file (deps/rewrite.py; `checks["rewritten_reads"]` lists them); a found read that still
 names a URL or an absolute path cannot be served in the sandbox, so it counts as a network read
 (`url`) or a `missing` file. It never drops a notebook; the filter step decides from
-`notebook.checks["deps"]`.
+`notebook.checks["deps"]`. A URL whose file the crawl fetched (sources/github_urls.py) is rewritten
+the same way to the copy in the repository's folder; one it could not fetch stays a `url` read,
+with the crawl's reason in `checks["url_fetch"]` (URL -> reason).
 """
 
 from __future__ import annotations
@@ -82,6 +84,10 @@ class DepsStep(Step):
             for ref in refs:
                 if ref.status == FOUND and code_path(ref.as_written) is None:  # not rewritten
                     ref.status, ref.resolved = (URL if is_url(ref.as_written) else MISSING), None
+            failed = {ref.as_written: repo_files.fetched.failed[ref.as_written] for ref in refs
+                      if ref.status == URL and ref.as_written in repo_files.fetched.failed}
+            if failed:  # why the crawl could not fetch them: the read stays a network read
+                notebook.checks["url_fetch"] = failed
         notebook.data_refs = refs
         notebook.checks["deps"] = summarize_data_refs(refs)
         return None

@@ -58,7 +58,8 @@ log = logging.getLogger("nbqa_builder.sources.github")
 
 SHA = re.compile(r"[0-9a-f]{40}")
 # query parameters that carry a credential (`?token=` of a private raw URL, signed links)
-CREDENTIAL_PARAMS = re.compile(r"(?:^|&)(?:token|access_token|api_key|apikey|key|password|sig|signature|x-amz-signature)=", re.IGNORECASE)
+CREDENTIAL_PARAMS = re.compile(r"((?:^|&)(?:token|access_token|api_key|apikey|key|password|sig|signature|x-amz-signature)=)[^&]*",
+                               re.IGNORECASE)
 HTML_START = re.compile(rb"^\s*(<!doctype html|<html|<head|<body)", re.IGNORECASE)
 MAX_REF_SEGMENTS = 3  # a branch named `release/2024/q1` spans three segments of the URL
 READ_CHUNK = 1 << 20
@@ -101,6 +102,16 @@ def local_copy_path(url: str) -> str:
         name = re.sub(r"[^A-Za-z0-9._-]", "_", name)[-100:].lstrip(".") or "data"
         safe = f"{hashlib.sha256(url.encode()).hexdigest()[:12]}-{name}"
     return f"{FETCHED_DIR}/{host}/{safe}"
+
+
+def masked_url(url: str) -> str:
+    """The URL as a log may show it: a user, a password and credential parameters hidden."""
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc.rsplit("@", 1)[-1]
+    except ValueError:
+        return "(a URL that cannot be parsed)"
+    return parts._replace(netloc=netloc, query=CREDENTIAL_PARAMS.sub(r"\1***", parts.query)).geturl()
 
 
 def urls_read(notebooks: dict[str, bytes]) -> set[str]:
@@ -173,7 +184,7 @@ class UrlFetcher:
                 files[url] = {"path": local, **asdict(outcome)}
             else:
                 failed[url] = asdict(outcome)
-                log.info("%s: %s not fetched (%s)", full_name, url, outcome.reason)
+                log.info("%s: %s not fetched (%s)", full_name, masked_url(url), outcome.reason)
         self._remove_stale(folder, {entry["path"] for entry in files.values()})
         if files or failed or index_path.exists():
             record = {"commit": commit, "policy": self.policy, "files": files, "failed": failed}

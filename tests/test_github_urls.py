@@ -4,9 +4,13 @@ then the deps step, which rewrites each fetched read to the local copy (deps/ste
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+import shutil
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 pytest.importorskip("github", reason="the github extra (PyGithub) is not installed")
@@ -16,7 +20,7 @@ from nbqa_builder.notebooks.validate import ValidateStep  # noqa: E402
 from nbqa_builder.records import FOUND, URL  # noqa: E402
 from nbqa_builder.recipe import RecipeError, parse_recipe  # noqa: E402
 from nbqa_builder.sources.github import crawl  # noqa: E402
-from nbqa_builder.sources.local import describe_repository, read_notebook  # noqa: E402
+from nbqa_builder.sources.local import describe_repository, list_notebooks, read_notebook  # noqa: E402
 from tests.fake_github import FakeGithub, FakeRepo  # noqa: E402
 from tests.fake_web import FakeWeb, Page  # noqa: E402
 from tests.github_fixtures import FETCH_MODES, TOKENS, csv_bytes, files_holding, notebook, settings  # noqa: E402
@@ -131,6 +135,11 @@ def test_a_copy_of_a_url_is_not_found_by_its_file_name_for_a_local_read(tmp_path
     (folder / "nb" / "local.ipynb").write_bytes(notebook(9, "sales.csv"))  # a file of the repository that is not there
     [ref] = deps_of(folder, "nb/local.ipynb").data_refs
     assert ref.status == "missing"
+    # a notebook fetched by URL is data of another repository, not one of this repository's notebooks
+    fetched = folder / ".nbqa-fetched" / "raw.githubusercontent.com" / "x" / "y" / "main" / "read.ipynb"
+    fetched.parent.mkdir(parents=True)
+    fetched.write_bytes(notebook(10))
+    assert ".nbqa-fetched" not in "".join(list_notebooks(describe_repository(folder), ["**/*.ipynb", "*/*/*/*/*/*.ipynb"]))
 
 
 def test_github_urls_are_not_fetched_when_the_recipe_turns_them_off(tmp_path, monkeypatch):
@@ -162,7 +171,8 @@ def web_reader(web: FakeWeb) -> FakeRepo:
     return FakeRepo(READER, files)
 
 
-def test_an_allowed_host_is_fetched_by_plain_get_and_each_failure_has_its_reason(tmp_path, monkeypatch):
+def test_an_allowed_host_is_fetched_by_plain_get_and_each_failure_has_its_reason(tmp_path, monkeypatch, caplog):
+    caplog.set_level(logging.INFO)
     monkeypatch.setenv("GITHUB_TOKEN", TOKENS[0])
     monkeypatch.delenv("GITHUB_TOKENS", raising=False)
     with FakeWeb(WEB_PAGES) as web, FakeGithub([web_reader(web)], tokens={TOKENS[0]: "t1"}) as server:
@@ -189,6 +199,7 @@ def test_an_allowed_host_is_fetched_by_plain_get_and_each_failure_has_its_reason
     assert {e["method"] for e in log} == {"GET"}
     assert not [e for e in log if "Authorization" in e["headers"] or "Cookie" in e["headers"]]
     assert not [e for e in log if "token=" in e["path"]]
+    assert "ok.csv?token=***" in caplog.text and "s3cr3t" not in caplog.text and TOKENS[0] not in caplog.text
     # a resumed crawl asks again only what failed for a passing reason (the timeout)
     assert [e["path"] for e in again] == ["/data/slow.csv"]
     # nothing lost: each notebook keeps its read, fetched (rewritten) or a URL with its reason
@@ -223,3 +234,71 @@ output: out
 """
     with pytest.raises(RecipeError, match=message):
         parse_recipe(text, "x.yaml")
+
+
+# -- a full run ----------------------------------------------------------------------------------
+
+
+SALES = "region,amount\n" + "".join(f"{region},{(i * 7) % 23 + 0.5}\n"
+                                    for i, region in zip(range(150), ["north", "south", "east"] * 50))
+RUN_RECIPE = """
+name: urls
+source:
+  kind: github
+  api_url: "{url}"
+  repositories: [{reader}]
+  request_interval_s: 0
+  fetch: api
+steps:
+  - validate: {{}}
+  - deps: {{}}
+  - filter: {{}}
+  - redact: {{}}
+  - dedup: {{exact: true}}
+  - execute: {{sandbox: bwrap, runs: 1, timeout_s: 60}}
+  - extract: {{backend: heuristic}}
+  - verify: {{sandbox: bwrap, runs: 1, timeout_s: 60}}
+output: "{output}"
+executor: {{kind: local, workers: 1, part_size: 4}}
+"""
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed (apt-get install bubblewrap)")
+def test_a_run_fetches_the_url_rewrites_the_notebook_and_re_runs_it_offline(tmp_path, monkeypatch):
+    from nbqa_builder.pipeline import Pipeline
+    from tests.notebook_factory import NotebookFactory
+
+    # the author's notebook read the table from another repository by URL; it ran on a local stand-in
+    written = tmp_path / "written"
+    written.mkdir()
+    (written / "sales.csv").write_text(SALES)
+    factory = NotebookFactory()
+    try:
+        factory.write(written, "nb/analysis.ipynb", [
+            "import pandas as pd",
+            "sales = pd.read_csv('../sales.csv')",
+            "sales['amount'].mean()",
+            "sales[sales['region'] == 'north']['amount'].max()",
+        ], saved_as={"'../sales.csv'": repr(RAW)})
+    finally:
+        factory.close()
+    reader = FakeRepo(READER, {"nb/analysis.ipynb": (written / "nb" / "analysis.ipynb").read_bytes()})
+    shared = FakeRepo("data-org/shared", {"tables/sales.csv": SALES.encode()}, license="Apache-2.0")
+    monkeypatch.setenv("GITHUB_TOKEN", TOKENS[0])
+    monkeypatch.delenv("GITHUB_TOKENS", raising=False)
+    output = tmp_path / "out"
+    with FakeGithub([reader, shared], tokens={TOKENS[0]: "t1"}) as server:
+        recipe = parse_recipe(RUN_RECIPE.format(url=server.url, reader=READER, output=output), "urls.yaml")
+        stats = Pipeline(recipe, progress=False).run()
+    assert stats["notebooks"]["input"] == 1
+    rows = [row for path in (output / "dataset" / "data" / "interactive").glob("train-*.parquet")
+            for row in pq.read_table(path).to_pylist()]
+    assert rows, json.dumps(stats, indent=1)[:3000]
+    local = "../.nbqa-fetched/raw.githubusercontent.com/data-org/shared/main/tables/sales.csv"
+    for row in rows:
+        assert row["executable"] and row["deps_complete"] and row["verified"]
+        assert [f["path"] for f in row["data_files"]] == [local]
+        assert row["data_files"][0]["sha256"] == hashlib.sha256(SALES.encode()).hexdigest()
+        code = "".join(step["python_code"] or "" for step in row["solution"])
+        assert local in code and "https://" not in code
+    assert not files_holding(output, TOKENS[0])

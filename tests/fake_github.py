@@ -57,6 +57,7 @@ class FakeRepo:
     default_branch: str = "main"
     description: str = ""
     other_branches: tuple[str, ...] = ()  # branches at the same commit as the default one
+    private: bool = False  # served to the token all the same, as GitHub does to a token that may see it
 
 
 def repos_from_folder(folder: Path, license: str | None = "MIT") -> list[FakeRepo]:
@@ -219,7 +220,7 @@ class FakeGithub:
             "name": name,
             "full_name": repo.full_name,
             "owner": {"login": owner, "id": 1, "type": "User", "url": f"{self.url}/users/{owner}"},
-            "private": False,
+            "private": repo.private,
             "html_url": f"{self.url}/{repo.full_name}",
             "clone_url": f"{self.url}/{repo.full_name}.git",
             "url": f"{self.url}/repos/{repo.full_name}",

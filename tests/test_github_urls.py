@@ -35,18 +35,20 @@ GPL = "https://raw.githubusercontent.com/gpl-org/data/main/x.csv"
 NOT_THERE = "https://raw.githubusercontent.com/data-org/shared/main/tables/nope.csv"
 TOO_BIG = "https://raw.githubusercontent.com/data-org/shared/main/tables/big.csv"
 ELSEWHERE = "https://data.example.org/files/x.csv"
+PRIVATE = "https://raw.githubusercontent.com/data-org/secret/main/x.csv"
 MAX_BYTES = 5_000
 
 
 def github_world() -> tuple[list[FakeRepo], dict[str, dict[str, bytes]]]:
     reads = {"raw": RAW, "blob": BLOB, "nested": NESTED, "gist": GIST, "gpl": GPL, "missing": NOT_THERE,
-             "big": TOO_BIG, "elsewhere": ELSEWHERE}
+             "big": TOO_BIG, "elsewhere": ELSEWHERE, "private": PRIVATE}
     reader = FakeRepo(READER, {f"nb/{name}.ipynb": notebook(i, url) for i, (name, url) in enumerate(reads.items())})
     shared = FakeRepo("data-org/shared", {"tables/sales.csv": SHARED, "tables/big.csv": csv_bytes(400, 2),
                                           "deep/er/points.csv": csv_bytes(10, 3)},
                       license="Apache-2.0", other_branches=("release/v2",))
     gpl = FakeRepo("gpl-org/data", {"x.csv": csv_bytes(10, 4)}, license="GPL-3.0")
-    return [reader, shared, gpl], {"abc123": {"readings.csv": csv_bytes(12, 5)}}
+    secret = FakeRepo("data-org/secret", {"x.csv": csv_bytes(10, 6)}, private=True)
+    return [reader, shared, gpl, secret], {"abc123": {"readings.csv": csv_bytes(12, 5)}}
 
 
 def crawl_world(tmp_path: Path, monkeypatch, fetch: str = "api", licenses: object = "default", **overrides) -> tuple[Path, FakeGithub]:
@@ -91,10 +93,11 @@ def test_urls_into_other_github_repositories_and_gists_are_fetched_once_with_the
     assert len(list(store.iterdir())) == 2
     # each failure with its reason; a gist has no license, so source.licenses keeps it out
     kinds = {url: entry["reason"].split(":", 1)[0] for url, entry in failed.items()}
-    assert kinds == {GPL: "license", GIST: "license", NOT_THERE: "not_found", TOO_BIG: "over_cap", ELSEWHERE: "host_not_allowed"}
+    assert kinds == {GPL: "license", GIST: "license", NOT_THERE: "not_found", TOO_BIG: "over_cap",
+                     ELSEWHERE: "host_not_allowed", PRIVATE: "private"}
     assert "GPL-3.0" in failed[GPL]["reason"] and str(MAX_BYTES) in failed[TOO_BIG]["reason"]
     # the big file was never downloaded, the GPL one neither
-    assert not [e for e in server.log if "/git/blobs/" in e["path"] and "gpl-org" in e["path"]]
+    assert not [e for e in server.log if "/git/blobs/" in e["path"] and ("gpl-org" in e["path"] or "secret" in e["path"])]
     # the token is in no file the crawl wrote
     assert not files_holding(tmp_path / "out", TOKENS[0])
 

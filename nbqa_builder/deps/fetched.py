@@ -32,6 +32,13 @@ class GithubFile:
     repo: str
     ref_and_path: tuple[str, ...]  # the URL's segments after the repository: <ref...>/<path...>
 
+    def path_at_one_segment_ref(self) -> str:
+        """The file's path in the repository when its ref is one segment (`main`, a commit id,
+        or `refs/heads/<branch>`): how a URL into the notebook's own repository is read."""
+        rest = self.ref_and_path
+        skip = 3 if rest[0] == "refs" and len(rest) > 3 else 1
+        return "/".join(rest[skip:])
+
 
 @dataclass
 class FetchedIndex:

@@ -227,10 +227,7 @@ def _same_repo_file(url: str, repo_ids: set[str], repo_files: RepoFiles) -> str 
     target = github_file(url)
     if target is None or target.repo.lower() not in repo_ids:
         return None
-    # <ref>/<path>, where the ref may be spelled refs/heads/<branch>
-    rest = target.ref_and_path
-    skip = 3 if rest[0] == "refs" and len(rest) > 3 else 1
-    path = "/".join(rest[skip:])
+    path = target.path_at_one_segment_ref()
     return path if path in repo_files else None
 
 

@@ -175,8 +175,9 @@ class UrlFetcher:
         failed: dict[str, dict[str, Any]] = {}
         for url in sorted(urls_read(notebooks)):
             target = github_file(url)
-            if target is not None and target.repo.lower() == full_name.lower() and self._own_file(folder, target):
-                continue  # the repository's own file: the deps step reads it where it is
+            if (target is not None and target.repo.lower() == full_name.lower()
+                    and (folder / target.path_at_one_segment_ref()).is_file()):
+                continue  # the repository's own file: the deps step reads it where it is (deps/resolve.py)
             outcome = self.outcome(url)
             if isinstance(outcome, Fetched):
                 local = local_copy_path(url)
@@ -186,14 +187,9 @@ class UrlFetcher:
                 failed[url] = asdict(outcome)
                 log.info("%s: %s not fetched (%s)", full_name, masked_url(url), outcome.reason)
         self._remove_stale(folder, {entry["path"] for entry in files.values()})
-        if files or failed or index_path.exists():
+        if notebooks or index_path.exists():  # written even when empty, so that a resumed crawl skips the folder
             record = {"commit": commit, "policy": self.policy, "files": files, "failed": failed}
             write_atomically(index_path, (json.dumps(record, indent=1, sort_keys=True) + "\n").encode(), self.tmp)
-
-    @staticmethod
-    def _own_file(folder: Path, target: GithubFile) -> bool:
-        rest = target.ref_and_path
-        return any((folder / "/".join(rest[i:])).is_file() for i in range(1, len(rest)))
 
     def _link(self, sha256: str, target: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -276,17 +272,17 @@ class UrlFetcher:
     def _fetch_github(self, target: GithubFile) -> tuple[bytes, str, str | None]:
         if target.repo.startswith("gist:"):
             return self._fetch_gist(target)
-        from nbqa_builder.sources.github_crawler import _repo_info
-
         info = self.holders.get(target.repo.lower())
         if info is None:
             try:
-                info = self._call(lambda gh: _repo_info(gh.get_repo(target.repo)), target.repo)
+                info = self._call(lambda gh: _holder_info(gh.get_repo(target.repo)), target.repo)
             except FetchFailed as exc:
                 info = exc.failed
             self.holders[target.repo.lower()] = info
         if isinstance(info, Failed):
             raise FetchFailed(info.reason, info.retryable)
+        if info["private"]:  # the token may see it; the dataset must not
+            raise FetchFailed(f"private: {info['full_name']} is not a public repository")
         licenses = self.settings.licenses
         if licenses is not None and info["license"] not in licenses:
             raise FetchFailed(f"license: {info['full_name']} is licensed {info['license'] or 'without a license'}, "
@@ -457,6 +453,12 @@ def _host_key(parts: Any) -> str:
     except ValueError:
         return host
     return f"{host}:{port}" if port else host
+
+
+def _holder_info(repo: Any) -> dict[str, Any]:
+    from nbqa_builder.sources.github_crawler import _repo_info
+
+    return {**_repo_info(repo), "private": repo.private is not False}
 
 
 def _gist_file(gist: Any, name: str) -> tuple[bytes, int]:

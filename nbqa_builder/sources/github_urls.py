@@ -11,7 +11,7 @@ scanned for URL reads (deps/analyze.py finds them, as the deps step will), and e
   crawled repositories' do), the ref's commit, the tree down to the file, the blob; a gist through
   the gists API (a gist has no license, so only `licenses: null` fetches one);
 - from a host that `fetch_urls.hosts` names: a plain GET, without credentials, following redirects
-  only among those hosts; every other host is left alone.
+  only among those hosts (sources/web_fetch.py); every other host is left alone.
 
 Each fetched file is stored once by content (`_work/crawl/fetched/<sha256>`) and linked into the
 repository's folder under `.nbqa-fetched/<host>/<path>` (a name no repository file can have: the
@@ -33,9 +33,6 @@ import json
 import logging
 import os
 import re
-import socket
-import urllib.error
-import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -53,16 +50,12 @@ from nbqa_builder.sources.github import (
     safe_repo_path,
     write_atomically,
 )
+from nbqa_builder.sources.web_fetch import CREDENTIAL_PARAMS, Failed, FetchFailed, host_key, http_get, masked_url
 
 log = logging.getLogger("nbqa_builder.sources.github")
 
 SHA = re.compile(r"[0-9a-f]{40}")
-# query parameters that carry a credential (`?token=` of a private raw URL, signed links)
-CREDENTIAL_PARAMS = re.compile(r"((?:^|&)(?:token|access_token|api_key|apikey|key|password|sig|signature|x-amz-signature)=)[^&]*",
-                               re.IGNORECASE)
-HTML_START = re.compile(rb"^\s*(<!doctype html|<html|<head|<body)", re.IGNORECASE)
 MAX_REF_SEGMENTS = 3  # a branch named `release/2024/q1` spans three segments of the URL
-READ_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -73,28 +66,12 @@ class Fetched:
     license: str | None  # the holding repository's, as GitHub reports it; None when unknown
 
 
-@dataclass(frozen=True)
-class Failed:
-    reason: str  # `kind: detail`, e.g. `over_cap: 3000000 bytes, fetch_urls.max_bytes is 2000000`
-    retryable: bool = False  # a timeout or a server error: tried again on the next crawl
-
-    @property
-    def kind(self) -> str:
-        return self.reason.split(":", 1)[0]
-
-
-class FetchFailed(Exception):
-    def __init__(self, reason: str, retryable: bool = False):
-        super().__init__(reason)
-        self.failed = Failed(reason, retryable)
-
-
 def local_copy_path(url: str) -> str:
     """Where a URL's file lies in the repository folder: `.nbqa-fetched/<host>/<path of the URL>`,
     readable in a task's text; a URL with a query, or a path that cannot be a file name, gets a
     short hash of the whole URL in front of its file name."""
     parts = urlsplit(url)
-    host = _host_key(parts).replace(":", "_") or "host"  # a server on another port serves other files
+    host = host_key(parts).replace(":", "_") or "host"  # a server on another port serves other files
     path = unquote(parts.path).strip("/")
     safe = safe_repo_path(path) if path else None
     if safe is None or (parts.query and github_file(url) is None):
@@ -102,16 +79,6 @@ def local_copy_path(url: str) -> str:
         name = re.sub(r"[^A-Za-z0-9._-]", "_", name)[-100:].lstrip(".") or "data"
         safe = f"{hashlib.sha256(url.encode()).hexdigest()[:12]}-{name}"
     return f"{FETCHED_DIR}/{host}/{safe}"
-
-
-def masked_url(url: str) -> str:
-    """The URL as a log may show it: a user, a password and credential parameters hidden."""
-    try:
-        parts = urlsplit(url)
-        netloc = parts.netloc.rsplit("@", 1)[-1]
-    except ValueError:
-        return "(a URL that cannot be parsed)"
-    return parts._replace(netloc=netloc, query=CREDENTIAL_PARAMS.sub(r"\1***", parts.query)).geturl()
 
 
 def urls_read(notebooks: dict[str, bytes]) -> set[str]:
@@ -230,7 +197,7 @@ class UrlFetcher:
         try:
             target = github_file(url)
             if target is None:
-                content, source, license = self._fetch_http(url), url, None
+                content, source, license = http_get(url, self.config.hosts, self.config.max_bytes, self.config.timeout_s), url, None
             else:
                 content, source, license = self._fetch_github(target)
         except FetchFailed as exc:
@@ -263,7 +230,7 @@ class UrlFetcher:
             return None if self.config.github else Failed("host_not_allowed: fetch_urls.github is off")
         if parts.scheme.lower() not in ("http", "https"):
             return Failed(f"host_not_allowed: only http and https URLs are fetched, not {parts.scheme}")
-        if _host_key(parts) not in self.config.hosts and host not in self.config.hosts:
+        if host_key(parts) not in self.config.hosts and host not in self.config.hosts:
             return Failed(f"host_not_allowed: {host} is not in fetch_urls.hosts")
         return None
 
@@ -367,40 +334,6 @@ class UrlFetcher:
         except TransientExhausted as exc:
             raise FetchFailed(f"{'timeout' if exc.code == 'timeout' else 'unavailable'}: {what}: {exc}", retryable=True) from None
 
-    # -- other hosts -----------------------------------------------------------------------------
-
-    def _fetch_http(self, url: str) -> bytes:
-        """A plain GET without credentials; redirects only among the allowed hosts."""
-        cap = self.config.max_bytes
-        opener = urllib.request.build_opener(_RedirectAmong(self.config.hosts))
-        request = urllib.request.Request(url, method="GET", headers={"User-Agent": "nbqa-builder", "Accept": "*/*"})
-        try:
-            with opener.open(request, timeout=self.config.timeout_s) as reply:
-                length = reply.headers.get("Content-Length")
-                if length and length.isdigit() and int(length) > cap:
-                    raise FetchFailed(f"over_cap: {length} bytes announced, fetch_urls.max_bytes is {cap}")
-                content = b""
-                while len(content) <= cap and (chunk := reply.read(min(READ_CHUNK, cap + 1 - len(content)))):
-                    content += chunk
-                if len(content) > cap:
-                    raise FetchFailed(f"over_cap: more than {cap} bytes, fetch_urls.max_bytes is {cap}")
-                content_type = (reply.headers.get("Content-Type") or "").lower()
-        except urllib.error.HTTPError as exc:
-            kind = "not_found" if exc.code in (404, 410) else f"http_{exc.code}"
-            raise FetchFailed(f"{kind}: the server answered {exc.code} {exc.reason}", retryable=exc.code >= 500 or exc.code == 429) from None
-        except (TimeoutError, socket.timeout):
-            raise FetchFailed(f"timeout: no reply within {self.config.timeout_s:g} s", retryable=True) from None
-        except urllib.error.URLError as exc:
-            if isinstance(exc.reason, (TimeoutError, socket.timeout)):
-                raise FetchFailed(f"timeout: no reply within {self.config.timeout_s:g} s", retryable=True) from None
-            raise FetchFailed(f"connection: {exc.reason}", retryable=True) from None
-        except (OSError, ValueError) as exc:  # a dropped connection, a cut body, a garbled URL
-            raise FetchFailed(f"connection: {type(exc).__name__}: {exc}", retryable=True) from None
-        wants_html = urlsplit(url).path.lower().endswith((".html", ".htm"))
-        if not wants_html and ("text/html" in content_type or HTML_START.match(content[:512])):
-            raise FetchFailed("html: the server sent a web page, not the data (a login, an error or a preview page)")
-        return content
-
     # -- the record ------------------------------------------------------------------------------
 
     def _read_log(self) -> dict[str, Fetched | Failed]:
@@ -424,35 +357,9 @@ class UrlFetcher:
 
     def _append_log(self, url: str, outcome: Fetched | Failed) -> None:
         status = "stored" if isinstance(outcome, Fetched) else "failed"
-        record = {"url": url, "status": status, "host": _host_key(urlsplit(url)), "policy": self.policy, **asdict(outcome)}
+        record = {"url": url, "status": status, "host": host_key(urlsplit(url)), "policy": self.policy, **asdict(outcome)}
         with self.log_path.open("a", encoding="utf-8") as out:
             out.write(json.dumps(record, sort_keys=True) + "\n")
-
-
-class _RedirectAmong(urllib.request.HTTPRedirectHandler):
-    """Follows a redirect only to an allowed host, and drops any credentials it would carry."""
-
-    def __init__(self, hosts: list[str]):
-        self.hosts = set(hosts)
-
-    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> Any:
-        parts = urlsplit(newurl)
-        host = (parts.hostname or "").lower()
-        if parts.scheme.lower() not in ("http", "https") or (host not in self.hosts and _host_key(parts) not in self.hosts):
-            raise FetchFailed(f"host_not_allowed: redirected to {host or newurl}, which is not in fetch_urls.hosts")
-        if parts.username or parts.password:
-            raise FetchFailed("credentials_in_url: redirected to a URL with a user or password")
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-
-def _host_key(parts: Any) -> str:
-    """`host:port` as `hosts` may name it (a server on another port is another host)."""
-    host = (parts.hostname or "").lower()
-    try:
-        port = parts.port
-    except ValueError:
-        return host
-    return f"{host}:{port}" if port else host
 
 
 def _holder_info(repo: Any) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
 from pathlib import Path
 
@@ -305,3 +306,49 @@ def test_a_run_fetches_the_url_rewrites_the_notebook_and_re_runs_it_offline(tmp_
         code = "".join(step["python_code"] or "" for step in row["solution"])
         assert local in code and "https://" not in code
     assert not files_holding(output, TOKENS[0])
+
+
+def fetched_state(output: Path) -> dict[str, bytes]:
+    """The index and the copies a crawl left in the reader's folder, and the store."""
+    folder = output / "_work" / "crawl" / "mirror" / "ana__reader"
+    state = {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if ".nbqa-fetched" in p.as_posix() and p.is_file()}
+    state.update({f"store/{p.name}": p.read_bytes() for p in (output / "_work" / "crawl" / "fetched").iterdir()})
+    return state
+
+
+def test_sigkill_while_fetching_urls_then_resume_gives_the_clean_result(tmp_path, monkeypatch):
+    import random
+    import signal
+    import time
+
+    from tests.github_fixtures import run_crawl_command
+
+    crawl_world(tmp_path / "clean", monkeypatch, licenses=None)
+    clean = fetched_state(tmp_path / "clean" / "out")
+    repos, gists = github_world()
+    output = tmp_path / "out"
+    with FakeGithub(repos, tokens={TOKENS[0]: "t1", TOKENS[1]: "t2"}, gists=gists) as server:
+        source = settings(server, repositories=[READER], code_search=None, fetch="api", licenses=None,
+                          fetch_urls={"max_bytes": MAX_BYTES})
+        recipe = tmp_path / "crawl.yaml"
+        recipe.write_text(json.dumps({"name": "killed", "source": source.model_dump(exclude_defaults=True) | {"licenses": None},
+                                      "steps": [], "output": "out"}))
+        logs = tmp_path / "crawl.log"
+        rng = random.Random(7)
+        urls_log = output / "_work" / "crawl" / "urls.jsonl"
+        fetched_at_kill = []
+        for _ in range(3):
+            target = len(server.log) + rng.randint(4, 16)
+            process = run_crawl_command(recipe, tmp_path, logs)
+            while len(server.log) < target and process.poll() is None:
+                time.sleep(0.002)
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            fetched_at_kill.append(len(urls_log.read_text().splitlines()) if urls_log.exists() else 0)
+        final = run_crawl_command(recipe, tmp_path, logs)
+        assert final.wait(timeout=120) == 0, logs.read_text()[-3000:]
+    fetched_in_all = len(urls_log.read_text().splitlines())
+    assert any(0 < fetched < fetched_in_all for fetched in fetched_at_kill), "no kill landed while URLs were fetched"
+    assert fetched_state(output) == clean
+    for token in TOKENS:
+        assert token not in logs.read_text() and not files_holding(output, token)

@@ -44,6 +44,10 @@ def github_world() -> tuple[list[FakeRepo], dict[str, dict[str, bytes]]]:
     reads = {"raw": RAW, "blob": BLOB, "nested": NESTED, "gist": GIST, "gpl": GPL, "missing": NOT_THERE,
              "big": TOO_BIG, "elsewhere": ELSEWHERE, "private": PRIVATE}
     reader = FakeRepo(READER, {f"nb/{name}.ipynb": notebook(i, url) for i, (name, url) in enumerate(reads.items())})
+    # the same file, its URL built from parts: fetched, but no constant of the code can be rewritten
+    base, name = RAW.rsplit("/", 1)
+    reader.files["nb/parts.ipynb"] = notebook(20, name).replace(f"pd.read_csv('{name}')".encode(),
+                                                                 f"pd.read_csv({base + '/'!r} + '{name}')".encode())
     shared = FakeRepo("data-org/shared", {"tables/sales.csv": SHARED, "tables/big.csv": csv_bytes(400, 2),
                                           "deep/er/points.csv": csv_bytes(10, 3)},
                       license="Apache-2.0", other_branches=("release/v2",))
@@ -120,6 +124,9 @@ def test_the_deps_step_rewrites_a_fetched_url_to_its_copy_and_records_why_others
         assert [(r.status, r.as_written) for r in notebook.data_refs] == [(URL, url)], name
         assert list(notebook.checks["url_fetch"]) == [url] and notebook.checks["url_fetch"][url].startswith(kind + ":")
         assert url in notebook.cells[0].source  # the code is left as its author wrote it
+    parts = deps_of(folder, "nb/parts.ipynb")
+    assert [(r.status, r.as_written) for r in parts.data_refs] == [(URL, RAW)]
+    assert parts.checks["url_fetch"][RAW].startswith("not_rewritten:")
 
 
 def test_a_gist_is_fetched_where_the_recipe_keeps_unlicensed_files(tmp_path, monkeypatch):

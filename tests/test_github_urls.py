@@ -103,6 +103,9 @@ def test_urls_into_other_github_repositories_and_gists_are_fetched_once_with_the
     assert "GPL-3.0" in failed[GPL]["reason"] and str(MAX_BYTES) in failed[TOO_BIG]["reason"]
     # the big file was never downloaded, the GPL one neither
     assert not [e for e in server.log if "/git/blobs/" in e["path"] and ("gpl-org" in e["path"] or "secret" in e["path"])]
+    # four URLs into one repository: its metadata and its branch asked once
+    asked = [e["path"].split("?")[0] for e in server.log]
+    assert asked.count("/repos/data-org/shared") == 1 and asked.count("/repos/data-org/shared/branches/main") == 1
     # the token is in no file the crawl wrote
     assert not files_holding(tmp_path / "out", TOKENS[0])
 

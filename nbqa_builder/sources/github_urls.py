@@ -110,7 +110,10 @@ class UrlFetcher:
         # what decides which URLs may be fetched: an index or a failure recorded under another one is redone
         self.policy = json.dumps({**self.config.model_dump(), "licenses": settings.licenses}, sort_keys=True)
         self.outcomes: dict[str, Fetched | Failed] = self._read_log()
-        self.holders: dict[str, dict[str, Any] | Failed] = {}  # repo -> metadata, within this run
+        # within this run, so that many URLs into one repository cost one request of each kind
+        self.holders: dict[str, dict[str, Any] | Failed] = {}  # repo -> metadata, or why not
+        self.branches: dict[tuple[str, str], str | None] = {}  # (repo, branch) -> commit; None: no such branch
+        self.trees: dict[tuple[str, str], list[Any]] = {}  # (repo, tree sha) -> its entries (one folder)
         self.fetches = 0
 
     # -- the mirror ------------------------------------------------------------------------------
@@ -278,12 +281,17 @@ class UrlFetcher:
             if SHA.fullmatch(ref):
                 commit = ref
             else:
-                try:
-                    commit = self._call(lambda gh: _branch_commit(gh.get_repo(full_name), ref), f"{full_name}@{ref}")
-                except FetchFailed as exc:
-                    if exc.failed.kind == "not_found":
-                        continue
-                    raise
+                key = (full_name, ref)
+                if key not in self.branches:
+                    try:
+                        self.branches[key] = self._call(lambda gh: _branch_commit(gh.get_repo(full_name), ref), f"{full_name}@{ref}")
+                    except FetchFailed as exc:
+                        if exc.failed.kind != "not_found":
+                            raise
+                        self.branches[key] = None
+                commit = self.branches[key]
+                if commit is None:
+                    continue
             entry = self._tree_entry(full_name, commit, path)
             if entry is not None:
                 return (commit, path, *entry)
@@ -297,12 +305,14 @@ class UrlFetcher:
         sha = commit
         parts = path.split("/")
         for depth, name in enumerate(parts):
-            try:
-                _, entries = self._call(lambda gh: _tree(gh.get_repo(full_name), sha, False), f"{full_name}:{path}")
-            except FetchFailed as exc:
-                if exc.failed.kind == "not_found":
-                    return None
-                raise
+            if (full_name, sha) not in self.trees:
+                try:
+                    _, self.trees[full_name, sha] = self._call(lambda gh: _tree(gh.get_repo(full_name), sha, False), f"{full_name}:{path}")
+                except FetchFailed as exc:
+                    if exc.failed.kind != "not_found":
+                        raise
+                    self.trees[full_name, sha] = []
+            entries = self.trees[full_name, sha]
             match = [e for e in entries if e[0] == name]
             if not match:
                 return None

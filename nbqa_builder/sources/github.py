@@ -10,7 +10,8 @@ Steps: discover repositories (a list, a file, a repository search, code search s
 then for each: metadata (skip forks, archived and unlicensed ones before any download), the
 default branch's commit, its tree (walked subtree by subtree when GitHub truncates it), and the
 chosen files: notebooks and data files by extension and size, then the files the notebooks read
-(sources/github_reads.py). With `fetch: git` (the default) the commit and the files come over git
+(sources/github_reads.py); last, the data the notebooks read by URL from other repositories or
+allowed hosts (sources/github_urls.py). With `fetch: git` (the default) the commit and the files come over git
 (sources/github_git_crawler.py), with `fetch: api` each file is one REST `git/blobs` request (which,
 unlike the contents API, serves files over 1 MB). A repository that vanishes during the crawl
 leaves nothing in the mirror. Needs the `github` extra (PyGithub), and for `fetch: git` the git
@@ -85,6 +86,7 @@ def crawl(source_config: GithubSource, output_dir: Path, progress: bool = True) 
     from nbqa_builder.sources.github_crawler import Crawler
     from nbqa_builder.sources.github_git_crawler import GitCrawler
     from nbqa_builder.sources.github_state import CrawlState
+    from nbqa_builder.sources.github_urls import fetch_url_reads
 
     work = Path(output_dir) / "_work" / "crawl"
     mirror, tmp = work / "mirror", work / "tmp"
@@ -104,6 +106,8 @@ def crawl(source_config: GithubSource, output_dir: Path, progress: bool = True) 
         try:
             with paused_by_sigterm():
                 crawler.run()
+                # the data the stored notebooks read by URL (sources/github_urls.py)
+                fetch_url_reads(source_config, api, work, tmp)
         finally:
             crawler.close()
             # a repository that vanished leaves no folder, even when a kill came before its removal

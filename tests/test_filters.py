@@ -10,6 +10,7 @@ from nbqa_builder.filters.rules import RULES
 from nbqa_builder.filters.step import FilterConfig, FilterStep
 from nbqa_builder.filters.teaching import header_signature, teaching_name
 from nbqa_builder.records import FOUND, MISSING, URL, Cell, DataRef, Notebook
+from tests.shipped_recipes import shipped_step_configs
 
 
 SHOWN = [{"output_type": "execute_result", "execution_count": 1, "data": {"text/plain": "42"}, "metadata": {}}]
@@ -177,11 +178,9 @@ def test_every_threshold_of_the_filter_is_tested():
 def shipped_configs(rule: str) -> list[tuple[str, FilterConfig]]:
     """The filter settings as shipped: the model's defaults, and each recipe's filter step that
     runs the rule (with what the recipe sets, or leaves to the default)."""
-    from nbqa_builder.recipe import load_recipe
-
     configs = [("FilterConfig()", FilterConfig())]
-    for path in sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.yaml")):
-        for name, config in load_recipe(path).step_configs():
+    for path, step_configs in shipped_step_configs():
+        for name, config in step_configs:
             if name == "filter" and (config.rules is None or rule in config.rules) and rule not in config.disable:
                 configs.append((path.name, config))
     return configs

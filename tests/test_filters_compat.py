@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pandas as pd
 import pytest
 
-from nbqa_builder.filters.compat import incompatibility
+from nbqa_builder.filters.compat import _lookup, incompatibility
 from nbqa_builder.records import Cell, Notebook
 
 
@@ -63,3 +65,12 @@ def test_what_the_installed_pandas_removed(sources):
 ])
 def test_what_runs_here_is_not_flagged(sources):
     assert verdict(*sources) is None
+
+
+def test_asking_whether_a_name_exists_prints_no_warning():
+    # NumPy 2 warns on `hasattr(np, "object")` (FutureWarning), which leaked into `inspect`'s output
+    _lookup.cache_clear()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert verdict("import numpy as np\nx = np.array([1], dtype=np.object)") == "removed_api"
+    assert [str(w.message) for w in caught] == []

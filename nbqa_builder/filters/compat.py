@@ -21,6 +21,7 @@ import functools
 import importlib
 import importlib.util
 import inspect
+import warnings
 from typing import Any
 
 from nbqa_builder.notebooks.code import dotted_name, ipython_to_python, notebook_trees, walk
@@ -209,20 +210,24 @@ def _module_problem(module: str) -> str | None:
 def _lookup(full: str) -> Any:
     """The object `full` names in an installed library (importing submodules as needed), or
     `_MISSING`."""
-    parts = full.split(".")
-    try:
-        value: Any = importlib.import_module(parts[0])
-    except Exception:  # noqa: BLE001 - a library that fails to import cannot be used either
-        return _MISSING
-    for depth, part in enumerate(parts[1:], start=1):
-        if hasattr(value, part):
-            value = getattr(value, part)
-            continue
+    # asking whether a name exists must not print the library's warnings about it (NumPy warns
+    # on `hasattr(np, "object")`): the user sees them in `inspect`'s output, not the notebook's
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        parts = full.split(".")
         try:
-            value = importlib.import_module(".".join(parts[: depth + 1]))
-        except Exception:  # noqa: BLE001
+            value: Any = importlib.import_module(parts[0])
+        except Exception:  # noqa: BLE001 - a library that fails to import cannot be used either
             return _MISSING
-    return value
+        for depth, part in enumerate(parts[1:], start=1):
+            if hasattr(value, part):
+                value = getattr(value, part)
+                continue
+            try:
+                value = importlib.import_module(".".join(parts[: depth + 1]))
+            except Exception:  # noqa: BLE001
+                return _MISSING
+        return value
 
 
 _MISSING = object()
@@ -242,7 +247,9 @@ def _method_accepts(method: str, keywords: tuple[str, ...]) -> bool:
     """Whether some pandas type's `method` takes these keywords (the receiver's type is unknown)."""
     import pandas as pd
 
-    owners = [getattr(owner, method) for owner in (pd.DataFrame, pd.Series) if hasattr(owner, method)]
+    with warnings.catch_warnings():  # as in _lookup
+        warnings.simplefilter("ignore")
+        owners = [getattr(owner, method) for owner in (pd.DataFrame, pd.Series) if hasattr(owner, method)]
     return not owners or any(_signature_accepts(function, keywords) for function in owners)
 
 
@@ -264,7 +271,9 @@ def _removed_method(method: str, frames_only: bool = False) -> bool:
     import pandas as pd
 
     owners = (pd.DataFrame, pd.Series) if frames_only else (pd.DataFrame, pd.Series, pd.Index)
-    return not any(hasattr(owner, method) for owner in owners)
+    with warnings.catch_warnings():  # as in _lookup: a deprecated method may warn when asked for
+        warnings.simplefilter("ignore")
+        return not any(hasattr(owner, method) for owner in owners)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -72,5 +72,5 @@ def test_asking_whether_a_name_exists_prints_no_warning():
     _lookup.cache_clear()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        assert verdict("import numpy as np\nx = np.array([1], dtype=np.object)") == "removed_api"
+        assert verdict("import numpy as np\nx = np.array([1], dtype=np.object)") == "removed_api: numpy.object (cell 0, line 2)"
     assert [str(w.message) for w in caught] == []

@@ -277,6 +277,9 @@ executor: {{kind: local, workers: 1, part_size: 4}}
 """
 
 
+ELSEWHERE = "https://data.example.org/tables/regions.csv"
+
+
 @pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed (apt-get install bubblewrap)")
 def test_a_run_fetches_the_url_rewrites_the_notebook_and_re_runs_it_offline(tmp_path, monkeypatch):
     from nbqa_builder.pipeline import Pipeline
@@ -294,9 +297,15 @@ def test_a_run_fetches_the_url_rewrites_the_notebook_and_re_runs_it_offline(tmp_
             "sales['amount'].mean()",
             "sales[sales['region'] == 'north']['amount'].max()",
         ], saved_as={"'../sales.csv'": repr(RAW)})
+        # a second notebook reads its table from a host the recipe does not allow: kept for sft
+        factory.write(written, "nb/elsewhere.ipynb", [
+            "import pandas as pd\nregions = pd.read_csv('../sales.csv')",
+            "regions['amount'].median()",
+        ], saved_as={"'../sales.csv'": repr(ELSEWHERE)})
     finally:
         factory.close()
-    reader = FakeRepo(READER, {"nb/analysis.ipynb": (written / "nb" / "analysis.ipynb").read_bytes()})
+    reader = FakeRepo(READER, {"nb/analysis.ipynb": (written / "nb" / "analysis.ipynb").read_bytes(),
+                               "nb/elsewhere.ipynb": (written / "nb" / "elsewhere.ipynb").read_bytes()})
     shared = FakeRepo("data-org/shared", {"tables/sales.csv": SALES.encode()}, license="Apache-2.0")
     monkeypatch.setenv("GITHUB_TOKEN", TOKENS[0])
     monkeypatch.delenv("GITHUB_TOKENS", raising=False)
@@ -304,7 +313,14 @@ def test_a_run_fetches_the_url_rewrites_the_notebook_and_re_runs_it_offline(tmp_
     with FakeGithub([reader, shared], tokens={TOKENS[0]: "t1"}) as server:
         recipe = parse_recipe(RUN_RECIPE.format(url=server.url, reader=READER, output=output), "urls.yaml")
         stats = Pipeline(recipe, progress=False).run()
-    assert stats["notebooks"]["input"] == 1
+    assert stats["notebooks"]["input"] == 2
+    sft = [row for path in (output / "dataset" / "data" / "sft").glob("train-*.parquet")
+           for row in pq.read_table(path).to_pylist()]
+    assert sft and {row["ipynb_name"] for row in sft} == {"nb/elsewhere.ipynb"}
+    for row in sft:  # the reason names the read and why it was not fetched; the label is the stored output's
+        assert row["not_interactive"].startswith(f"network_read: pd.read_csv({ELSEWHERE}) in cell 0 (not fetched: "
+                                                 "host_not_allowed"), row["not_interactive"]
+        assert not row["deps_complete"] and not row["reference_checked"] and row["label"].startswith("@median_amount[")
     rows = [row for path in (output / "dataset" / "data" / "interactive").glob("train-*.parquet")
             for row in pq.read_table(path).to_pylist()]
     assert rows, json.dumps(stats, indent=1)[:3000]

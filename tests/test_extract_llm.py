@@ -110,10 +110,15 @@ def test_every_notebook_ends_as_tasks_or_a_recorded_drop(llm_run):
     assert stats["notebooks"]["input"] == stats["notebooks"]["kept"] + len(rejects)
     extract = next(s for s in stats["steps"] if s["step"] == "extract")
     # the notebook of tables only is scored low by the model and dropped with that reason
-    assert extract["reasons"] == {"low_quality_score": 1} and extract["out"] == 2
+    assert extract["reasons"] == {"low_quality_score": 1} and extract["out"] == 6
     assert all(r["reason"] for r in rejects)
-    sources = {row["ipynb_name"] for row in task_rows(out)}
-    assert sources == {"notebooks/sales_summary.ipynb", "analysis.ipynb"}
+    sources = {row["ipynb_name"]: row["not_interactive"] for row in task_rows(out)}
+    # the notebooks that cannot re-run offline give sft tasks too, grounded in their stored outputs
+    assert sources == {"notebooks/sales_summary.ipynb": None, "analysis.ipynb": None,
+                       "notebooks/outputs_stripped.ipynb": None,  # outputs from its re-run
+                       "notebooks/missing_returns.ipynb": "missing_file: ../data/returns.csv in cell 1",
+                       "notebooks/network_rates.ipynb": "network_read: pd.read_csv(https://example.org/fx/eur-rates.csv) in cell 1",
+                       "notebooks/python2.ipynb": "syntax_error: cell 1"}
 
 
 def test_fabricated_answers_and_bad_cells_never_reach_the_shards(llm_run):
@@ -122,9 +127,9 @@ def test_fabricated_answers_and_bad_cells_never_reach_the_shards(llm_run):
     assert rows and all(FABRICATED not in row["label"] for row in rows)
     task_rejects = [json.loads(line) for line in (out / "rejects" / "tasks.jsonl").read_text().splitlines()]
     reasons = sorted(r["reason"] for r in task_rejects)
-    assert reasons == ["cell_out_of_range"] * 2 + ["ungrounded_answer"] * 2
+    assert reasons == ["cell_out_of_range"] * 6 + ["ungrounded_answer"] * 6  # one of each per notebook extracted
     stats = json.loads((out / "stats.json").read_text())
-    assert stats["tasks"]["dropped"] == {"cell_out_of_range": 2, "ungrounded_answer": 2}
+    assert stats["tasks"]["dropped"] == {"cell_out_of_range": 6, "ungrounded_answer": 6}
 
 
 def test_solutions_are_the_notebooks_own_code_and_outputs(llm_run):
@@ -137,7 +142,7 @@ def test_solutions_are_the_notebooks_own_code_and_outputs(llm_run):
         assert row["prompt_version"] == "score-1 extract-2 review-1"
         assert row["solution"][-1]["label"] == row["label"]
         # the slice brought in the cell that reads the data, so verify could re-run the solution
-        assert "read_csv" in code_steps[0]["python_code"] and row["verified"]
+        assert "read_csv" in code_steps[0]["python_code"] and (row["verified"] or row["not_interactive"])
 
 
 def test_counted_tokens_equal_the_servers_usage(llm_run):

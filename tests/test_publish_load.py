@@ -77,12 +77,12 @@ def test_load_dataset_reads_every_config_of_the_card_offline(dataset, tmp_path):
     from datasets import Features
 
     configs = card_configs(dataset)
-    # every config is listed, the demo's empty `sft` and `visualization` too
+    # every config is listed, the demo's empty `visualization` too
     assert list(configs) == ["all", "interactive", "sft", "visualization", "files"]
     assert configs["all"].get("default") is True
     loaded = load_every_config(dataset, tmp_path)
     rows = expected_rows(dataset)
-    assert rows["sft"] == 0 and rows["interactive"] > 0
+    assert rows["visualization"] == 0 and rows["sft"] > 0 and rows["interactive"] > 0
     for config, got in loaded.items():
         assert got["rows"] == rows[config], config
         schema = FILE_SCHEMA if config == "files" else TASK_SCHEMA

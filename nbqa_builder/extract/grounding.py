@@ -3,7 +3,11 @@
 An answer is the value of a named place in the output of the task's *answer cell* (its last
 solution cell), never a token found somewhere in the outputs:
 - `result`: the cell's displayed result (its final expression), when that is one value;
-- `result[<label>]`: one entry of a displayed Series (`describe()`, a short `groupby` result);
+- `result[<label>]`: one entry of a displayed Series (`describe()`, a `groupby` result);
+- `result.index[<i>]`: a row label of a displayed Series or table that is a word (a group's name);
+- `result.loc[<row>, <column>]`: one cell of a displayed DataFrame; `result[<i>]`: one item of a
+  displayed tuple of numbers (`df.shape`); `info.entries`, `info[<column>]`: the row count and a
+  column's non-null count that `DataFrame.info()` printed (extract/shown_tables.py);
 - `line <n>`: the n-th line the cell printed, when that line is one value, or `<text>: <value>` /
   `<text> = <value>` (the value is what follows the last `:` or `=`), or words ending in a
   number (`mean price 5.41`).
@@ -26,6 +30,7 @@ from typing import Any
 from nbqa_builder.answers import (
     EXACT, STRICT, Rounding, parse_answers, render_answers, roundings_in_format, score_response, values_match,
 )
+from nbqa_builder.extract.shown_tables import info_counts, shown_table, tuple_items
 from nbqa_builder.extract.slicer import reads_data
 from nbqa_builder.notebooks.code import notebook_trees
 from nbqa_builder.records import Answer, Notebook, Task
@@ -152,9 +157,51 @@ def shown_values(outputs: list[dict[str, Any]]) -> dict[str, str]:
             if read_scalar(text) is not None:
                 places[key] = text.strip()
             else:
-                for label, value in (series_entries(text) or {}).items():
+                entries = series_entries(text)
+                for label, value in (entries or {}).items():
                     places[f"{key}[{label}]"] = value
+                if entries is None:
+                    places.update(table_places(key, output.get("data") or {}, text))
+                else:
+                    places.update(label_places(key, list(entries)))
+    places.update(info_places(printed(outputs)))
     return places
+
+
+def label_places(key: str, labels: list[str]) -> dict[str, str]:
+    """`<key>.index[<i>]`: the row labels of a shown Series or table that are words (the group a
+    maximum belongs to); numbered rows are positions, never answers."""
+    places = {}
+    for position, label in enumerate(labels):
+        value = read_scalar(label)
+        if value is not None and value.kind == "str":
+            places[f"{key}.index[{position}]"] = label
+    return places
+
+
+def table_places(key: str, data: dict[str, Any], text: str) -> dict[str, str]:
+    """The items of a shown tuple (`<key>[<i>]`), or the cells of a shown DataFrame
+    (`<key>.loc[<row>, <column>]`) and its word labels (extract/shown_tables.py)."""
+    items = tuple_items(text)
+    if items is not None:
+        return {f"{key}[{position}]": item for position, item in enumerate(items)}
+    table = shown_table(data)
+    if table is None:
+        return {}
+    places = label_places(key, list(table.index))
+    for row, cells in zip(table.index, table.rows):
+        for column, cell in zip(table.columns, cells):
+            if read_scalar(cell) is not None:
+                places[f"{key}.loc[{row}, {column}]"] = cell
+    return places
+
+
+def info_places(text: str) -> dict[str, str]:
+    """What `DataFrame.info()` printed: `info.entries` (rows) and `info[<column>]` (non-null)."""
+    info = info_counts(text) if "non-null" in text else None
+    if info is None:
+        return {}
+    return {"info.entries": str(info.entries), **{f"info[{name}]": str(count) for name, count in info.non_null.items()}}
 
 
 def line_value(line: str) -> str | None:

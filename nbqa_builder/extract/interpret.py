@@ -43,6 +43,11 @@ class Reading:
     reason: str | None = None
     detail: str = ""  # the code that could not be stated
     refs: tuple[DataRef, ...] = ()
+    # what the answer cell's last expression is (its description, and the node), with the reader
+    # that followed the slice: extract/tables.py reads tables and long Series from them
+    shown: Any = None
+    last: ast.expr | None = None
+    reader: Any = None
 
 
 DT_FIELDS = {"year": "dt.year", "month": "dt.month", "day": "dt.day", "hour": "dt.hour", "dayofweek": "dt.dayofweek",
@@ -64,6 +69,7 @@ class SliceReader(PandasCalls):
         self.file_name = file_name
         self.used_refs: dict[int, DataRef] = {}
         self.cell = 0
+        self.last: ast.expr | None = None  # the answer cell's last expression
 
     # -- statements ------------------------------------------------------------------------------
 
@@ -75,6 +81,7 @@ class SliceReader(PandasCalls):
             if not body or not isinstance(body[-1], ast.Expr):
                 return Unknown(UNRENDERABLE_STATISTIC)
             body, last = body[:-1], body[-1].value
+            self.last = last
         for statement in body:
             try:
                 self.statement(statement)
@@ -504,8 +511,9 @@ def read_slice(cells: list[int], trees: Any, refs: list[DataRef]) -> Reading:
         if position == len(cells) - 1:
             shown = result
     used = tuple(reader.used_refs.values())
+    seen = {"shown": shown, "last": reader.last, "reader": reader}
     if isinstance(shown, StatV):
-        return Reading(stat=shown.stat, refs=used)
+        return Reading(stat=shown.stat, refs=used, **seen)
     if isinstance(shown, Unknown):
-        return Reading(reason=shown.reason, detail=shown.detail, refs=used)
-    return Reading(reason=UNRENDERABLE_STATISTIC, refs=used)
+        return Reading(reason=shown.reason, detail=shown.detail, refs=used, **seen)
+    return Reading(reason=UNRENDERABLE_STATISTIC, refs=used, **seen)

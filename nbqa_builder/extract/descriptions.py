@@ -94,6 +94,14 @@ class CountsV:
     frame: S.Frame
     of: S.Expr
     normalize: bool = False
+    cut: bool = False  # `.head(k)`: only the top entries are shown
+
+
+@dataclass(eq=False)
+class FrameInfoV:
+    """`df.info()`: it prints the row count and each column's non-null count."""
+
+    frame: S.Frame
 
 
 @dataclass(eq=False)
@@ -137,6 +145,7 @@ class SortedGroupsV:
 
     group: GroupSeriesV
     ascending: bool
+    cut: bool = False  # `.head(k)`: only the top entries are shown
 
 
 @dataclass(eq=False)

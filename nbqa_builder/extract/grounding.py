@@ -163,20 +163,27 @@ def shown_values(outputs: list[dict[str, Any]]) -> dict[str, str]:
                 if entries is None:
                     places.update(table_places(key, output.get("data") or {}, text))
                 else:
-                    places.update(label_places(key, list(entries)))
+                    places.update(label_places(key, list(entries), numbers=index_is_named(text)))
     places.update(info_places(printed(outputs)))
     return places
 
 
-def label_places(key: str, labels: list[str]) -> dict[str, str]:
+def label_places(key: str, labels: list[str], numbers: bool = False) -> dict[str, str]:
     """`<key>.index[<i>]`: the row labels of a shown Series or table that are words (the group a
-    maximum belongs to); numbered rows are positions, never answers."""
+    maximum belongs to); numbered rows are positions, never answers, unless the index has a name
+    (`numbers`: a `groupby("year")` result is labelled by the values of `year`)."""
     places = {}
     for position, label in enumerate(labels):
         value = read_scalar(label)
-        if value is not None and value.kind == "str":
+        if value is not None and (value.kind == "str" or (numbers and value.kind == "int")):
             places[f"{key}.index[{position}]"] = label
     return places
+
+
+def index_is_named(text: str) -> bool:
+    """Whether a Series repr names its index on a line of its own (`region`, then the entries)."""
+    lines = [line.rstrip() for line in text.strip("\n").splitlines()]
+    return len(lines) > 2 and len(lines[0].split()) == 1 and lines[0] == lines[0].lstrip()
 
 
 def table_places(key: str, data: dict[str, Any], text: str) -> dict[str, str]:

@@ -18,11 +18,15 @@ from pathlib import PurePosixPath
 from nbqa_builder.answers import EXACT, Rounding, render_answers
 from nbqa_builder.extract import spec as S
 from nbqa_builder.extract import statistics as T
+from nbqa_builder.extract import table_statistics as TT
+from nbqa_builder.extract.degenerate import degenerate_reason
+from nbqa_builder.extract.descriptions import UNRENDERABLE_STATISTIC
 from nbqa_builder.extract.concepts import CORRELATION, DISTRIBUTION, FEATURES, PREPROCESSING, SUMMARY
 from nbqa_builder.extract.grounding import (
-    Scalar, answer_field, ground_answers, line_value, read_scalar, series_entries, unwrapped,
+    RESULT, Scalar, answer_field, ground_answers, has_image, line_value, read_scalar, series_entries, unwrapped,
 )
 from nbqa_builder.extract.interpret import MAX_GROUPS, Reading, read_slice
+from nbqa_builder.extract.tables import Plan, table_plan
 from nbqa_builder.extract.slicer import cell_names, slice_cells
 from nbqa_builder.notebooks.code import notebook_trees
 from nbqa_builder.notebooks.parse import output_text, outputs_as_text, truncate_text
@@ -134,6 +138,8 @@ def pruned(stat: T.Statistic) -> T.Statistic:
     """The statistic over frames without the steps that cannot change it (`Frame.pruned`)."""
     if isinstance(stat, T.Round):
         return dataclasses.replace(stat, inner=pruned(stat.inner))
+    if isinstance(stat, TT.EntryExtreme):
+        return dataclasses.replace(stat, series=pruned(stat.series))
     if isinstance(stat, T.Combine):
         sides = [pruned(s) if isinstance(s, T.Statistic) else s for s in (stat.left, stat.right)]
         return dataclasses.replace(stat, left=sides[0], right=sides[1])
@@ -144,7 +150,8 @@ def pruned(stat: T.Statistic) -> T.Statistic:
 def concepts_for(stat: T.Statistic, frame: S.Frame) -> list[str]:
     kind = stat.kind
     concepts = [CORRELATION if kind == "correlation" else
-                DISTRIBUTION if kind in ("quantile", "skew", "kurt", "most_common", "describe", "share_where") else SUMMARY]
+                DISTRIBUTION if kind in ("quantile", "skew", "kurt", "most_common", "describe", "share_where", "value_counts",
+                                             "top_values") else SUMMARY]
     if any(isinstance(op, (S.FilterRows, S.DropNA, S.FillNA, S.DropDuplicates, S.Rename, S.Merge, S.SetColumns))
            for op in frame.ops):
         concepts.append(PREPROCESSING)
@@ -158,10 +165,11 @@ def question(stat: T.Statistic, frame: S.Frame) -> tuple[str, str]:
     files = " and ".join(S.column(name) for name in frame.files())
     steps = frame.steps()
     asked = stat.text()
+    verb = "are" if getattr(stat, "plural", False) else "is"
     if steps:
-        text = f"Using {files}: " + " ".join(f"{step}." for step in steps) + f" Then, what is {asked}?"
+        text = f"Using {files}: " + " ".join(f"{step}." for step in steps) + f" Then, what {verb} {asked}?"
     else:
-        text = f"Using {files}, what is {asked}?"
+        text = f"Using {files}, what {verb} {asked}?"
     notes = ["Read each file with pandas' default settings unless a step says otherwise."]
     if steps:
         notes.append("Apply the steps in the order given.")
@@ -174,11 +182,12 @@ def _one_frame(stat: T.Statistic) -> S.Frame | None:
     return frames[0] if len(frames) == 1 else None
 
 
-def build_task(notebook: Notebook, cells: list[int], reading: Reading, shown: str, max_value_chars: int) -> Task:
-    """The task for the statistic the answer cell (the last of `cells`) shows as `shown`; a task
-    with `drop_reason` set when it cannot be asked exactly."""
-    assert reading.stat is not None
-    stat = pruned(reading.stat)
+def build_task(notebook: Notebook, cells: list[int], reading: Reading, shown: str | None, max_value_chars: int,
+               plan: Plan | None = None) -> Task:
+    """The task for the statistic the answer cell (the last of `cells`) shows as `shown`, or for
+    the values a `plan` picks out of a table it shows (extract/tables.py); a task with
+    `drop_reason` set when it cannot be asked exactly."""
+    stat = pruned(plan.stat if plan is not None else reading.stat)
     frame = _one_frame(stat)
     refs = [ref for ref in notebook.data_refs if any(site[0] in set(cells) for site in ref.sites) or ref.cell in set(cells)]
     file_names, data_files, complete = task_files(refs)
@@ -195,21 +204,26 @@ def build_task(notebook: Notebook, cells: list[int], reading: Reading, shown: st
             or len({PurePosixPath(f.path).name for f in data_files}) != len(data_files)):
         task.drop_reason = "ambiguous_file_names"  # the reference program finds its files by name
     else:
-        task.drop_reason = _build(task, notebook, cells, stat, frame, shown, max_value_chars)
+        task.drop_reason = _build(task, notebook, cells, stat, frame, shown, max_value_chars, plan)
     task.assign_id()
     return task
 
 
 def _build(task: Task, notebook: Notebook, cells: list[int], stat: T.Statistic, frame: S.Frame | None,
-           shown: str, max_value_chars: int) -> str | None:
+           shown: str | None, max_value_chars: int, plan: Plan | None = None) -> str | None:
     if frame is None:
         return "unrenderable_statistic"  # quantities over different tables: no one question
-    value = shown_value(shown)
-    if value is None:
+    value = shown_value(shown) if plan is None and shown is not None else None
+    if plan is not None:
+        made = _picked(plan, max_value_chars)
+        if isinstance(made, str):
+            return made
+        pairs, printers, entry_names, rule = made
+    elif value is None:
         return "not_a_value"
-    if isinstance(value, dict) != stat.multi():
+    elif isinstance(value, dict) != stat.multi():
         return "unrenderable_statistic"
-    if isinstance(value, dict):
+    elif isinstance(value, dict):
         pairs, printers, entry_names, rule = _several(stat, value, shown)
         if pairs is None:
             return "unrenderable_statistic"
@@ -224,11 +238,21 @@ def _build(task: Task, notebook: Notebook, cells: list[int], stat: T.Statistic, 
         name = stat.name()
         pairs, printers, entry_names = [(name, label_value)], [_printer(value, rounding, name)], None
         rule = f"@{name}[value] where value is {_value_rule(value, rounding)}."
+    degenerate = degenerate_reason(stat, [value for _, value in pairs])
+    if degenerate:
+        return degenerate
     try:
         task.label = render_answers(pairs)
     except ValueError:
         return "invalid_answer_format"
     task.answers = [Answer(name, value) for name, value in pairs]
+    if plan is not None:  # each answer at the place the plan read it from
+        for answer, pick in zip(task.answers, plan.picks):
+            answer.place = pick.place
+    elif entry_names:  # each entry of the shown Series at its own label
+        places = {name: f"{RESULT}[{label}]" for label, name in entry_names.items()}
+        for answer in task.answers:
+            answer.place = places[answer.name]
     task.answer = answer_field(task.answers)
     task.format = rule
     task.task, task.constraints = question(stat, frame)
@@ -237,7 +261,7 @@ def _build(task: Task, notebook: Notebook, cells: list[int], stat: T.Statistic, 
     task.category = task.concepts[0]
     steps = len(frame.ops) + (1 if frame.source.options else 0)
     task.difficulty = "easy" if steps == 0 else "medium" if steps <= 2 else "hard"
-    task.solution = _solution(notebook, cells, shown, task.label)
+    task.solution = _solution(notebook, cells, shown or "", task.label)
     return ground_answers(task.answers, task.format, notebook.cells[cells[-1]].outputs)
 
 
@@ -260,6 +284,26 @@ def _several(stat: T.Statistic, values: dict[str, Scalar], shown: str):
     return pairs, [printer], entry_names, rule
 
 
+def _picked(plan: Plan, max_value_chars: int):
+    """The answers a plan picks: (pairs, printers, None, format rule), or a drop reason."""
+    pairs, printers, rules = [], [], []
+    for pick in plan.picks:
+        value = read_scalar(pick.shown)
+        if value is None:
+            return "not_a_value"
+        rounding = rounding_of(pick.shown, value)
+        label_value = _label_value(value, rounding)
+        if len(label_value) > max_value_chars or "]" in label_value or "\n" in label_value:
+            return "answer_too_long"
+        pairs.append((pick.name, label_value))
+        printers.append(_printer(value, rounding, pick.name, pick.code))
+        rules.append(f"{pick.name} is {_value_rule(value, rounding)}")
+    if len({name for name, _ in pairs}) != len(pairs):
+        return "duplicate_answer_name"
+    items = " ".join(f"@{name}[value]" for name, _ in pairs)
+    return pairs, printers, None, f"{items} where " + "; ".join(rules) + "."
+
+
 def _solution(notebook: Notebook, cells: list[int], shown: str, label: str) -> list[SolutionStep]:
     files_text = "the data"
     steps = []
@@ -273,18 +317,36 @@ def _solution(notebook: Notebook, cells: list[int], shown: str, label: str) -> l
     return steps
 
 
+def shows_something(outputs: list[dict]) -> bool:
+    """Whether a cell showed anything a task could be read from: a result, a display, or text it
+    printed (warnings on stderr are not shown values)."""
+    return any(o.get("output_type") in ("execute_result", "display_data")
+               or (o.get("output_type") == "stream" and o.get("name") == "stdout") for o in outputs)
+
+
+def output_kind(outputs: list[dict]) -> str:
+    """What a cell that gives no task showed, for its drop reason."""
+    if has_image(outputs):
+        return "chart_output"
+    for output in outputs:
+        data = output.get("data") or {}
+        if "text/html" in data and "<table" in "".join(data["text/html"]):
+            return "table_output"
+        if output.get("output_type") == "execute_result":
+            text = output_text(output)
+            return "long_series_output" if series_entries(text) is not None else "not_a_value"
+    return "printed_text"
+
+
 def extract_tasks(notebook: Notebook, max_tasks: int, max_value_chars: int) -> list[Task]:
-    """The notebook's tasks, kept and dropped (a dropped one has `drop_reason`)."""
-    # candidates first, from the stored outputs alone: most cells show no value, and a notebook
-    # without one needs no parsing at all
-    candidates = []
-    for index, cell in enumerate(notebook.cells):
-        if cell.cell_type == "code" and cell.outputs:
-            shown = displayed_text(cell.outputs)
-            if shown is not None and shown_value(shown) is not None:
-                candidates.append((index, shown))
-    if not candidates or not notebook.data_refs:
+    """The notebook's tasks, kept and dropped (a dropped one has `drop_reason`): every cell that
+    shows something gives a task or says why not."""
+    candidates = [(index, displayed_text(cell.outputs)) for index, cell in enumerate(notebook.cells)
+                  if cell.cell_type == "code" and cell.outputs and shows_something(cell.outputs)]
+    if not candidates:
         return []
+    if not notebook.data_refs:
+        return [_dropped(notebook, [index], NO_DATA_FILE) for index, _ in candidates]
     trees = notebook_trees(notebook)
     names = [cell_names(trees[i]) for i in range(candidates[-1][0] + 1)]  # slices look backwards only
     read_cells = {site[0] for ref in notebook.data_refs for site in ref.sites} | {ref.cell for ref in notebook.data_refs}
@@ -294,17 +356,13 @@ def extract_tasks(notebook: Notebook, max_tasks: int, max_value_chars: int) -> l
     for index, shown in candidates:
         cells = slice_cells(names, index)
         if not cells or not read_cells & set(cells):
-            continue  # not an analysis of a data file: no task to consider
+            tasks.append(_dropped(notebook, cells or [index], NO_DATA_FILE))  # not an analysis of a data file
+            continue
         try:
-            reading = read_slice(cells, trees, notebook.data_refs)
-            if reading.stat is None:
-                tasks.append(_dropped(notebook, cells, reading.reason or "unrenderable_statistic", reading.detail))
-                continue
-            task = build_task(notebook, cells, reading, shown, max_value_chars)
+            task = _candidate_task(notebook, cells, shown, max_value_chars)
         except Exception as exc:  # noqa: BLE001 - code we never saw: one cell's failure is that cell's drop
             log.warning("%s cell %d: the spec reader failed: %r", notebook.uid, index, exc)
-            tasks.append(_dropped(notebook, cells, "interpreter_error", type(exc).__name__))
-            continue
+            task = _dropped(notebook, cells, "interpreter_error", type(exc).__name__)
         if task.drop_reason is None:
             if task.task in seen:  # the same question again (shown again, or rounded otherwise)
                 task.drop_reason = "duplicate_task"
@@ -315,6 +373,23 @@ def extract_tasks(notebook: Notebook, max_tasks: int, max_value_chars: int) -> l
                 kept += 1
         tasks.append(task)
     return tasks
+
+
+def _candidate_task(notebook: Notebook, cells: list[int], shown: str | None, max_value_chars: int) -> Task:
+    """The task of one candidate cell (the last of `cells`), kept or dropped with its reason."""
+    outputs = notebook.cells[cells[-1]].outputs
+    reading = read_slice(cells, notebook_trees(notebook), notebook.data_refs)
+    value = shown_value(shown) if shown is not None else None
+    if reading.stat is not None and value is not None:
+        return build_task(notebook, cells, reading, shown, max_value_chars)
+    if reading.reason not in (None, UNRENDERABLE_STATISTIC):  # a step before the answer stopped it
+        return _dropped(notebook, cells, reading.reason, reading.detail)
+    plan = table_plan(reading.shown, outputs)
+    if isinstance(plan, Plan):
+        return build_task(notebook, cells, reading, shown, max_value_chars, plan)
+    if plan is None and value is not None:
+        return _dropped(notebook, cells, reading.reason or UNRENDERABLE_STATISTIC, reading.detail)
+    return _dropped(notebook, cells, plan or output_kind(outputs), reading.detail)
 
 
 def _dropped(notebook: Notebook, cells: list[int], reason: str, detail: str = "") -> Task:

@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 from nbqa_builder.extract import spec as S
 from nbqa_builder.extract import statistics as T
+from nbqa_builder.extract import table_statistics as TT
 from nbqa_builder.extract.descriptions import (
     UNRENDERABLE_PREPROCESSING, UNRENDERABLE_STATISTIC, AccessorV, CondV, Const, CountsV, FrameV, GroupByV,
     GroupSeriesV, IndexerV, IndexOfV, Module, ModeV, SeriesV, SortedGroupsV, StatV, Unknown, Value, is_label,
@@ -449,6 +450,8 @@ class SliceReader(PandasCalls):
         value = self.value(node)
         if isinstance(value, GroupSeriesV):
             return StatV(T.GroupAll(value.frame, value.by, value.of, value.method))
+        if isinstance(value, CountsV) and not value.cut:
+            return StatV(TT.ValueCounts(value.frame, value.of, value.normalize))
         return value
 
 

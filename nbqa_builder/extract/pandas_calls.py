@@ -10,10 +10,13 @@ constant (a lambda, a variable the reader cannot fold) makes the call unknown.
 from __future__ import annotations
 
 import ast
+import dataclasses
+
 from nbqa_builder.extract import spec as S
 from nbqa_builder.extract import statistics as T
+from nbqa_builder.extract import table_statistics as TT
 from nbqa_builder.extract.descriptions import (
-    DATA_NOT_LOCAL, UNRENDERABLE_STATISTIC, AccessorV, CondV, Const, CountsV, FrameMissingV, FrameV, GroupByV,
+    DATA_NOT_LOCAL, UNRENDERABLE_STATISTIC, AccessorV, CondV, Const, CountsV, FrameInfoV, FrameMissingV, FrameV, GroupByV,
     GroupSeriesV, IndexerV, ModeV, SeriesV, SortedGroupsV, StatV, UniqueV, Unknown, Value, frozen, is_label, label_tuple,
 )
 from nbqa_builder.records import FOUND
@@ -187,6 +190,8 @@ class PandasCalls:
                 if isinstance(ascending, Const) and isinstance(ascending.value, bool):
                     return SortedGroupsV(owner, ascending.value)
             return Unknown()
+        if isinstance(owner, (SortedGroupsV, CountsV)) and name == "head" and _positive_count(self, node):
+            return dataclasses.replace(owner, cut=True)  # the top entries, the same top
         if isinstance(owner, FrameMissingV) and name == "sum" and not node.args and not node.keywords:
             return StatV(T.MissingCount(owner.frame, None)) if owner.summed else FrameMissingV(owner.frame, summed=True)
         if isinstance(owner, CountsV):
@@ -282,6 +287,10 @@ class PandasCalls:
             return FrameMissingV(frame)
         if name == "count" and not args and not kwargs:
             return Unknown(UNRENDERABLE_STATISTIC)
+        if name == "nunique" and not args and not kwargs:
+            return StatV(TT.FrameNunique(frame))
+        if name == "info" and not args and not kwargs:
+            return FrameInfoV(frame)
         return Unknown()
 
     def query(self, frame: S.Frame, text: str) -> Value:
@@ -439,3 +448,13 @@ class PandasCalls:
         if name in T.GROUP_METHODS and name != "size" and grouped.of is not None:
             return GroupSeriesV(grouped.frame, grouped.by, grouped.of, name)
         return Unknown()
+
+
+def _positive_count(reader: PandasCalls, node: ast.Call) -> bool:
+    """`.head()` or `.head(k)` with a constant k > 0."""
+    if node.keywords or len(node.args) > 1:
+        return False
+    if not node.args:
+        return True
+    n = reader.const(node.args[0])
+    return isinstance(n, Const) and isinstance(n.value, int) and not isinstance(n.value, bool) and n.value > 0

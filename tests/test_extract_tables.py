@@ -70,6 +70,16 @@ TABLES = {
                      lambda d: {f"count_city_{c.lower()}": n for c, n in
                                 d[d.city.isin(["Oslo", "Lima", "Pune"])].city.value_counts().items()},
                      ["`city` is one of 'Oslo', 'Lima', 'Pune'", "the number of rows for each value of `city`"]),
+    "group_table": ('df.groupby("customer")[["units", "amount"]].mean().sort_values("amount", ascending=False).head(3)',
+                    "group_row",
+                    lambda d: {"customer": d.groupby("customer").amount.mean().idxmax(),
+                               "mean_units": d.groupby("customer").units.mean()[d.groupby("customer").amount.mean().idxmax()],
+                               "mean_amount": d.groupby("customer").amount.mean().max()},
+                    ["the value of `customer` with the largest mean of `amount`, and its mean of `units`"]),
+    "year_table": ('df.groupby("year")[["units", "unit_price"]].mean()', "group_row",
+                   lambda d: {"year": d.groupby("year").units.mean().idxmax(), "mean_units": d.groupby("year").units.mean().max(),
+                              "mean_unit_price": d.groupby("year").unit_price.mean()[d.groupby("year").units.mean().idxmax()]},
+                   ["the value of `year` with the largest mean of `units`, and its mean of `units` and its mean of `unit_price`"]),
     "shape": ('df[df["units"] > 20].shape', "shape",
               lambda d: {"row_count": (d.units > 20).sum(), "column_count": d.shape[1]},
               ["`units` > 20", "the number of rows and the number of columns"]),
@@ -108,6 +118,8 @@ DEGENERATE = {
 # cells that show something but give no task: (code, reason prefix)
 NO_TASK = [
     ("df.head()", "table_output"),
+    # the first groups in label order: the group at the top may not be shown, so nothing is asked
+    ('df.groupby("customer")[["units", "amount"]].mean().head(3)', "table_output"),
     ('df.plot.scatter(x="units", y="amount");', "chart_output"),
     ('print("hello")', "no_data_file"),
     ('df["customer"].value_counts().sort_index()', "long_series_output"),

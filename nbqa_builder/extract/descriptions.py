@@ -88,6 +88,19 @@ class GroupSeriesV:
 
 
 @dataclass(eq=False)
+class GroupTableV:
+    """`df.groupby(by)[[a, b]].mean()`: one row per group, one column per selected column; the
+    row asked of it is the group at the top of `rank_by` (`sort_values` chooses it)."""
+
+    frame: S.Frame
+    by: Any
+    columns: tuple  # the selected columns, in order
+    method: str  # None until aggregated
+    rank_by: Any = None  # None: the first selected column
+    largest: bool = True
+
+
+@dataclass(eq=False)
 class CountsV:
     """`series.value_counts()`: counts (or shares) per value, largest first."""
 

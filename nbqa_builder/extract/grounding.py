@@ -195,7 +195,7 @@ def table_places(key: str, data: dict[str, Any], text: str) -> dict[str, str]:
     table = shown_table(data)
     if table is None:
         return {}
-    places = label_places(key, list(table.index))
+    places = label_places(key, list(table.index), numbers=bool(table.index_name))
     for row, cells in zip(table.index, table.rows):
         for column, cell in zip(table.columns, cells):
             if read_scalar(cell) is not None:

@@ -26,7 +26,7 @@ from nbqa_builder.extract import spec as S
 from nbqa_builder.extract import statistics as T
 from nbqa_builder.extract import table_statistics as TT
 from nbqa_builder.extract.descriptions import (
-    UNRENDERABLE_PREPROCESSING, UNRENDERABLE_STATISTIC, AccessorV, CondV, Const, CountsV, FrameV, GroupByV,
+    UNRENDERABLE_PREPROCESSING, UNRENDERABLE_STATISTIC, AccessorV, CondV, Const, CountsV, FrameV, GroupByV, GroupTableV,
     GroupSeriesV, IndexerV, IndexOfV, Module, ModeV, SeriesV, SortedGroupsV, StatV, Unknown, Value, is_label,
 )
 from nbqa_builder.extract.pandas_calls import COMPARE, FLIPPED, PandasCalls
@@ -293,6 +293,9 @@ class SliceReader(PandasCalls):
             return SeriesV(owner.frame.then(S.FilterRows(key.cond)), owner.expr)
         if isinstance(owner, GroupByV) and isinstance(key, Const) and is_label(key.value):
             return GroupByV(owner.frame, owner.by, S.Col(key.value))
+        if isinstance(owner, GroupByV) and owner.of is None and isinstance(key, Const) \
+                and isinstance(key.value, list) and key.value and all(map(is_label, key.value)):
+            return GroupTableV(owner.frame, owner.by, tuple(key.value), "")
         if isinstance(owner, GroupSeriesV) and isinstance(key, Const) and is_label(key.value):
             return StatV(T.GroupValue(owner.frame, owner.by, owner.of, owner.method, key.value))
         if isinstance(owner, CountsV) and isinstance(key, Const) and is_label(key.value):

@@ -17,6 +17,7 @@ from nbqa_builder.extract import statistics as T
 from nbqa_builder.extract import table_statistics as TT
 from nbqa_builder.extract.descriptions import (
     DATA_NOT_LOCAL, UNRENDERABLE_STATISTIC, AccessorV, CondV, Const, CountsV, FrameInfoV, FrameMissingV, FrameV, GroupByV,
+    GroupTableV,
     GroupSeriesV, IndexerV, ModeV, SeriesV, SortedGroupsV, StatV, UniqueV, Unknown, Value, frozen, is_label, label_tuple,
 )
 from nbqa_builder.records import FOUND
@@ -182,6 +183,8 @@ class PandasCalls:
             return self.accessor_method(owner, name, node)
         if isinstance(owner, GroupByV):
             return self.groupby_method(owner, name, node)
+        if isinstance(owner, GroupTableV):
+            return self.group_table_method(owner, name, node)
         if isinstance(owner, GroupSeriesV):
             if name in ("idxmax", "idxmin") and not node.args and not node.keywords:
                 return StatV(T.GroupArgExtreme(owner.frame, owner.by, owner.of, owner.method, name == "idxmax"))
@@ -433,6 +436,24 @@ class PandasCalls:
             if options or (name != "contains" and not regex is True):
                 return Unknown()
             return CondV(series.frame, S.StrTest(series.expr, name, args[0].value, case=bool(case), regex=bool(regex)))
+        return Unknown()
+
+    def group_table_method(self, table: GroupTableV, name: str, node: ast.Call) -> Value:
+        """`[[a, b]].mean()` aggregates; then `sort_values(a, ascending=...)` and `head(k)` choose
+        which group is at the top."""
+        if not table.method:
+            if name in T.GROUP_METHODS and name != "size" and not node.args and not node.keywords:
+                return dataclasses.replace(table, method=name)
+            return Unknown()
+        if name == "head" and _positive_count(self, node) and table.rank_by is not None:
+            return table  # sorted first: the top group is still shown
+        if name == "sort_values":
+            args, kwargs, unknown = self.arguments(node)
+            plain = {k: v.value for k, v in kwargs.items() if isinstance(v, Const)}
+            by = plain.pop("by", args[0].value if args and isinstance(args[0], Const) else None)
+            ascending = plain.pop("ascending", True)
+            if unknown is None and not plain and len(args) <= 1 and by in table.columns and isinstance(ascending, bool):
+                return dataclasses.replace(table, rank_by=by, largest=not ascending)
         return Unknown()
 
     def groupby_method(self, grouped: GroupByV, name: str, node: ast.Call) -> Value:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from nbqa_builder.extract.spec import Col, Expr, Frame, column
+from nbqa_builder.extract.spec import Col, Expr, Frame, column, quote
 from nbqa_builder.extract.statistics import (
     MISSING_NOTE, GroupAll, Statistic, VarOf, _group_phrase, _plain, answer_name,
 )
@@ -232,3 +232,46 @@ class TopValues(Statistic):
     def notes(self) -> list[str]:
         return [MISSING_NOTE]
 
+
+
+@dataclass(frozen=True)
+class GroupRow(Statistic):
+    """The row of a grouped table (`df.groupby(by)[[a, b]].mean()`) whose `rank_by` is the
+    largest (or smallest): its group, and each of its values."""
+
+    frame: Frame
+    by: Any
+    of: tuple  # the selected columns
+    method: str  # a GROUP_METHODS entry other than size
+    rank_by: Any
+    largest: bool = True
+    kind = "group_row"
+    uses_tie_helper = True
+
+    def phrase(self, name: Any) -> str:
+        return _group_phrase(self.method, Col(name))
+
+    def text(self) -> str:
+        which = "largest" if self.largest else "smallest"
+        values = [f"its {self.phrase(name)}" for name in self.of]
+        listed = values[0] if len(values) == 1 else ", ".join(values[:-1]) + " and " + values[-1]
+        return f"the value of {column(self.by)} with the {which} {self.phrase(self.rank_by)}, and {listed}"
+
+    def expression(self, var_of: VarOf) -> str:
+        return f"{var_of(self.frame)}.groupby({quote(self.by)})[{quote(list(self.of))}].{self.method}()"
+
+    def frames(self) -> list[Frame]:
+        return [self.frame]
+
+    def columns(self) -> set[Any] | None:
+        return {self.by, *self.of}
+
+    def name(self) -> str:
+        return answer_name(self.by, "top" if self.largest else "bottom", self.method, self.rank_by)
+
+    def top_code(self) -> str:
+        return f"single_top(value[{quote(self.rank_by)}], largest={self.largest})"
+
+    def notes(self) -> list[str]:
+        return ["Rows are grouped by each distinct value; rows whose group value is missing are left out.",
+                MISSING_NOTE, "A tie for the top has no single answer."]

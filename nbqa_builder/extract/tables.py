@@ -8,6 +8,9 @@ text and each shown by the answer cell at a place extract/grounding.py names:
   (`result.index[<i>]`, `result[<label>]`); a tie at the top gives no task;
 - rows sorted by a column and cut (`sort_values(x).head(k)`, `nlargest(k, x)`): the k values of
   that column, in order (`result.loc[<row>, <x>]`);
+- a grouped table (`df.groupby(by)[[a, b]].mean()`, perhaps sorted by one of its columns): the
+  group at the top of its first (or sorted) column, and that group's values
+  (`result.index[<i>]`, `result.loc[<group>, <column>]`);
 - `df.shape`: the rows and the columns (`result[0]`, `result[1]`);
 - `df.info()`: the rows, and the non-null count of each column that has missing values
   (`info.entries`, `info[<column>]`).
@@ -24,8 +27,8 @@ from typing import Any
 from nbqa_builder.extract import spec as S
 from nbqa_builder.extract import statistics as T
 from nbqa_builder.extract import table_statistics as TT
-from nbqa_builder.extract.descriptions import CountsV, FrameInfoV, FrameV, IndexerV, SortedGroupsV, StatV
-from nbqa_builder.extract.grounding import RESULT, Scalar, printed, read_scalar, series_entries, shown_values
+from nbqa_builder.extract.descriptions import CountsV, FrameInfoV, FrameV, GroupTableV, IndexerV, SortedGroupsV, StatV
+from nbqa_builder.extract.grounding import RESULT, printed, read_scalar, series_entries, shown_values
 from nbqa_builder.extract.shown_tables import info_counts, shown_table
 
 MAX_TOP_ROWS = 10  # a sorted table cut to more rows is a listing, not a few answers
@@ -64,6 +67,9 @@ def table_plan(shown: Any, outputs: list[dict[str, Any]]) -> Plan | str | None:
         return _info(shown.frame, outputs)
     if isinstance(shown, FrameV):
         return _top_rows(shown.frame, result)
+    if isinstance(shown, GroupTableV) and shown.method:
+        rank_by = shown.columns[0] if shown.rank_by is None else shown.rank_by
+        return _group_row(TT.GroupRow(shown.frame, shown.by, shown.columns, shown.method, rank_by, shown.largest), result)
     return None
 
 
@@ -82,16 +88,10 @@ def _extreme(stat: TT.EntryExtreme, result: dict[str, Any] | None) -> Plan | str
     entries = series_entries(_text(result))
     if entries is None:
         return "series_not_readable"  # cut with `...`, a MultiIndex, over 50 entries
-    values = {label: read_scalar(text) for label, text in entries.items()}
-    if any(v is None or v.kind not in ("int", "float") for v in values.values()):
-        return "not_a_value"
-    pick = max if stat.largest else min
-    best = pick(v.value for v in values.values())
-    winners = [label for label, v in values.items() if v.value == best]
-    if len(winners) != 1:
-        return "tied_top_entry"  # two right answers: not a question
-    (label,) = winners
-    position = list(entries).index(label)
+    position = _single_top(list(entries.values()), stat.largest)
+    if isinstance(position, str):
+        return position
+    label = list(entries)[position]
     label_place = f"{RESULT}.index[{position}]"
     if label_place not in shown_values([{"output_type": "execute_result", "data": result}]):
         return "label_not_a_value"  # a position, not a value of the data
@@ -100,6 +100,16 @@ def _extreme(stat: TT.EntryExtreme, result: dict[str, Any] | None) -> Plan | str
         Pick(label_name, f"single_top(value, largest={stat.largest})", label_place, label),
         Pick(value_name, f"value.{'max' if stat.largest else 'min'}()", f"{RESULT}[{label}]", entries[label]),
     ))
+
+
+def _single_top(shown: list[str], largest: bool) -> int | str:
+    """The position of the one largest (smallest) of these shown numbers, or why there is none."""
+    values = [read_scalar(text) for text in shown]
+    if any(v is None or v.kind not in ("int", "float") for v in values):
+        return "not_a_value"
+    best = (max if largest else min)(v.value for v in values)
+    winners = [position for position, v in enumerate(values) if v.value == best]
+    return winners[0] if len(winners) == 1 else "tied_top_entry"  # two right answers: not a question
 
 
 def _shape(frame: S.Frame, outputs: list[dict[str, Any]]) -> Plan | str:
@@ -146,5 +156,23 @@ def _top_rows(frame: S.Frame, result: dict[str, Any] | None) -> Plan | str:
     return Plan(stat, tuple(picks))
 
 
-def pick_value(pick: Pick) -> Scalar | None:
-    return read_scalar(pick.shown)
+def _group_row(stat: TT.GroupRow, result: dict[str, Any] | None) -> Plan | str:
+    if result is None:
+        return "table_not_displayed"
+    table = shown_table(result)
+    names = [str(name) for name in stat.of]
+    if table is None or table.columns != tuple(names) or len(names) > MAX_COUNTED_COLUMNS:
+        return "table_not_readable"
+    position = _single_top(table.column(str(stat.rank_by)), stat.largest)
+    if isinstance(position, str):
+        return position
+    label = table.index[position]
+    label_place = f"{RESULT}.index[{position}]"
+    if read_scalar(label) is None or (read_scalar(label).kind != "str" and not table.index_name):
+        return "label_not_a_value"
+    top = stat.top_code()
+    picks = [Pick(T.answer_name(stat.by), top, label_place, label)]
+    for name, original in zip(names, stat.of):
+        picks.append(Pick(T.answer_name(stat.method, name), f"value.loc[{top}, {S.quote(original)}]",
+                          f"{RESULT}.loc[{label}, {name}]", table.cell(label, name)))
+    return Plan(stat, tuple(picks))

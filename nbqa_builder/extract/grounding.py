@@ -5,8 +5,9 @@ solution cell), never a token found somewhere in the outputs:
 - `result`: the cell's displayed result (its final expression), when that is one value;
 - `result[<label>]`: one entry of a displayed Series (`describe()`, a `groupby` result);
 - `result.index[<i>]`: a row label of a displayed Series or table that is a word (a group's name);
-- `result.loc[<row>, <column>]`: one cell of a displayed DataFrame; `result[<i>]`: one item of a
-  displayed tuple of numbers (`df.shape`); `info.entries`, `info[<column>]`: the row count and a
+- `result.loc[<row>, <column>]`: one cell of a displayed DataFrame; `result.shape[0]`,
+  `result.shape[1]`: its rows and columns, as pandas writes them under a table it cut
+  (`[500 rows x 6 columns]`); `result[<i>]`: one item of a displayed tuple of numbers (`df.shape`); `info.entries`, `info[<column>]`: the row count and a
   column's non-null count that `DataFrame.info()` printed (extract/shown_tables.py);
 - `line <n>`: the n-th line the cell printed, when that line is one value, or `<text>: <value>` /
   `<text> = <value>` (the value is what follows the last `:` or `=`), or words ending in a
@@ -192,15 +193,22 @@ def table_places(key: str, data: dict[str, Any], text: str) -> dict[str, str]:
     items = tuple_items(text)
     if items is not None:
         return {f"{key}[{position}]": item for position, item in enumerate(items)}
+    places = {}
+    size = _TABLE_SIZE.search(text)
+    if size:  # `[500 rows x 6 columns]` under a table pandas cut
+        places = {f"{key}.shape[0]": size.group(1), f"{key}.shape[1]": size.group(2)}
     table = shown_table(data)
     if table is None:
-        return {}
-    places = label_places(key, list(table.index), numbers=bool(table.index_name))
+        return places
+    places.update(label_places(key, list(table.index), numbers=bool(table.index_name)))
     for row, cells in zip(table.index, table.rows):
         for column, cell in zip(table.columns, cells):
             if read_scalar(cell) is not None:
                 places[f"{key}.loc[{row}, {column}]"] = cell
     return places
+
+
+_TABLE_SIZE = re.compile(r"\n\[(\d+) rows x (\d+) columns\]\s*$")
 
 
 def info_places(text: str) -> dict[str, str]:

@@ -20,7 +20,7 @@ from nbqa_builder.extract import spec as S
 from nbqa_builder.extract import statistics as T
 from nbqa_builder.extract import table_statistics as TT
 from nbqa_builder.extract.degenerate import degenerate_reason
-from nbqa_builder.extract.descriptions import UNRENDERABLE_STATISTIC
+from nbqa_builder.extract.descriptions import UNRENDERABLE_STATISTIC, snippet
 from nbqa_builder.extract.concepts import CORRELATION, DISTRIBUTION, FEATURES, PREPROCESSING, SUMMARY
 from nbqa_builder.extract.grounding import (
     RESULT, Scalar, answer_field, ground_answers, has_image, line_value, read_scalar, series_entries, unwrapped,
@@ -372,6 +372,20 @@ def extract_tasks(notebook: Notebook, max_tasks: int, max_value_chars: int) -> l
                 seen.add(task.task)
                 kept += 1
         tasks.append(task)
+    return _without_bare_reads(tasks)
+
+
+BARE_READ_KINDS = ("shape", "row_count", "column_count", "non_null_counts")
+
+
+def _without_bare_reads(tasks: list[Task]) -> list[Task]:
+    """A file's size, asked with no step beyond reading it, is dropped when the notebook gives a
+    richer task: it teaches nothing the richer one does not."""
+    kept = [t for t in tasks if t.drop_reason is None]
+    bare = [t for t in kept if t.question_kind in BARE_READ_KINDS and t.difficulty == "easy"]
+    if len(bare) < len(kept):
+        for task in bare:
+            task.drop_reason = "bare_read_beside_richer_task"
     return tasks
 
 
@@ -387,9 +401,10 @@ def _candidate_task(notebook: Notebook, cells: list[int], shown: str | None, max
     plan = table_plan(reading.shown, outputs)
     if isinstance(plan, Plan):
         return build_task(notebook, cells, reading, shown, max_value_chars, plan)
-    if plan is None and value is not None:
-        return _dropped(notebook, cells, reading.reason or UNRENDERABLE_STATISTIC, reading.detail)
-    return _dropped(notebook, cells, plan or output_kind(outputs), reading.detail)
+    detail = reading.detail or (snippet(reading.last) if reading.last is not None else "")
+    if plan is None and value is not None and not has_image(outputs):
+        return _dropped(notebook, cells, reading.reason or UNRENDERABLE_STATISTIC, detail)
+    return _dropped(notebook, cells, plan or output_kind(outputs), detail)
 
 
 def _dropped(notebook: Notebook, cells: list[int], reason: str, detail: str = "") -> Task:

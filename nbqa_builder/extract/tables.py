@@ -11,7 +11,8 @@ text and each shown by the answer cell at a place extract/grounding.py names:
 - a grouped table (`df.groupby(by)[[a, b]].mean()`, perhaps sorted by one of its columns): the
   group at the top of its first (or sorted) column, and that group's values
   (`result.index[<i>]`, `result.loc[<group>, <column>]`);
-- `df.shape`: the rows and the columns (`result[0]`, `result[1]`);
+- `df.shape`: the rows and the columns (`result[0]`, `result[1]`), and so for a table pandas cut,
+  from the size it writes under it (`result.shape[0]`, `result.shape[1]`);
 - `df.info()`: the rows, and the non-null count of each column that has missing values
   (`info.entries`, `info[<column>]`).
 
@@ -136,7 +137,7 @@ def _info(frame: S.Frame, outputs: list[dict[str, Any]]) -> Plan | str:
 def _top_rows(frame: S.Frame, result: dict[str, Any] | None) -> Plan | str:
     ops = frame.ops
     if len(ops) < 2 or not isinstance(ops[-1], S.HeadRows) or not isinstance(ops[-2], S.SortRows):
-        return "table_output"  # rows of a table, not sorted and cut: no value is asked of them
+        return _size(frame, result)  # rows of a table, not sorted and cut: only its size is asked
     head, order = ops[-1], ops[-2]
     if head.last or len(order.by) != 1 or head.n > MAX_TOP_ROWS:
         return "table_output"
@@ -154,6 +155,16 @@ def _top_rows(frame: S.Frame, result: dict[str, Any] | None) -> Plan | str:
         picks.append(Pick(T.answer_name(stat.name(), position + 1), f"value[{position}]",
                           f"{RESULT}.loc[{row}, {name}]", cell))
     return Plan(stat, tuple(picks))
+
+
+def _size(frame: S.Frame, result: dict[str, Any] | None) -> Plan | str:
+    """The rows and columns of a table pandas cut, as it writes them under the table."""
+    places = shown_values([{"output_type": "execute_result", "data": result}]) if result is not None else {}
+    rows, columns = f"{RESULT}.shape[0]", f"{RESULT}.shape[1]"
+    if rows not in places or any(isinstance(op, S.HeadRows) for op in frame.ops):
+        return "table_output"  # shown whole: its values are rows of data, not answers
+    return Plan(TT.Shape(frame), (Pick("row_count", "value[0]", rows, places[rows]),
+                                  Pick("column_count", "value[1]", columns, places[columns])))
 
 
 def _group_row(stat: TT.GroupRow, result: dict[str, Any] | None) -> Plan | str:

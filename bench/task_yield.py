@@ -73,6 +73,8 @@ def main() -> int:
             print(f"{name}: {stats['notebooks']['input']} notebooks, {stats['notebooks']['kept']} kept, "
                   f"{tasks['written']} tasks ({json.dumps(tasks['by_config'])})")
             print(f"  per 100 kept notebooks: {json.dumps(results[name])}")
+            print(f"  tasks by category: {json.dumps(tasks.get('concepts', {}))}")
+            print(f"  candidates without a task, by reason: {json.dumps(tasks.get('dropped', {}))}")
     paper = results["paper"]
     print(f"tasks_per_100={paper['tasks']} interactive_per_100={paper['interactive']}")
     return 0

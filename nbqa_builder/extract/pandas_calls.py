@@ -288,8 +288,9 @@ class PandasCalls:
             return Unknown(UNRENDERABLE_STATISTIC)  # a table of every column: too many answers
         if name in ("isnull", "isna") and not args and not kwargs:
             return FrameMissingV(frame)
-        if name == "count" and not args and not kwargs:
-            return Unknown(UNRENDERABLE_STATISTIC)
+        if name in TT.FRAME_AGGREGATIONS and not args and (
+                not kwargs or (plain == {"numeric_only": True} and name != "count")):
+            return StatV(TT.FrameAgg(frame, name))
         if name == "nunique" and not args and not kwargs:
             return StatV(TT.FrameNunique(frame))
         if name == "info" and not args and not kwargs:

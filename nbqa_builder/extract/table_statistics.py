@@ -16,7 +16,7 @@ from typing import Any
 
 from nbqa_builder.extract.spec import Col, Expr, Frame, column, quote
 from nbqa_builder.extract.statistics import (
-    MISSING_NOTE, GroupAll, Statistic, VarOf, _group_phrase, _plain, answer_name,
+    AGGREGATIONS, MISSING_NOTE, GroupAll, Statistic, VarOf, _group_phrase, _plain, answer_name,
 )
 
 COUNTS_NOTE = "Missing values are not counted as a value."
@@ -149,6 +149,60 @@ class FrameNunique(Statistic):
 
     def value_phrase(self) -> str:
         return "number of distinct values"
+
+
+FRAME_AGGREGATIONS = ("mean", "median", "sum", "min", "max", "std", "count")
+
+
+@dataclass(frozen=True)
+class FrameAgg(Statistic):
+    """`df.mean()`, `df.count()`...: one aggregate per column (per numeric column, except for
+    `count`: old pandas left the other columns out silently, pandas 2 needs `numeric_only`)."""
+
+    frame: Frame
+    method: str  # one of FRAME_AGGREGATIONS
+
+    @property
+    def kind(self) -> str:  # type: ignore[override]
+        return f"{self.method}_per_column"
+
+    def phrase(self) -> str:
+        phrase = AGGREGATIONS[self.method][0].format(x="", q=None).removeprefix("the ").removesuffix(" of ")
+        return phrase + (" (sample, denominator n - 1)" if self.method == "std" else "")
+
+    def text(self) -> str:
+        if self.method == "count":
+            return "the number of non-missing values of each column"
+        return f"the {self.phrase()} of each numeric column"
+
+    def expression(self, var_of: VarOf) -> str:
+        numeric = "" if self.method == "count" else "numeric_only=True"
+        return f"{var_of(self.frame)}.{self.method}({numeric})"
+
+    def frames(self) -> list[Frame]:
+        return [self.frame]
+
+    def columns(self) -> set[Any] | None:
+        return None
+
+    def name(self) -> str:
+        return answer_name(self.method, "per_column")
+
+    def entry_name(self, label: str) -> str | None:
+        return answer_name("non_missing" if self.method == "count" else self.method, label)
+
+    def multi(self) -> bool:
+        return True
+
+    def notes(self) -> list[str]:
+        note = AGGREGATIONS[self.method][2]
+        return [note] if note else []
+
+    def label_phrase(self) -> str:
+        return "the column" if self.method == "count" else "the numeric column"
+
+    def value_phrase(self) -> str:
+        return "number of non-missing values" if self.method == "count" else self.phrase()
 
 
 def label_phrase(series: Statistic) -> str:

@@ -98,6 +98,9 @@ TABLES = {
     "frame_count": ("df.count()", "count_per_column",
                     lambda d: {f"non_missing_{c}": n for c, n in d.count().items()},
                     ["the number of non-missing values of each column"]),
+    "count_long": ('df["p2"] = df["unit_price"] * 2\ndf["y2"] = df["year"] + 1\ndf.count()', "series_extreme",
+                   lambda d: {"bottom_label_count_per_column": "amount", "bottom_value_count_per_column": d.amount.count()},
+                   ["the column with the smallest number of non-missing values"]),
     "sorted_rows": ('df.sort_values("amount", ascending=False).head(3)', "top_values",
                     lambda d: {f"largest_amount_{i}": v for i, v in enumerate(d.amount.nlargest(3), 1)},
                     ["the 3 largest values of `amount`"]),
@@ -124,6 +127,9 @@ DEGENERATE = {
     "constant": (['df["channel"].nunique()'], "constant_column"),
     "complete_info": (['df[["customer", "city"]].info()'], "non_missing_equals_row_count"),
     # the raw file's size beside a richer task of the same notebook
+    # the largest of 9 column means (years, counts, amounts...) compares unlike things
+    "mean_of_many_columns": ([*[f'df["units{k}"] = df["units"] * {k}' for k in range(2, 7)],
+                              "df.mean(numeric_only=True)"], "per_column_series_too_long"),
     "bare_read": (["df.shape", 'df["units"].mean()'], "bare_read_beside_richer_task"),
 }
 # cells that show something but give no task: (code, reason prefix)

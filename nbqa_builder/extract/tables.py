@@ -5,7 +5,9 @@ The whole table is never the answer. A few values are picked out of it, each nam
 text and each shown by the answer cell at a place extract/grounding.py names:
 - a long Series (a `groupby` result, `value_counts()`, `df.nunique()`, sorted or cut with
   `head`): the label of its largest entry (smallest, for a Series sorted ascending) and that entry
-  (`result.index[<i>]`, `result[<label>]`); a tie at the top gives no task;
+  (`result.index[<i>]`, `result[<label>]`); a tie at the top gives no task. Of a long `df.count()`,
+  the column with the fewest values; of other aggregates per column (`df.mean()`), nothing: the
+  largest mean among unlike columns means nothing;
 - rows sorted by a column and cut (`sort_values(x).head(k)`, `nlargest(k, x)`): the k values of
   that column, in order (`result.loc[<row>, <x>]`);
 - a grouped table (`df.groupby(by)[[a, b]].mean()`, perhaps sorted by one of its columns): the
@@ -54,6 +56,10 @@ def table_plan(shown: Any, outputs: list[dict[str, Any]]) -> Plan | str | None:
     """The plan for what the answer cell shows, the reason it gives no task, or None when it is
     none of the kinds this module reads."""
     result = _result_data(outputs)
+    if isinstance(shown, StatV) and isinstance(shown.stat, TT.FrameAgg):
+        if shown.stat.method != "count":
+            return "per_column_series_too_long"  # the largest mean among unlike columns means nothing
+        return _extreme(TT.EntryExtreme(shown.stat, largest=False), result)  # the column missing most
     if isinstance(shown, StatV) and shown.stat.multi() and not isinstance(shown.stat, T.Describe):
         return _extreme(TT.EntryExtreme(shown.stat), result)
     if isinstance(shown, SortedGroupsV):

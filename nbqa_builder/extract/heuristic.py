@@ -392,8 +392,10 @@ def _without_bare_reads(tasks: list[Task]) -> list[Task]:
 def _candidate_task(notebook: Notebook, cells: list[int], shown: str | None, max_value_chars: int) -> Task:
     """The task of one candidate cell (the last of `cells`), kept or dropped with its reason."""
     outputs = notebook.cells[cells[-1]].outputs
-    reading = read_slice(cells, notebook_trees(notebook), notebook.data_refs)
     value = shown_value(shown) if shown is not None else None
+    if value is None and has_image(outputs):
+        return _dropped(notebook, cells, "chart_output")  # no heuristic task is a chart
+    reading = read_slice(cells, notebook_trees(notebook), notebook.data_refs, notebook.cache.setdefault("defined", {}))
     if reading.stat is not None and value is not None:
         return build_task(notebook, cells, reading, shown, max_value_chars)
     if reading.reason not in (None, UNRENDERABLE_STATISTIC):  # a step before the answer stopped it

@@ -64,8 +64,12 @@ MUTATORS = {"insert", "pop", "update", "set_axis", "clip", "interpolate", "where
 class SliceReader(PandasCalls):
     """Follows the cells of a slice over descriptions (see the module doc). One per task."""
 
-    def __init__(self, refs: list[DataRef], file_name: Callable[[DataRef], str]) -> None:
+    def __init__(self, refs: list[DataRef], file_name: Callable[[DataRef], str],
+                 defined: dict[int, Any] | None = None) -> None:
         self.env: dict[str, Value] = {}
+        # id(statement) -> the names it defines: the slices of one notebook share their cells'
+        # statements, and reading what a statement defines costs more than the rest of a taint
+        self.defined = {} if defined is None else defined
         self.refs_by_site = {site: ref for ref in refs for site in ref.sites}
         self.file_name = file_name
         self.used_refs: dict[int, DataRef] = {}
@@ -112,7 +116,10 @@ class SliceReader(PandasCalls):
 
     def taint(self, node: ast.AST) -> None:
         """Every name a statement we do not follow binds or changes becomes Unknown."""
-        names = cell_names(ast.Module(body=[node], type_ignores=[]))
+        key = id(node)
+        if key not in self.defined:
+            self.defined[key] = (node, cell_names(ast.Module(body=[node], type_ignores=[])))
+        names = self.defined[key][1]  # (the node is kept so that its id is not reused)
         unknown = Unknown(UNRENDERABLE_PREPROCESSING, node)
         for name in names.defines if names else ():
             self.env[name] = unknown
@@ -501,13 +508,14 @@ def _side(value: Value) -> Any:
     return value.stat if isinstance(value, StatV) else value.value
 
 
-def read_slice(cells: list[int], trees: Any, refs: list[DataRef]) -> Reading:
-    """The statistic the last cell of `cells` shows, read off the cells in order."""
+def read_slice(cells: list[int], trees: Any, refs: list[DataRef], defined: dict[int, Any] | None = None) -> Reading:
+    """The statistic the last cell of `cells` shows, read off the cells in order (`defined`: a
+    cache shared by the slices of one notebook, see `SliceReader`)."""
 
     def file_name(ref: DataRef) -> str:
         return PurePosixPath(ref.resolved or ref.as_written).name
 
-    reader = SliceReader(refs, file_name)
+    reader = SliceReader(refs, file_name, defined)
     shown: Value = Unknown(UNRENDERABLE_STATISTIC)
     for position, index in enumerate(cells):
         tree = trees[index]

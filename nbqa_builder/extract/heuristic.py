@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from pathlib import PurePosixPath
 
 from nbqa_builder.answers import EXACT, Rounding, render_answers
@@ -333,8 +334,10 @@ def output_kind(outputs: list[dict]) -> str:
         if "text/html" in data and "<table" in "".join(data["text/html"]):
             return "table_output"
         if output.get("output_type") == "execute_result":
-            text = output_text(output)
-            return "long_series_output" if series_entries(text) is not None else "not_a_value"
+            text = output_text(output).strip()
+            if series_entries(text) is not None or re.search(r"dtype: \w+$", text):  # (also a cut Series)
+                return "long_series_output"
+            return "table_output" if "\n" in text and not text.startswith(("[", "(", "{", "<")) else "not_a_value"
     return "printed_text"
 
 

@@ -2,7 +2,7 @@
 
 - a filter on the *text* 'NaN' (or 'None', 'N/A'...): pandas reads those words as missing values,
   so the filter keeps no row, whatever the notebook meant (`compares_with_missing_as_text`);
-- a count of rows that is 0: the filter or condition keeps nothing (`keeps_no_rows`);
+- a count of rows (or of a Series' entries) that is 0: the condition keeps nothing (`keeps_no_rows`);
 - the non-missing count of a column whose missing values were filled: the row count again, and
   its missing count: 0 (`count_after_fillna`);
 - the sum of a unit price, a rate, a ratio, a percentage or an average: a number with no meaning
@@ -17,6 +17,7 @@ from typing import Any, Iterator
 
 from nbqa_builder.extract import spec as S
 from nbqa_builder.extract import statistics as T
+from nbqa_builder.extract import table_statistics as TT
 
 # the words pandas' readers turn into missing values by default (`na_values`), lower-cased
 MISSING_WORDS = {"", "nan", "-nan", "na", "n/a", "#n/a", "null", "none", "<na>", "-1.#ind", "1.#qnan", "#na", "nat"}
@@ -33,7 +34,7 @@ def degenerate_reason(stat: T.Statistic, values: list[str]) -> str | None:
     if isinstance(inner, T.CountWhere):
         if any(_missing_as_text(c) for c in _flat(inner.cond)):
             return "compares_with_missing_as_text"
-    if isinstance(inner, (T.RowCount, T.CountWhere)) and values == ["0"]:
+    if isinstance(inner, (T.RowCount, T.CountWhere, TT.EntriesWhere)) and values == ["0"]:
         return "keeps_no_rows"
     if isinstance(inner, (T.Agg, T.MissingCount)) and isinstance(inner.of, S.Col):
         filled = _filled(inner.frame, inner.of.name)

@@ -101,6 +101,17 @@ class GroupTableV:
 
 
 @dataclass(eq=False)
+class EntryCondV:
+    """`s > 1000` where `s` is a grouped result or value counts: a condition on its entries;
+    `s[s > 1000]` keeps the entries that meet it (`kept`), `len()` or `.sum()` counts them."""
+
+    series: T.Statistic  # GroupAll | ValueCounts
+    op: str
+    value: Any
+    kept: bool = False
+
+
+@dataclass(eq=False)
 class CountsV:
     """`series.value_counts()`: counts (or shares) per value, largest first."""
 

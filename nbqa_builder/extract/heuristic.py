@@ -139,7 +139,7 @@ def pruned(stat: T.Statistic) -> T.Statistic:
     """The statistic over frames without the steps that cannot change it (`Frame.pruned`)."""
     if isinstance(stat, T.Round):
         return dataclasses.replace(stat, inner=pruned(stat.inner))
-    if isinstance(stat, TT.EntryExtreme):
+    if isinstance(stat, (TT.EntryExtreme, TT.EntriesWhere)):
         return dataclasses.replace(stat, series=pruned(stat.series))
     if isinstance(stat, T.Combine):
         sides = [pruned(s) if isinstance(s, T.Statistic) else s for s in (stat.left, stat.right)]

@@ -26,7 +26,8 @@ from nbqa_builder.extract import spec as S
 from nbqa_builder.extract import statistics as T
 from nbqa_builder.extract import table_statistics as TT
 from nbqa_builder.extract.descriptions import (
-    UNRENDERABLE_PREPROCESSING, UNRENDERABLE_STATISTIC, AccessorV, CondV, Const, CountsV, FrameV, GroupByV, GroupTableV,
+    UNRENDERABLE_PREPROCESSING, UNRENDERABLE_STATISTIC, AccessorV, CondV, Const, CountsV, EntryCondV, FrameV, GroupByV,
+    GroupTableV,
     GroupSeriesV, IndexerV, IndexOfV, Module, ModeV, SeriesV, SortedGroupsV, StatV, Unknown, Value, is_label,
 )
 from nbqa_builder.extract.pandas_calls import COMPARE, FLIPPED, PandasCalls
@@ -298,6 +299,8 @@ class SliceReader(PandasCalls):
             return Unknown()
         if isinstance(owner, SeriesV) and isinstance(key, CondV) and key.frame == owner.frame:
             return SeriesV(owner.frame.then(S.FilterRows(key.cond)), owner.expr)
+        if isinstance(key, EntryCondV) and not key.kept and _entries(owner) == key.series:
+            return dataclasses.replace(key, kept=True)  # s[s > 1000]
         if isinstance(owner, GroupByV) and isinstance(key, Const) and is_label(key.value):
             return GroupByV(owner.frame, owner.by, S.Col(key.value))
         if isinstance(owner, GroupByV) and owner.of is None and isinstance(key, Const) \
@@ -364,6 +367,10 @@ class SliceReader(PandasCalls):
             other = self.column_expr(right, left.frame)
             if other is not None and _comparable(right):
                 return CondV(left.frame, S.Compare(left.expr, op, other))
+        series = _entries(left)
+        if series is not None and isinstance(right, Const) and isinstance(right.value, (int, float)) \
+                and not isinstance(right.value, bool):
+            return EntryCondV(series, op, right.value)
         return Unknown()
 
     def binop(self, node: ast.BinOp) -> Value:
@@ -489,6 +496,15 @@ def _set_column(name: Any, expr: S.Expr) -> S.Op:
     if isinstance(expr, S.Apply) and expr.func == "fillna" and expr.operand == S.Col(name):
         return S.FillNA(expr.args[0], (name,))
     return S.SetColumn(name, expr)
+
+
+def _entries(value: Value) -> T.Statistic | None:
+    """The Series statistic of a grouped result or value counts, whose entries a condition tests."""
+    if isinstance(value, GroupSeriesV):
+        return T.GroupAll(value.frame, value.by, value.of, value.method)
+    if isinstance(value, CountsV) and not value.cut:
+        return TT.ValueCounts(value.frame, value.of, value.normalize)
+    return None
 
 
 def _comparable(value: Value) -> bool:

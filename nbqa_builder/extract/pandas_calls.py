@@ -16,8 +16,8 @@ from nbqa_builder.extract import spec as S
 from nbqa_builder.extract import statistics as T
 from nbqa_builder.extract import table_statistics as TT
 from nbqa_builder.extract.descriptions import (
-    DATA_NOT_LOCAL, UNRENDERABLE_STATISTIC, AccessorV, CondV, Const, CountsV, FrameInfoV, FrameMissingV, FrameV, GroupByV,
-    GroupTableV,
+    DATA_NOT_LOCAL, UNRENDERABLE_STATISTIC, AccessorV, CondV, Const, CountsV, EntryCondV, FrameInfoV, FrameMissingV,
+    FrameV, GroupByV, GroupTableV,
     GroupSeriesV, IndexerV, ModeV, SeriesV, SortedGroupsV, StatV, UniqueV, Unknown, Value, frozen, is_label, label_tuple,
 )
 from nbqa_builder.records import FOUND
@@ -77,6 +77,8 @@ class PandasCalls:
             return unknown
         if name == "len" and len(args) == 1:
             target = args[0]
+            if isinstance(target, EntryCondV) and target.kept:
+                return StatV(TT.EntriesWhere(target.series, target.op, target.value))
             if isinstance(target, FrameV):
                 return StatV(T.RowCount(target.frame))
             if isinstance(target, SeriesV):
@@ -185,6 +187,9 @@ class PandasCalls:
             return self.groupby_method(owner, name, node)
         if isinstance(owner, GroupTableV):
             return self.group_table_method(owner, name, node)
+        if isinstance(owner, EntryCondV) and not node.args and not node.keywords and (
+                (name == "sum" and not owner.kept) or (name == "count" and owner.kept)):
+            return StatV(TT.EntriesWhere(owner.series, owner.op, owner.value))  # (s > x).sum(), s[s > x].count()
         if isinstance(owner, GroupSeriesV):
             if name in ("idxmax", "idxmin") and not node.args and not node.keywords:
                 return StatV(T.GroupArgExtreme(owner.frame, owner.by, owner.of, owner.method, name == "idxmax"))

@@ -329,3 +329,39 @@ class GroupRow(Statistic):
     def notes(self) -> list[str]:
         return ["Rows are grouped by each distinct value; rows whose group value is missing are left out.",
                 MISSING_NOTE, "A tie for the top has no single answer."]
+
+
+OP_WORDS = {">": "greater than", ">=": "at least", "<": "less than", "<=": "at most", "==": "equal to",
+            "!=": "not equal to"}
+
+
+@dataclass(frozen=True)
+class EntriesWhere(Statistic):
+    """How many entries of a grouped result or of value counts meet a condition the notebook
+    states: `(s > 1000).sum()`, `len(s[s > 1000])`."""
+
+    series: Statistic  # GroupAll | ValueCounts
+    op: str  # a key of OP_WORDS
+    value: Any
+    kind = "entries_where"
+
+    def text(self) -> str:
+        labels = label_phrase(self.series).replace("the value of", "the distinct values of", 1)
+        if labels == "the column":
+            labels = "the columns"
+        return f"the number of {labels.removeprefix('the ')} whose {value_phrase(self.series)} is {OP_WORDS[self.op]} {quote(self.value)}"
+
+    def expression(self, var_of: VarOf) -> str:
+        return f"int(({self.series.expression(var_of)} {self.op} {quote(self.value)}).sum())"
+
+    def frames(self) -> list[Frame]:
+        return self.series.frames()
+
+    def columns(self) -> set[Any] | None:
+        return self.series.columns()
+
+    def name(self) -> str:
+        return answer_name("entries", self.series.name())
+
+    def notes(self) -> list[str]:
+        return self.series.notes()

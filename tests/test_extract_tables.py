@@ -131,6 +131,7 @@ UNSTATED = ('df["amount"] = df["amount"].apply(lambda a: a * 2)', 'df.groupby("c
 DEGENERATE = {
     "nan_text": (['len(df[df["city"] == "NaN"])'], "compares_with_missing_as_text"),
     "no_rows": (['len(df[df["units"] > 1000])'], "keeps_no_rows"),
+    "no_rows_shape": (['df[df["units"] > 1000].shape'], "keeps_no_rows"),
     "fillna_count": (['df["amount"] = df["amount"].fillna(0)', 'df["amount"].count()'], "count_after_fillna"),
     "rate_sum": (['df["unit_price"].sum()'], "sum_of_a_rate"),
     "constant": (['df["channel"].nunique()'], "constant_column"),

@@ -34,7 +34,8 @@ def degenerate_reason(stat: T.Statistic, values: list[str]) -> str | None:
     if isinstance(inner, T.CountWhere):
         if any(_missing_as_text(c) for c in _flat(inner.cond)):
             return "compares_with_missing_as_text"
-    if isinstance(inner, (T.RowCount, T.CountWhere, TT.EntriesWhere)) and values == ["0"]:
+    if (isinstance(inner, (T.RowCount, T.CountWhere, TT.EntriesWhere)) and values == ["0"]) or (
+            isinstance(inner, (TT.Shape, TT.NonNullCounts)) and values[:1] == ["0"]):
         return "keeps_no_rows"
     if isinstance(inner, (T.Agg, T.MissingCount)) and isinstance(inner.of, S.Col):
         filled = _filled(inner.frame, inner.of.name)

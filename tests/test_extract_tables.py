@@ -223,6 +223,7 @@ def test_a_table_or_long_series_gives_a_task_that_picks_named_values(orders, nam
     for answer_name, value in expected.items():
         assert agrees(task, answer_name, value), (answer_name, task.label, value)
     assert all(a.place for a in task.answers)  # each answer is at a named place of the shown table
+    assert task.solution[-1].thought.startswith(("The result is shown above;", f"The result is {task.solution[-2].code_output.strip()};"))
     assert task.verified and task.reference_agrees, task
 
 

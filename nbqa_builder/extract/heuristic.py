@@ -313,7 +313,7 @@ def _solution(notebook: Notebook, cells: list[int], shown: str, label: str) -> l
         thought = markdown_before(notebook, index) or (
             f"Load {files_text}." if position == 1 else f"Step {position}: continue the analysis.")
         steps.append(SolutionStep(thought=thought, python_code=cell.source, code_output=outputs_text(cell.outputs)))
-    result = shown.strip() if "\n" not in shown.strip() else "shown above"
+    result = shown.strip() if shown.strip() and "\n" not in shown.strip() else "shown above"
     steps.append(SolutionStep(thought=f"The result is {result}; as the format asks, the answer is {label}.", label=label))
     return steps
 

@@ -45,11 +45,10 @@ class Reading:
     reason: str | None = None
     detail: str = ""  # the code that could not be stated
     refs: tuple[DataRef, ...] = ()
-    # what the answer cell's last expression is (its description, and the node), with the reader
-    # that followed the slice: extract/tables.py reads tables and long Series from them
+    # what the answer cell's last expression is (its description, and the node): extract/tables.py
+    # reads tables and long Series from the one, drop reasons name the other
     shown: Any = None
     last: ast.expr | None = None
-    reader: Any = None
 
 
 DT_FIELDS = {"year": "dt.year", "month": "dt.month", "day": "dt.day", "hour": "dt.hour", "dayofweek": "dt.dayofweek",
@@ -541,7 +540,7 @@ def read_slice(cells: list[int], trees: Any, refs: list[DataRef], defined: dict[
         if position == len(cells) - 1:
             shown = result
     used = tuple(reader.used_refs.values())
-    seen = {"shown": shown, "last": reader.last, "reader": reader}
+    seen = {"shown": shown, "last": reader.last}
     if isinstance(shown, StatV):
         return Reading(stat=shown.stat, refs=used, **seen)
     if isinstance(shown, Unknown):

@@ -84,8 +84,8 @@ def _result_data(outputs: list[dict[str, Any]]) -> dict[str, Any] | None:
     return next((o.get("data") or {} for o in outputs if o.get("output_type") == "execute_result"), None)
 
 
-def _text(data: dict[str, Any], kind: str = "text/plain") -> str:
-    value = data.get(kind) or ""
+def _text(data: dict[str, Any]) -> str:
+    value = data.get("text/plain") or ""
     return "".join(value) if isinstance(value, list) else value
 
 

@@ -125,6 +125,10 @@ TRAPS = {
     "derived_sorted": (['df["total"] = df["units"] * df["amount"]'], 'df.sort_values("total").head(2)',
                        lambda d: (d.units * d.amount).nsmallest(2).iloc[0], "`units` * `amount`"),
 }
+TRAPS["renamed_counts"] = (['df = df.rename(columns={"city": "town"})'], 'df["town"].value_counts()',
+                           lambda d: d.city.value_counts().idxmax(), "`city` to `town`")
+TRAPS["filtered_info"] = (['df = df[df["year"] >= 2015]'], "df.info()",
+                          lambda d: (d.year >= 2015).sum(), "`year` >= 2015")
 UNSTATED = ('df["amount"] = df["amount"].apply(lambda a: a * 2)', 'df.groupby("customer")["amount"].sum()')
 
 # (cells after the read, the drop reason)

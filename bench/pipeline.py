@@ -1,14 +1,21 @@
-"""Benchmark: the CPU steps of the pipeline over a corpus of 20,000+ notebooks of real sizes.
+"""Benchmark: the pipeline's steps over a corpus of 20,000+ notebooks of real sizes.
 
-    python bench/pipeline.py [--notebooks 20000] [--workers 2]
+    python bench/pipeline.py [--notebooks 20000] [--full-notebooks 500] [--workers 2] [--sandbox bwrap]
 
 The corpus is made of copies of the ../shared/corpus notebooks (or of examples/ when it is absent),
 each copy with one extra line of code so that exact dedup does not remove it; data files are hard
-links to the originals, so relative reads still resolve. It runs read, validate, deps, filter,
-exact dedup, heuristic extraction and write, each size in a fresh process, and prints
-notebooks/second and the peak RSS of that process tree (the run's own processes: the one that
-builds the corpus is not counted), then does the same for twice the corpus so the growth is visible. The baseline
-(nbformat.reads + nbformat.validate, and orjson alone) is measured in the same run on a sample.
+links to the originals, so relative reads still resolve. The rules are the paper's recipe's
+(recipes/nbqa-github.yaml) in both tiers, so that the share of real notebooks that passes them
+(about a tenth of the corpus: the others have no code, no outputs, no data file...) reaches the
+later steps with its data files.
+
+- CPU steps (read, validate, filter, deps, redact, exact dedup, heuristic extraction, write) over
+  `--notebooks` and twice that, each size in a fresh process: notebooks/second and the peak RSS
+  of that process tree (the run's own processes: the one that builds the corpus is not counted),
+  so the growth is visible;
+- every step, execute and verify in the sandbox included, over `--full-notebooks`;
+both print the seconds spent in each step (summed over workers). The baseline (nbformat.reads +
+nbformat.validate, and orjson alone) is measured in the same run on a sample.
 Last line: notebooks_per_s=<x> peak_rss_mb=<m> rss_growth=<ratio>
 """
 
@@ -17,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -40,23 +48,40 @@ name: bench
 source: {{kind: local, path: "{source}"}}
 steps:
   - validate: {{}}
-  - filter: {{rules: [no_code, out_of_order, unexecuted_code_cells, error_outputs, neural_network_or_gpu, external_api]}}
+  - filter: {{rules: [no_code, out_of_order, unexecuted_code_cells, error_outputs, neural_network_or_gpu, external_api,
+                     no_outputs]}}
   - deps: {{}}
-  - filter: {{rules: [teaching_dataset, decontaminate, too_little_data]}}
+  - filter: {{rules: [teaching_dataset, decontaminate, network_read, missing_data_file, too_little_data,
+                     incompatible_code]}}
   - redact: {{}}
   - dedup: {{exact: true}}
-  - extract: {{backend: heuristic}}
+{sandboxed}
 output: "{output}"
-executor: {{kind: local, workers: {workers}, part_size: 250}}
+executor: {{kind: local, workers: {workers}, part_size: {part_size}}}
 """
+CPU_STEPS = "  - extract: {backend: heuristic}"
+EVERY_STEP = """  - execute: {{sandbox: {sandbox}, timeout_s: 180, runs: 2}}
+  - extract: {{backend: heuristic}}
+  - verify: {{sandbox: {sandbox}, timeout_s: 180}}"""
 
 
-def source_base() -> Path:
-    return CORPUS if CORPUS.is_dir() else ROOT / "examples" / "repos"
+EXAMPLES = ROOT / "examples" / "repos"
 
 
-def originals() -> list[Path]:
-    return sorted(p for p in source_base().rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+def bases() -> list[tuple[Path, int]]:
+    """(folder of repositories, copies of each notebook per round): real notebooks of
+    ../shared/corpus, of which the paper's rules keep about 2 in 100 (the others have no code, no
+    outputs, no data file, run out of order...), and the project's examples, of which they keep
+    about 1 in 5, weighted so that about a tenth of the corpus passes the rules with its data
+    files and reaches execute, extract and verify. Without the shared corpus: the examples alone."""
+    if not CORPUS.is_dir():
+        return [(EXAMPLES, 1)]
+    return [(CORPUS, 1), (EXAMPLES, 5)]
+
+
+def originals(base: Path | None = None) -> list[Path]:
+    folders = [base] if base is not None else [folder for folder, _ in bases()]
+    return sorted(p for folder in folders for p in folder.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
 
 
 # Copies of one repository's notebooks per repository folder: a corpus grows by repositories
@@ -66,27 +91,22 @@ COPIES_PER_REPO = 20
 
 def build_corpus(target: Path, count: int) -> tuple[int, int]:
     """`count` notebook copies under target/<repo>-c<k>/..., each repository folder holding
-    COPIES_PER_REPO copies of its original's notebooks and hard links to its data files.
-    Returns (files, bytes)."""
-    sources, base = originals(), source_base()
-    data_files = [p for p in base.rglob("*") if p.is_file() and p.suffix != ".ipynb"]
+    COPIES_PER_REPO copies of its original's notebooks and hard links to its data files; each copy
+    has one extra line of code (its number), so that exact dedup keeps it. Returns (files, bytes)."""
     linked: set[str] = set()
 
-    def repo_copy(rel: Path, variant: int) -> Path:
+    def repo_copy(base: Path, rel: Path, variant: int) -> Path:
         """The folder of copy `variant` of the repository of `rel`, its data files linked."""
-        if len(rel.parts) == 1:  # examples/ style: notebooks at the top of a single repository
-            return target / f"repo-c{variant // COPIES_PER_REPO}"
         name = f"{rel.parts[0]}-c{variant // COPIES_PER_REPO}"
         if name not in linked:
             linked.add(name)
             # the copy keeps the original's name, so links to its raw GitHub files still resolve
             (target / name).mkdir(parents=True, exist_ok=True)
             (target / name / ".nbqa-repo.json").write_text(json.dumps({"repo": rel.parts[0].replace("__", "/", 1)}))
-            for path in data_files:
-                inner = path.relative_to(base)
-                if inner.parts[0] != rel.parts[0]:
+            for path in (base / rel.parts[0]).rglob("*"):
+                if not path.is_file() or path.suffix == ".ipynb":
                     continue
-                link = target / name / Path(*inner.parts[1:])
+                link = target / name / path.relative_to(base / rel.parts[0])
                 link.parent.mkdir(parents=True, exist_ok=True)
                 try:
                     os.link(path, link)
@@ -94,34 +114,30 @@ def build_corpus(target: Path, count: int) -> tuple[int, int]:
                     shutil.copyfile(path, link)
         return target / name
 
-    parsed = []
-    for path in sources:
-        try:
-            parsed.append((path.relative_to(base), orjson.loads(path.read_bytes())))
-        except orjson.JSONDecodeError:
-            parsed.append((path.relative_to(base), None))
+    parsed = []  # (base, path relative to it, parsed JSON or None, raw bytes), weighted
+    for base, weight in bases():
+        for path in originals(base):
+            raw = path.read_bytes()
+            try:
+                data = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                data = None
+            parsed += [(base, path.relative_to(base), data, raw)] * weight
+    random.Random(0).shuffle(parsed)  # mixed, so that a small corpus holds some of each
     written = size = 0
     for index in range(count):
-        rel, data = parsed[index % len(parsed)]
-        variant = index // len(parsed)
-        inner = Path(*rel.parts[1:]) if len(rel.parts) > 1 else rel
-        out = repo_copy(rel, variant) / inner.parent / f"{rel.stem}__v{variant}.ipynb"
+        base, rel, data, raw = parsed[index % len(parsed)]
+        out = repo_copy(base, rel, index // len(parsed)) / Path(*rel.parts[1:]).parent / f"{rel.stem}__v{index}.ipynb"
         out.parent.mkdir(parents=True, exist_ok=True)
-        if data is None:
-            raw = (sources[index % len(parsed)]).read_bytes()
-        else:
-            for cell in data.get("cells", []):
+        if data is not None:
+            copy = orjson.loads(raw)
+            for cell in copy.get("cells", []) if isinstance(copy, dict) else []:
                 if isinstance(cell, dict) and cell.get("cell_type") == "code":
                     source = cell.get("source")
-                    line = f"_bench_variant = {variant}\n"
+                    line = f"_bench_variant = {index}\n"
                     cell["source"] = [line] + source if isinstance(source, list) else line + (source or "")
                     break
-            raw = orjson.dumps(data)
-            for cell in data.get("cells", []):  # undo, for the next variant
-                if isinstance(cell, dict) and cell.get("cell_type") == "code":
-                    source = cell["source"]
-                    cell["source"] = source[1:] if isinstance(source, list) else source.split("\n", 1)[1]
-                    break
+            raw = orjson.dumps(copy)
         out.write_bytes(raw)
         written += 1
         size += len(raw)
@@ -158,10 +174,11 @@ class PeakRSS:
         self._thread.join()
 
 
-def run_pipeline(source: Path, output: Path, workers: int) -> tuple[float, float, dict]:
-    """Run the recipe in a fresh process (so that building the corpus, or an earlier run, leaves
-    nothing in the memory measured); its elapsed time, the peak RSS of its process tree, stats."""
-    command = [sys.executable, __file__, "--run", str(source), str(output), str(workers)]
+def run_pipeline(source: Path, output: Path, workers: int, sandbox: str | None = None) -> tuple[float, float, dict]:
+    """Run the recipe (its CPU steps; every step with a `sandbox`) in a fresh process (so that
+    building the corpus, or an earlier run, leaves nothing in the memory measured); its elapsed
+    time, the peak RSS of its process tree, stats."""
+    command = [sys.executable, __file__, "--run", str(source), str(output), str(workers), sandbox or ""]
     with PeakRSS() as rss:
         started = time.perf_counter()
         subprocess.run(command, check=True)
@@ -169,9 +186,25 @@ def run_pipeline(source: Path, output: Path, workers: int) -> tuple[float, float
     return elapsed, rss.peak / 2**20, json.loads((output / "stats.json").read_text())
 
 
-def run_recipe(source: str, output: str, workers: int) -> None:
-    recipe = parse_recipe(RECIPE.format(source=source, output=output, workers=workers), "bench.yaml")
-    Pipeline(recipe, progress=False).run(restart=True)
+def run_recipe(source: str, output: str, workers: int, sandbox: str) -> None:
+    sandboxed = EVERY_STEP.format(sandbox=sandbox) if sandbox else CPU_STEPS
+    text = RECIPE.format(source=source, output=output, workers=workers, sandboxed=sandboxed,
+                         part_size=16 if sandbox else 250)  # small parts: sandboxed work spreads over workers
+    Pipeline(parse_recipe(text, "bench.yaml"), progress=False).run(restart=True)
+
+
+def step_line(stats: dict) -> str:
+    seconds = stats.get("step_seconds", {})
+    shares = ", ".join(f"{step} {value:.1f}" for step, value in seconds.items())
+    return f"  seconds in each step (summed over workers): {shares}"
+
+
+def funnel_line(stats: dict) -> str:
+    tiers = stats["notebooks"].get("tiers", {})
+    return (f"kept {stats['notebooks']['kept']} of {stats['notebooks']['input']} "
+            f"({100 * stats['notebooks']['kept'] / max(1, stats['notebooks']['input']):.1f}%; re-ran to their end "
+            f"{tiers.get('reran_to_end', 0)}, sft only {tiers.get('sft_only', 0)}), tasks {stats['tasks']['written']} "
+            f"({', '.join(f'{k} {v}' for k, v in stats['tasks']['by_config'].items())})")
 
 
 def baseline(sample: list[Path]) -> tuple[float, float]:
@@ -193,14 +226,17 @@ def baseline(sample: list[Path]) -> tuple[float, float]:
 
 def main() -> None:
     if sys.argv[1:2] == ["--run"]:  # the measured child process
-        run_recipe(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        run_recipe(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5])
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--notebooks", type=int, default=20_000)
+    parser.add_argument("--notebooks", type=int, default=20_000, help="for the CPU steps (and twice that)")
+    parser.add_argument("--full-notebooks", type=int, default=500, help="for every step, the sandboxed ones included")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--sandbox", choices=["bwrap", "process"], default="bwrap")
     args = parser.parse_args()
 
-    print(f"source notebooks: {len(originals())} from {'../shared/corpus' if CORPUS.is_dir() else 'examples/'}")
+    print("source notebooks: " + ", ".join(f"{len(originals(base))} from {base.relative_to(ROOT.parent)} (x{weight})"
+                                         for base, weight in bases()))
     work = Path(tempfile.mkdtemp(prefix="nbqa-bench-"))
     try:
         results = []
@@ -211,11 +247,18 @@ def main() -> None:
             elapsed, peak, stats = run_pipeline(corpus, work / f"out-{count}", args.workers)
             rate = files / elapsed
             results.append((rate, peak))
-            print(f"{files} notebooks ({size / files / 1024:.0f} KB mean, {size / 2**30:.2f} GiB): "
-                  f"{elapsed:.1f} s, {rate:.0f} notebooks/s, peak RSS {peak:.0f} MB, "
-                  f"kept {stats['notebooks']['kept']}, tasks {stats['tasks']['written']}")
+            print(f"CPU steps, {files} notebooks ({size / files / 1024:.0f} KB mean, {size / 2**30:.2f} GiB): "
+                  f"{elapsed:.1f} s, {rate:.0f} notebooks/s, peak RSS {peak:.0f} MB, {funnel_line(stats)}")
+            print(step_line(stats))
             shutil.rmtree(corpus)
             shutil.rmtree(work / f"out-{count}")
+        corpus = work / "corpus-full"
+        files, size = build_corpus(corpus, args.full_notebooks)
+        os.sync()
+        elapsed, peak, stats = run_pipeline(corpus, work / "out-full", args.workers, args.sandbox)
+        print(f"every step ({args.sandbox}), {files} notebooks: {elapsed:.1f} s, {files / elapsed:.1f} notebooks/s, "
+              f"peak RSS {peak:.0f} MB, {funnel_line(stats)}")
+        print(step_line(stats))
         sample = originals()[:60]
         nbformat_rate, orjson_rate = baseline(sample)
         print(f"baseline on {len(sample)} notebooks, one core: nbformat.reads+validate {nbformat_rate:.0f}/s, "

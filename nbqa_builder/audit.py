@@ -7,7 +7,10 @@ For each task (`audit_task`):
   only as the format states (`grounding.answers_shown_again`): `verified`;
 - its reference program, when it has one, runs with the files placed by name and must print the
   label (official scorer): `reference_agrees`.
-A task is `wrong` when it is not verified or its reference program disagrees.
+A task is `wrong` when it is not verified or its reference program disagrees. An `sft` task of a
+notebook that cannot re-run offline (`not_interactive`) is judged by its reference program alone
+(its solution is that notebook's code, which is not expected to run here), and only where its
+files are present (`deps_complete`); one whose files are absent cannot be checked and is not wrong.
 
 This is `verify` for data that left the pipeline: a dataset folder or Hub repository of ours, or
 any NbQA-format Parquet file whose rows name their data files (then `files_dir` holds them).
@@ -35,10 +38,12 @@ class Verdict:
     verified: bool
     reference_agrees: bool | None  # None: the task has no reference program
     detail: str = ""  # why it is wrong, for the report
+    # False for an `sft` task of a notebook that cannot re-run: its solution is not judged
+    solution_judged: bool = True
 
     @property
     def wrong(self) -> bool:
-        return not self.verified or self.reference_agrees is False
+        return (self.solution_judged and not self.verified) or self.reference_agrees is False
 
 
 def audit_task(worker: WarmWorker, task: Task, folder: Path) -> Verdict:
@@ -47,6 +52,8 @@ def audit_task(worker: WarmWorker, task: Task, folder: Path) -> Verdict:
     if problem is not None:
         return Verdict(task.id, False, None, problem)
     cwd, places = working_layout(task)
+    if task.not_interactive:
+        return _audit_reference_only(worker, task, folder, places)
     placed = {str(p.relative_to(folder)): p for p in folder.rglob("*") if p.is_file()}
     code = [step.python_code for step in task.solution if step.python_code]
     if not code:
@@ -64,6 +71,18 @@ def audit_task(worker: WarmWorker, task: Task, folder: Path) -> Verdict:
             detail = (detail + "; " if detail else "") + ("the reference program disagrees" if reference.executable
                                                          else "the reference program failed")
     return Verdict(task.id, verified, agrees, detail)
+
+
+def _audit_reference_only(worker: WarmWorker, task: Task, folder: Path, places: dict[str, PurePosixPath]) -> Verdict:
+    """An `sft` task whose notebook cannot re-run: its reference program on its files, if present."""
+    if not task.deps_complete or not task.reference_code:
+        why = "its data files are absent" if not task.deps_complete else "it has no reference program"
+        return Verdict(task.id, False, None, f"sft ({task.not_interactive}): not checked, {why}", solution_judged=False)
+    by_name = {PurePosixPath(f.path).name: folder / places[f.path] for f in task.data_files}
+    reference = worker.run_notebook([task.reference_code], by_name, "")
+    agrees = reference.executable and label_printed(reference.cells[0].outputs, task.answers)
+    detail = "" if agrees else ("the reference program disagrees" if reference.executable else "the reference program failed")
+    return Verdict(task.id, False, agrees, detail, solution_judged=False)
 
 
 def parquet_tasks(path: str, files_dir: str) -> Iterator[tuple[Task, dict[str, bytes]]]:

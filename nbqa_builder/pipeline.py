@@ -78,7 +78,8 @@ def build_stage_steps(recipe: Recipe, stage: Stage) -> list[Step]:
     """The steps one stage runs, its global step (for `map`) last."""
     configs, labels = recipe.step_configs(), recipe.step_labels()
     positions = stage.steps + ([stage.global_step] if stage.global_step is not None else [])
-    return [step_class(configs[p][0])(configs[p][1], label=labels[p], output=recipe.output) for p in positions]
+    return [step_class(configs[p][0])(configs[p][1], label=labels[p], output=recipe.output, tiers=tuple(recipe.tiers))
+            for p in positions]
 
 
 def split_parts(items: list, files: list[str | Path], max_items: int, max_bytes: int) -> list[list]:
@@ -121,14 +122,15 @@ def atomic_write(path: Path, data: bytes) -> None:
 # begun by an older version is refused rather than resumed. 2: summaries list the data files.
 # 3: data references list their call sites; tasks carry their spec's reference program.
 # 4: data references say what they read (a file, a glob match, a network fetch).
-WORK_FORMAT = 5
+# 6: notebooks carry a drop detail and the reason their tasks are not interactive.
+WORK_FORMAT = 6
 
 
 def recipe_fingerprint(recipe: Recipe) -> str:
-    """What decides the result: source and steps (not the executor, not the publishing, not a
+    """What decides the result: source, steps and tiers (not the executor, not the publishing, not a
     step's `not_decisive` settings: a budget or a concurrency limit can change between resumes),
     and the layout of the work folder."""
-    decisive = {"work_format": WORK_FORMAT, **recipe.model_dump(include={"source", "steps"})}
+    decisive = {"work_format": WORK_FORMAT, **recipe.model_dump(include={"source", "steps", "tiers"})}
     for entry in decisive["steps"]:
         for name, settings in entry.items():
             ignored = getattr(step_class(name).Config, "not_decisive", frozenset())
@@ -191,16 +193,24 @@ def _run_part(steps: list[Step], job: PartJob) -> dict[str, Any]:
     one_by_one = all(s.concurrency() == 1 for s in per_record)
     reporter = Reporter(job.progress)
     records: list[Notebook] = []
+    seconds: dict[str, float] = {step.label: 0.0 for step in steps}  # wall time in each step (bench, stats)
+
+    def timed(step: Step, notebooks: list[Notebook]) -> list[Notebook]:
+        started = time.perf_counter()
+        notebooks = step(notebooks)
+        seconds[step.label] += time.perf_counter() - started
+        return notebooks
+
     for batch in _part_batches(job, work, chunk):
         if one_by_one:
             for notebook in batch:
                 single = [notebook]
                 for step in per_record:
-                    single = step(single)
+                    single = timed(step, single)
                 reporter.add(1)
         else:
             for step in per_record:
-                batch = step(batch)
+                batch = timed(step, batch)
             reporter.add(len(batch))
         for notebook in batch:
             if notebook.kept:
@@ -208,7 +218,10 @@ def _run_part(steps: list[Step], job: PartJob) -> dict[str, Any]:
             else:
                 notebook.release()
         records += batch
+    started = time.perf_counter()
     keys = steps[-1].map(records) if job.stage.global_step is not None else None
+    if keys is not None:
+        seconds[steps[-1].label] += time.perf_counter() - started
     last_stage = job.stage.global_step is None
     for notebook in records:
         # after the last stage the tasks carry the code and outputs they need, so the writer
@@ -224,6 +237,7 @@ def _run_part(steps: list[Step], job: PartJob) -> dict[str, Any]:
     if keys is not None:  # kept apart so the reduce reads keys, not notebooks
         atomic_write(out / f"part-{job.part:05d}.keys.pkl", pickle.dumps(keys, protocol=5))
     summary = part_summary(job.part, records)
+    summary["seconds"] = {label: round(value, 4) for label, value in seconds.items()}
     atomic_write(out / f"part-{job.part:05d}.json", json.dumps(summary).encode())
     reporter.flush()
     return summary
@@ -262,8 +276,13 @@ def part_summary(part: int, records: list[Notebook]) -> dict[str, Any]:
         "tasks": sum(len([t for t in n.tasks if t.drop_reason is None]) for n in records if n.kept),
         "drops": [
             {"notebook_id": n.notebook_id, "repo": n.repo, "path": n.path, "step": n.dropped_by,
-             "reason": n.drop_reason, "detail": _drop_detail(n)}
+             "reason": n.drop_reason, "detail": n.drop_detail or _drop_detail(n)}
             for n in records if not n.kept
+        ],
+        # kept notebooks whose tasks go to `sft` only, and why (a failed re-run names its cell)
+        "not_interactive": [
+            {"notebook_id": n.notebook_id, "repo": n.repo, "path": n.path, "reason": n.not_interactive}
+            for n in records if n.kept and n.not_interactive
         ],
         "task_drops": [
             {"id": t.id, "repo": n.repo, "path": n.path, "reason": t.drop_reason}

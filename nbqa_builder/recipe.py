@@ -90,6 +90,31 @@ class CodeSearch(Strict):
         return self
 
 
+class FetchUrls(Strict):
+    """Data that notebooks read by URL, fetched at crawl time into the mirror (sources/github_urls.py)."""
+
+    # files that another public GitHub repository serves at a raw, blob or gist URL, fetched through
+    # the crawl's own REST client and token; a notebook whose reads are all fetched can re-run offline.
+    # The holding repository's license must be one of `licenses` (a gist has none: only `licenses: null`)
+    github: bool = True
+    # other hosts (exact names, e.g. "data.example.org") whose files may be fetched, by plain GET,
+    # without credentials, redirects only among these hosts. Empty: off, since a stranger's server
+    # may serve anything and every host allowed is a host the crawl trusts
+    hosts: list[str] = []
+    # a larger file is not fetched (recorded `over_cap`); the same cap as the data files of a repository
+    max_bytes: int = Field(50_000_000, ge=1)
+    # per request to a host of `hosts`; a server slower than this is recorded as `timeout`
+    timeout_s: float = Field(30, gt=0)
+
+    @model_validator(mode="after")
+    def _hosts_are_names(self) -> "FetchUrls":
+        for host in self.hosts:
+            if not re.fullmatch(r"[A-Za-z0-9.-]+(:[0-9]+)?", host):
+                raise ValueError(f"hosts: {host!r} is not a host name (give it without scheme or path, e.g. data.example.org)")
+        self.hosts = [host.lower() for host in self.hosts]
+        return self
+
+
 class GithubSource(Strict):
     """Crawl GitHub (sources/github.py). The token comes from GITHUB_TOKEN or GITHUB_TOKENS, never from here."""
 
@@ -152,6 +177,9 @@ class GithubSource(Strict):
     # longest one git command may run (a clone, or one repository's batch of blobs); a stalled
     # transfer is cut sooner: under 1 KB/s for timeout_s
     git_timeout_s: int = Field(1800, ge=1)
+    # data that notebooks read by URL (another repository, a gist, an allowed host), fetched once
+    # at crawl time, never by the sandbox (below)
+    fetch_urls: FetchUrls = Field(default_factory=FetchUrls)
 
     @model_validator(mode="after")
     def _has_discovery(self) -> "GithubSource":
@@ -206,6 +234,11 @@ class Recipe(Strict):
     # the steps in order, each `- name: {settings}` (their keys below); the first is `validate`
     steps: list[dict[str, Any]]
     output: str  # the run's folder: dataset/, stats.json, rejects/, and _work/ (the parts, for resume)
+    # the tiers the dataset holds (NBQA.md, "The two tiers"). `sft` keeps the notebooks that cannot
+    # re-run offline (a network read, a missing file or module, a removed API, a failed re-run):
+    # their tasks are grounded in the stored outputs, as the paper's 31,790 SFT tasks are.
+    # [interactive] drops those notebooks and writes only the tasks that re-ran and verified.
+    tiers: list[Literal["interactive", "sft"]] = Field(["interactive", "sft"], min_length=1)
     executor: ExecutorConfig = ExecutorConfig()  # how the work is spread over processes (below)
     publish: PublishConfig = PublishConfig()  # where the dataset goes after the run (below)
     # where the recipe came from; relative paths in it are relative to its folder
@@ -236,6 +269,7 @@ class Recipe(Strict):
         return data
 
     def build_steps(self, **context: Any) -> list[Step]:
+        context.setdefault("tiers", tuple(self.tiers))
         return [step_class(name)(config, label=label, **context)
                 for (name, config), label in zip(self.step_configs(), self.step_labels())]
 

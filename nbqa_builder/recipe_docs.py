@@ -25,7 +25,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from nbqa_builder.recipe import STEP_CLASSES, CodeSearch, ExecutorConfig, GithubSource, LocalSource, PublishConfig, \
+from nbqa_builder.recipe import STEP_CLASSES, CodeSearch, ExecutorConfig, FetchUrls, GithubSource, LocalSource, PublishConfig, \
     Recipe, step_class
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "recipe.md"
@@ -174,7 +174,8 @@ def missing_reasons() -> list[str]:
 def _all_models() -> list[tuple[str, type[BaseModel]]]:
     models: list[tuple[str, type[BaseModel]]] = [
         ("recipe", Recipe), ("source (kind: local)", LocalSource), ("source (kind: github)", GithubSource),
-        ("source.code_search", CodeSearch), ("executor", ExecutorConfig), ("publish", PublishConfig),
+        ("source.code_search", CodeSearch), ("source.fetch_urls", FetchUrls), ("executor", ExecutorConfig),
+        ("publish", PublishConfig),
     ]
     for name in STEP_CLASSES:
         models.append((f"steps: {name}", step_class(name).Config))
@@ -199,7 +200,7 @@ def render() -> str:
     for title, model in _all_models():
         if model is Recipe:
             section, _ = model_section("the recipe (top level)", model, skip=("path",))
-        elif model in (LocalSource, GithubSource, CodeSearch, ExecutorConfig, PublishConfig):
+        elif model in (LocalSource, GithubSource, CodeSearch, FetchUrls, ExecutorConfig, PublishConfig):
             section, _ = model_section(f"`{title.split(' ')[0]}`" + title[len(title.split(' ')[0]):], model)
         else:
             section, _ = model_section(f"`{title}`", model)

@@ -107,6 +107,11 @@ class Notebook:
     checks: dict[str, Any] = field(default_factory=dict)
     drop_reason: str | None = None
     dropped_by: str | None = None  # the step that dropped it
+    # what matched: the module, the API and its line, the file, the URL, the cell and its error
+    drop_detail: str | None = None
+    # why its tasks cannot be `interactive` though the notebook is kept ("network_read:
+    # pd.read_csv(https://...)", "rerun_failed: cell 7 KeyError '2014'"); None: it may be
+    not_interactive: str | None = None
     tasks: list["Task"] = field(default_factory=list)
     # parsed cells and other derived analyses, cached for the steps of one stage; never pickled
     cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -123,11 +128,17 @@ class Notebook:
     def kept(self) -> bool:
         return self.drop_reason is None
 
-    def drop(self, reason: str, step: str) -> None:
+    def drop(self, reason: str, step: str, detail: str | None = None) -> None:
         """Mark the notebook dropped by `step`; the first reason wins."""
         if self.drop_reason is None:
             self.drop_reason = reason
             self.dropped_by = step
+            self.drop_detail = detail
+
+    def route_to_sft(self, reason: str) -> None:
+        """Keep the notebook, its tasks for `sft` only; the first reason wins (it names the cause)."""
+        if self.not_interactive is None:
+            self.not_interactive = reason
 
     def compact(self) -> None:
         """Join the outputs' multiline strings, as `nbformat.reads` does: a kept notebook waits
@@ -255,6 +266,13 @@ class Task:
     # (never the notebook) reached the label under the strict scorer; None where not checked
     solver_agrees: bool | None = None
     solver_answer: str | None = None  # what it gave after `Formatted answer:`; None without one
+    # why the task is `sft` only: its notebook cannot re-run offline ("missing_file: data/x.csv",
+    # "removed_api: DataFrame.append (cell 4, line 2)", "rerun_failed: cell 7 KeyError '2014'");
+    # None for a task that may be interactive
+    not_interactive: str | None = None
+    # the reference program was run in the sandbox on the task's data files (and printed the
+    # label: one that does not is dropped); False where the files are absent or no program exists
+    reference_checked: bool = False
     drop_reason: str | None = None
 
     def assign_id(self) -> str:
@@ -348,6 +366,8 @@ TASK_SCHEMA = pa.schema(
         ("reference_agrees", pa.bool_()),
         ("solver_agrees", pa.bool_()),
         ("solver_answer", pa.string()),
+        ("not_interactive", pa.string()),
+        ("reference_checked", pa.bool_()),
     ]
 )
 

@@ -3,8 +3,10 @@
 Two kinds of step:
 
 - `Step`: per record. Subclasses implement `process(notebook)`, which returns None to keep the
-  notebook or a short reason string to drop it. The base does the bookkeeping: already dropped
-  notebooks pass through untouched, drops are stamped with the step name.
+  notebook or a short reason string to drop it: `reason`, or `reason: detail` where the detail
+  names what matched (a module, a file, a URL). The base does the bookkeeping: already dropped
+  notebooks pass through untouched, drops are stamped with the step name and carry the detail
+  apart (stats count the bare reason).
 - `GlobalStep`: needs the whole corpus (dedup). It runs in two phases so that the same code can run
   on a cluster: `map(batch)` returns small, picklable keys per kept notebook (computed part by part),
   `reduce(keys)` sees all keys and returns `{uid: reason}` for the notebooks to drop.
@@ -78,7 +80,8 @@ class Step:
             if notebook.kept:
                 reason = self.process(notebook)
                 if reason:
-                    notebook.drop(reason, self.label)
+                    bare, _, detail = reason.partition(": ")
+                    notebook.drop(bare, self.label, detail or None)
         return batch
 
 

@@ -2,7 +2,7 @@
 
 It serves a world of repositories (folders of files plus metadata) through just the REST endpoints
 PyGithub uses for a crawl: repos/{o}/{r}, branches, git/trees (recursive or not), git/blobs,
-search/code, search/repositories and rate_limit; and the same repositories over git's smart HTTP
+search/code, search/repositories, rate_limit and gists/{id} (for data read by a gist's raw URL); and the same repositories over git's smart HTTP
 (`/{o}/{r}.git/...`, answered by `git http-backend`, tests/fake_git.py), with the ids of the REST
 API being git's own. It checks tokens; keeps primary rate limits per token and resource on the
 REST side; and can inject faults: secondary limits (403 and 429 with Retry-After, or a message
@@ -56,6 +56,8 @@ class FakeRepo:
     vanish_after: str | None = None
     default_branch: str = "main"
     description: str = ""
+    other_branches: tuple[str, ...] = ()  # branches at the same commit as the default one
+    private: bool = False  # served to the token all the same, as GitHub does to a token that may see it
 
 
 def repos_from_folder(folder: Path, license: str | None = "MIT") -> list[FakeRepo]:
@@ -102,8 +104,10 @@ class FakeGithub:
         faults: Faults | None = None,
         limits: dict[str, Limit] | None = None,
         search_cap: int = 1000,
+        gists: dict[str, dict[str, bytes]] | None = None,
     ):
         self.repos = {r.full_name.lower(): r for r in repos}
+        self.gists = gists or {}  # gist id -> file name -> content
         self.tokens = tokens or {}  # secret -> label (the label is what the log keeps)
         self.faults = faults or Faults()
         self.limits = {"core": Limit(100_000, 3600), "search": Limit(1000, 60), "code_search": Limit(1000, 60), **(limits or {})}
@@ -111,6 +115,7 @@ class FakeGithub:
         self.log: list[dict[str, Any]] = []
         self.lock = threading.Lock()
         self.vanished: set[str] = set()
+        self.revoked: set[str] = set()  # secrets revoked during the run: refused even when no token is left
         self.started: list[str] = []  # git requests as they begin ("METHOD /path?query COMMAND"), for a kill in the middle
         self.seen_urls: set[str] = set()
         self.windows: dict[tuple[str, str], list[float]] = {}  # (token label, resource) -> [remaining, reset]
@@ -216,7 +221,7 @@ class FakeGithub:
             "name": name,
             "full_name": repo.full_name,
             "owner": {"login": owner, "id": 1, "type": "User", "url": f"{self.url}/users/{owner}"},
-            "private": False,
+            "private": repo.private,
             "html_url": f"{self.url}/{repo.full_name}",
             "clone_url": f"{self.url}/{repo.full_name}.git",
             "url": f"{self.url}/repos/{repo.full_name}",
@@ -255,6 +260,7 @@ def _handler(world: FakeGithub) -> type[BaseHTTPRequestHandler]:
             with world.lock:
                 if world.faults.revoke_after and len(world.log) >= world.faults.revoke_after[0]:
                     world.tokens.pop(world.faults.revoke_after[1], None)
+                    world.revoked.add(world.faults.revoke_after[1])
                     world.faults.revoke_after = None
             try:
                 if ".git/" in parsed.path:
@@ -277,7 +283,7 @@ def _handler(world: FakeGithub) -> type[BaseHTTPRequestHandler]:
             auth = self.headers.get("Authorization", "")
             if auth:  # GitHub serves public repositories without a token, but refuses a bad one
                 secret = _basic_password(auth)
-                if world.tokens and secret not in world.tokens:
+                if (world.tokens and secret not in world.tokens) or secret in world.revoked:
                     return self._reply(entry, 401, b"Invalid username or password.", {"WWW-Authenticate": 'Basic realm="GitHub"'})
                 entry["token"] = world.tokens.get(secret or "", "anonymous")
             owner, _, rest = path.strip("/").partition("/")
@@ -344,7 +350,7 @@ def _handler(world: FakeGithub) -> type[BaseHTTPRequestHandler]:
         def _serve(self, path: str, query: dict[str, str], entry: dict[str, Any]) -> None:
             auth = self.headers.get("Authorization", "")
             secret = auth.split(" ", 1)[1] if " " in auth else None
-            if world.tokens and secret not in world.tokens:
+            if (world.tokens and secret not in world.tokens) or secret in world.revoked:
                 return self._reply(entry, 401, {"message": "Bad credentials"})
             label = world.tokens.get(secret or "", "anonymous")
             entry["token"] = label
@@ -446,6 +452,8 @@ def _handler(world: FakeGithub) -> type[BaseHTTPRequestHandler]:
                 return 200, self._search(query, code=True)
             if parts[:2] == ["search", "repositories"]:
                 return 200, self._search(query, code=False)
+            if parts[0] == "gists" and len(parts) == 2:
+                return self._gist(parts[1])
             if len(parts) < 3 or parts[0] != "repos":
                 return 404, {"message": "Not Found"}
             key = f"{parts[1]}/{parts[2]}".lower()
@@ -463,7 +471,7 @@ def _handler(world: FakeGithub) -> type[BaseHTTPRequestHandler]:
                 return 200, world.repo_json(repo)
             if rest[0] == "branches" and len(rest) >= 2:
                 branch = "/".join(rest[1:])
-                if branch != repo.default_branch:
+                if branch != repo.default_branch and branch not in repo.other_branches:
                     return 404, {"message": "Branch not found"}
                 commit = world.commits[key]
                 return 200, {"name": branch, "commit": {"sha": commit, "url": f"{base}/commits/{commit}"}, "protected": False}
@@ -491,6 +499,19 @@ def _handler(world: FakeGithub) -> type[BaseHTTPRequestHandler]:
                 encoded = base64.encodebytes(content).decode()  # GitHub wraps base64 lines too
                 return 200, {"sha": rest[2], "node_id": "B", "size": len(content), "url": f"{base}/git/blobs/{rest[2]}", "content": encoded, "encoding": "base64"}
             return 404, {"message": "Not Found"}
+
+        def _gist(self, gist_id: str) -> tuple[int, Any]:
+            files = world.gists.get(gist_id)
+            if files is None:
+                return 404, {"message": "Not Found"}
+            base = f"{world.url}/gists/{gist_id}"
+            entries = {
+                name: {"filename": name, "type": "text/plain", "language": None, "size": len(content), "truncated": False,
+                       "raw_url": f"{world.url}/gist-raw/{gist_id}/{name}", "content": content.decode("utf-8")}
+                for name, content in files.items()
+            }
+            return 200, {"id": gist_id, "url": base, "html_url": base, "public": True, "files": entries,
+                         "owner": {"login": "gister", "id": 2, "type": "User", "url": f"{world.url}/users/gister"}}
 
         def _search(self, query: dict[str, str], code: bool) -> dict[str, Any]:
             words = query.get("q", "").split()

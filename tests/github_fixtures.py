@@ -128,7 +128,10 @@ def _named_by_notebooks(files: dict[str, bytes], source: GithubSource) -> set[st
 
 
 def mirror_files(mirror: Path) -> dict[str, bytes]:
-    return {p.relative_to(mirror).as_posix(): p.read_bytes() for p in mirror.rglob("*") if p.is_file() and p.name != ".nbqa-repo.json"}
+    """The repositories' own files in the mirror: not the provenance file, nor what their
+    notebooks read by URL (tests/test_github_urls.py)."""
+    return {p.relative_to(mirror).as_posix(): p.read_bytes() for p in mirror.rglob("*")
+            if p.is_file() and p.name != ".nbqa-repo.json" and not p.relative_to(mirror).parts[1].startswith(".nbqa-fetched")}
 
 
 def manifest(output: Path) -> list[dict]:

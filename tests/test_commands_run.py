@@ -55,15 +55,21 @@ def test_a_run_ends_with_where_the_dataset_is_its_largest_drops_and_what_to_do_n
     tmp_path, first, _ = demo
     lines = first.stdout.splitlines()
     stats = json.loads((tmp_path / "out" / "stats.json").read_text())
+    by_config, hundred = stats["tasks"]["by_config"], stats["tasks"]["per_100_input_notebooks"]
+    assert by_config["sft"] > 0  # the demo's notebooks that cannot re-run offline give sft tasks
     assert lines[0] == (f"demo: {stats['notebooks']['input']} notebooks in, {stats['notebooks']['kept']} kept, "
-                        f"{stats['tasks']['written']} tasks (interactive {stats['tasks']['by_config']['interactive']}, "
-                        "sft 0, visualization 0) -> out/dataset")
+                        f"{stats['tasks']['written']} tasks (interactive {by_config['interactive']}, "
+                        f"sft {by_config['sft']}, visualization 0; per 100 notebooks in: {hundred['tasks']} tasks, "
+                        f"{hundred['sft']} sft, {hundred['interactive']} interactive) -> out/dataset")
     counts = sorted(((n, step["step"], reason) for step in stats["steps"] for reason, n in step["reasons"].items()),
                     key=lambda item: -item[0])[:3]
     assert lines[1].startswith("largest drops: " + "; ".join(f"{step} {reason} {n}" for n, step, reason in counts))
-    executed = next(step["in"] for step in stats["steps"] if step["step"] == "execute")
-    assert executed >= 2 and stats["metrics"]["execute"]["ran_to_end"] == executed  # the demo's keeps all re-run
-    assert lines[2] == f"re-ran offline to their end: {executed} of the {executed} notebooks the rules kept (100%)"
+    # one count of kept notebooks: those in the dataset, re-run to their end or sft only
+    tiers, kept = stats["notebooks"]["tiers"], stats["notebooks"]["kept"]
+    assert tiers["reran_to_end"] >= 2 and tiers["reran_to_end"] + tiers["sft_only"] == kept
+    causes = ", ".join(f"{cause} {n}" for cause, n in tiers["sft_only_by_cause"].items())
+    assert lines[2] == (f"re-ran offline to their end: {tiers['reran_to_end']} of the {kept} kept notebooks "
+                        f"({100 * tiers['reran_to_end'] / kept:.0f}%); sft only: {tiers['sft_only']} ({causes})")
     assert "{" not in first.stdout  # no raw dict
     commands = [line.strip() for line in lines if line.startswith("  ")]
     assert commands[0] == "python -m nbqa_builder stats out" and commands[2].startswith("python -m nbqa_builder push")

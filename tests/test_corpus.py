@@ -128,16 +128,18 @@ def test_corpus_tasks_state_their_steps_and_drops_say_why(verified_run):
     rows = [row for path in sorted((output / "dataset" / "data").glob("*/*.parquet")) if path.parent.name != "files"
             for row in pq.read_table(path).to_pylist()]
     assert rows and not [r for r in rows if "as the notebook does" in r["task"] + r["constraints"]]
-    assert all(r["reference_code"] and r["reference_agrees"] for r in rows)  # a disagreeing task is dropped
+    # a disagreeing task is dropped; an sft task on files the corpus lacks cannot run its reference
+    assert all(r["reference_code"] and (r["reference_agrees"] or not r["deps_complete"]) for r in rows)
+    assert all(r["reference_checked"] == bool(r["reference_agrees"]) for r in rows)
     dropped = stats["tasks"]["dropped"]
     assert dropped.get("unrenderable_preprocessing", 0) > 0 and dropped.get("unrenderable_statistic", 0) > 0
     assert "interpreter_error" not in dropped  # real code never breaks the spec reader
-    per_100 = stats["tasks"]["per_100_kept_notebooks"]
-    extracted = next(step["in"] for step in stats["steps"] if step["step"] == "extract")  # kept by the rules
-    assert per_100["tasks"] == round(100 * stats["tasks"]["written"] / extracted, 1)
+    per_100 = stats["tasks"]["per_100_input_notebooks"]
+    assert per_100["tasks"] == round(100 * stats["tasks"]["written"] / stats["notebooks"]["input"], 1)
+    assert per_100["sft"] == round(100 * stats["tasks"]["by_config"]["sft"] / stats["notebooks"]["input"], 1)
 
 
-# -- a notebook the rules keep re-runs offline to its end -----------------------------------------
+# -- a notebook the rules find nothing against re-runs offline to its end ----------------------------
 
 RERUN_RECIPE = """
 name: corpus-rerun
@@ -151,7 +153,8 @@ steps:
 output: "{output}"
 executor: {{kind: local, workers: 2, part_size: 16}}
 """
-# The rules that say whether a notebook can re-run offline here (the others judge its worth).
+# The rules that say whether a notebook can re-run offline here (the others judge its worth); the
+# tier rules among them keep it for `sft` rather than drop it.
 RERUN_RULES = ["no_outputs", "network_read", "missing_data_file", "incompatible_code"]
 # Kept by those rules, yet failing here: a library changed what a call does, which no reading of
 # the code can tell. Anything else that fails is a rule's bug.
@@ -179,17 +182,26 @@ def rerun(tmp_path_factory, name: str, rules) -> tuple[dict, list[str], subproce
     for part in sorted((output / "_work" / "stage-0").glob("part-*.pkl")):
         import pickle
 
-        failing += [n.uid for n in pickle.loads(part.read_bytes()) if n.kept and not n.checks["executable"]]
+        # kept with nothing the rules found against a re-run, yet it failed (execute sent it to sft)
+        failing += [n.uid for n in pickle.loads(part.read_bytes())
+                    if n.kept and (n.not_interactive or "").startswith("rerun_failed")]
     return json.loads((output / "stats.json").read_text()), failing, result
+
+
+def rerun_summary(stats: dict) -> str:
+    tiers, kept = stats["notebooks"]["tiers"], stats["notebooks"]["kept"]
+    causes = ", ".join(f"{cause} {n}" for cause, n in tiers["sft_only_by_cause"].items())
+    return (f"re-ran offline to their end: {tiers['reran_to_end']} of the {kept} kept notebooks "
+            f"({100 * tiers['reran_to_end'] / kept:.0f}%); sft only: {tiers['sft_only']}" + (f" ({causes})" if causes else ""))
 
 
 @pytest.mark.slow
 def test_every_notebook_the_rules_keep_reruns_offline_and_the_run_says_how_many(tmp_path_factory):
     stats, failing, result = rerun(tmp_path_factory, "corpus-all-rules", None)
     assert failing == []
-    kept = stats["notebooks"]["kept"]
-    share = f" ({100 * kept / kept:.0f}%)" if kept else ""
-    assert f"re-ran offline to their end: {kept} of the {kept} notebooks the rules kept{share}" in result.stdout
+    tiers = stats["notebooks"]["tiers"]
+    assert tiers["reran_to_end"] + tiers["sft_only"] == stats["notebooks"]["kept"]
+    assert rerun_summary(stats) in result.stdout
 
 
 @pytest.mark.slow
@@ -197,10 +209,9 @@ def test_what_the_rerun_rules_keep_reruns_offline(tmp_path_factory):
     """The rules that judge re-execution, alone, keep a good part of the corpus: all of it re-runs
     but for library changes no reading of the code can see."""
     stats, failing, result = rerun(tmp_path_factory, "corpus-rerun-rules", RERUN_RULES)
-    kept = stats["notebooks"]["kept"]
-    assert kept >= 30
+    tiers = stats["notebooks"]["tiers"]
+    assert tiers["reran_to_end"] >= 30
     assert set(failing) <= set(STILL_FAILING), set(failing) - set(STILL_FAILING)
-    ran = kept - len(failing)
-    assert stats["metrics"]["execute"]["ran_to_end"] == ran
-    assert (f"re-ran offline to their end: {ran} of the {kept} notebooks the rules kept "
-            f"({100 * ran / kept:.0f}%)") in result.stdout
+    assert tiers["sft_only_by_cause"].get("rerun_failed", 0) == len(failing)
+    assert stats["metrics"]["execute"]["ran_to_end"] == tiers["reran_to_end"]
+    assert rerun_summary(stats) in result.stdout

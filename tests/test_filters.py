@@ -10,6 +10,7 @@ from nbqa_builder.filters.rules import RULES
 from nbqa_builder.filters.step import FilterConfig, FilterStep
 from nbqa_builder.filters.teaching import header_signature, teaching_name
 from nbqa_builder.records import FOUND, MISSING, URL, Cell, DataRef, Notebook
+from tests.shipped_recipes import shipped_step_configs
 
 
 SHOWN = [{"output_type": "execute_result", "execution_count": 1, "data": {"text/plain": "42"}, "metadata": {}}]
@@ -30,9 +31,15 @@ def make(sources, counts=None, outputs=None, refs=None, repo_dir="") -> Notebook
 GOOD = ["import pandas as pd\ndf = pd.read_csv('data.csv')", "df['price'].mean()"]
 
 
-def verdict(notebook: Notebook) -> str | None:
-    FilterStep(FilterConfig())([notebook])
+def verdict(notebook: Notebook, **context) -> str | None:
+    FilterStep(FilterConfig(), **context)([notebook])
     return notebook.drop_reason
+
+
+def outcome(notebook: Notebook) -> str | None:
+    """What the rules decided: the drop reason, `sft` for a notebook kept for the sft tier alone,
+    None for one that may be interactive."""
+    return notebook.drop_reason or ("sft" if notebook.not_interactive else None)
 
 
 def test_good_notebook_passes_every_rule():
@@ -61,8 +68,7 @@ def test_good_notebook_passes_every_rule():
         (make(GOOD + ["import seaborn as sns\nt = sns.load_dataset('titanic')"]), "teaching_dataset"),
         (make(GOOD + ["from tensorflow.keras.datasets import mnist"]), "neural_network"),
         (make(GOOD, refs=[DataRef("titanic/train.csv", 0, "pd.read_csv", FOUND, "titanic/train.csv", "ab", 60_000, 900)]), "teaching_dataset"),
-        (make(GOOD, refs=[DataRef("data.csv", 0, "pd.read_csv", MISSING)]), "missing_data_file"),
-        (make(GOOD, refs=[]), "no_local_data"),
+        (make(GOOD, refs=[]), "no_data_file"),
         (make(GOOD, refs=[DataRef("data.csv", 0, "pd.read_csv", FOUND, "data.csv", "ab", 300, 12)]), "too_little_data"),
     ],
 )
@@ -143,7 +149,8 @@ def measured(setting: str, n: int) -> Notebook:
     raise AssertionError(setting)
 
 
-# setting -> its rule (which drops for the reason of its name); a max_ drops above, a min_ below
+# setting -> its rule (which drops for the reason of its name, or, for a tier rule, keeps the
+# notebook for `sft`); a max_ decides above, a min_ below
 THRESHOLDS = {
     "max_unexecuted_code_cells": "unexecuted_code_cells",
     "max_error_outputs": "error_outputs",
@@ -154,6 +161,15 @@ THRESHOLDS = {
 }
 
 
+TIER_SETTINGS = {"max_network_reads", "max_missing_data_files"}
+
+
+def expected_outcome(setting: str, decided: bool) -> str | None:
+    if not decided:
+        return None
+    return "sft" if setting in TIER_SETTINGS else THRESHOLDS[setting]
+
+
 def test_every_threshold_of_the_filter_is_tested():
     numeric = {name for name, field in FilterConfig.model_fields.items() if field.annotation is int}
     assert numeric - {"header_bytes"} == set(THRESHOLDS)  # header_bytes is how much is read, not a verdict
@@ -162,11 +178,9 @@ def test_every_threshold_of_the_filter_is_tested():
 def shipped_configs(rule: str) -> list[tuple[str, FilterConfig]]:
     """The filter settings as shipped: the model's defaults, and each recipe's filter step that
     runs the rule (with what the recipe sets, or leaves to the default)."""
-    from nbqa_builder.recipe import load_recipe
-
     configs = [("FilterConfig()", FilterConfig())]
-    for path in sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.yaml")):
-        for name, config in load_recipe(path).step_configs():
+    for path, step_configs in shipped_step_configs():
+        for name, config in step_configs:
             if name == "filter" and (config.rules is None or rule in config.rules) and rule not in config.disable:
                 configs.append((path.name, config))
     return configs
@@ -191,22 +205,96 @@ def test_thresholds_as_shipped_keep_and_drop_at_their_edge(setting):
                 continue
             notebook = measured(setting, value)
             FilterStep(config)([notebook])
-            dropped = value > n if setting.startswith("max_") else value < n
-            expected = reason if dropped else None
-            assert notebook.drop_reason == expected, f"{where}: {setting}={n}, measure {value}"
+            decided = value > n if setting.startswith("max_") else value < n
+            assert outcome(notebook) == expected_outcome(setting, decided), f"{where}: {setting}={n}, measure {value}"
 
 
 @pytest.mark.parametrize("setting", list(THRESHOLDS))
 @pytest.mark.parametrize("n", [1, 7])
 def test_thresholds_set_in_a_recipe_keep_and_drop_at_their_edge(setting, n):
-    reason = THRESHOLDS[setting]
     config = FilterConfig(**{setting: n})
     verdicts = {}
     for value in (n - 1, n, n + 1):
         notebook = measured(setting, value)
         FilterStep(config)([notebook])
-        verdicts[value] = notebook.drop_reason
+        verdicts[value] = outcome(notebook)
+    decided = expected_outcome(setting, True)
     if setting.startswith("max_"):
-        assert verdicts == {n - 1: None, n: None, n + 1: reason}
+        assert verdicts == {n - 1: None, n: None, n + 1: decided}
     else:
-        assert verdicts == {n - 1: reason, n: None, n + 1: None}
+        assert verdicts == {n - 1: decided, n: None, n + 1: None}
+
+
+# -- the two tiers: what stops a re-run offline keeps the notebook for `sft`, with its cause ------
+
+URL_READ = DataRef("https://example.org/sales.csv", 1, "pd.read_csv", URL)
+
+
+@pytest.mark.parametrize(
+    "notebook, reason",
+    [
+        (make(GOOD, refs=[URL_READ]), "network_read: pd.read_csv(https://example.org/sales.csv) in cell 1"),
+        (make(GOOD, refs=[BIG, DataRef("data/x.csv", 0, "pd.read_csv", MISSING)]), "missing_file: data/x.csv in cell 0"),
+        (make(GOOD + ["df = df.append(df)"]), "removed_api: DataFrame.append (cell 2, line 1)"),
+        (make(GOOD + ["import pandas_profiling_gone_module"]), "missing_module: pandas_profiling_gone_module (cell 2, line 1)"),
+    ],
+)
+def test_what_stops_a_rerun_keeps_the_notebook_for_sft_and_names_the_cause(notebook, reason):
+    assert verdict(notebook) is None
+    assert notebook.not_interactive == reason
+
+
+@pytest.mark.parametrize("refs", [[URL_READ], [BIG, DataRef("data/x.csv", 0, "pd.read_csv", MISSING)]])
+def test_a_recipe_for_the_interactive_tier_alone_drops_what_cannot_rerun(refs):
+    notebook = make(GOOD, refs=refs)
+    assert verdict(notebook, tiers=("interactive",)) in ("network_read", "missing_file")
+    assert notebook.drop_detail and not notebook.not_interactive
+
+
+def test_a_paper_rule_still_drops_a_notebook_that_cannot_rerun():
+    notebook = make(GOOD + ["import tensorflow as tf"], refs=[URL_READ])
+    assert verdict(notebook) == "neural_network"
+    assert notebook.drop_detail == "import tensorflow"
+
+
+def test_too_little_data_without_files_is_judged_on_the_shapes_the_outputs_show():
+    def shown(text, source="df.shape"):
+        return make(["import pandas as pd\ndf = pd.read_csv('https://example.org/a.csv')", source],
+                    outputs={1: [{"output_type": "execute_result", "execution_count": 2,
+                                  "data": {"text/plain": text}, "metadata": {}}]}, refs=[URL_READ])
+    assert verdict(shown("(12, 4)")) == "too_little_data"
+    assert verdict(shown("(4000, 4)")) is None
+    assert verdict(shown("<class 'pandas.core.frame.DataFrame'>\nRangeIndex: 5 entries, 0 to 4", "df.info()")) == "too_little_data"
+    assert verdict(shown("891", "len(df)")) is None
+    assert verdict(shown("42", "df['price'].mean()")) is None  # nothing shows a length: kept
+
+
+def test_every_drop_names_what_matched():
+    cases = {
+        "out_of_order": make(GOOD, counts=[2, 1]),
+        "error_outputs": make(GOOD, outputs={1: [ERROR]}),
+        "teaching_dataset": make(GOOD + ["import seaborn as sns\nt = sns.load_dataset('titanic')"]),
+        "too_little_data": make(GOOD, refs=[DataRef("data.csv", 0, "pd.read_csv", FOUND, "data.csv", "ab", 300, 12)]),
+        "external_api": make(GOOD + ["import openai"]),
+    }
+    details = {}
+    for reason, notebook in cases.items():
+        assert verdict(notebook) == reason
+        details[reason] = notebook.drop_detail
+    assert details == {
+        "out_of_order": "cell 1 ran as [1] after [2]",
+        "error_outputs": "cell 1 KeyError x",
+        "teaching_dataset": "titanic (loader seaborn.load_dataset)",
+        "too_little_data": "data.csv has 12 rows, 300 bytes (the largest of 1)",
+        "external_api": "import openai",
+    }
+
+
+def test_a_notebook_without_outputs_waits_for_its_rerun_unless_it_cannot_rerun():
+    stripped = make(GOOD, outputs={})
+    assert verdict(stripped) is None
+    assert stripped.checks["needs_rerun_outputs"].startswith("no_outputs: none of 2 code cells")
+    cannot = make(GOOD, outputs={}, refs=[URL_READ])
+    assert verdict(cannot) == "no_outputs"
+    assert cannot.drop_detail.endswith("and it cannot re-run offline "
+                                       "(network_read: pd.read_csv(https://example.org/sales.csv) in cell 1)")

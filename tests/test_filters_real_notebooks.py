@@ -117,7 +117,7 @@ def test_a_url_of_the_own_repository_built_from_parts_is_a_network_read(factory,
     notebook = judge(repo, "nb/analysis.ipynb")
     assert "rewritten_reads" not in notebook.checks  # no one constant holds the URL
     assert [ref.status for ref in notebook.data_refs] == [URL]
-    assert notebook.drop_reason == "network_read"
+    assert notebook.kept and notebook.not_interactive.startswith("network_read: pd.read_csv(")
 
 
 # -- reads through glob ----------------------------------------------------------------------------
@@ -151,7 +151,7 @@ def test_a_glob_pattern_that_matches_nothing_is_a_missing_file(factory, repo):
     (repo / "data" / "sales-jan-2014.csv").unlink()  # not in the repository as published
     notebook = judge(repo, "nb/yearly.ipynb")
     assert [(ref.as_written, ref.status) for ref in notebook.data_refs] == [("../data/sales-*-2014.csv", MISSING)]
-    assert notebook.drop_reason == "missing_data_file"
+    assert notebook.kept and notebook.not_interactive == "missing_file: ../data/sales-*-2014.csv in cell 1"
 
 
 # -- files the notebook writes before it reads them ----------------------------------------------
@@ -195,7 +195,7 @@ def test_files_the_notebook_writes_before_it_reads_them_are_not_inputs(factory, 
 # -- a missing file next to a present one --------------------------------------------------------
 
 
-def test_a_notebook_that_reads_a_missing_file_is_dropped_though_another_is_present(factory, repo):
+def test_a_notebook_that_reads_a_missing_file_goes_to_sft_though_another_is_present(factory, repo):
     (repo / "data" / "returns.csv").write_text("region,returned\nnorth,3\nsouth,1\n")
     factory.write(repo, "report.ipynb", [
         "import pandas as pd\nsales = pd.read_csv('data/sales.csv')\nreturns = pd.read_csv('data/returns.csv')",
@@ -203,9 +203,9 @@ def test_a_notebook_that_reads_a_missing_file_is_dropped_though_another_is_prese
     ])
     (repo / "data" / "returns.csv").unlink()  # left out of the repository, as large files are
     notebook = judge(repo, "report.ipynb")
-    assert notebook.drop_reason == "missing_data_file"
+    assert notebook.kept and notebook.not_interactive == "missing_file: data/returns.csv in cell 0"
     # ...unless the recipe says otherwise
-    assert judge(repo, "report.ipynb", max_missing_data_files=1).kept
+    assert not judge(repo, "report.ipynb", max_missing_data_files=1).not_interactive
 
 
 # -- network reads -------------------------------------------------------------------------------
@@ -232,7 +232,7 @@ NETWORK_READS = {
 
 
 @pytest.mark.parametrize("name", list(NETWORK_READS))
-def test_network_reads_drop_a_notebook_that_also_reads_a_large_local_file(factory, repo, name):
+def test_network_reads_send_a_notebook_that_also_reads_a_large_local_file_to_sft(factory, repo, name):
     local, written = NETWORK_READS[name]
     big = repo / "data" / "big.csv"
     big.write_text("day,visits\n" + "".join(f"{day},{day * 3 % 101}\n" for day in range(5000)))
@@ -242,9 +242,11 @@ def test_network_reads_drop_a_notebook_that_also_reads_a_large_local_file(factor
         "visits['visits'].mean()",
     ], saved_as={local: written})
     notebook = judge(repo, "mixed.ipynb")
-    assert notebook.checks["filter"]["network_read"] == "network_read"
-    assert not notebook.kept
-    assert notebook.drop_reason in {"network_read", "external_api"}  # pandas_datareader is also an API client
+    assert notebook.checks["filter"]["network_read"].startswith("network_read: ")
+    if notebook.kept:
+        assert notebook.not_interactive == notebook.checks["filter"]["network_read"]
+    else:
+        assert name == "pandas_datareader" and notebook.drop_reason == "external_api"  # also an API client
 
 
 # -- where the execute step places a file found elsewhere by its name -----------------------------

@@ -15,9 +15,9 @@ import pytest
 
 pytest.importorskip("github", reason="the github extra (PyGithub) is not installed")
 
-from nbqa_builder.sources.github import CrawlError, crawl  # noqa: E402
+from nbqa_builder.sources.github import MAX_FAILURES_IN_A_ROW, CrawlError, CrawlPaused, crawl  # noqa: E402
 from nbqa_builder.sources.local import find_repositories  # noqa: E402
-from tests.fake_github import FakeGithub, FakeRepo, Faults, blob_sha  # noqa: E402
+from tests.fake_github import FakeGithub, FakeRepo, Faults, Limit, blob_sha  # noqa: E402
 from tests.github_fixtures import (  # noqa: E402
     NO_GIT,
     TOKENS,
@@ -40,13 +40,27 @@ def small_world() -> list[FakeRepo]:
     return [r for r in build_world() if r.full_name in ("ana-lytics/retail-sales", "cgarcia/survey", "fpark/deep-tree")]
 
 
-def crawl_world(world, tmp_path, monkeypatch, faults=None, **overrides):
+def crawl_world(world, tmp_path, monkeypatch, faults=None, limits=None, **overrides):
     monkeypatch.setenv("GITHUB_TOKEN", TOKENS[0])
     monkeypatch.delenv("GITHUB_TOKENS", raising=False)
-    with FakeGithub(world, tokens={TOKENS[0]: "t1"}, faults=faults) as server:
+    with FakeGithub(world, tokens={TOKENS[0]: "t1"}, faults=faults, limits=limits) as server:
         source = settings(server, repositories=[r.full_name for r in world], code_search=None, fetch="git", **overrides)
         mirror = crawl(source, tmp_path, progress=False)
     return mirror, server, source
+
+
+def clones_left(output) -> list[str]:
+    """What the crawl's git clones left under its scratch folder (a clone holds a git `config`)."""
+    clones = output / "_work" / "crawl" / "tmp" / "git"
+    return sorted(p.relative_to(clones).as_posix() for p in clones.glob("*/*")) if clones.exists() else []
+
+
+def crawl_recipe(tmp_path, server, world, **overrides):
+    """A recipe file for the crawl command, crawling `world` from `server` into tmp_path/out."""
+    source = settings(server, repositories=[r.full_name for r in world], code_search=None, **overrides)
+    recipe = tmp_path / "crawl.yaml"
+    recipe.write_text(json.dumps({"name": "crawl", "source": source.model_dump(exclude_defaults=True), "steps": [], "output": "out"}))
+    return recipe
 
 
 def test_a_repository_makes_two_rest_requests_and_its_blobs_come_in_one_git_fetch(tmp_path, monkeypatch):
@@ -104,6 +118,17 @@ def test_a_failing_git_server_is_recorded_as_retryable_and_the_next_run_finishes
     assert mirror_files(mirror) == expected_files(world, source)
     # only the failed repository was asked again
     assert {e["path"].split(".git/")[0] for e in server.log if e.get("git")} == {"/cgarcia/survey"}
+
+
+@pytest.mark.parametrize("failing", ["fetch ", "fetch+blobs"])
+def test_a_git_fetch_that_failed_through_its_tries_is_tried_again_before_the_run_ends(tmp_path, monkeypatch, failing):
+    world = small_world()
+    request = "POST /cgarcia/survey.git/git-upload-pack " + failing
+    mirror, server, source = crawl_world(world, tmp_path, monkeypatch, faults=Faults(first={request: "error_502"}), retries=1)
+    assert [e for e in server.log if e["status"] == 502], "the fault was not served"
+    assert {r["status"] for r in manifest(tmp_path) if r["kind"] == "repository"} == {"crawled"}
+    assert mirror_files(mirror) == expected_files(world, source)
+    assert server.rest_requests() == 2 * len(world)
 
 
 @pytest.mark.parametrize("during", ["clone", "blobs"])
@@ -208,3 +233,106 @@ def test_without_git_the_crawl_says_how_to_get_it(tmp_path, monkeypatch):
     with FakeGithub(world, tokens={TOKENS[0]: "t1"}) as server:
         with pytest.raises(CrawlError, match="git command-line client.*fetch: api"):
             crawl(settings(server, repositories=[world[0].full_name], code_search=None), tmp_path / "out", progress=False)
+
+
+def test_a_git_outage_pauses_the_crawl_and_records_no_repository_error(tmp_path, monkeypatch):
+    # more repositories than the failures in a row that mean "the service is down"
+    world = [FakeRepo(f"owner{i}/study{i}", {"study.ipynb": notebook(i), "data.csv": csv_bytes(5, i)}) for i in range(MAX_FAILURES_IN_A_ROW + 2)]
+    outage = Faults(always={".git/info/refs": "error_502", ".git/git-upload-pack": "error_503"})
+    with pytest.raises(CrawlPaused, match="git"):
+        crawl_world(world, tmp_path, monkeypatch, faults=outage, retries=2)
+    statuses = {r["repo"]: r["status"] for r in manifest(tmp_path) if r["kind"] == "repository"}
+    assert set(statuses.values()) == {"pending"}, statuses  # nothing recorded as the repositories' own failure
+    assert not clones_left(tmp_path)
+    mirror, server, source = crawl_world(world, tmp_path, monkeypatch)  # the service is back
+    assert {r["status"] for r in manifest(tmp_path) if r["kind"] == "repository"} == {"crawled"}
+    assert mirror_files(mirror) == expected_files(world, source)
+
+
+@pytest.mark.parametrize("ending", ["error", "paused"])
+def test_a_crawl_that_ends_early_leaves_no_clone(tmp_path, monkeypatch, ending):
+    world = small_world()
+    if ending == "error":  # the only token is revoked once the clones are under way: exit 2
+        with pytest.raises(CrawlError, match="rejected token 1") as raised:
+            crawl_world(world, tmp_path, monkeypatch, faults=Faults(revoke_after=(8, TOKENS[0])))
+        assert not isinstance(raised.value, CrawlPaused)
+    else:  # the REST limit is spent after the metadata, until beyond max_wait_s: exit 75
+        with pytest.raises(CrawlPaused, match="max_wait_s"):
+            crawl_world(world, tmp_path, monkeypatch, limits={"core": Limit(3, 600)}, max_wait_s=1)
+    assert {r["status"] for r in manifest(tmp_path) if r["kind"] == "repository"} != {"crawled"}
+    assert not clones_left(tmp_path)
+
+
+def test_sigterm_stops_the_crawl_resumably_and_leaves_no_clone(tmp_path):
+    world = small_world()
+    request = "POST /fpark/deep-tree.git/git-upload-pack fetch "
+    logs, output = tmp_path / "crawl.log", tmp_path / "out"
+    with FakeGithub(world, tokens={TOKENS[0]: "t1"}, faults=Faults(first={request: "slow"}, slow_s=5)) as server:
+        recipe = crawl_recipe(tmp_path, server, world, timeout_s=30)
+        process = run_crawl_command(recipe, tmp_path, logs, tokens=TOKENS[:1])
+        wait_for_request(server, request, process, logs)
+        assert clones_left(output)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 75, logs.read_text()[-2000:]  # paused: run again to resume
+        assert not clones_left(output)
+        assert "SIGTERM" in logs.read_text()
+        final = run_crawl_command(recipe, tmp_path, logs, tokens=TOKENS[:1])
+        assert final.wait(timeout=120) == 0, logs.read_text()[-3000:]
+    assert {r["status"] for r in manifest(output) if r["kind"] == "repository"} == {"crawled"}
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="lists processes through /proc")
+def test_no_git_process_outlives_a_killed_crawler(tmp_path):
+    world = small_world()
+    request = "POST /fpark/deep-tree.git/git-upload-pack fetch "
+    logs = tmp_path / "crawl.log"
+    with FakeGithub(world, tokens={TOKENS[0]: "t1"}, faults=Faults(first={request: "slow"}, slow_s=6)) as server:
+        process = run_crawl_command(crawl_recipe(tmp_path, server, world, timeout_s=30), tmp_path, logs, tokens=TOKENS[:1])
+        wait_for_request(server, request, process, logs)
+        # the crawl command runs in a session of its own: what it started is in that session
+        assert [name for _, name in session_processes(process.pid) if name.startswith("git")], "no git process ran"
+        os.kill(process.pid, signal.SIGKILL)  # the crawler alone, not its process group
+        process.wait()
+        time.sleep(1.0)
+        survivors = session_processes(process.pid)
+        for pid, _ in survivors:
+            os.kill(pid, signal.SIGKILL)
+    assert not survivors, f"git processes outlived the crawler: {survivors}"
+
+
+def test_git_fetches_rotate_over_the_tokens(tmp_path, monkeypatch):
+    world = small_world()
+    monkeypatch.setenv("GITHUB_TOKENS", ",".join(TOKENS))
+    with FakeGithub(world, tokens={TOKENS[0]: "t1", TOKENS[1]: "t2"}) as server:
+        source = settings(server, repositories=[r.full_name for r in world], code_search=None, fetch="git")
+        mirror = crawl(source, tmp_path, progress=False)
+    assert mirror_files(mirror) == expected_files(world, source)
+    fetches = [e["token"] for e in server.log if e.get("git") and e.get("command") == "fetch"]
+    assert len(fetches) == 2 * len(world) and set(fetches) == {"t1", "t2"}, fetches
+    assert abs(fetches.count("t1") - fetches.count("t2")) <= 1
+
+
+def wait_for_request(server, request, process, logs) -> None:
+    """Until the server began `request` (held there by a slow fault)."""
+    deadline = time.time() + 60
+    while request.strip() not in server.started and time.time() < deadline:
+        assert process.poll() is None, logs.read_text()[-2000:]
+        time.sleep(0.01)
+    time.sleep(0.3)
+
+
+def session_processes(session: int) -> list[tuple[int, str]]:
+    """(pid, name) of the live processes of a session, from /proc."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = open(f"/proc/{entry}/stat").read()
+        except OSError:
+            continue  # ended while we looked
+        name, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+        # fields: state, ppid, pgrp, session, ...
+        if int(fields[3]) == session and fields[0] != "Z":
+            found.append((int(entry), name))
+    return found

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -50,6 +51,15 @@ def variants() -> dict[str, bytes]:
     mutate("missing_ids_45", lambda d: [c.pop("id") for c in d["cells"]])
     mutate("duplicate_ids_45", lambda d: d["cells"][1].__setitem__("id", d["cells"][0]["id"]))
     mutate("minor_4", lambda d: (d.__setitem__("nbformat_minor", 4), [c.pop("id") for c in d["cells"]]))
+    # v4.4 with the ids of v4.5 (written by tools that add ids but keep the minor): Jupyter opens it
+    mutate("minor_4_with_ids", lambda d: d.__setitem__("nbformat_minor", 4))
+    mutate("minor_4_with_bad_ids", lambda d: (d.__setitem__("nbformat_minor", 4), d["cells"][0].__setitem__("id", "a b"),
+                                              d["cells"][1].__setitem__("id", "a b")))
+    mutate("minor_4_with_ids_and_an_error", lambda d: (d.__setitem__("nbformat_minor", 4),
+                                                       d["cells"][1].__setitem__("execution_count", "1")))
+    mutate("minor_0_with_attachments", lambda d: (d.__setitem__("nbformat_minor", 0), [c.pop("id") for c in d["cells"]],
+                                                  d["cells"][0].__setitem__("attachments", {})))
+    mutate("bad_id_45", lambda d: d["cells"][0].__setitem__("id", "a b"))
     mutate("future_minor", lambda d: d.__setitem__("nbformat_minor", 99))
     mutate("version_5", lambda d: d.__setitem__("nbformat", 5))
     mutate("version_str", lambda d: d.__setitem__("nbformat", "4"))
@@ -64,12 +74,23 @@ def variants() -> dict[str, bytes]:
 
 
 def nbformat_verdict(raw: bytes) -> bool:
-    """What nbformat itself says: read (converting to v4) and validate."""
+    """What nbformat itself says: read (converting to v4) and validate, as read or as its upgrade
+    to the current v4 minor makes it (what Jupyter opens and saves)."""
     try:
         notebook = nbformat.reads(raw.decode("utf-8"), as_version=4)
-        nbformat.validate(notebook)
-        return True
     except Exception:  # noqa: BLE001 - any failure is a "not valid"
+        return False
+    try:
+        nbformat.validate(copy.deepcopy(notebook))
+        return True
+    except Exception:  # noqa: BLE001
+        pass
+    try:
+        if notebook.nbformat != 4 or notebook.nbformat_minor >= nbformat.v4.nbformat_minor:
+            return False
+        nbformat.validate(nbformat.v4.upgrade(notebook))
+        return True
+    except Exception:  # noqa: BLE001
         return False
 
 
@@ -108,6 +129,24 @@ def test_validate_step_drops_with_reason(name, reason):
     assert notebook.drop_reason == reason
     assert notebook.dropped_by == "validate"
     assert notebook.checks["validate"]["error"]
+
+
+def test_what_nbformat_repairs_on_reading_is_kept_and_recorded():
+    # a v4.4 notebook whose cells carry ids, as tools write them: dropped as invalid_notebook before
+    upgraded = Notebook(notebook_id="x", repo="r", path="ids.ipynb", raw=variants()["minor_4_with_ids"])
+    ValidateStep()([upgraded])
+    assert upgraded.kept and [c.source for c in upgraded.cells] == ["# t", "x = 1\nx"]
+    assert upgraded.checks["validate"] == {
+        "nbformat": "4.4", "repaired": ["upgraded from v4.4 to v4.5 (its cells carry ids, which v4.4 does not define)"]}
+    assert upgraded.checks["metrics"] == {"validate": {"repaired_notebooks": 1}}
+    # v4.5 cells without ids get theirs, as nbformat's validate gives them
+    missing = Notebook(notebook_id="y", repo="r", path="no-ids.ipynb", raw=variants()["missing_ids_45"])
+    ValidateStep()([missing])
+    assert missing.kept and missing.checks["validate"]["repaired"] == ["2 cell ids added or made unique"]
+    # what nbformat rejects after the upgrade stays a drop, with its own reason
+    broken = Notebook(notebook_id="z", repo="r", path="broken.ipynb", raw=variants()["minor_4_with_ids_and_an_error"])
+    ValidateStep()([broken])
+    assert broken.drop_reason == "invalid_notebook" and "id" not in broken.checks["validate"]["error"]
 
 
 def test_huge_output_is_dropped_as_too_large_without_parsing():

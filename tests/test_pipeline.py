@@ -121,12 +121,20 @@ def test_every_rule_has_a_kept_and_a_dropped_example(demo_run: Path):
     reasons = stats["drop_reasons"]
     expected = {
         "no_code", "out_of_order", "unexecuted_code_cells", "error_outputs", "neural_network", "gpu",
-        "external_api", "teaching_dataset", "benchmark_contamination", "too_little_data", "no_local_data",
+        "external_api", "teaching_dataset", "benchmark_contamination", "too_little_data", "no_data_file",
         "invalid_json", "invalid_encoding", "invalid_notebook", "not_python", "exact_duplicate", "no_tasks",
-        "no_outputs", "network_read", "missing_data_file", "syntax_error",
     }
     assert expected <= set(reasons), expected - set(reasons)
-    assert len(RULES) == 13  # a new rule needs an example notebook here too
+    # what stops a re-run offline decides the tier, not the verdict: those notebooks are kept for sft
+    tiers = stats["notebooks"]["tiers"]
+    assert tiers["sft_only_by_cause"] == {"network_read": 1, "missing_file": 1, "syntax_error": 1}
+    assert tiers["reran_to_end"] + tiers["sft_only"] == stats["notebooks"]["kept"]
+    assert not {"network_read", "missing_file", "missing_data_file", "syntax_error"} & set(reasons)
+    # a notebook stored without outputs is not dropped for it: its re-run gives it outputs
+    assert "no_outputs" not in reasons and stats["metrics"]["execute"]["outputs_from_rerun"] == 1
+    stripped = [row for row in task_rows(demo_run) if row["ipynb_name"] == "notebooks/outputs_stripped.ipynb"]
+    assert stripped and all(row["verified"] for row in stripped)
+    assert len(RULES) == 13  # a new rule needs an example notebook here too (or a route, above)
     # the kept notebooks passed every rule
     assert stats["steps"][[s["step"] for s in stats["steps"]].index("filter#2")]["out"] >= 2
 

@@ -35,7 +35,55 @@ def test_the_first_commands_make_a_virtual_environment_and_keep_the_two_commands
 def test_the_readme_says_which_python_and_how_long_the_tests_take():
     needed = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
     assert needed == ">=3.11" and "Python 3.11 or newer" in README
-    assert re.search(r"the tests \(~\d+ min on 2 cores\)", README)
+    assert re.search(r"the tests \(~\d+ min on CI\)", README)
+    # each time as measured, with where and how loaded
+    measured = " ".join(README[README.index("How long, as measured:"):].split("\n\n")[0].split())
+    assert re.search(r"full CI run \(`python3 -m pytest`, every extra, [\d,]+ tests\) took \d+ s", measured)
+    assert re.search(r"`pytest -m \"not slow\"` took \d+ s on a 2-core machine (busy|quiet)", measured)
+
+
+def test_the_readme_says_what_the_test_command_skips():
+    assert "The tests install every extra" not in README  # [dev] does not
+    skips = " ".join(README[README.index("`pytest` runs every test"):].split("\n\n")[0].split())
+    for reason in ("`[ray]`", "`[train]`", "`bwrap` is missing", "marked `corpus`", "NBQA_HUB_TEST_REPO"):
+        assert reason in skips, reason
+    slow = [line for path in (ROOT / "tests").glob("test_*.py")
+            for line in path.read_text(encoding="utf-8").splitlines() if line.strip() == "@pytest.mark.slow"]
+    assert f"the {['one', 'two', 'three', 'four', 'five'][len(slow) - 1]} slowest" in skips
+
+
+def installed_extras(command: str) -> set[str]:
+    return set(re.search(r"pip install (?:-q )?-e '\.\[([\w,]+)\]'", command).group(1).split(","))
+
+
+def test_one_documented_command_installs_and_runs_what_ci_runs():
+    block = README[README.index("What CI runs"):]
+    block = re.search(r"```bash\n(.*?)```", block, re.S).group(1)
+    torch_line, install_line = [line.split("  #")[0].strip() for line in block.splitlines() if line.strip()]
+    assert torch_line == "pip install torch --index-url https://download.pytorch.org/whl/cpu"  # the CPU build
+    assert install_line == "pip install -e '.[all]' && pytest"
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert ci.index("pip install -q torch==") < ci.index("pip install -q -e")  # torch first there too
+    install = next(line for line in ci.splitlines() if line.startswith("python3 -m pip install -q -e"))
+    assert installed_extras(install) == {"all"}
+    assert "\n".join((install, "python3 -m pytest")) in ci  # then the whole suite
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+
+    def closure(name: str) -> set[str]:
+        nested = [installed_extras(f"pip install -e '.[{m.group(1)}]'") for requirement in extras[name]
+                  if (m := re.fullmatch(r"nbqa_builder\[([\w,]+)\]", requirement))]
+        return {name}.union(*(closure(inner) for names in nested for inner in names))
+
+    assert closure("all") == set(extras)  # every extra
+
+
+def test_what_the_set_up_makes_is_ignored_by_git():
+    # the README's virtual environment, the demo's output and the editable install's metadata
+    made = [".venv/bin/python", "out/demo/stats.json", "nbqa_builder.egg-info/PKG-INFO"]
+    checked = subprocess.run(["git", "check-ignore", "--no-index", *made], capture_output=True, text=True, cwd=ROOT)
+    if checked.returncode == 128:
+        pytest.skip(f"not a git checkout: {checked.stderr.strip()}")
+    assert checked.stdout.split() == made
 
 
 def test_what_the_readme_points_to_is_in_the_repository():

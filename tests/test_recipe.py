@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from nbqa_builder.recipe import RecipeError, load_recipe, parse_recipe
+from tests.shipped_recipes import shipped_recipe_paths, shipped_step_configs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,9 +31,20 @@ output: out/t
 
 
 def test_shipped_recipes_are_valid():
-    for path in sorted((ROOT / "recipes").glob("*.yaml")):
-        recipe = load_recipe(path)
-        assert recipe.steps, path
+    for path, step_configs in shipped_step_configs():
+        assert step_configs, path
+
+
+def test_without_bubblewrap_only_the_sandbox_steps_are_refused_with_the_fix(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # a machine without bwrap
+    with pytest.raises(RecipeError) as refused:
+        load_recipe(ROOT / "recipes" / "nbqa-github.yaml")
+    lines = str(refused.value).splitlines()
+    assert len(lines) >= 2  # execute and verify, at least
+    for line in lines:
+        assert re.search(r"nbqa-github\.yaml:\d+: steps\[\d+\]\.\w+\.sandbox: .*run `apt-get install bubblewrap`", line)
+    # the tests that read the shipped settings read every recipe all the same
+    assert [path for path, _ in shipped_step_configs()] == shipped_recipe_paths()
 
 
 def test_good_recipe_gives_typed_step_settings():

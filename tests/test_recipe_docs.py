@@ -6,8 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from nbqa_builder.recipe import STEP_CLASSES, load_recipe
+from nbqa_builder.recipe import STEP_CLASSES
 from nbqa_builder.recipe_docs import DOC, missing_reasons, render
+from tests.shipped_recipes import shipped_step_configs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,7 +29,7 @@ def test_every_key_the_shipped_recipes_use_is_documented():
     text = DOC.read_text(encoding="utf-8")
     for name in STEP_CLASSES:
         assert f"## `steps: {name}`" in text
-    for path in sorted((ROOT / "recipes").glob("*.yaml")):
-        for name, config in load_recipe(path).step_configs():
+    for path, step_configs in shipped_step_configs():
+        for name, config in step_configs:
             for key in config.model_fields_set:
                 assert f"| `{key}` |" in text, (path.name, name, key)

@@ -14,6 +14,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import sysconfig
 import tempfile
 from pathlib import Path
 
@@ -72,13 +73,29 @@ def work_folder() -> Path:
     return Path(tempfile.mkdtemp(prefix="nbqa-venv-", dir=work))
 
 
+def venv_with_the_stack(venv: Path) -> Path:
+    """A virtual environment at `venv` that imports what the Python running the tests imports.
+
+    --system-site-packages gives it its base Python's packages; when the tests run from a venv
+    (the README's), the analysis stack is in that venv's own site-packages instead, which becomes
+    the new one's (a link, so the sandbox binds the real folder: a .pth file adding it would name
+    a folder that the sandbox does not bind)."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)], check=True)
+    if sys.prefix != sys.base_prefix:
+        asked = subprocess.run([str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                               capture_output=True, text=True, check=True)
+        own = Path(asked.stdout.strip())
+        own.rmdir()  # empty: made --without-pip
+        own.symlink_to(sysconfig.get_path("purelib"), target_is_directory=True)
+    return venv
+
+
 @pytest.mark.parametrize("place", ["/tmp", "/work"])
 def test_the_sandbox_runs_from_a_venv_in(place):
     made_work = place == "/work" and not Path("/work").exists()
     base = work_folder() if place == "/work" else Path(tempfile.mkdtemp(prefix="nbqa-venv-", dir="/tmp"))
     try:
-        venv = base / "venv"
-        subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)], check=True)
+        venv = venv_with_the_stack(base / "venv")
         report = run_checks(str(venv / "bin" / "python"))
         assert report["python"] == ["ok", f"{venv}\n"]
     finally:

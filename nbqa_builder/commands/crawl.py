@@ -1,8 +1,8 @@
 """`crawl RECIPE [--plan]`: run only the GitHub crawl of a recipe (the `run` command does it too).
 
 The mirror lands in `<output>/_work/crawl/`; run the command again after any stop to resume.
-Exit codes: 0 done, 2 a user error (recipe, token, state), 75 paused (rate limit or failing API;
-run again later).
+Exit codes: 0 done, 2 a user error (recipe, token, state), 75 paused (rate limit, failing API or
+git, SIGTERM; run again later). Either way no git process and no clone outlives the command.
 """
 
 from __future__ import annotations

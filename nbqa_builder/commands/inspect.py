@@ -7,30 +7,23 @@ import json
 from pathlib import Path
 from typing import Any
 
+from nbqa_builder.commands.repository_notebook import REPO_HELP, read_in_repository, repository_folder
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("notebook", help="path to a .ipynb file")
-    parser.add_argument("--repo", help="the notebook's repository folder (default: as `run` decides: under the "
-                                       "recipe's source folder, its layout; else the nearest folder above the "
-                                       "notebook with .git, .nbqa-repo.json, a license file, or named owner__name)")
+    parser.add_argument("--repo", help=REPO_HELP)
     parser.add_argument("--recipe", help="take the validate/deps/filter settings from this recipe")
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
-def inspect_notebook(path: Path, repo_dir: Path, configs: dict[str, Any]) -> dict[str, Any]:
-    from nbqa_builder.deps.step import DepsStep
-    from nbqa_builder.filters.step import FilterStep
-    from nbqa_builder.notebooks.validate import ValidateStep
-    from nbqa_builder.sources.local import describe_repository, read_notebook
+def inspect_notebook(path: Path, repo_dir: Path, configs: dict[str, Any],
+                     tiers: tuple[str, ...] = ("interactive", "sft")) -> dict[str, Any]:
+    from nbqa_builder.filters.step import FilterConfig, FilterStep
 
-    repo = describe_repository(repo_dir)
-    notebook = read_notebook(repo, path.resolve().relative_to(repo_dir.resolve()).as_posix(), 1 << 40)
-    from nbqa_builder.filters.step import FilterConfig
-
+    notebook = read_in_repository(path, repo_dir, configs)
     filter_config = (configs.get("filter") or FilterConfig()).model_copy(update={"all_verdicts": True})
-    steps = [ValidateStep(configs.get("validate")), DepsStep(configs.get("deps")), FilterStep(filter_config)]
-    for step in steps:
-        step([notebook])
+    FilterStep(filter_config, tiers=tiers)([notebook])
     code = notebook.code_cells
     counts = [c.execution_count for c in code if c.execution_count is not None]
     return {
@@ -55,29 +48,27 @@ def inspect_notebook(path: Path, repo_dir: Path, configs: dict[str, Any]) -> dic
         "rules": notebook.checks.get("filter"),
         "verdict": "keep" if notebook.kept else "drop",
         "drop_reason": notebook.drop_reason,
+        "drop_detail": notebook.drop_detail,
         "dropped_by": notebook.dropped_by,
+        # the tier its tasks may reach (NBQA.md, "The two tiers"): `sft` when something stops a
+        # re-run offline (the reason names it); `interactive` when nothing the rules see does, the
+        # execute step having the last word (a failed re-run goes to `sft`); null when dropped
+        "tier": None if not notebook.kept else "sft" if notebook.not_interactive else "interactive",
+        "tier_reason": notebook.not_interactive,
     }
 
 
 def main(args: argparse.Namespace) -> int:
     from nbqa_builder.cli import UserError
     from nbqa_builder.recipe import load_recipe
-    from nbqa_builder.sources.local import repository_of
 
     path = Path(args.notebook)
     if not path.is_file():
         raise UserError(f"{path}: no such file")
     recipe = load_recipe(args.recipe) if args.recipe else None
-    if args.repo:
-        repo_dir = Path(args.repo)
-    elif recipe is not None and recipe.source.kind == "local":
-        repo_dir = repository_of(path, Path(recipe.source.path), recipe.source.layout)
-    else:
-        repo_dir = repository_of(path)
-    if not path.resolve().is_relative_to(repo_dir.resolve()):
-        raise UserError(f"{path} is not inside the repository folder {repo_dir}")
+    repo_dir = repository_folder(path, args.repo, recipe)
     configs: dict[str, Any] = {name: config for name, config in recipe.step_configs()} if recipe else {}
-    report = inspect_notebook(path, repo_dir, configs)
+    report = inspect_notebook(path, repo_dir, configs, tuple(recipe.tiers) if recipe else ("interactive", "sft"))
     if args.json:
         print(json.dumps(report, indent=2, default=str))
         return 0

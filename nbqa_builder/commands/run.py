@@ -158,8 +158,10 @@ def shown(path: str | Path) -> str:
 def headline(name: str, stats: dict[str, Any], dataset: Path) -> str:
     notebooks, tasks = stats["notebooks"], stats["tasks"]
     by_config = ", ".join(f"{config} {n}" for config, n in tasks["by_config"].items())
+    hundred = tasks.get("per_100_input_notebooks")
+    rate = f"; per 100 notebooks in: {hundred['tasks']} tasks, {hundred['sft']} sft, {hundred['interactive']} interactive" if hundred else ""
     return (f"{name}: {notebooks['input']} notebooks in, {notebooks['kept']} kept, {tasks['written']} tasks "
-            f"({by_config}) -> {shown(dataset)}")
+            f"({by_config}{rate}) -> {shown(dataset)}")
 
 
 def summary_lines(name: str, stats: dict[str, Any], dataset: Path) -> list[str]:

@@ -36,9 +36,11 @@ def main(args: argparse.Namespace) -> int:
         print("tasks by kind: " + ", ".join(f"{k}={v}" for k, v in tasks["kinds"].items()))
     if tasks.get("dropped"):
         print("tasks dropped: " + ", ".join(f"{k}={v}" for k, v in tasks["dropped"].items()))
-    hundred = tasks.get("per_100_kept_notebooks")
-    if hundred:
-        print(f"per 100 kept notebooks: tasks={hundred['tasks']} interactive={hundred['interactive']}")
+    for notebooks in ("input", "kept"):
+        hundred = tasks.get(f"per_100_{notebooks}_notebooks")
+        if hundred:
+            print(f"per 100 {notebooks} notebooks: tasks={hundred['tasks']} interactive={hundred['interactive']} "
+                  f"sft={hundred.get('sft', 0)}")
     rerun = rerun_line(stats)
     if rerun:
         print(rerun)
@@ -53,12 +55,14 @@ def largest_drops(stats: dict[str, Any], n: int = 3) -> list[str]:
 
 
 def rerun_line(stats: dict[str, Any]) -> str | None:
-    """How many of the notebooks the rules kept re-ran offline to their end (the execute step's
-    count); None when the recipe has no execute step."""
+    """Of the kept notebooks (those in the dataset), how many re-ran offline to their end and how
+    many are `sft` only, by cause; None when the recipe has no execute step."""
     executed = [step for step in stats["steps"] if step["step"].split("#")[0] == "execute"]
-    if not executed:
+    tiers = stats["notebooks"].get("tiers")
+    if not executed or tiers is None:
         return None
-    total = executed[-1]["in"]
-    ran = int(stats.get("metrics", {}).get(executed[-1]["step"], {}).get("ran_to_end", 0))
-    share = f" ({100 * ran / total:.0f}%)" if total else ""
-    return f"re-ran offline to their end: {ran} of the {total} notebooks the rules kept{share}"
+    kept = stats["notebooks"]["kept"]
+    share = f" ({100 * tiers['reran_to_end'] / kept:.0f}%)" if kept else ""
+    causes = ", ".join(f"{cause} {n}" for cause, n in tiers["sft_only_by_cause"].items())
+    return (f"re-ran offline to their end: {tiers['reran_to_end']} of the {kept} kept notebooks{share}; "
+            f"sft only: {tiers['sft_only']}" + (f" ({causes})" if causes else ""))

@@ -3,9 +3,10 @@
 A local path is tried relative to the notebook's folder, then to the repository root, then by its
 file name anywhere in the repository (unique name: found; several: the one whose trailing folders
 match best, else `ambiguous`). Absolute paths (`C:\\Users\\me\\x.csv`, `~/x.csv`) can only be
-matched by name. A URL of the notebook's own repository on GitHub resolves to the local file (the
-deps step then rewrites the code to read it; deps/rewrite.py). A glob pattern becomes one ref per
-file it matches, written as the code's `glob` call gives it. A fetch over the network
+matched by name. A URL of the notebook's own repository on GitHub resolves to the local file, and
+a URL whose file the crawl fetched resolves to the copy it left in the repository's folder
+(deps/fetched.py); the deps step then rewrites the code to read it (deps/rewrite.py). A glob
+pattern becomes one ref per file it matches, written as the code's `glob` call gives it. A fetch over the network
 (`requests.get`, `sns.load_dataset`) stays a `url` ref: no file of the repository can stand for it.
 
 Nothing outside `repo_dir` is ever read: a relative path that climbs out of the repository is
@@ -20,15 +21,14 @@ import os
 import posixpath
 import re
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
 
 from nbqa_builder.deps.analyze import is_url
+from nbqa_builder.deps.fetched import FETCHED_DIR, FetchedIndex, github_file, read_fetched_index
 from nbqa_builder.records import AMBIGUOUS, DYNAMIC, FOUND, GLOB, MISSING, NETWORK, URL, DataRef, Notebook
 
 SKIPPED_DIRS = frozenset((".git", ".hg", ".svn"))
 SNIFF_BYTES = 8192  # a NUL byte in the first 8 KB marks a binary file (as git does)
 CHUNK_BYTES = 1 << 20
-GITHUB_HOSTS = frozenset(("github.com", "www.github.com", "raw.githubusercontent.com", "raw.github.com"))
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,8 @@ class RepoFiles:
         self._symlinks: set[str] = set()
         self._info: dict[str, FileInfo | None] = {}
         self._scan()
+        # the files the crawl fetched for the URLs its notebooks read, and the URLs it could not fetch
+        self.fetched: FetchedIndex = read_fetched_index(self.root)
 
     def _scan(self) -> None:
         pending = [""]
@@ -68,7 +70,8 @@ class RepoFiles:
                             pending.append(relative)
                     elif entry.is_file():  # follows a symlink to a file: checked when read
                         self.paths.add(relative)
-                        self.by_name.setdefault(entry.name, []).append(relative)
+                        if not relative.startswith(FETCHED_DIR + "/"):  # a URL's copy stands for its URL only
+                            self.by_name.setdefault(entry.name, []).append(relative)
                         if entry.is_symlink():
                             self._symlinks.add(relative)
                 except OSError:
@@ -140,7 +143,8 @@ def resolve_data_refs(notebook: Notebook, refs: list[DataRef], repo_files: RepoF
                 resolved_refs.append(ref)
             continue
         if is_url(ref.as_written):
-            status, resolved = URL, _same_repo_file(ref.as_written, repo_ids, repo_files)
+            resolved = _same_repo_file(ref.as_written, repo_ids, repo_files) or repo_files.fetched.files.get(ref.as_written)
+            status = URL
         else:
             status, resolved = _resolve_local(ref.as_written, notebook_dir, repo_files)
         _describe(ref, status, resolved, repo_files)
@@ -169,7 +173,7 @@ def _glob(pattern: str, notebook_dir: str, repo_files: RepoFiles) -> list[tuple[
         if full == ".." or full.startswith("../"):
             continue
         regex = _glob_regex(full)
-        matches = sorted(path for path in repo_files.paths if regex.fullmatch(path))
+        matches = sorted(path for path in repo_files.paths if regex.fullmatch(path) and not path.startswith(FETCHED_DIR + "/"))
         if matches:
             return [(posixpath.relpath(path, base) if base else path, path) for path in matches]
     return []
@@ -220,24 +224,10 @@ def _repo_ids(repo: str) -> set[str]:
 
 def _same_repo_file(url: str, repo_ids: set[str], repo_files: RepoFiles) -> str | None:
     """The local path of a raw/blob URL into the notebook's own repository, if that file is here."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
+    target = github_file(url)
+    if target is None or target.repo.lower() not in repo_ids:
         return None
-    host = (parts.hostname or "").lower()
-    if host not in GITHUB_HOSTS:
-        return None
-    segments = [unquote(s) for s in parts.path.split("/") if s]
-    if len(segments) < 2 or f"{segments[0]}/{segments[1]}".lower() not in repo_ids:
-        return None
-    rest = segments[2:]
-    if not host.startswith("raw"):  # github.com/<owner>/<name>/(blob|raw)/<ref>/<path>
-        if not rest or rest[0] not in ("blob", "raw"):
-            return None
-        rest = rest[1:]
-    # <ref>/<path>, where the ref may be spelled refs/heads/<branch>
-    skip = 3 if rest[:1] == ["refs"] and len(rest) > 3 else 1
-    path = "/".join(rest[skip:])
+    path = target.path_at_one_segment_ref()
     return path if path in repo_files else None
 
 

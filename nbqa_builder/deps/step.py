@@ -4,7 +4,10 @@ A read of the repository's own file through a URL or an absolute path is rewritt
 the local file (deps/rewrite.py; `checks["rewritten_reads"]` lists them); a found read that still
 names a URL or an absolute path cannot be served in the sandbox, so it counts as a network read
 (`url`) or a `missing` file. It never drops a notebook; the filter step decides from
-`notebook.checks["deps"]`.
+`notebook.checks["deps"]`. A URL whose file the crawl fetched (sources/github_urls.py) is rewritten
+the same way to the copy in the repository's folder; one it could not fetch, or whose code builds the
+URL from parts (no constant to rewrite), stays a `url` read, with the reason in
+`checks["url_fetch"]` (URL -> reason).
 """
 
 from __future__ import annotations
@@ -14,8 +17,8 @@ from typing import Any
 
 from pydantic import Field
 
-from nbqa_builder.deps.analyze import find_data_refs
-from nbqa_builder.deps.analyze import is_url
+from nbqa_builder.deps.analyze import find_data_refs, is_url
+from nbqa_builder.deps.fetched import FetchedIndex
 from nbqa_builder.deps.resolve import RepoFiles, resolve_data_refs
 from nbqa_builder.deps.rewrite import local_targets, rewrite_reads
 from nbqa_builder.notebooks.code import notebook_trees
@@ -39,6 +42,16 @@ def summarize_data_refs(refs: list[DataRef]) -> dict[str, Any]:
         summary[ref.status] += 1
     summary["complete"] = bool(refs) and summary[FOUND] == len(refs)
     return summary
+
+
+def _why_not_local(url: str, fetched: FetchedIndex) -> str | None:
+    """Why a URL read is still a network read after the crawl fetched what it could; None when
+    the crawl did not try it (a local source, a network call such as `requests.get`)."""
+    if url in fetched.failed:
+        return fetched.failed[url]
+    if url in fetched.files:
+        return "not_rewritten: the file was fetched, but the code builds its URL from parts, so it cannot be pointed at the copy"
+    return None
 
 
 class DepsStep(Step):
@@ -82,6 +95,10 @@ class DepsStep(Step):
             for ref in refs:
                 if ref.status == FOUND and code_path(ref.as_written) is None:  # not rewritten
                     ref.status, ref.resolved = (URL if is_url(ref.as_written) else MISSING), None
+            failed = {ref.as_written: _why_not_local(ref.as_written, repo_files.fetched) for ref in refs if ref.status == URL}
+            failed = {url: reason for url, reason in failed.items() if reason}
+            if failed:  # why the crawl's copy cannot stand for them: the read stays a network read
+                notebook.checks["url_fetch"] = failed
         notebook.data_refs = refs
         notebook.checks["deps"] = summarize_data_refs(refs)
         return None

@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 MAX_OUTPUT_CHARS = 2000
 NO_DATA_FILE = "no_data_file"
+# a name a question can give a file by: `sales.csv`, not `data?id=3` nor a bare host
+_FILE_NAME = re.compile(r"^[\w\-. ]+\.[A-Za-z0-9]{1,8}$")
 
 
 def displayed_text(outputs: list[dict]) -> str | None:
@@ -199,8 +201,13 @@ def build_task(notebook: Notebook, cells: list[int], reading: Reading, shown: st
                 question_kind=stat.kind)
     spec_files = {(ref.resolved or ref.as_written) for ref in reading.refs}
     placed = {f.sha256 for f in data_files}
-    if any(ref.sha256 not in placed for ref in reading.refs):
-        task.drop_reason = "data_file_not_local"  # read from a URL: the task's files cannot hold it
+    absent = [ref for ref in reading.refs if ref.sha256 is None or ref.sha256 not in placed]
+    if absent and not (notebook.not_interactive and all(_FILE_NAME.match(PurePosixPath(ref.resolved or ref.as_written).name)
+                                                        for ref in absent)):
+        # read from a URL or a missing file: the task's files cannot hold it. A notebook kept for
+        # `sft` keeps the task where the question can still name the file (its tasks are
+        # grounded in the stored outputs; `reference_checked` stays false)
+        task.drop_reason = "data_file_not_local"
     elif (len({PurePosixPath(path).name for path in spec_files}) != len(spec_files)
             or len({PurePosixPath(f.path).name for f in data_files}) != len(data_files)):
         task.drop_reason = "ambiguous_file_names"  # the reference program finds its files by name
@@ -398,7 +405,8 @@ def _candidate_task(notebook: Notebook, cells: list[int], shown: str | None, max
     value = shown_value(shown) if shown is not None else None
     if value is None and has_image(outputs):
         return _dropped(notebook, cells, "chart_output")  # no heuristic task is a chart
-    reading = read_slice(cells, notebook_trees(notebook), notebook.data_refs, notebook.cache.setdefault("defined", {}))
+    reading = read_slice(cells, notebook_trees(notebook), notebook.data_refs, notebook.cache.setdefault("defined", {}),
+                         absent_files=bool(notebook.not_interactive))
     if reading.stat is not None and value is not None:
         return build_task(notebook, cells, reading, shown, max_value_chars)
     if reading.reason not in (None, UNRENDERABLE_STATISTIC):  # a step before the answer stopped it

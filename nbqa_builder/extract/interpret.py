@@ -21,7 +21,9 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
+from nbqa_builder.deps.analyze import is_url
 from nbqa_builder.extract import spec as S
 from nbqa_builder.extract import statistics as T
 from nbqa_builder.extract import table_statistics as TT
@@ -65,11 +67,14 @@ class SliceReader(PandasCalls):
     """Follows the cells of a slice over descriptions (see the module doc). One per task."""
 
     def __init__(self, refs: list[DataRef], file_name: Callable[[DataRef], str],
-                 defined: dict[int, Any] | None = None) -> None:
+                 defined: dict[int, Any] | None = None, absent_files: bool = False) -> None:
         self.env: dict[str, Value] = {}
         # id(statement) -> the names it defines: the slices of one notebook share their cells'
         # statements, and reading what a statement defines costs more than the rest of a taint
         self.defined = {} if defined is None else defined
+        # a read of a file the repository lacks, or of a URL, still names its file (a notebook
+        # kept for `sft`: its tasks are grounded in the stored outputs)
+        self.absent_files = absent_files
         self.refs_by_site = {site: ref for ref in refs for site in ref.sites}
         self.file_name = file_name
         self.used_refs: dict[int, DataRef] = {}
@@ -523,14 +528,18 @@ def _side(value: Value) -> Any:
     return value.stat if isinstance(value, StatV) else value.value
 
 
-def read_slice(cells: list[int], trees: Any, refs: list[DataRef], defined: dict[int, Any] | None = None) -> Reading:
+def read_slice(cells: list[int], trees: Any, refs: list[DataRef], defined: dict[int, Any] | None = None,
+               absent_files: bool = False) -> Reading:
     """The statistic the last cell of `cells` shows, read off the cells in order (`defined`: a
-    cache shared by the slices of one notebook, see `SliceReader`)."""
+    cache shared by the slices of one notebook, see `SliceReader`). `absent_files`: reads of
+    missing files and URLs count too, by their file's name (a notebook kept for `sft`)."""
 
     def file_name(ref: DataRef) -> str:
-        return PurePosixPath(ref.resolved or ref.as_written).name
+        if ref.resolved:
+            return PurePosixPath(ref.resolved).name
+        return PurePosixPath(urlsplit(ref.as_written).path if is_url(ref.as_written) else ref.as_written).name
 
-    reader = SliceReader(refs, file_name, defined)
+    reader = SliceReader(refs, file_name, defined, absent_files)
     shown: Value = Unknown(UNRENDERABLE_STATISTIC)
     for position, index in enumerate(cells):
         tree = trees[index]

@@ -20,7 +20,7 @@ from nbqa_builder.extract.descriptions import (
     FrameV, GroupByV, GroupTableV,
     GroupSeriesV, IndexerV, ModeV, SeriesV, SortedGroupsV, StatV, UniqueV, Unknown, Value, frozen, is_label, label_tuple,
 )
-from nbqa_builder.records import FOUND
+from nbqa_builder.records import FOUND, MISSING, URL
 
 READERS = {f"pandas.{name}": name for name in S.READERS}
 NUMPY_AGGREGATIONS = {"mean": "mean", "sum": "sum", "min": "min", "max": "max", "amin": "min", "amax": "max",
@@ -146,7 +146,7 @@ class PandasCalls:
         ref = self.refs_by_site.get((self.cell, node.lineno, node.col_offset))
         if ref is None:
             return Unknown()
-        if ref.status != FOUND or not ref.resolved:
+        if (ref.status != FOUND or not ref.resolved) and not (self.absent_files and ref.status in (MISSING, URL)):
             return Unknown(DATA_NOT_LOCAL)
         if len(args) > 1:
             return Unknown()

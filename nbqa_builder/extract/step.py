@@ -10,6 +10,7 @@ sends every notebook's next request in one batch of the Batch API (extract/llm_b
 from __future__ import annotations
 
 import copy
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, Literal
 
@@ -91,7 +92,7 @@ class ExtractStep(Step):
         notebook.tasks = extract_tasks(notebook, self.config.max_tasks_per_notebook, self.config.max_value_chars)
         kept = sum(1 for task in notebook.tasks if task.drop_reason is None)
         notebook.checks["extract"] = {"tasks": kept, "tasks_dropped": len(notebook.tasks) - kept}
-        return None if kept else "no_tasks"
+        return None if kept else no_tasks_reason(notebook)
 
     def concurrency(self) -> int:
         if self.config.backend != "openai":
@@ -100,6 +101,14 @@ class ExtractStep(Step):
         return self.config.llm.max_requests if self.config.llm.mode == "batch" else self.config.max_concurrency
 
     def __call__(self, batch: list[Notebook]) -> list[Notebook]:
+        batch = self._extract(batch)
+        for notebook in batch:  # a notebook kept for `sft` only gives `sft` tasks, and says why
+            if notebook.kept and notebook.not_interactive:
+                for task in notebook.tasks:
+                    task.not_interactive = notebook.not_interactive
+        return batch
+
+    def _extract(self, batch: list[Notebook]) -> list[Notebook]:
         if self.config.backend != "openai":
             return super().__call__(batch)
         if self._threads is None:
@@ -164,3 +173,13 @@ def _put_back(notebook: Notebook, check: Any, metrics: Any, tasks: list) -> None
         else:
             place[key] = value
     notebook.tasks = tasks
+
+
+def no_tasks_reason(notebook: Notebook) -> str:
+    """`no_tasks: 4 candidates (unrenderable_statistic 3, not_a_value 1)`: why the cells that show a
+    value gave none (each candidate's reason is in `rejects/tasks.jsonl`)."""
+    if not notebook.tasks:
+        return "no_tasks: no cell that reads a data file shows a value"
+    reasons = Counter((task.drop_reason or "").split(":")[0] for task in notebook.tasks)
+    listed = ", ".join(f"{reason} {n}" for reason, n in reasons.most_common())
+    return f"no_tasks: {len(notebook.tasks)} candidates ({listed})"

@@ -21,6 +21,7 @@ import functools
 import importlib
 import importlib.util
 import inspect
+import warnings
 from typing import Any
 
 from nbqa_builder.notebooks.code import dotted_name, ipython_to_python, notebook_trees, walk
@@ -56,7 +57,9 @@ FRAME_METHODS = frozenset((
 
 
 def incompatibility(notebook: Notebook) -> str | None:
-    """`syntax_error`, `missing_module` or `removed_api` for the first code cell that has one."""
+    """`syntax_error`, `missing_module` or `removed_api` for the first code cell that has one, with
+    what matched: `removed_api: DataFrame.append (cell 4, line 2)`, `missing_module: torchx (cell 0,
+    line 1)`, `syntax_error: cell 3`."""
     aliases = dict(DEFAULT_ALIASES)
     frames: set[str] = set()  # names bound to pandas objects
     trees = notebook_trees(notebook)
@@ -67,14 +70,16 @@ def incompatibility(notebook: Notebook) -> str | None:
         if tree is None:
             if ipython_to_python(cell.source) is None:
                 continue  # a cell magic in another language (%%bash, %%html)
-            return "syntax_error"
-        reason = _cell_problem(tree, aliases, frames)
-        if reason:
-            return reason
+            return f"syntax_error: cell {index}"
+        problem = _cell_problem(tree, aliases, frames)
+        if problem:
+            reason, what, line = problem
+            return f"{reason}: {what} (cell {index}, line {line})"
     return None
 
 
-def _cell_problem(tree: ast.Module, aliases: dict[str, str], frames: set[str]) -> str | None:
+def _cell_problem(tree: ast.Module, aliases: dict[str, str], frames: set[str]) -> tuple[str, str, int] | None:
+    """(reason, what matched, line in the cell) of the cell's first problem."""
     nodes = walk(tree)
     for node in nodes:  # imports first: names of this cell may use them
         kind = type(node)
@@ -82,19 +87,19 @@ def _cell_problem(tree: ast.Module, aliases: dict[str, str], frames: set[str]) -
             for alias in node.names:
                 reason = _module_problem(alias.name)
                 if reason:
-                    return reason
+                    return reason, alias.name, node.lineno
                 head = alias.name.split(".")[0]
                 aliases[alias.asname or head] = alias.name if alias.asname else head
         elif kind is ast.ImportFrom and node.level == 0 and node.module:
             reason = _module_problem(node.module)
             if reason:
-                return reason
+                return reason, node.module, node.lineno
             for alias in node.names:
                 if alias.name == "*":
                     continue
                 full = f"{node.module}.{alias.name}"
                 if _checked(full) and not _exists(full):
-                    return "removed_api"
+                    return "removed_api", full, node.lineno
                 aliases[alias.asname or alias.name] = full
     for node in nodes:
         if type(node) is ast.Assign and _pandas_valued(node.value, aliases, frames):
@@ -103,37 +108,45 @@ def _cell_problem(tree: ast.Module, aliases: dict[str, str], frames: set[str]) -
         kind = type(node)
         if kind is ast.Attribute:
             if node.attr in REMOVED_METHODS and _removed_method(node.attr):
-                return "removed_api"
+                return "removed_api", f"DataFrame.{node.attr}", node.lineno
             full = _resolved(node, aliases)
             if full is not None and _checked(full) and not _exists(full):
-                return "removed_api"
-        elif kind is ast.Call and _call_problem(node, aliases, frames):
-            return "removed_api"
+                return "removed_api", full, node.lineno
+        elif kind is ast.Call:
+            what = _call_problem(node, aliases, frames)
+            if what:
+                return "removed_api", what, node.lineno
     return None
 
 
-def _call_problem(node: ast.Call, aliases: dict[str, str], frames: set[str]) -> bool:
+def _call_problem(node: ast.Call, aliases: dict[str, str], frames: set[str]) -> str | None:
+    """What of the call the installed libraries no longer take (`DataFrame.append`,
+    `fillna(method=)`, `resample("M")`); None when nothing."""
     func = node.func
     full = _resolved(func, aliases) if type(func) in (ast.Name, ast.Attribute) else None
     keywords = [k.arg for k in node.keywords if k.arg is not None]
     if full is not None:  # a function of a module: its keywords and, for some, a frequency
         if not _checked(full):
-            return False
+            return None
         if keywords and not _accepts(full, tuple(keywords)):
-            return True
+            return f"{full}({', '.join(k + '=' for k in keywords)})"
         freq = _argument_string(node, None, "freq")  # (given by keyword: its position varies)
-        return full in FREQUENCY_FUNCTIONS and freq is not None and not _valid_frequency(freq)
+        if full in FREQUENCY_FUNCTIONS and freq is not None and not _valid_frequency(freq):
+            return f"{full}(freq={freq!r})"
+        return None
     if type(func) is not ast.Attribute:
-        return False
+        return None
     method = func.attr
     if method == "append" and type(func.value) is ast.Name and func.value.id in frames:
-        return _removed_method(method, frames_only=True)  # (an Index still has `append`)
+        # (an Index still has `append`)
+        return "DataFrame.append" if _removed_method(method, frames_only=True) else None
     if method in KEYWORD_CHECKED_METHODS and keywords and not _method_accepts(method, tuple(keywords)):
-        return True
+        return f"{method}({', '.join(k + '=' for k in keywords)})"
     if method in FREQUENCY_METHODS:
         freq = _argument_string(node, 0, "rule" if method == "resample" else "freq")
-        return freq is not None and not _valid_frequency(freq)
-    return False
+        if freq is not None and not _valid_frequency(freq):
+            return f"{method}({freq!r})"
+    return None
 
 
 def _pandas_valued(node: ast.AST, aliases: dict[str, str], frames: set[str]) -> bool:
@@ -197,20 +210,24 @@ def _module_problem(module: str) -> str | None:
 def _lookup(full: str) -> Any:
     """The object `full` names in an installed library (importing submodules as needed), or
     `_MISSING`."""
-    parts = full.split(".")
-    try:
-        value: Any = importlib.import_module(parts[0])
-    except Exception:  # noqa: BLE001 - a library that fails to import cannot be used either
-        return _MISSING
-    for depth, part in enumerate(parts[1:], start=1):
-        if hasattr(value, part):
-            value = getattr(value, part)
-            continue
+    # asking whether a name exists must not print the library's warnings about it (NumPy warns
+    # on `hasattr(np, "object")`): the user sees them in `inspect`'s output, not the notebook's
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        parts = full.split(".")
         try:
-            value = importlib.import_module(".".join(parts[: depth + 1]))
-        except Exception:  # noqa: BLE001
+            value: Any = importlib.import_module(parts[0])
+        except Exception:  # noqa: BLE001 - a library that fails to import cannot be used either
             return _MISSING
-    return value
+        for depth, part in enumerate(parts[1:], start=1):
+            if hasattr(value, part):
+                value = getattr(value, part)
+                continue
+            try:
+                value = importlib.import_module(".".join(parts[: depth + 1]))
+            except Exception:  # noqa: BLE001
+                return _MISSING
+        return value
 
 
 _MISSING = object()
@@ -230,7 +247,9 @@ def _method_accepts(method: str, keywords: tuple[str, ...]) -> bool:
     """Whether some pandas type's `method` takes these keywords (the receiver's type is unknown)."""
     import pandas as pd
 
-    owners = [getattr(owner, method) for owner in (pd.DataFrame, pd.Series) if hasattr(owner, method)]
+    with warnings.catch_warnings():  # as in _lookup
+        warnings.simplefilter("ignore")
+        owners = [getattr(owner, method) for owner in (pd.DataFrame, pd.Series) if hasattr(owner, method)]
     return not owners or any(_signature_accepts(function, keywords) for function in owners)
 
 
@@ -252,7 +271,9 @@ def _removed_method(method: str, frames_only: bool = False) -> bool:
     import pandas as pd
 
     owners = (pd.DataFrame, pd.Series) if frames_only else (pd.DataFrame, pd.Series, pd.Index)
-    return not any(hasattr(owner, method) for owner in owners)
+    with warnings.catch_warnings():  # as in _lookup: a deprecated method may warn when asked for
+        warnings.simplefilter("ignore")
+        return not any(hasattr(owner, method) for owner in owners)
 
 
 @functools.lru_cache(maxsize=1024)

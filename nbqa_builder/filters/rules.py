@@ -1,6 +1,13 @@
 """The paper's filter rules, one function each: (notebook, config, facts) -> None | reason.
 
-A rule only decides. Counting, stamping the step name and writing rejects are the pipeline's job.
+A reason is `name: detail`, the detail naming what matched (the module, the API and its line,
+the file, the URL, the teaching set and the signal that found it, the cell and its error). A rule
+only decides. Counting (by the bare name), stamping the step name and writing rejects are the
+pipeline's job.
+
+Two kinds of rule (NBQA.md, "The two tiers"): the paper's rules drop a notebook; the rules of
+`TIER_RULES` say what stops it re-running offline (a network read, a missing file, code these
+libraries no longer run), which keeps it for the `sft` tier with that reason (filters/step.py).
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from nbqa_builder.filters.compat import incompatibility
+from nbqa_builder.filters.shapes import shown_rows
 from nbqa_builder.filters.teaching import (
     FRAMEWORK_DATASET_MODULES,
     SKLEARN_TOY_LOADERS,
@@ -17,6 +25,7 @@ from nbqa_builder.filters.teaching import (
     teaching_name,
 )
 from nbqa_builder.notebooks.facts import CodeFacts
+from nbqa_builder.notebooks.parse import error_text
 from nbqa_builder.records import AMBIGUOUS, DYNAMIC, FOUND, MISSING, URL, Notebook
 
 if TYPE_CHECKING:
@@ -42,67 +51,94 @@ _API_URL = re.compile(r"https?://(api\.|[^/\s]+/(?:api|v\d)/)|[?&](api_?key|toke
 
 def no_code(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -> str | None:
     # `not isspace()` is `strip()` being non-empty, without copying the source
-    return None if any(c.source and not c.source.isspace() for c in notebook.code_cells) else "no_code"
+    if any(c.source and not c.source.isspace() for c in notebook.code_cells):
+        return None
+    return f"no_code: {len(notebook.code_cells)} code cells, all blank"
 
 
 def out_of_order(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -> str | None:
     """Execution counts must rise strictly down the notebook (cells run top to bottom)."""
-    counts = [c.execution_count for c in notebook.code_cells if c.execution_count is not None]
-    return "out_of_order" if any(b <= a for a, b in zip(counts, counts[1:])) else None
+    ran = [(i, c.execution_count) for i, c in enumerate(notebook.cells)
+           if c.cell_type == "code" and c.execution_count is not None]
+    for (_, before), (index, count) in zip(ran, ran[1:]):
+        if count <= before:
+            return f"out_of_order: cell {index} ran as [{count}] after [{before}]"
+    return None
 
 
 def unexecuted_code_cells(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -> str | None:
     """A non-blank code cell that never ran means the stored outputs do not tell the whole story."""
-    unexecuted = sum(1 for c in notebook.code_cells
-                     if c.execution_count is None and c.source and not c.source.isspace())
-    return "unexecuted_code_cells" if unexecuted > config.max_unexecuted_code_cells else None
+    unexecuted = [i for i, c in enumerate(notebook.cells) if c.cell_type == "code"
+                  and c.execution_count is None and c.source and not c.source.isspace()]
+    if len(unexecuted) > config.max_unexecuted_code_cells:
+        return f"unexecuted_code_cells: {len(unexecuted)} never ran, first cell {unexecuted[0]}"
+    return None
 
 
 def error_outputs(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -> str | None:
-    errors = sum(1 for c in notebook.code_cells for o in c.outputs if o.get("output_type") == "error")
-    return "error_outputs" if errors > config.max_error_outputs else None
+    errors = [(i, o) for i, c in enumerate(notebook.cells) if c.cell_type == "code"
+              for o in c.outputs if o.get("output_type") == "error"]
+    if len(errors) > config.max_error_outputs:
+        index, error = errors[0]
+        return f"error_outputs: cell {index} {error_text(error)}"
+    return None
 
 
 def no_outputs(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -> str | None:
-    """Code cells with execution counts but not one output: the outputs were stripped, so nothing
-    shows that the notebook ran (here, or anywhere), and no task can be taken from its outputs."""
-    return None if any(c.outputs for c in notebook.code_cells) else "no_outputs"
+    """Code cells with execution counts but not one output: the outputs were stripped, so no task
+    can be taken from stored outputs. Not a paper rule: such a notebook is kept for the execute
+    step, whose re-run gives it outputs (`RERUN_FOR_OUTPUTS`); one that cannot re-run is dropped."""
+    if any(c.outputs for c in notebook.code_cells):
+        return None
+    return f"no_outputs: none of {len(notebook.code_cells)} code cells shows an output"
 
 
 def neural_network_or_gpu(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -> str | None:
     modules = facts.top_modules()
-    if modules & NEURAL_NETWORK_MODULES or any(m.startswith("sklearn.neural_network") for m in facts.imports):
-        return "neural_network"
-    if modules & PRETRAINED_MODULES or "from_pretrained" in facts.methods:
-        return "pretrained_model"
-    if facts.imports & GPU_MODULES or "cuda" in facts.attributes:
-        return "gpu"
+    networks = sorted(modules & NEURAL_NETWORK_MODULES) + sorted(
+        m for m in facts.imports if m.startswith("sklearn.neural_network"))
+    if networks:
+        return f"neural_network: import {networks[0]}"
+    pretrained = sorted(modules & PRETRAINED_MODULES)
+    if pretrained or "from_pretrained" in facts.methods:
+        return f"pretrained_model: {'import ' + pretrained[0] if pretrained else '.from_pretrained()'}"
+    gpu = sorted(facts.imports & GPU_MODULES)
+    if gpu or "cuda" in facts.attributes:
+        return f"gpu: {'import ' + gpu[0] if gpu else '.cuda'}"
     return None
 
 
 def external_api(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -> str | None:
-    if any(m in API_CLIENT_MODULES or m.split(".")[0] in API_CLIENT_MODULES for m in facts.imports):
-        return "external_api"
+    clients = sorted(m for m in facts.imports if m in API_CLIENT_MODULES or m.split(".")[0] in API_CLIENT_MODULES)
+    if clients:
+        return f"external_api: import {clients[0]}"
     for name in facts.called(*HTTP_CALLS):
         for strings in facts.calls[name]:
-            if any(_API_URL.search(s) for s in strings):
-                return "external_api"
+            url = next((s for s in strings if _API_URL.search(s)), None)
+            if url is not None:
+                return f"external_api: {name}({url[:200]})"
     return None
 
 
 def teaching_dataset(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -> str | None:
     for name, calls in facts.calls.items():
         if SKLEARN_TOY_LOADERS.match(name) or FRAMEWORK_DATASET_MODULES.match(name):
-            if name.endswith("fetch_openml") and not any(teaching_name(s) for args in calls for s in args):
+            named = next((teaching_name(s) for args in calls for s in args if teaching_name(s)), None)
+            if name.endswith("fetch_openml") and named is None:
                 continue  # fetch_openml reaches thousands of sets; only the famous ones count
-            return "teaching_dataset"
-        if name.endswith("load_dataset") and any(teaching_name(s) for args in calls for s in args):
-            return "teaching_dataset"  # seaborn.load_dataset("titanic"), datasets.load_dataset("mnist")
+            return f"teaching_dataset: {named or name.rsplit('.', 1)[-1]} (loader {name})"
+        if name.endswith("load_dataset"):  # seaborn.load_dataset("titanic"), datasets.load_dataset("mnist")
+            named = next((teaching_name(s) for args in calls for s in args if teaching_name(s)), None)
+            if named is not None:
+                return f"teaching_dataset: {named} (loader {name})"
     for ref in notebook.data_refs:
-        if teaching_name(ref.as_written) or (ref.resolved and teaching_name(ref.resolved)):
-            return "teaching_dataset"
-        if ref.status == FOUND and ref.resolved and header_signature(_first_line(notebook, ref.resolved, config)):
-            return "teaching_dataset"
+        named = teaching_name(ref.as_written) or (ref.resolved and teaching_name(ref.resolved))
+        if named:
+            return f"teaching_dataset: {named} (file name {ref.resolved or ref.as_written})"
+        if ref.status == FOUND and ref.resolved:
+            header = header_signature(_first_line(notebook, ref.resolved, config))
+            if header:
+                return f"teaching_dataset: {header} (header of {ref.resolved})"
     return None
 
 
@@ -111,46 +147,75 @@ def decontaminated(notebook: Notebook, config: "FilterConfig", facts: CodeFacts)
     names = {n.lower() for n in config.decontaminate.names}
     hashes = set(config.decontaminate.sha256)
     for ref in notebook.data_refs:
-        basename = (ref.resolved or ref.as_written).replace("\\", "/").rsplit("/", 1)[-1].lower()
-        if basename in names or (ref.sha256 and ref.sha256 in hashes):
-            return "benchmark_contamination"
+        path = ref.resolved or ref.as_written
+        if path.replace("\\", "/").rsplit("/", 1)[-1].lower() in names:
+            return f"benchmark_contamination: {path} (name)"
+        if ref.sha256 and ref.sha256 in hashes:
+            return f"benchmark_contamination: {path} (sha256 {ref.sha256[:12]})"
     return None
 
 
 def network_read(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -> str | None:
     """A read over the network (a URL of another repository, `requests.get`, `sns.load_dataset`,
-    a download) fails in the sandbox, which has none, and its data is not in the dataset."""
-    reads = sum(1 for ref in notebook.data_refs if ref.status == URL)
-    return "network_read" if reads > config.max_network_reads else None
+    a download) fails in the sandbox, which has none, and its data is not in the dataset. A
+    tier rule: the notebook's tasks go to `sft`. (A URL the source fetched at crawl time is
+    rewritten to its local copy: a found file, not a network read.)"""
+    reads = [ref for ref in notebook.data_refs if ref.status == URL]
+    if len(reads) > config.max_network_reads:
+        ref = reads[0]
+        # a URL built at run time is written as its whole call (`urlretrieve(url, path)`)
+        call = ref.as_written if ref.as_written.startswith(f"{ref.call}(") else f"{ref.call}({ref.as_written})"
+        fetch = (notebook.checks.get("url_fetch") or {}).get(ref.as_written)  # why the crawl could not fetch it
+        return f"network_read: {call[:200]} in cell {ref.cell}" + (f" (not fetched: {fetch})" if fetch else "")
+    return None
 
 
 def missing_data_file(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -> str | None:
     """An input the repository lacks, or that cannot be told (a path built at run time, a name
     that several files share), makes the notebook fail on re-execution at that read, even when
-    its other files are there."""
-    unresolved = sum(1 for ref in notebook.data_refs if ref.status in (MISSING, DYNAMIC, AMBIGUOUS))
-    return "missing_data_file" if unresolved > config.max_missing_data_files else None
+    its other files are there. A tier rule: the notebook's tasks go to `sft`."""
+    unresolved = [ref for ref in notebook.data_refs if ref.status in (MISSING, DYNAMIC, AMBIGUOUS)]
+    if len(unresolved) > config.max_missing_data_files:
+        ref = unresolved[0]
+        why = {MISSING: "", DYNAMIC: " (a path built at run time)", AMBIGUOUS: " (several files have this name)"}
+        return f"missing_file: {ref.as_written[:200]}{why[ref.status]} in cell {ref.cell}"
+    return None
 
 
 def too_little_data(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -> str | None:
+    """Judged on the data files present; where none is (read from a URL, or missing), on the
+    table lengths the stored outputs show; where none shows one, the notebook is kept."""
+    if not notebook.data_refs:
+        return "no_data_file: the notebook reads no data file"
     found = [r for r in notebook.data_refs if r.status == FOUND]
     if not found:
-        return "no_local_data"
+        rows = shown_rows(notebook)
+        if rows is not None and rows < config.min_data_rows:
+            return f"too_little_data: its outputs show tables of at most {rows} rows (no data file present)"
+        return None
+    largest = max(found, key=lambda r: (r.rows or 0, r.size or 0))
     largest_rows = max((r.rows or 0) for r in found)
     largest_bytes = max((r.size or 0) for r in found)
     if largest_rows < config.min_data_rows and largest_bytes < config.min_data_bytes:
-        return "too_little_data"
+        return (f"too_little_data: {largest.resolved} has {largest.rows or 0} rows, "
+                f"{largest.size or 0} bytes (the largest of {len(found)})")
     return None
 
 
 def incompatible_code(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -> str | None:
     """Code this machine's Python and libraries cannot run (filters/compat.py): the sandbox
-    re-runs it with them, and it would fail there."""
+    re-runs it with them, and it would fail there. A tier rule: the notebook's tasks go to `sft`."""
     return incompatibility(notebook)
 
 
 # rules that read the deps step's results (data refs)
 DATA_RULES = {"teaching_dataset", "decontaminate", "network_read", "missing_data_file", "too_little_data"}
+# rules that decide the tier, not the verdict: what they find stops a re-run offline, and the
+# notebook's stored code and outputs are still a real analysis (NBQA.md, "The two tiers")
+TIER_RULES = frozenset({"network_read", "missing_data_file", "incompatible_code"})
+# rules whose notebook has nothing to take tasks from but what a re-run shows: kept for the execute
+# step, which gives it its re-run's outputs or drops it (sandbox/step.py)
+RERUN_FOR_OUTPUTS = frozenset({"no_outputs"})
 
 # Order matters only for which reason a notebook that breaks several rules is recorded under:
 # cheap structural rules first, then code rules, then the rules that read data files.

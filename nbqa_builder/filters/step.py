@@ -1,7 +1,13 @@
 """The filter step: the paper's rules, with the thresholds the paper did not publish.
 
-Rules run in `rules.RULES` order and the notebook is dropped for the first that gives a reason;
-verdicts are kept in `checks["filter"]` (every rule's with `all_verdicts`, as `inspect` asks).
+Rules run in `rules.RULES` order and the notebook is dropped for the first of the paper's rules
+that gives a reason. A tier rule (`rules.TIER_RULES`: a network read, a missing file, code these
+libraries cannot run) does not drop: it keeps the notebook for the `sft` tier with its reason
+(`Notebook.not_interactive`), unless the recipe asks for the interactive tier alone (`tiers:
+[interactive]`), where it drops as before. A notebook without stored outputs (`no_outputs`) is
+kept for the execute step, whose re-run gives it outputs, unless it cannot re-run. Verdicts, with
+what matched, are kept in
+`checks["filter"]` (every rule's with `all_verdicts`, as `inspect` asks).
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from nbqa_builder.filters.rules import DATA_RULES, RULES
+from nbqa_builder.filters.rules import DATA_RULES, RERUN_FOR_OUTPUTS, RULES, TIER_RULES
 from nbqa_builder.notebooks.facts import code_facts
 from nbqa_builder.records import Notebook
 from nbqa_builder.step import Step, StepConfig
@@ -35,10 +41,10 @@ class FilterConfig(StepConfig):
     # ...unless it is a binary or wide file of at least 10 kB (Excel, Parquet, pickle).
     min_data_bytes: int = Field(10_000, ge=0)
     # The sandbox has no network: a notebook that fetches anything fails there, and what it
-    # fetched is not in the dataset. 0: every such notebook is dropped.
+    # fetched is not in the dataset. 0: every such notebook goes to the `sft` tier.
     max_network_reads: int = Field(0, ge=0)
     # A read of a file the repository lacks (or a path built at run time) fails on re-execution.
-    # 0: every such notebook is dropped, even when its other files are there.
+    # 0: every such notebook goes to the `sft` tier, even when its other files are there.
     max_missing_data_files: int = Field(0, ge=0)
     # The header line of a CSV is within its first 4 kB in any sane file.
     header_bytes: int = Field(4096, ge=64)
@@ -81,12 +87,34 @@ class FilterStep(Step):
     def required_steps(cls, config: FilterConfig) -> tuple[str, ...]:
         return cls.requires if set(active_rules(config)) & DATA_RULES else ("validate",)
 
+    def routes_to_sft(self) -> bool:
+        """Whether a tier rule keeps a notebook for `sft` (the recipe's `tiers` has it), or drops it."""
+        return "sft" in self.context.get("tiers", ("interactive", "sft"))
+
     def process(self, notebook: Notebook) -> str | None:
         facts = _LazyFacts(notebook)
         verdicts: dict[str, str | None] = {}
         notebook.checks["filter"] = verdicts
+        route = self.routes_to_sft()
+        drop = None
         for rule_name in active_rules(self.config):
-            verdicts[rule_name] = RULES[rule_name](notebook, self.config, facts)
-            if verdicts[rule_name] and not self.config.all_verdicts:
+            if (rule_name == "incompatible_code" and notebook.not_interactive and route
+                    and not self.config.all_verdicts):
+                continue  # already sft: parsing every cell would add nothing
+            verdict = verdicts[rule_name] = RULES[rule_name](notebook, self.config, facts)
+            if not verdict:
+                continue
+            if route and rule_name in TIER_RULES:
+                notebook.route_to_sft(verdict)
+                continue
+            if rule_name in RERUN_FOR_OUTPUTS:
+                notebook.checks["needs_rerun_outputs"] = verdict
+                continue
+            drop = drop or verdict
+            if not self.config.all_verdicts:
                 break
-        return next((reason for reason in verdicts.values() if reason), None)
+        needs_outputs = notebook.checks.get("needs_rerun_outputs")
+        if drop is None and needs_outputs and notebook.not_interactive:
+            # no stored outputs, and no re-run to give it some: nothing to take a task from
+            return f"{needs_outputs}, and it cannot re-run offline ({notebook.not_interactive})"
+        return drop

@@ -11,6 +11,7 @@ validator. Notebooks older than v4 take nbformat's own slow path, since they nee
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import orjson
@@ -75,10 +76,15 @@ def _fast_validator(major: int, minor: int) -> Any:
     return _VALIDATORS[key]
 
 
-def validate_notebook(data: dict[str, Any]) -> dict[str, Any]:
-    """Raise NotebookError unless nbformat would accept `data`; return it as a v4 dict.
+def validate_notebook(data: dict[str, Any], repairs: list[str] | None = None) -> dict[str, Any]:
+    """Raise NotebookError unless nbformat would accept `data`, as read and normalised; return it
+    as a v4 dict. What was repaired to make it valid is appended to `repairs`, as nbformat does it:
 
-    Mutates `data` as nbformat's validate does (missing cell ids added on v4.5+).
+    - on v4.5+, missing and duplicate cell ids are given new ones (mutating `data`, as
+      nbformat's validate does);
+    - a v4.0 to v4.4 notebook that its own minor's schema rejects is checked as nbformat's
+      upgrade to v4.5 makes it (what Jupyter opens and saves): a v4.4 notebook whose cells carry
+      ids, which v4.4 does not define, is valid so. The upgraded copy is returned.
     """
     major, minor = data.get("nbformat", 1), data.get("nbformat_minor", 0)
     if not isinstance(major, int) or not isinstance(minor, int) or isinstance(major, bool):
@@ -86,25 +92,63 @@ def validate_notebook(data: dict[str, Any]) -> dict[str, Any]:
     if major != 4:
         return _validate_with_nbformat(data)
     cells = data.get("cells")
-    if (major, minor) >= (4, 5) and isinstance(cells, list):
-        # nbformat.validate repairs missing and duplicate ids before checking the schema
-        seen: set[Any] = set()
-        for index, cell in enumerate(cells):
-            if isinstance(cell, dict):
-                if "id" not in cell or cell["id"] in seen:
-                    cell["id"] = f"nbqa-{index}"
-                seen.add(cell["id"])
+    if minor >= CELL_IDS_MINOR and isinstance(cells, list):
+        given = _give_cell_ids(cells, replace_invalid=False)
+        if given and repairs is not None:
+            repairs.append(f"{given} cell ids added or made unique")
+    error = _schema_error(data, major, minor)
+    if error is not None and minor < CELL_IDS_MINOR and isinstance(cells, list):
+        upgraded = {**data, "nbformat_minor": CELL_IDS_MINOR,
+                    "cells": [dict(cell) if isinstance(cell, dict) else cell for cell in cells]}
+        _give_cell_ids(upgraded["cells"], replace_invalid=True)
+        upgraded_error = _schema_error(upgraded, major, CELL_IDS_MINOR)
+        carries_ids = any(isinstance(cell, dict) and "id" in cell for cell in cells)
+        if upgraded_error is None:
+            if repairs is not None:
+                repairs.append(f"upgraded from v4.{minor} to v4.{CELL_IDS_MINOR}"
+                               + (f" (its cells carry ids, which v4.{minor} does not define)" if carries_ids else ""))
+            return upgraded
+        if carries_ids:  # a v4.5 notebook in all but its minor: what is wrong besides its ids
+            raise NotebookError(INVALID_NOTEBOOK, f"as v4.{CELL_IDS_MINOR}: {_first_line(upgraded_error)}")
+    if error is not None:
+        raise NotebookError(INVALID_NOTEBOOK, _first_line(error))
+    return data
+
+
+CELL_IDS_MINOR = 5  # the v4 minor that defines cell ids
+_CELL_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")  # nbformat 4.5's schema of a cell id
+
+
+def _give_cell_ids(cells: list[Any], replace_invalid: bool) -> int:
+    """Give each cell without an id, or with one an earlier cell has (or, with `replace_invalid`,
+    one that v4.5 does not allow), a new one; return how many."""
+    seen: set[Any] = set()
+    given = 0
+    for index, cell in enumerate(cells):
+        if not isinstance(cell, dict):
+            continue
+        cell_id = cell.get("id")
+        invalid = replace_invalid and not (isinstance(cell_id, str) and _CELL_ID.fullmatch(cell_id))
+        if "id" not in cell or invalid or cell_id in seen:
+            cell["id"] = f"nbqa-{index}"
+            given += 1
+        seen.add(cell["id"])
+    return given
+
+
+def _schema_error(data: dict[str, Any], major: int, minor: int) -> BaseException | None:
+    """What the schema of v`major`.`minor` says of `data`: None when it is valid."""
     try:
         validator = _fast_validator(major, minor)
     except Exception as exc:  # noqa: BLE001 - nbformat raises various errors for unknown versions
-        raise NotebookError(INVALID_NOTEBOOK, f"no schema for v{major}.{minor}: {exc}") from None
+        return ValueError(f"no schema for v{major}.{minor}: {exc}")
     if validator is None:
-        raise NotebookError(INVALID_NOTEBOOK, f"no schema for validating v{major}.{minor} notebooks")
+        return ValueError(f"no schema for validating v{major}.{minor} notebooks")
     try:
         validator.validate(data)
-    except Exception as exc:  # jsonschema.ValidationError, or a type error deep in a bad document
-        raise NotebookError(INVALID_NOTEBOOK, _first_line(exc)) from None
-    return data
+    except Exception as exc:  # noqa: BLE001 - jsonschema.ValidationError, or a type error deep in a bad document
+        return exc
+    return None
 
 
 def _validate_with_nbformat(data: dict[str, Any]) -> dict[str, Any]:
@@ -185,3 +229,9 @@ def outputs_as_text(outputs: list[dict[str, Any]]) -> str:
         elif any(k.startswith("image/") for k in (output.get("data") or {})):
             parts.append("<image>")
     return "".join(p if p.endswith("\n") else p + "\n" for p in parts).rstrip("\n")
+
+
+def error_text(error: dict[str, Any]) -> str:
+    """`KeyError '2014'`: an error output's name and message, the message cut to one short line."""
+    message = str(error.get("evalue") or "").strip().splitlines()
+    return f"{error.get('ename') or 'Error'} {message[0][:120] if message else ''}".strip()

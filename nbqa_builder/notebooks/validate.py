@@ -15,7 +15,7 @@ from nbqa_builder.notebooks.parse import (
 )
 from nbqa_builder.records import Notebook
 from nbqa_builder.redact.secrets import redact_text
-from nbqa_builder.step import Step, StepConfig
+from nbqa_builder.step import Step, StepConfig, count
 
 
 class ValidateConfig(StepConfig):
@@ -41,9 +41,11 @@ class ValidateStep(Step):
             notebook.checks["validate"] = {"error": f"size {len(raw)} bytes outside the recipe's bounds"}
             return TOO_LARGE if len(raw) > self.config.max_notebook_bytes else "empty"
         data = None
+        repairs: list[str] = []
         try:
             data = load_json(raw)
-            data = validate_notebook(data)
+            declared = f"{data.get('nbformat')}.{data.get('nbformat_minor')}"
+            data = validate_notebook(data, repairs)
         except NotebookError as exc:
             notebook.checks["validate"] = {"error": redact_text(str(exc))[0]}  # a message may quote a value
             # an invalid notebook still says which format it claims (`inspect` shows it)
@@ -53,7 +55,10 @@ class ValidateStep(Step):
         notebook.nbformat = data.get("nbformat")
         notebook.kernel = kernel_language(data)
         notebook.cells = to_cells(data)
-        notebook.checks["validate"] = {"nbformat": f"{data.get('nbformat')}.{data.get('nbformat_minor')}"}
+        notebook.checks["validate"] = {"nbformat": declared}
+        if repairs:  # what nbformat, and Jupyter, repair on reading it
+            notebook.checks["validate"]["repaired"] = repairs
+            count(notebook, self.name, "repaired_notebooks")
         if notebook.kernel is not None and notebook.kernel not in self.config.languages:
-            return NOT_PYTHON
+            return f"{NOT_PYTHON}: the kernel's language is {notebook.kernel}"
         return None

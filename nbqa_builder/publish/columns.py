@@ -44,6 +44,12 @@ TASK_COLUMNS = {
     "solver_agrees": "a blind solver (the `solve` step), from the task text and files alone, reached the label; "
                      "null when not checked",
     "solver_answer": "the blind solver's final `@name[value]` answer, when it gave one",
+    "not_interactive": "why the task is in `sft` though its notebook is kept: what stops a re-run offline "
+                       "(`network_read: pd.read_csv(https://...)`, `missing_file: data/x.csv`, "
+                       "`removed_api: DataFrame.append (cell 4, line 2)`, `rerun_failed: cell 7 KeyError '2014'`); "
+                       "null for a task that may be interactive",
+    "reference_checked": "the reference program ran in the sandbox on the task's files and printed the label; "
+                         "false where the files are absent (an `sft` task grounded in stored outputs alone)",
 }
 
 FILE_COLUMNS = {

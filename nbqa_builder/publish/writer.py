@@ -1,8 +1,10 @@
 """The end of a run: dataset shards and card, `stats.json`, and `rejects/`.
 
 Configs (ARCHITECTURE.md, "Publishing"):
-- `interactive`: data files complete, answer verified and deterministic on re-execution;
-- `sft`: every other non-visualisation task;
+- `interactive`: data files complete, the notebook re-ran offline to its end, answer verified and
+  deterministic on re-execution;
+- `sft`: every other non-visualisation task, among them those of notebooks that cannot re-run
+  offline (`not_interactive` says why; NBQA.md, "The two tiers");
 - `all`: both (its YAML entry lists both folders; no row is stored twice);
 - `visualization`: tasks whose answer is a chart, kept apart as in the paper;
 - `files`: the data files the tasks need, once per sha256.
@@ -47,7 +49,8 @@ def task_config(task: Task, require_solver: bool = False) -> str:
     """`require_solver`: the recipe's solve step says `interactive_requires_agreement`."""
     if task.is_visualization:
         return "visualization"
-    if task.deps_complete and task.verified and task.deterministic and (task.solver_agrees or not require_solver):
+    if (task.not_interactive is None and task.deps_complete and task.verified and task.deterministic
+            and (task.solver_agrees or not require_solver)):
         return "interactive"
     return "sft"
 
@@ -106,9 +109,14 @@ def _write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elaps
     row_notes: Counter[str] = Counter()
     solve = next((config for name, config in recipe.step_configs() if name == "solve"), None)
     solver: Counter[str] = Counter()  # the blind solver's verdicts on the tasks written
+    tiers: Counter[str] = Counter()  # the kept notebooks: re-ran to their end, or why they cannot
     for notebook in iter_final_records(work, last, n_parts):
         if not notebook.kept:
             continue
+        if notebook.not_interactive:
+            tiers["sft_only:" + notebook.not_interactive.partition(":")[0]] += 1
+        elif notebook.checks.get("executable"):
+            tiers["reran_to_end"] += 1
         licenses[notebook.license or "unknown"] += 1
         repositories[notebook.repo] = notebook.license
         for task in notebook.tasks:
@@ -153,11 +161,13 @@ def _write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elaps
                                     "not_checked": solver["not_checked"],
                                     "agree_share": round(solver["agree"] / checked, 4) if checked else None,
                                     "interactive_requires_agreement": solve.interactive_requires_agreement}
-    # the notebooks the rules kept are those the extractor saw (it drops those that give no task)
-    extracted = next((step["in"] for step in stats["steps"] if step["step"] == "extract"), tally.kept)
-    stats["tasks"]["per_100_kept_notebooks"] = per_hundred(stats["tasks"], extracted)
+    # one count of "kept" everywhere: the notebooks that reach the dataset
+    stats["notebooks"]["tiers"] = tier_stats(tiers, tally.kept)
+    stats["tasks"]["per_100_input_notebooks"] = per_hundred(stats["tasks"], tally.total)
+    stats["tasks"]["per_100_kept_notebooks"] = per_hundred(stats["tasks"], tally.kept)
     stats["files"] = file_stats
     stats["metrics"] = tally.metrics
+    stats["step_seconds"] = step_seconds(work, stages, n_parts)
     spend = spend_summary(output)  # every run's LLM spend into this folder, --restart included
     if spend is not None:
         stats["llm_spend"] = spend
@@ -242,13 +252,15 @@ class Tally:
 
 
 def tally_parts(summary_files: list[Path], rejects_dir: Path) -> Tally:
-    """Add up the part summaries, writing `rejects_dir/{notebooks,tasks}.jsonl` on the way, so
-    that nothing per notebook is held in memory."""
+    """Add up the part summaries, writing `rejects_dir/{notebooks,tasks}.jsonl` on the way (and
+    `not_interactive.jsonl`: the kept notebooks that cannot re-run offline, and why: their tasks
+    are `sft` only), so that nothing per notebook is held in memory."""
     if rejects_dir.exists():
         shutil.rmtree(rejects_dir)
     rejects_dir.mkdir(parents=True)
     tally = Tally()
-    with open(rejects_dir / "notebooks.jsonl", "wb") as notebooks, open(rejects_dir / "tasks.jsonl", "wb") as tasks:
+    with (open(rejects_dir / "notebooks.jsonl", "wb") as notebooks, open(rejects_dir / "tasks.jsonl", "wb") as tasks,
+          open(rejects_dir / "not_interactive.jsonl", "wb") as sft_only):
         for path in summary_files:
             summary = _read_json(path)
             tally.total += summary["notebooks"]
@@ -256,6 +268,8 @@ def tally_parts(summary_files: list[Path], rejects_dir: Path) -> Tally:
             for drop in summary["drops"]:
                 notebooks.write(_json_line(drop))
                 tally.by_step.setdefault(drop["step"], Counter())[drop["reason"].split(":")[0]] += 1
+            for routed in summary.get("not_interactive", []):
+                sft_only.write(_json_line(routed))
             for drop in summary["task_drops"]:
                 tasks.write(_json_line(drop))
                 tally.task_drops[drop["reason"].split(":")[0]] += 1
@@ -305,15 +319,38 @@ def redaction_stats(step_metrics: dict[str, float], guard: dict[str, Counter[str
             "credential_files": int(step_metrics.get("credential_files", 0))}
 
 
-def per_hundred(tasks: dict[str, Any], kept: int) -> dict[str, Any]:
-    """The task yield per 100 notebooks kept by the rules: written, interactive, dropped by
+def step_seconds(work: Path, stages: list, n_parts: int) -> dict[str, float]:
+    """Wall time spent in each step, summed over parts and workers (from every stage's part
+    summaries; a part done by an earlier run counts the time it took then)."""
+    totals: Counter[str] = Counter()
+    for stage in stages:
+        for part in range(n_parts):
+            path = work / f"stage-{stage.index}" / f"part-{part:05d}.json"
+            if path.exists():
+                totals.update(_read_json(path).get("seconds", {}))
+    return {label: round(value, 2) for label, value in totals.items()}
+
+
+def tier_stats(tiers: Counter[str], kept: int) -> dict[str, Any]:
+    """Of the kept notebooks: how many re-ran offline to their end, how many are `sft` only and
+    why (the cause's name: `network_read`, `missing_file`, `removed_api`, `rerun_failed`, ...)."""
+    causes = Counter({key.split(":", 1)[1]: n for key, n in tiers.items() if key.startswith("sft_only:")})
+    return {"reran_to_end": tiers["reran_to_end"], "sft_only": sum(causes.values()),
+            "sft_only_by_cause": dict(causes.most_common()),
+            "not_run": kept - tiers["reran_to_end"] - sum(causes.values())}  # a recipe without execute
+
+
+def per_hundred(tasks: dict[str, Any], notebooks: int) -> dict[str, Any]:
+    """The task yield per 100 notebooks (the input, or the kept): written, by tier, dropped by
     reason, by kind."""
     def scaled(n: float) -> float:
-        return round(100 * n / kept, 1) if kept else 0.0
+        return round(100 * n / notebooks, 1) if notebooks else 0.0
 
     return {
         "tasks": scaled(tasks["written"]),
         "interactive": scaled(tasks["by_config"].get("interactive", 0)),
+        "sft": scaled(tasks["by_config"].get("sft", 0)),
+        "visualization": scaled(tasks["by_config"].get("visualization", 0)),
         "dropped": {reason: scaled(n) for reason, n in tasks["dropped"].items()},
         "kinds": {kind: scaled(n) for kind, n in tasks["kinds"].items()},
     }

@@ -1,7 +1,9 @@
 """The `execute` and `verify` steps: re-run notebooks and task solutions in the sandbox.
 
-Neither step drops anything: they record what happened (flags and `checks`), and the recipe's
-filters decide. A notebook that kills its sandbox gets a verdict (`sandbox_killed`) and the run
+Neither step drops anything (but for a recipe that asks for the interactive tier alone): they
+record what happened (flags and `checks`). A notebook the rules keep for `sft` only (it cannot
+re-run offline: `Notebook.not_interactive`) is not run; one whose re-run fails goes to `sft`
+with the cell and its error (`rerun_failed: cell 7 KeyError '2014'`), its stored outputs kept. A notebook that kills its sandbox gets a verdict (`sandbox_killed`) and the run
 goes on; a sandbox that cannot start raises `SandboxError`, which stops the run before the part
 is marked done. Each step owns two warm workers with different hash seeds (one when it runs
 each notebook once), started together on first use and stopped by `close()`, at garbage
@@ -21,7 +23,8 @@ from nbqa_builder.records import FOUND, Notebook, Task, code_path
 from nbqa_builder.sandbox.backends import SandboxUnavailable, require_backend
 from nbqa_builder.sandbox.compare import canonical_outputs, outputs_match
 from nbqa_builder.sandbox.limits import Limits
-from nbqa_builder.sandbox.runner import NotebookRun, WarmWorker
+from nbqa_builder.notebooks.parse import error_text
+from nbqa_builder.sandbox.runner import CellRun, NotebookRun, WarmWorker
 from nbqa_builder.step import Step, StepConfig, count
 
 
@@ -142,6 +145,38 @@ class ExecuteStep(_SandboxStep):
     requires: ClassVar[tuple[str, ...]] = ("validate", "deps", "redact")  # it places the (redacted) data files
 
     def process(self, notebook: Notebook) -> str | None:
+        if notebook.not_interactive:  # the rules found what stops a re-run offline: sft, as it is
+            notebook.checks["execution"] = {"sandbox": self.config.sandbox, "status": "not_run",
+                                             "message": notebook.not_interactive}
+            notebook.checks.update(executable=False, outputs_match=None, deterministic=None)
+            count(notebook, self.label, "not_run_sft", 1)
+            return None
+        reason = self.rerun(notebook)
+        stripped = notebook.checks.get("needs_rerun_outputs")
+        if reason is not None:
+            count(notebook, self.label, "rerun_failed", 1)
+            if stripped:  # no stored outputs, and the re-run shows none either: no task to take
+                return f"{stripped}, and its re-run failed ({reason})"
+            if "sft" not in self.context.get("tiers", ("interactive", "sft")):
+                return reason
+            notebook.route_to_sft(reason)
+        elif stripped and notebook.checks.get("executable"):
+            self.adopt_rerun_outputs(notebook)
+        return None
+
+    def adopt_rerun_outputs(self, notebook: Notebook) -> None:
+        """A notebook stored without outputs that re-ran to its end: its cells take the outputs of
+        that re-run (real outputs of its own code on its own files), which tasks are then taken from."""
+        runs = notebook.checks["execution"]["cells"]
+        code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+        for cell, run in zip(code, runs):
+            cell.outputs = run["outputs"]
+        notebook.checks["outputs_match"] = None  # nothing stored to match
+        notebook.checks["outputs_from_rerun"] = True
+        count(notebook, self.label, "outputs_from_rerun", 1)
+
+    def rerun(self, notebook: Notebook) -> str | None:
+        """Run the notebook; `rerun_failed: cell N Error message` when it did not run to its end."""
         code_cells = [(index, cell) for index, cell in enumerate(notebook.cells) if cell.cell_type == "code"]
         cwd = posixpath.dirname(notebook.path)
         try:
@@ -162,6 +197,7 @@ class ExecuteStep(_SandboxStep):
         notebook.checks["executable"] = first.executable
         # of the notebooks the rules kept, those that re-run offline to their end (stats, run summary)
         count(notebook, self.label, "ran_to_end", int(first.executable))
+        count(notebook, self.label, "run", 1)
         notebook.checks["outputs_match"] = first.executable and all(
             outputs_match(cell.outputs, run.outputs) for (_, cell), run in zip(code_cells, first.cells)
         )
@@ -169,7 +205,16 @@ class ExecuteStep(_SandboxStep):
             None if self.config.runs < 2
             else all(run.executable for run in runs) and _same_results(runs, range(len(code_cells)))
         )
-        return None
+        failed = next(((index, run) for (index, _), run in zip(code_cells, first.cells) if run.status != "ok"), None)
+        return None if failed is None else f"rerun_failed: cell {failed[0]} {_failure(failed[1])}"
+
+
+def _failure(run: CellRun) -> str:
+    """`KeyError '2014'` for a cell that raised; the status and the host's message otherwise."""
+    error = next((o for o in run.outputs if o.get("output_type") == "error"), None)
+    if error is not None:
+        return error_text(error)
+    return f"{run.status} {run.message[:120]}".strip()
 
 
 def _same_results(runs: list[NotebookRun], positions) -> bool:
@@ -218,7 +263,13 @@ class VerifyStep(_SandboxStep):
             return
         sources = {ref.sha256: ref.source(notebook.repo_dir) for ref in notebook.data_refs
                    if ref.status == FOUND and ref.resolved and ref.sha256}
-        if any(f.sha256 not in sources or not sources[f.sha256].is_file() for f in task.data_files):
+        files_present = all(f.sha256 in sources and sources[f.sha256].is_file() for f in task.data_files)
+        task.not_interactive = task.not_interactive or notebook.not_interactive
+        if task.not_interactive:
+            # a task on a file read by URL or missing has deps_complete false: its reference cannot run
+            self.check_sft_task(task, sources if files_present and task.deps_complete else None)
+            return
+        if not files_present:
             task.executable = task.deterministic = task.verified = False
             return
         cwd = posixpath.dirname(notebook.path)
@@ -226,8 +277,7 @@ class VerifyStep(_SandboxStep):
         cells = [notebook.cells[i].source for i in task.cells]
         try:
             runs = self.run_repeatedly(cells, placed, cwd)
-            by_name = {PurePosixPath(f.path).name: str(sources[f.sha256]) for f in task.data_files}
-            references = self.run_repeatedly([task.reference_code], by_name, "") if task.reference_code else []
+            references = self.run_reference(task, sources)
         except ValueError:  # a data file's path leaves the job folder: nothing was run
             task.executable = task.deterministic = task.verified = None
             return
@@ -241,11 +291,38 @@ class VerifyStep(_SandboxStep):
             task.reference_agrees = all(run.executable and label_printed(run.cells[0].outputs, task.answers)
                                         for run in references)
             task.deterministic = task.deterministic and _same_results(references, [0])
+            task.reference_checked = bool(task.reference_agrees)
             if not task.reference_agrees:
                 task.drop_reason = "question_label_mismatch" if references[0].executable else "reference_error"
         task.verified = bool(task.executable and shown_again and task.reference_agrees is not False)
         if not task.verified and _touches_a_secret(notebook, task):
             task.drop_reason = "needs_secret"  # redaction took what the task needs to give its label
+
+
+    def run_reference(self, task: Task, sources: dict[str, Any]) -> list[NotebookRun]:
+        """The task's reference program, run (twice) with its files placed by name; [] without one."""
+        if not task.reference_code:
+            return []
+        by_name = {PurePosixPath(f.path).name: str(sources[f.sha256]) for f in task.data_files}
+        return self.run_repeatedly([task.reference_code], by_name, "")
+
+    def check_sft_task(self, task: Task, sources: dict[str, Any] | None) -> None:
+        """A task of a notebook that cannot re-run offline: grounded in its stored outputs (checked
+        by `task_problem`), its solution not re-run. Where its files are present (a notebook that
+        lacks only a module, or uses a removed API), its reference program must print the label
+        or the task is dropped; where they are absent, `reference_checked` stays false."""
+        task.executable, task.deterministic, task.verified = False, None, False
+        if sources is None or not task.reference_code:
+            return
+        try:
+            references = self.run_reference(task, sources)
+        except ValueError:  # a data file's path leaves the job folder: nothing was run
+            return
+        task.reference_agrees = all(run.executable and label_printed(run.cells[0].outputs, task.answers)
+                                    for run in references)
+        task.reference_checked = task.reference_agrees
+        if not task.reference_agrees:
+            task.drop_reason = "question_label_mismatch" if references[0].executable else "reference_error"
 
 
 def _touches_a_secret(notebook: Notebook, task: Task) -> bool:

@@ -115,7 +115,7 @@ class SolveStep(_SandboxStep):
                 task.solver_agrees = task.solver_answer = None
                 files = task_files(notebook, task)
                 why_not = ("a chart" if task.is_visualization else "no label" if not task.label.strip()
-                           else "a data file is missing" if files is None else None)
+                           else "a data file is missing" if files is None or not task.deps_complete else None)
                 if why_not:
                     self._record(notebook, task, Outcome(None, None, f"not_checked: {why_not}", 0))
                 else:

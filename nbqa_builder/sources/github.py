@@ -10,7 +10,8 @@ Steps: discover repositories (a list, a file, a repository search, code search s
 then for each: metadata (skip forks, archived and unlicensed ones before any download), the
 default branch's commit, its tree (walked subtree by subtree when GitHub truncates it), and the
 chosen files: notebooks and data files by extension and size, then the files the notebooks read
-(sources/github_reads.py). With `fetch: git` (the default) the commit and the files come over git
+(sources/github_reads.py); last, the data the notebooks read by URL from other repositories or
+allowed hosts (sources/github_urls.py). With `fetch: git` (the default) the commit and the files come over git
 (sources/github_git_crawler.py), with `fetch: api` each file is one REST `git/blobs` request (which,
 unlike the contents API, serves files over 1 MB). A repository that vanishes during the crawl
 leaves nothing in the mirror. Needs the `github` extra (PyGithub), and for `fetch: git` the git
@@ -26,8 +27,11 @@ import logging
 import os
 import re
 import shutil
+import signal
+import threading
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Iterator
 
 from nbqa_builder.recipe import REPO_NAME, GithubSource
 
@@ -74,13 +78,15 @@ class TransientExhausted(Exception):
 def crawl(source_config: GithubSource, output_dir: Path, progress: bool = True) -> Path:
     """Crawl what the recipe's github source names into a mirror; returns the mirror root.
 
-    Raises CrawlPaused (resumable: run again) when a rate-limit wait is longer than `max_wait_s`
-    or the API keeps failing, CrawlError on a rejected token or a state made with other settings.
+    Raises CrawlPaused (resumable: run again) when a rate-limit wait is longer than `max_wait_s`,
+    the API or git keeps failing, or on SIGTERM; CrawlError on a rejected token or a state made with
+    other settings. Either way the crawl's scratch (git clones included) is removed first.
     """
     from nbqa_builder.sources.github_api import GithubApi, tokens_from_environment
     from nbqa_builder.sources.github_crawler import Crawler
     from nbqa_builder.sources.github_git_crawler import GitCrawler
     from nbqa_builder.sources.github_state import CrawlState
+    from nbqa_builder.sources.github_urls import fetch_url_reads
 
     work = Path(output_dir) / "_work" / "crawl"
     mirror, tmp = work / "mirror", work / "tmp"
@@ -98,7 +104,10 @@ def crawl(source_config: GithubSource, output_dir: Path, progress: bool = True) 
         crawler_class = GitCrawler if source_config.fetch == "git" else Crawler
         crawler = crawler_class(source_config, api, state, mirror, tmp, progress=progress)
         try:
-            crawler.run()
+            with paused_by_sigterm():
+                crawler.run()
+                # the data the stored notebooks read by URL (sources/github_urls.py)
+                fetch_url_reads(source_config, api, work, tmp)
         finally:
             crawler.close()
             # a repository that vanished leaves no folder, even when a kill came before its removal
@@ -112,6 +121,38 @@ def crawl(source_config: GithubSource, output_dir: Path, progress: bool = True) 
             api.close()
         state.close()
     return mirror
+
+
+class _Sigterm(BaseException):
+    """Raised in the main thread on SIGTERM: a BaseException, as KeyboardInterrupt is, so that no
+    `except Exception` on its way (a notebook parser's, a library's) takes it for a failure of its own."""
+
+
+@contextmanager
+def paused_by_sigterm() -> Iterator[None]:
+    """SIGTERM (`kill`, a job scheduler, a container stopping) pauses the crawl as a long rate-limit
+    wait does: its git processes end, its clones are removed, the manifest is written, and the same
+    command resumes it. Only the main thread can take signals; elsewhere the default stays."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+
+    def stop(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short
+        received.append(signum)
+        raise _Sigterm()
+
+    paused = CrawlPaused("stopped by SIGTERM; run the same command again to resume")
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    except _Sigterm:
+        raise paused from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if received:  # caught on the way by code that catches everything: still a pause, not the end
+        raise paused
 
 
 def check_settings(state: Any, settings: GithubSource) -> None:

@@ -82,6 +82,7 @@ class GithubApi:
             for i, token in enumerate(secrets)
         ]
         self.dropped: list[str] = []  # labels of tokens GitHub rejected
+        self._git_turn = -1  # the token the last git job took
         self.requests = 0
         self.waited_s = 0.0
 
@@ -154,8 +155,10 @@ class GithubApi:
         log.warning("GitHub rejected %s (%s): dropped; going on with %d token(s)", token.label, reason, len(self.tokens))
 
     def git_token(self) -> TokenState:
-        """The token git requests carry (they do not count against the REST limits): the first one still accepted."""
-        return self.tokens[0]
+        """The token the next git job carries: the accepted ones in turn, as GitHub expects each token's
+        traffic to stay within its own share (git requests do not count against the REST limits)."""
+        self._git_turn = (self._git_turn + 1) % len(self.tokens)
+        return self.tokens[self._git_turn]
 
     # -- limits ---------------------------------------------------------------------------------
 

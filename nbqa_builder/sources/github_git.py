@@ -10,7 +10,8 @@ process (`http.extraHeader` given through GIT_CONFIG_COUNT/KEY/VALUE), never in 
 or a config file: nothing on disk and no error message holds it. The user's and the system's git
 config are not read, so a credential helper or a URL rewrite of theirs plays no part, and git never
 prompts. A git process runs under a deadline, with git's own low-speed limit cutting a stalled
-transfer sooner, and can be stopped from another thread (the crawl stopping).
+transfer sooner, and can be stopped from another thread (the crawl stopping). A networked git
+command and the helpers it starts end with the crawler, even a killed one (sources/github_git_reaper.py).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Iterator
 
 from nbqa_builder.recipe import GithubSource
 from nbqa_builder.sources.github import CrawlError
+from nbqa_builder.sources.github_git_reaper import GitReaper, kill_group
 
 # config from the environment (GIT_CONFIG_COUNT) came with git 2.31; partial clone long before
 MIN_GIT_VERSION = (2, 31)
@@ -119,6 +121,13 @@ class GitTransport:
         self.stop = stop or threading.Event()
         self.network_commands = 0  # git commands that went to the server
         self._count_lock = threading.Lock()
+        self._reaper: GitReaper | None = None  # started with the first networked command
+
+    def close(self) -> None:
+        """Once no git command runs any more (the crawl's workers have ended)."""
+        if self._reaper is not None:
+            self._reaper.close()
+            self._reaper = None
 
     # -- the commands -----------------------------------------------------------------------------
 
@@ -211,32 +220,45 @@ class GitTransport:
             raise GitStopped("the crawl is stopping")
         with self._count_lock:
             self.network_commands += 1
+            if self._reaper is None:
+                self._reaper = GitReaper()
+            reaper = self._reaper
         with tempfile.TemporaryFile() as errors:
+            # a process group of its own, which the reaper kills if the crawler dies first
             process = subprocess.Popen([self.program, *args], stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                                       stdout=subprocess.DEVNULL, stderr=errors, env=self._environment(auth))
-            if stdin is not None:
-                assert process.stdin is not None
-                try:
-                    process.stdin.write(stdin.encode())
-                    process.stdin.close()
-                except BrokenPipeError:
-                    pass  # git ended early; its exit status tells why
-            deadline = time.monotonic() + self.timeout_s
-            stopped = None
-            while not _ended(process):
-                if self.stop.is_set():
-                    stopped = GitStopped("the crawl is stopping")
-                elif time.monotonic() > deadline:
-                    stopped = GitFailure("timeout", f"git ran over git_timeout_s={self.timeout_s}", retryable=True)
-                elif watch is not None and max_bytes is not None and _size(watch) > max_bytes:
-                    stopped = CloneTooLarge(f"over {max_bytes:,} bytes")
-                if stopped is not None:
-                    process.kill()
-                    process.wait()
-                    raise stopped
+                                       stdout=subprocess.DEVNULL, stderr=errors, env=self._environment(auth), process_group=0)
+            reaper.watch(process.pid)
+            try:
+                self._watch(process, stdin, watch, max_bytes)
+            finally:
+                if process.returncode is None:  # stopped, or an error of ours: git and its helpers end too
+                    kill_group(process)
+                reaper.release(process.pid)
             if process.returncode != 0:
                 errors.seek(0)
                 raise classify(errors.read().decode("utf-8", "replace"))
+
+    def _watch(self, process: subprocess.Popen, stdin: str | None, watch: Path | None, max_bytes: int | None) -> None:
+        """Feed `stdin` to the running git command, then wait for it to end; raises when it must be
+        stopped: the deadline, a clone over `max_bytes`, the crawl stopping."""
+        if stdin is not None:
+            assert process.stdin is not None
+            try:
+                process.stdin.write(stdin.encode())
+                process.stdin.close()
+            except BrokenPipeError:
+                pass  # git ended early; its exit status tells why
+        deadline = time.monotonic() + self.timeout_s
+        stopped = None
+        while not _ended(process):
+            if self.stop.is_set():
+                stopped = GitStopped("the crawl is stopping")
+            elif time.monotonic() > deadline:
+                stopped = GitFailure("timeout", f"git ran over git_timeout_s={self.timeout_s}", retryable=True)
+            elif watch is not None and max_bytes is not None and _size(watch) > max_bytes:
+                stopped = CloneTooLarge(f"over {max_bytes:,} bytes")
+            if stopped is not None:
+                raise stopped
 
 
 _NOT_FOR_GIT = frozenset(("SSH_ASKPASS", "GITHUB_TOKEN", "GITHUB_TOKENS", "GH_TOKEN"))

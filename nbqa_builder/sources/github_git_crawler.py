@@ -15,7 +15,9 @@ A file is recorded only once it is written, as in `fetch: api`, so a crawl kille
 resumes where it was: a clone lives in `_work/crawl/tmp/git/` for one run only (a resumed listing
 clones its commit again: trees only), and a blob already stored anywhere in the mirror is copied,
 never fetched again. A blob that another repository's fetch is bringing is waited for, not fetched
-twice.
+twice. A git job that fails through its tries is held and tried once more when the queue is empty;
+git failures are counted apart from REST's, so that git failing for several repositories in a row
+pauses the crawl with nothing recorded against them. However the run ends, its clones are removed.
 """
 
 from __future__ import annotations
@@ -32,7 +34,16 @@ from pathlib import Path
 from typing import Any, Callable
 
 from nbqa_builder.recipe import GithubSource
-from nbqa_builder.sources.github import git_blob_sha, html_base, is_lfs_pointer, mirror_folder, mirror_holds, write_atomically
+from nbqa_builder.sources.github import (
+    MAX_FAILURES_IN_A_ROW,
+    CrawlPaused,
+    git_blob_sha,
+    html_base,
+    is_lfs_pointer,
+    mirror_folder,
+    mirror_holds,
+    write_atomically,
+)
 from nbqa_builder.sources.github_api import GithubApi, TokenState
 from nbqa_builder.sources.github_crawler import GONE, Crawler, Recorded
 from nbqa_builder.sources.github_git import (
@@ -85,6 +96,11 @@ class GitCrawler(Crawler):
         self.todo: deque[tuple[str, str, str]] = deque()
         self.relisted: set[str] = set()  # repositories whose listed commit was gone, listed again in this run
         self.cloned: set[str] = set()  # repositories with a clone of this run
+        # git jobs that failed transiently, tried again once the queue is empty: recorded as failed
+        # only when they fail again, so that an outage records no repository as its own failure
+        self.held: deque[GitJob] = deque()
+        self.held_once: set[tuple[str, str]] = set()  # (repository, stage) held before in this run
+        self.git_failures_in_a_row = 0  # counted apart from REST's: a REST call that works says nothing of git
 
     @property
     def git_fetches(self) -> int:  # type: ignore[override]
@@ -98,9 +114,11 @@ class GitCrawler(Crawler):
         workers = self.settings.git_workers
         with ThreadPoolExecutor(workers, thread_name_prefix="git") as self.pool:
             try:
-                while self.todo or self.jobs or self.waiting:
+                while self.todo or self.jobs or self.waiting or self.held:
                     while self.todo and len(self.jobs) < workers:
                         self.start(*self.todo.popleft())
+                    while self.held and not self.todo and len(self.jobs) < workers:
+                        self.retry_held(self.held.popleft())
                     for key in sorted(self.waiting - self._blocked()):
                         self.waiting.discard(key)
                         self.next_blobs(key)
@@ -112,9 +130,12 @@ class GitCrawler(Crawler):
                         self.in_flight -= job.blobs
                         self.finish(job, future)
             finally:
-                self.stop.set()  # a pause, an error, an interrupt: end the git processes still running
+                # the end, a pause, an error, SIGTERM, an interrupt: end the git processes still
+                # running, then remove this run's clones (a batch of blobs each, up to MAX_BATCH_BYTES)
+                self.stop.set()
                 self.pool.shutdown(wait=True, cancel_futures=True)
-        shutil.rmtree(self.clones, ignore_errors=True)
+                self.git.close()
+                shutil.rmtree(self.clones, ignore_errors=True)
 
     def _blocked(self) -> set[str]:
         """Waiting repositories that still need a blob in flight."""
@@ -198,8 +219,12 @@ class GitCrawler(Crawler):
                 self.close_gone(job.key, job.full_name, "skipped:clone_too_large")
             return self._repo_done(job.full_name)
         except GitFailure as exc:
+            if exc.retryable:
+                self._git_failed_transiently(job, exc)
+                if (job.key, job.stage) not in self.held_once:
+                    return self.hold(job)
             return self._git_failed(job, exc)
-        self.failures_in_a_row = 0
+        self.git_failures_in_a_row = 0
         if job.stage == "clone":
             self.cloned.add(job.full_name)
             self._listed(job, *result)
@@ -237,8 +262,30 @@ class GitCrawler(Crawler):
             self.state.set_file_statuses(job.key, [(path, f"error:{code}", exc.retryable) for path, _ in job.files])
             self.bar.update(len(job.files))
             self.next_blobs(job.key)
-        if exc.retryable:
-            self._failed_transiently(f"{job.full_name} (git {job.stage})", exc)
+
+    def _git_failed_transiently(self, job: GitJob, exc: GitFailure) -> None:
+        """Count a git job that failed through all its tries; so many in a row mean git is down for us: pause."""
+        log.warning("%s: git %s failed %d times: %s", job.full_name, job.stage, self.settings.retries, exc)
+        self.git_failures_in_a_row += 1
+        if self.git_failures_in_a_row >= MAX_FAILURES_IN_A_ROW:
+            raise CrawlPaused(
+                f"git failed {self.git_failures_in_a_row} times in a row (last: {job.full_name}, {exc}); "
+                "GitHub's git service may be down or unreachable. Run the same command again later to resume"
+            )
+
+    def hold(self, job: GitJob) -> None:
+        """Keep a transiently failed job, recording nothing, to try it again once the queue is empty."""
+        log.info("%s: git %s tried again once the other repositories are done", job.full_name, job.stage)
+        self.held_once.add((job.key, job.stage))
+        if job.stage == "blobs" and job.clone_first:
+            self.cloned.discard(job.full_name)  # its clone may be the part that failed: made again
+        self.held.append(job)
+
+    def retry_held(self, job: GitJob) -> None:
+        if job.stage == "clone":
+            self.submit(job)
+        else:  # what is still pending then (another repository may have brought some of its blobs)
+            self.next_blobs(job.key)
 
     def _repo_done(self, full_name: str | None = None) -> None:
         self.cloned.discard(full_name)

@@ -17,6 +17,7 @@ import posixpath
 import re
 
 from nbqa_builder.deps.analyze import find_data_refs
+from nbqa_builder.deps.fetched import FetchedIndex
 from nbqa_builder.deps.resolve import FileInfo, resolve_data_refs
 from nbqa_builder.notebooks.parse import NotebookError, load_json, to_cells, validate_notebook
 from nbqa_builder.records import Notebook
@@ -31,6 +32,7 @@ class TreeListing:
     def __init__(self, sizes: dict[str, int]):
         self.sizes = sizes
         self.paths = set(sizes)
+        self.fetched = FetchedIndex({}, {})  # URL reads are fetched after the repository's own files
         self.by_name: dict[str, list[str]] = {}
         for path in sorted(sizes):
             self.by_name.setdefault(path.rsplit("/", 1)[-1], []).append(path)

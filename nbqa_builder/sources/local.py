@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
+from nbqa_builder.deps.fetched import FETCHED_DIR
 from nbqa_builder.records import Notebook
 
 # License files are named LICENSE, LICENCE or COPYING, with any ending (`.md`, `.txt`, `-CODE`,
@@ -27,7 +28,8 @@ LICENSE_FILES = ("LICENSE", "LICENSE.md", "LICENSE.txt", "LICENCE", "LICENCE.md"
 _LICENSE_NAME = re.compile(r"^(?:LICEN[CS]E|COPYING)\b", re.IGNORECASE)
 _README_NAMES = ("README.md", "README.rst", "README.txt", "README")
 _OWNER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*__[A-Za-z0-9._-]+$")
-SKIP_DIRS = {".git", ".ipynb_checkpoints", "__pycache__", "node_modules", ".venv", "venv"}
+# `.nbqa-fetched`: what a crawl fetched for URL reads (deps/fetched.py), data of other repositories
+SKIP_DIRS = {".git", ".ipynb_checkpoints", "__pycache__", "node_modules", ".venv", "venv", FETCHED_DIR}
 
 # A few distinctive phrases are enough to name the common licenses; anything else is "other".
 # (Spaces match any run of white space: license texts are wrapped at any word.) ShareAlike and

@@ -19,9 +19,12 @@ from pathlib import PurePosixPath
 from nbqa_builder.answers import EXACT, Rounding, render_answers
 from nbqa_builder.extract import spec as S
 from nbqa_builder.extract import statistics as T
-from nbqa_builder.extract.concepts import CORRELATION, DISTRIBUTION, FEATURES, PREPROCESSING, SUMMARY
+from nbqa_builder.extract.charts import (
+    chart_call, chart_concepts, chart_kind_name, chart_program, chart_text, plotted_tree, stored_image,
+)
+from nbqa_builder.extract.concepts import CORRELATION, DISTRIBUTION, FEATURES, PREPROCESSING, SUMMARY, VISUALIZATION
 from nbqa_builder.extract.grounding import (
-    Scalar, answer_field, ground_answers, line_value, read_scalar, series_entries, unwrapped,
+    Scalar, answer_field, ground_answers, has_image, line_value, read_scalar, series_entries, unwrapped,
 )
 from nbqa_builder.extract.interpret import MAX_GROUPS, Reading, read_slice
 from nbqa_builder.extract.slicer import cell_names, slice_cells
@@ -291,6 +294,8 @@ def extract_tasks(notebook: Notebook, max_tasks: int, max_value_chars: int) -> l
             shown = displayed_text(cell.outputs)
             if shown is not None and shown_value(shown) is not None:
                 candidates.append((index, shown))
+            elif has_image(cell.outputs):
+                candidates.append((index, CHART))
     if not candidates or not notebook.data_refs:
         return []
     trees = notebook_trees(notebook)
@@ -304,11 +309,14 @@ def extract_tasks(notebook: Notebook, max_tasks: int, max_value_chars: int) -> l
         if not cells or not read_cells & set(cells):
             continue  # not an analysis of a data file: no task to consider
         try:
-            reading = read_slice(cells, trees, notebook.data_refs, absent_files=bool(notebook.not_interactive))
-            if reading.stat is None:
-                tasks.append(_dropped(notebook, cells, reading.reason or "unrenderable_statistic", reading.detail))
-                continue
-            task = build_task(notebook, cells, reading, shown, max_value_chars)
+            if shown is CHART:
+                task = chart_task(notebook, cells, trees)
+            else:
+                reading = read_slice(cells, trees, notebook.data_refs, absent_files=bool(notebook.not_interactive))
+                if reading.stat is None:
+                    tasks.append(_dropped(notebook, cells, reading.reason or "unrenderable_statistic", reading.detail))
+                    continue
+                task = build_task(notebook, cells, reading, shown, max_value_chars)
         except Exception as exc:  # noqa: BLE001 - code we never saw: one cell's failure is that cell's drop
             log.warning("%s cell %d: the spec reader failed: %r", notebook.uid, index, exc)
             tasks.append(_dropped(notebook, cells, "interpreter_error", type(exc).__name__))
@@ -323,6 +331,45 @@ def extract_tasks(notebook: Notebook, max_tasks: int, max_value_chars: int) -> l
                 kept += 1
         tasks.append(task)
     return tasks
+
+
+CHART = object()  # a candidate that shows a chart, not a value
+
+
+def chart_task(notebook: Notebook, cells: list[int], trees) -> Task:
+    """The visualization task of the chart the last of `cells` draws (extract/charts.py); its
+    label is set by `verify`. A chart the spec cannot state is dropped with its reason."""
+    index = cells[-1]
+    call = chart_call(trees[index])
+    if call is None:
+        return _dropped(notebook, cells, "unrenderable_chart", "not a plot call of a Series, or a keyword that picks the data")
+    if notebook.not_interactive:  # its label comes from a re-run, which this notebook cannot have
+        return _dropped(notebook, cells, "chart_needs_rerun", notebook.not_interactive)
+    plotted = {i: trees[i] for i in cells}
+    plotted[index] = plotted_tree(trees[index], call)
+    reading = read_slice(cells, plotted, notebook.data_refs)
+    if reading.stat is None:
+        return _dropped(notebook, cells, reading.reason or "unrenderable_statistic", reading.detail)
+    stat = pruned(reading.stat)
+    frame = _one_frame(stat)
+    if not isinstance(stat, T.GroupAll) or frame is None:
+        return _dropped(notebook, cells, "unrenderable_chart", f"plots {stat.kind}, not a Series of one value per group")
+    refs = [ref for ref in notebook.data_refs if any(site[0] in set(cells) for site in ref.sites) or ref.cell in set(cells)]
+    file_names, data_files, complete = task_files(refs)
+    task = Task(task="", file_names=file_names, concepts=chart_concepts(), difficulty="medium", constraints="",
+                format="", answer="", label="", solution=[], github_repo=notebook.repo, ipynb_name=notebook.path,
+                data_files=data_files, deps_complete=complete, is_visualization=True, category=VISUALIZATION,
+                source=notebook.notebook_id, commit=notebook.commit, license=notebook.license, url=notebook.url,
+                extractor_backend="heuristic", cells=list(cells), question_kind=chart_kind_name(call.kind))
+    if not complete:
+        task.drop_reason = "data_file_not_local"
+    else:
+        task.task, task.constraints, task.format = chart_text(stat, frame, call.kind)
+        task.reference_code = chart_program(stat, call.kind)
+        task.chart_image = stored_image(notebook.cells[index].outputs)
+        task.solution = _solution(notebook, cells, "a chart", "(the answers read off the chart)")
+    task.assign_id()
+    return task
 
 
 def _dropped(notebook: Notebook, cells: list[int], reason: str, detail: str = "") -> Task:

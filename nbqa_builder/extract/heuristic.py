@@ -20,9 +20,12 @@ from nbqa_builder.answers import EXACT, Rounding, render_answers
 from nbqa_builder.extract import spec as S
 from nbqa_builder.extract import statistics as T
 from nbqa_builder.extract import table_statistics as TT
+from nbqa_builder.extract.charts import (
+    chart_call, chart_concepts, chart_kind_name, chart_program, chart_text, plotted_tree, stored_image,
+)
+from nbqa_builder.extract.concepts import CORRELATION, DISTRIBUTION, FEATURES, PREPROCESSING, SUMMARY, VISUALIZATION
 from nbqa_builder.extract.degenerate import degenerate_reason
 from nbqa_builder.extract.descriptions import UNRENDERABLE_STATISTIC, snippet
-from nbqa_builder.extract.concepts import CORRELATION, DISTRIBUTION, FEATURES, PREPROCESSING, SUMMARY
 from nbqa_builder.extract.grounding import (
     RESULT, Scalar, answer_field, ground_answers, has_image, line_value, read_scalar, series_entries, unwrapped,
 )
@@ -404,7 +407,7 @@ def _candidate_task(notebook: Notebook, cells: list[int], shown: str | None, max
     outputs = notebook.cells[cells[-1]].outputs
     value = shown_value(shown) if shown is not None else None
     if value is None and has_image(outputs):
-        return _dropped(notebook, cells, "chart_output")  # no heuristic task is a chart
+        return chart_task(notebook, cells, notebook_trees(notebook))
     reading = read_slice(cells, notebook_trees(notebook), notebook.data_refs, notebook.cache.setdefault("defined", {}),
                          absent_files=bool(notebook.not_interactive))
     if reading.stat is not None and value is not None:
@@ -418,6 +421,42 @@ def _candidate_task(notebook: Notebook, cells: list[int], shown: str | None, max
     if plan is None and value is not None and not has_image(outputs):
         return _dropped(notebook, cells, reading.reason or UNRENDERABLE_STATISTIC, detail)
     return _dropped(notebook, cells, plan or output_kind(outputs), detail)
+
+
+def chart_task(notebook: Notebook, cells: list[int], trees) -> Task:
+    """The visualization task of the chart the last of `cells` draws (extract/charts.py); its
+    label is set by `verify`. A chart the spec cannot state is dropped with its reason."""
+    index = cells[-1]
+    call = chart_call(trees[index])
+    if call is None:
+        return _dropped(notebook, cells, "unrenderable_chart", "not a plot call of a Series, or a keyword that picks the data")
+    if notebook.not_interactive:  # its label comes from a re-run, which this notebook cannot have
+        return _dropped(notebook, cells, "chart_needs_rerun", notebook.not_interactive)
+    plotted = {i: trees[i] for i in cells}
+    plotted[index] = plotted_tree(trees[index], call)
+    reading = read_slice(cells, plotted, notebook.data_refs)
+    if reading.stat is None:
+        return _dropped(notebook, cells, reading.reason or "unrenderable_statistic", reading.detail)
+    stat = pruned(reading.stat)
+    frame = _one_frame(stat)
+    if not isinstance(stat, T.GroupAll) or frame is None:
+        return _dropped(notebook, cells, "unrenderable_chart", f"plots {stat.kind}, not a Series of one value per group")
+    refs = [ref for ref in notebook.data_refs if any(site[0] in set(cells) for site in ref.sites) or ref.cell in set(cells)]
+    file_names, data_files, complete = task_files(refs)
+    task = Task(task="", file_names=file_names, concepts=chart_concepts(), difficulty="medium", constraints="",
+                format="", answer="", label="", solution=[], github_repo=notebook.repo, ipynb_name=notebook.path,
+                data_files=data_files, deps_complete=complete, is_visualization=True, category=VISUALIZATION,
+                source=notebook.notebook_id, commit=notebook.commit, license=notebook.license, url=notebook.url,
+                extractor_backend="heuristic", cells=list(cells), question_kind=chart_kind_name(call.kind))
+    if not complete:
+        task.drop_reason = "data_file_not_local"
+    else:
+        task.task, task.constraints, task.format = chart_text(stat, frame, call.kind)
+        task.reference_code = chart_program(stat, call.kind)
+        task.chart_image = stored_image(notebook.cells[index].outputs)
+        task.solution = _solution(notebook, cells, "a chart", "(the answers read off the chart)")
+    task.assign_id()
+    return task
 
 
 def _dropped(notebook: Notebook, cells: list[int], reason: str, detail: str = "") -> Task:

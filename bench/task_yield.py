@@ -14,7 +14,7 @@ at execution order and errors, so that more real notebooks reach extraction: it 
 of kept notebooks that give a task and the tasks per 100 kept notebooks.
 
 Each run prints its tasks by category and why the candidate cells that gave no task gave none.
-Then `audit` re-checks every task of the second run whose data files are present: an interactive
+Then `audit` re-checks every task of the last two runs whose data files are present: an interactive
 task's solution and reference program, an sft task's reference program (NBQA.md, "What makes a
 task right"); `wrong_sampled` counts the tasks it finds wrong. The last line reads
 `tasks_per_100_input=<x> sft_per_100_input=<y> interactive_per_100_input=<z> wrong_sampled=<n>`
@@ -129,9 +129,13 @@ def main() -> int:
         report("both tiers (the recipe as shipped)", both)
         lenient = run(Path(scratch) / "lenient", args.sandbox, args.timeout, ["interactive", "sft"], lenient=True)
         report("lenient rules (issue 25: the extractor's reach)", lenient)
-        counts, wrong = audit(Path(scratch) / "both" / "dataset", args.sandbox, args.timeout)
-    print(f"audit of the {counts['audited']} tasks whose files are present: "
-          f"reference agrees {counts['reference_agrees']}, wrong {counts['wrong']}")
+        counts, wrong = Counter(), []
+        for name in ("both", "lenient"):
+            run_counts, run_wrong = audit(Path(scratch) / name / "dataset", args.sandbox, args.timeout)
+            print(f"audit of the {run_counts['audited']} {name} tasks whose files are present: "
+                  f"reference agrees {run_counts['reference_agrees']}, wrong {run_counts['wrong']}")
+            counts.update(run_counts)
+            wrong += run_wrong
     for line in wrong:
         print(f"  wrong: {line}")
     before, after = baseline["tasks"]["per_100_input_notebooks"], both["tasks"]["per_100_input_notebooks"]

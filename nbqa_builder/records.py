@@ -273,6 +273,8 @@ class Task:
     # the reference program was run in the sandbox on the task's data files (and printed the
     # label: one that does not is dropped); False where the files are absent or no program exists
     reference_checked: bool = False
+    # a visualization task's chart as the notebook stored it (base64 PNG); None for other tasks
+    chart_image: str | None = None
     drop_reason: str | None = None
 
     def assign_id(self) -> str:
@@ -368,6 +370,7 @@ TASK_SCHEMA = pa.schema(
         ("solver_answer", pa.string()),
         ("not_interactive", pa.string()),
         ("reference_checked", pa.bool_()),
+        ("chart_image", pa.string()),
     ]
 )
 

@@ -42,9 +42,13 @@ def test_the_places_a_cell_shows():
     assert shown_values(outputs) == {
         "line 0": "loading...", "line 1": "5.41", "line 2": "400", "line 3": "6.75", "line 4": "Shape (400, 6)",
         "result[north]": "4.50", "result[south]": "2.25",
+        "result.index[0]": "north", "result.index[1]": "south",  # the labels are values of `region`
     }
     assert shown_values([result("<Figure size 640x480 with 1 Axes>")]) == {}
-    assert shown_values([result("   a  b\n0  1  2\n1  3  4")]) == {}  # a table is no place
+    # a table's cells are named by row and column; its numbered rows are positions, not values
+    assert shown_values([result("   a  b\n0  1  2\n1  3  4")]) == {
+        "result.loc[0, a]": "1", "result.loc[0, b]": "2", "result.loc[1, a]": "3", "result.loc[1, b]": "4"}
+    assert shown_values([result("(400, 6)")]) == {"result[0]": "400", "result[1]": "6"}
 
 
 def test_a_series_repr_is_read_entry_by_entry_and_a_cut_one_is_not():

@@ -61,7 +61,8 @@ def full_task() -> Task:
                 extractor_backend="llm", extractor_model="m", prompt_version="v3", builder_version="9.9",
                 cells=[0, 3, 5], question_kind="mean", reference_code="print('@mean[1.5] @n[2]')",
                 reference_agrees=False, solver_agrees=False, solver_answer="@mean[1.4]",
-                not_interactive="missing_file: b/c.tsv in cell 3", reference_checked=True, drop_reason="kept out")
+                not_interactive="missing_file: b/c.tsv in cell 3", reference_checked=True, chart_image="iVBORw0KGgo=",
+                drop_reason="kept out")
     task.assign_id()
     defaults = Task(task="", file_names=[], concepts=[], difficulty="", constraints="", format="", answer="", label="",
                     solution=[], github_repo="", ipynb_name="")

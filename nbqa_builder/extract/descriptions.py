@@ -88,12 +88,44 @@ class GroupSeriesV:
 
 
 @dataclass(eq=False)
+class GroupTableV:
+    """`df.groupby(by)[[a, b]].mean()`: one row per group, one column per selected column; the
+    row asked of it is the group at the top of `rank_by` (`sort_values` chooses it)."""
+
+    frame: S.Frame
+    by: Any
+    columns: tuple  # the selected columns, in order
+    method: str  # None until aggregated
+    rank_by: Any = None  # None: the first selected column
+    largest: bool = True
+
+
+@dataclass(eq=False)
+class EntryCondV:
+    """`s > 1000` where `s` is a grouped result or value counts: a condition on its entries;
+    `s[s > 1000]` keeps the entries that meet it (`kept`), `len()` or `.sum()` counts them."""
+
+    series: T.Statistic  # GroupAll | ValueCounts
+    op: str
+    value: Any
+    kept: bool = False
+
+
+@dataclass(eq=False)
 class CountsV:
     """`series.value_counts()`: counts (or shares) per value, largest first."""
 
     frame: S.Frame
     of: S.Expr
     normalize: bool = False
+    cut: bool = False  # `.head(k)`: only the top entries are shown
+
+
+@dataclass(eq=False)
+class FrameInfoV:
+    """`df.info()`: it prints the row count and each column's non-null count."""
+
+    frame: S.Frame
 
 
 @dataclass(eq=False)
@@ -137,6 +169,7 @@ class SortedGroupsV:
 
     group: GroupSeriesV
     ascending: bool
+    cut: bool = False  # `.head(k)`: only the top entries are shown
 
 
 @dataclass(eq=False)

@@ -3,7 +3,12 @@
 An answer is the value of a named place in the output of the task's *answer cell* (its last
 solution cell), never a token found somewhere in the outputs:
 - `result`: the cell's displayed result (its final expression), when that is one value;
-- `result[<label>]`: one entry of a displayed Series (`describe()`, a short `groupby` result);
+- `result[<label>]`: one entry of a displayed Series (`describe()`, a `groupby` result);
+- `result.index[<i>]`: a row label of a displayed Series or table that is a word (a group's name);
+- `result.loc[<row>, <column>]`: one cell of a displayed DataFrame; `result.shape[0]`,
+  `result.shape[1]`: its rows and columns, as pandas writes them under a table it cut
+  (`[500 rows x 6 columns]`); `result[<i>]`: one item of a displayed tuple of numbers (`df.shape`); `info.entries`, `info[<column>]`: the row count and a
+  column's non-null count that `DataFrame.info()` printed (extract/shown_tables.py);
 - `line <n>`: the n-th line the cell printed, when that line is one value, or `<text>: <value>` /
   `<text> = <value>` (the value is what follows the last `:` or `=`), or words ending in a
   number (`mean price 5.41`).
@@ -26,6 +31,7 @@ from typing import Any
 from nbqa_builder.answers import (
     EXACT, STRICT, Rounding, parse_answers, render_answers, roundings_in_format, score_response, values_match,
 )
+from nbqa_builder.extract.shown_tables import info_counts, shown_table, tuple_items
 from nbqa_builder.extract.slicer import reads_data
 from nbqa_builder.notebooks.code import notebook_trees
 from nbqa_builder.records import Answer, Notebook, Task
@@ -152,9 +158,65 @@ def shown_values(outputs: list[dict[str, Any]]) -> dict[str, str]:
             if read_scalar(text) is not None:
                 places[key] = text.strip()
             else:
-                for label, value in (series_entries(text) or {}).items():
+                entries = series_entries(text)
+                for label, value in (entries or {}).items():
                     places[f"{key}[{label}]"] = value
+                if entries is None:
+                    places.update(table_places(key, output.get("data") or {}, text))
+                else:
+                    places.update(label_places(key, list(entries), numbers=index_is_named(text)))
+    places.update(info_places(printed(outputs)))
     return places
+
+
+def label_places(key: str, labels: list[str], numbers: bool = False) -> dict[str, str]:
+    """`<key>.index[<i>]`: the row labels of a shown Series or table that are words (the group a
+    maximum belongs to); numbered rows are positions, never answers, unless the index has a name
+    (`numbers`: a `groupby("year")` result is labelled by the values of `year`)."""
+    places = {}
+    for position, label in enumerate(labels):
+        value = read_scalar(label)
+        if value is not None and (value.kind == "str" or (numbers and value.kind == "int")):
+            places[f"{key}.index[{position}]"] = label
+    return places
+
+
+def index_is_named(text: str) -> bool:
+    """Whether a Series repr names its index on a line of its own (`region`, then the entries)."""
+    lines = [line.rstrip() for line in text.strip("\n").splitlines()]
+    return len(lines) > 2 and len(lines[0].split()) == 1 and lines[0] == lines[0].lstrip()
+
+
+def table_places(key: str, data: dict[str, Any], text: str) -> dict[str, str]:
+    """The items of a shown tuple (`<key>[<i>]`), or the cells of a shown DataFrame
+    (`<key>.loc[<row>, <column>]`) and its word labels (extract/shown_tables.py)."""
+    items = tuple_items(text)
+    if items is not None:
+        return {f"{key}[{position}]": item for position, item in enumerate(items)}
+    places = {}
+    size = _TABLE_SIZE.search(text)
+    if size:  # `[500 rows x 6 columns]` under a table pandas cut
+        places = {f"{key}.shape[0]": size.group(1), f"{key}.shape[1]": size.group(2)}
+    table = shown_table(data)
+    if table is None:
+        return places
+    places.update(label_places(key, list(table.index), numbers=bool(table.index_name)))
+    for row, cells in zip(table.index, table.rows):
+        for column, cell in zip(table.columns, cells):
+            if read_scalar(cell) is not None:
+                places[f"{key}.loc[{row}, {column}]"] = cell
+    return places
+
+
+_TABLE_SIZE = re.compile(r"\n\[(\d+) rows x (\d+) columns\]\s*$")
+
+
+def info_places(text: str) -> dict[str, str]:
+    """What `DataFrame.info()` printed: `info.entries` (rows) and `info[<column>]` (non-null)."""
+    info = info_counts(text) if "non-null" in text else None
+    if info is None:
+        return {}
+    return {"info.entries": str(info.entries), **{f"info[{name}]": str(count) for name, count in info.non_null.items()}}
 
 
 def line_value(line: str) -> str | None:

@@ -19,11 +19,18 @@ from pathlib import PurePosixPath
 from nbqa_builder.answers import EXACT, Rounding, render_answers
 from nbqa_builder.extract import spec as S
 from nbqa_builder.extract import statistics as T
-from nbqa_builder.extract.concepts import CORRELATION, DISTRIBUTION, FEATURES, PREPROCESSING, SUMMARY
+from nbqa_builder.extract import table_statistics as TT
+from nbqa_builder.extract.charts import (
+    chart_call, chart_concepts, chart_kind_name, chart_program, chart_text, plotted_tree, stored_image,
+)
+from nbqa_builder.extract.concepts import CORRELATION, DISTRIBUTION, FEATURES, PREPROCESSING, SUMMARY, VISUALIZATION
+from nbqa_builder.extract.degenerate import degenerate_reason
+from nbqa_builder.extract.descriptions import UNRENDERABLE_STATISTIC, snippet
 from nbqa_builder.extract.grounding import (
-    Scalar, answer_field, ground_answers, line_value, read_scalar, series_entries, unwrapped,
+    RESULT, Scalar, answer_field, ground_answers, has_image, line_value, read_scalar, series_entries, unwrapped,
 )
 from nbqa_builder.extract.interpret import MAX_GROUPS, Reading, read_slice
+from nbqa_builder.extract.tables import Plan, table_plan
 from nbqa_builder.extract.slicer import cell_names, slice_cells
 from nbqa_builder.notebooks.code import notebook_trees
 from nbqa_builder.notebooks.parse import output_text, outputs_as_text, truncate_text
@@ -137,6 +144,8 @@ def pruned(stat: T.Statistic) -> T.Statistic:
     """The statistic over frames without the steps that cannot change it (`Frame.pruned`)."""
     if isinstance(stat, T.Round):
         return dataclasses.replace(stat, inner=pruned(stat.inner))
+    if isinstance(stat, (TT.EntryExtreme, TT.EntriesWhere)):
+        return dataclasses.replace(stat, series=pruned(stat.series))
     if isinstance(stat, T.Combine):
         sides = [pruned(s) if isinstance(s, T.Statistic) else s for s in (stat.left, stat.right)]
         return dataclasses.replace(stat, left=sides[0], right=sides[1])
@@ -147,7 +156,8 @@ def pruned(stat: T.Statistic) -> T.Statistic:
 def concepts_for(stat: T.Statistic, frame: S.Frame) -> list[str]:
     kind = stat.kind
     concepts = [CORRELATION if kind == "correlation" else
-                DISTRIBUTION if kind in ("quantile", "skew", "kurt", "most_common", "describe", "share_where") else SUMMARY]
+                DISTRIBUTION if kind in ("quantile", "skew", "kurt", "most_common", "describe", "share_where", "value_counts",
+                                             "top_values") else SUMMARY]
     if any(isinstance(op, (S.FilterRows, S.DropNA, S.FillNA, S.DropDuplicates, S.Rename, S.Merge, S.SetColumns))
            for op in frame.ops):
         concepts.append(PREPROCESSING)
@@ -161,10 +171,11 @@ def question(stat: T.Statistic, frame: S.Frame) -> tuple[str, str]:
     files = " and ".join(S.column(name) for name in frame.files())
     steps = frame.steps()
     asked = stat.text()
+    verb = "are" if getattr(stat, "plural", False) else "is"
     if steps:
-        text = f"Using {files}: " + " ".join(f"{step}." for step in steps) + f" Then, what is {asked}?"
+        text = f"Using {files}: " + " ".join(f"{step}." for step in steps) + f" Then, what {verb} {asked}?"
     else:
-        text = f"Using {files}, what is {asked}?"
+        text = f"Using {files}, what {verb} {asked}?"
     notes = ["Read each file with pandas' default settings unless a step says otherwise."]
     if steps:
         notes.append("Apply the steps in the order given.")
@@ -177,11 +188,12 @@ def _one_frame(stat: T.Statistic) -> S.Frame | None:
     return frames[0] if len(frames) == 1 else None
 
 
-def build_task(notebook: Notebook, cells: list[int], reading: Reading, shown: str, max_value_chars: int) -> Task:
-    """The task for the statistic the answer cell (the last of `cells`) shows as `shown`; a task
-    with `drop_reason` set when it cannot be asked exactly."""
-    assert reading.stat is not None
-    stat = pruned(reading.stat)
+def build_task(notebook: Notebook, cells: list[int], reading: Reading, shown: str | None, max_value_chars: int,
+               plan: Plan | None = None) -> Task:
+    """The task for the statistic the answer cell (the last of `cells`) shows as `shown`, or for
+    the values a `plan` picks out of a table it shows (extract/tables.py); a task with
+    `drop_reason` set when it cannot be asked exactly."""
+    stat = pruned(plan.stat if plan is not None else reading.stat)
     frame = _one_frame(stat)
     refs = [ref for ref in notebook.data_refs if any(site[0] in set(cells) for site in ref.sites) or ref.cell in set(cells)]
     file_names, data_files, complete = task_files(refs)
@@ -203,21 +215,26 @@ def build_task(notebook: Notebook, cells: list[int], reading: Reading, shown: st
             or len({PurePosixPath(f.path).name for f in data_files}) != len(data_files)):
         task.drop_reason = "ambiguous_file_names"  # the reference program finds its files by name
     else:
-        task.drop_reason = _build(task, notebook, cells, stat, frame, shown, max_value_chars)
+        task.drop_reason = _build(task, notebook, cells, stat, frame, shown, max_value_chars, plan)
     task.assign_id()
     return task
 
 
 def _build(task: Task, notebook: Notebook, cells: list[int], stat: T.Statistic, frame: S.Frame | None,
-           shown: str, max_value_chars: int) -> str | None:
+           shown: str | None, max_value_chars: int, plan: Plan | None = None) -> str | None:
     if frame is None:
         return "unrenderable_statistic"  # quantities over different tables: no one question
-    value = shown_value(shown)
-    if value is None:
+    value = shown_value(shown) if plan is None and shown is not None else None
+    if plan is not None:
+        made = _picked(plan, max_value_chars)
+        if isinstance(made, str):
+            return made
+        pairs, printers, entry_names, rule = made
+    elif value is None:
         return "not_a_value"
-    if isinstance(value, dict) != stat.multi():
+    elif isinstance(value, dict) != stat.multi():
         return "unrenderable_statistic"
-    if isinstance(value, dict):
+    elif isinstance(value, dict):
         pairs, printers, entry_names, rule = _several(stat, value, shown)
         if pairs is None:
             return "unrenderable_statistic"
@@ -232,11 +249,21 @@ def _build(task: Task, notebook: Notebook, cells: list[int], stat: T.Statistic, 
         name = stat.name()
         pairs, printers, entry_names = [(name, label_value)], [_printer(value, rounding, name)], None
         rule = f"@{name}[value] where value is {_value_rule(value, rounding)}."
+    degenerate = degenerate_reason(stat, [value for _, value in pairs])
+    if degenerate:
+        return degenerate
     try:
         task.label = render_answers(pairs)
     except ValueError:
         return "invalid_answer_format"
     task.answers = [Answer(name, value) for name, value in pairs]
+    if plan is not None:  # each answer at the place the plan read it from
+        for answer, pick in zip(task.answers, plan.picks):
+            answer.place = pick.place
+    elif entry_names:  # each entry of the shown Series at its own label
+        places = {name: f"{RESULT}[{label}]" for label, name in entry_names.items()}
+        for answer in task.answers:
+            answer.place = places[answer.name]
     task.answer = answer_field(task.answers)
     task.format = rule
     task.task, task.constraints = question(stat, frame)
@@ -245,7 +272,7 @@ def _build(task: Task, notebook: Notebook, cells: list[int], stat: T.Statistic, 
     task.category = task.concepts[0]
     steps = len(frame.ops) + (1 if frame.source.options else 0)
     task.difficulty = "easy" if steps == 0 else "medium" if steps <= 2 else "hard"
-    task.solution = _solution(notebook, cells, shown, task.label)
+    task.solution = _solution(notebook, cells, shown or "", task.label)
     return ground_answers(task.answers, task.format, notebook.cells[cells[-1]].outputs)
 
 
@@ -268,6 +295,26 @@ def _several(stat: T.Statistic, values: dict[str, Scalar], shown: str):
     return pairs, [printer], entry_names, rule
 
 
+def _picked(plan: Plan, max_value_chars: int):
+    """The answers a plan picks: (pairs, printers, None, format rule), or a drop reason."""
+    pairs, printers, rules = [], [], []
+    for pick in plan.picks:
+        value = read_scalar(pick.shown)
+        if value is None:
+            return "not_a_value"
+        rounding = rounding_of(pick.shown, value)
+        label_value = _label_value(value, rounding)
+        if len(label_value) > max_value_chars or "]" in label_value or "\n" in label_value:
+            return "answer_too_long"
+        pairs.append((pick.name, label_value))
+        printers.append(_printer(value, rounding, pick.name, pick.code))
+        rules.append(f"{pick.name} is {_value_rule(value, rounding)}")
+    if len({name for name, _ in pairs}) != len(pairs):
+        return "duplicate_answer_name"
+    items = " ".join(f"@{name}[value]" for name, _ in pairs)
+    return pairs, printers, None, f"{items} where " + "; ".join(rules) + "."
+
+
 def _solution(notebook: Notebook, cells: list[int], shown: str, label: str) -> list[SolutionStep]:
     files_text = "the data"
     steps = []
@@ -276,23 +323,43 @@ def _solution(notebook: Notebook, cells: list[int], shown: str, label: str) -> l
         thought = markdown_before(notebook, index) or (
             f"Load {files_text}." if position == 1 else f"Step {position}: continue the analysis.")
         steps.append(SolutionStep(thought=thought, python_code=cell.source, code_output=outputs_text(cell.outputs)))
-    result = shown.strip() if "\n" not in shown.strip() else "shown above"
+    result = shown.strip() if shown.strip() and "\n" not in shown.strip() else "shown above"
     steps.append(SolutionStep(thought=f"The result is {result}; as the format asks, the answer is {label}.", label=label))
     return steps
 
 
+def shows_something(outputs: list[dict]) -> bool:
+    """Whether a cell showed anything a task could be read from: a result, a display, or text it
+    printed (warnings on stderr are not shown values)."""
+    return any(o.get("output_type") in ("execute_result", "display_data")
+               or (o.get("output_type") == "stream" and o.get("name") == "stdout") for o in outputs)
+
+
+def output_kind(outputs: list[dict]) -> str:
+    """What a cell that gives no task showed, for its drop reason."""
+    if has_image(outputs):
+        return "chart_output"
+    for output in outputs:
+        data = output.get("data") or {}
+        if "text/html" in data and "<table" in "".join(data["text/html"]):
+            return "table_output"
+        if output.get("output_type") == "execute_result":
+            text = output_text(output).strip()
+            if series_entries(text) is not None or re.search(r"dtype: \w+$", text):  # (also a cut Series)
+                return "long_series_output"
+            return "table_output" if "\n" in text and not text.startswith(("[", "(", "{", "<")) else "not_a_value"
+    return "printed_text"
+
+
 def extract_tasks(notebook: Notebook, max_tasks: int, max_value_chars: int) -> list[Task]:
-    """The notebook's tasks, kept and dropped (a dropped one has `drop_reason`)."""
-    # candidates first, from the stored outputs alone: most cells show no value, and a notebook
-    # without one needs no parsing at all
-    candidates = []
-    for index, cell in enumerate(notebook.cells):
-        if cell.cell_type == "code" and cell.outputs:
-            shown = displayed_text(cell.outputs)
-            if shown is not None and shown_value(shown) is not None:
-                candidates.append((index, shown))
-    if not candidates or not notebook.data_refs:
+    """The notebook's tasks, kept and dropped (a dropped one has `drop_reason`): every cell that
+    shows something gives a task or says why not."""
+    candidates = [(index, displayed_text(cell.outputs)) for index, cell in enumerate(notebook.cells)
+                  if cell.cell_type == "code" and cell.outputs and shows_something(cell.outputs)]
+    if not candidates:
         return []
+    if not notebook.data_refs:
+        return [_dropped(notebook, [index], NO_DATA_FILE) for index, _ in candidates]
     trees = notebook_trees(notebook)
     names = [cell_names(trees[i]) for i in range(candidates[-1][0] + 1)]  # slices look backwards only
     read_cells = {site[0] for ref in notebook.data_refs for site in ref.sites} | {ref.cell for ref in notebook.data_refs}
@@ -302,17 +369,13 @@ def extract_tasks(notebook: Notebook, max_tasks: int, max_value_chars: int) -> l
     for index, shown in candidates:
         cells = slice_cells(names, index)
         if not cells or not read_cells & set(cells):
-            continue  # not an analysis of a data file: no task to consider
+            tasks.append(_dropped(notebook, cells or [index], NO_DATA_FILE))  # not an analysis of a data file
+            continue
         try:
-            reading = read_slice(cells, trees, notebook.data_refs, absent_files=bool(notebook.not_interactive))
-            if reading.stat is None:
-                tasks.append(_dropped(notebook, cells, reading.reason or "unrenderable_statistic", reading.detail))
-                continue
-            task = build_task(notebook, cells, reading, shown, max_value_chars)
+            task = _candidate_task(notebook, cells, shown, max_value_chars)
         except Exception as exc:  # noqa: BLE001 - code we never saw: one cell's failure is that cell's drop
             log.warning("%s cell %d: the spec reader failed: %r", notebook.uid, index, exc)
-            tasks.append(_dropped(notebook, cells, "interpreter_error", type(exc).__name__))
-            continue
+            task = _dropped(notebook, cells, "interpreter_error", type(exc).__name__)
         if task.drop_reason is None:
             if task.task in seen:  # the same question again (shown again, or rounded otherwise)
                 task.drop_reason = "duplicate_task"
@@ -322,7 +385,78 @@ def extract_tasks(notebook: Notebook, max_tasks: int, max_value_chars: int) -> l
                 seen.add(task.task)
                 kept += 1
         tasks.append(task)
+    return _without_bare_reads(tasks)
+
+
+BARE_READ_KINDS = ("shape", "row_count", "column_count", "non_null_counts")
+
+
+def _without_bare_reads(tasks: list[Task]) -> list[Task]:
+    """A file's size, asked with no step beyond reading it, is dropped when the notebook gives a
+    richer task: it teaches nothing the richer one does not."""
+    kept = [t for t in tasks if t.drop_reason is None]
+    bare = [t for t in kept if t.question_kind in BARE_READ_KINDS and t.difficulty == "easy"]
+    if len(bare) < len(kept):
+        for task in bare:
+            task.drop_reason = "bare_read_beside_richer_task"
     return tasks
+
+
+def _candidate_task(notebook: Notebook, cells: list[int], shown: str | None, max_value_chars: int) -> Task:
+    """The task of one candidate cell (the last of `cells`), kept or dropped with its reason."""
+    outputs = notebook.cells[cells[-1]].outputs
+    value = shown_value(shown) if shown is not None else None
+    if value is None and has_image(outputs):
+        return chart_task(notebook, cells, notebook_trees(notebook))
+    reading = read_slice(cells, notebook_trees(notebook), notebook.data_refs, notebook.cache.setdefault("defined", {}),
+                         absent_files=bool(notebook.not_interactive))
+    if reading.stat is not None and value is not None:
+        return build_task(notebook, cells, reading, shown, max_value_chars)
+    if reading.reason not in (None, UNRENDERABLE_STATISTIC):  # a step before the answer stopped it
+        return _dropped(notebook, cells, reading.reason, reading.detail)
+    plan = table_plan(reading.shown, outputs)
+    if isinstance(plan, Plan):
+        return build_task(notebook, cells, reading, shown, max_value_chars, plan)
+    detail = reading.detail or (snippet(reading.last) if reading.last is not None else "")
+    if plan is None and value is not None and not has_image(outputs):
+        return _dropped(notebook, cells, reading.reason or UNRENDERABLE_STATISTIC, detail)
+    return _dropped(notebook, cells, plan or output_kind(outputs), detail)
+
+
+def chart_task(notebook: Notebook, cells: list[int], trees) -> Task:
+    """The visualization task of the chart the last of `cells` draws (extract/charts.py); its
+    label is set by `verify`. A chart the spec cannot state is dropped with its reason."""
+    index = cells[-1]
+    call = chart_call(trees[index])
+    if call is None:
+        return _dropped(notebook, cells, "unrenderable_chart", "not a plot call of a Series, or a keyword that picks the data")
+    if notebook.not_interactive:  # its label comes from a re-run, which this notebook cannot have
+        return _dropped(notebook, cells, "chart_needs_rerun", notebook.not_interactive)
+    plotted = {i: trees[i] for i in cells}
+    plotted[index] = plotted_tree(trees[index], call)
+    reading = read_slice(cells, plotted, notebook.data_refs)
+    if reading.stat is None:
+        return _dropped(notebook, cells, reading.reason or "unrenderable_statistic", reading.detail)
+    stat = pruned(reading.stat)
+    frame = _one_frame(stat)
+    if not isinstance(stat, T.GroupAll) or frame is None:
+        return _dropped(notebook, cells, "unrenderable_chart", f"plots {stat.kind}, not a Series of one value per group")
+    refs = [ref for ref in notebook.data_refs if any(site[0] in set(cells) for site in ref.sites) or ref.cell in set(cells)]
+    file_names, data_files, complete = task_files(refs)
+    task = Task(task="", file_names=file_names, concepts=chart_concepts(), difficulty="medium", constraints="",
+                format="", answer="", label="", solution=[], github_repo=notebook.repo, ipynb_name=notebook.path,
+                data_files=data_files, deps_complete=complete, is_visualization=True, category=VISUALIZATION,
+                source=notebook.notebook_id, commit=notebook.commit, license=notebook.license, url=notebook.url,
+                extractor_backend="heuristic", cells=list(cells), question_kind=chart_kind_name(call.kind))
+    if not complete:
+        task.drop_reason = "data_file_not_local"
+    else:
+        task.task, task.constraints, task.format = chart_text(stat, frame, call.kind)
+        task.reference_code = chart_program(stat, call.kind)
+        task.chart_image = stored_image(notebook.cells[index].outputs)
+        task.solution = _solution(notebook, cells, "a chart", "(the answers read off the chart)")
+    task.assign_id()
+    return task
 
 
 def _dropped(notebook: Notebook, cells: list[int], reason: str, detail: str = "") -> Task:

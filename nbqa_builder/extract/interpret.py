@@ -26,8 +26,10 @@ from urllib.parse import urlsplit
 from nbqa_builder.deps.analyze import is_url
 from nbqa_builder.extract import spec as S
 from nbqa_builder.extract import statistics as T
+from nbqa_builder.extract import table_statistics as TT
 from nbqa_builder.extract.descriptions import (
-    UNRENDERABLE_PREPROCESSING, UNRENDERABLE_STATISTIC, AccessorV, CondV, Const, CountsV, FrameV, GroupByV,
+    UNRENDERABLE_PREPROCESSING, UNRENDERABLE_STATISTIC, AccessorV, CondV, Const, CountsV, EntryCondV, FrameV, GroupByV,
+    GroupTableV,
     GroupSeriesV, IndexerV, IndexOfV, Module, ModeV, SeriesV, SortedGroupsV, StatV, Unknown, Value, is_label,
 )
 from nbqa_builder.extract.pandas_calls import COMPARE, FLIPPED, PandasCalls
@@ -45,6 +47,10 @@ class Reading:
     reason: str | None = None
     detail: str = ""  # the code that could not be stated
     refs: tuple[DataRef, ...] = ()
+    # what the answer cell's last expression is (its description, and the node): extract/tables.py
+    # reads tables and long Series from the one, drop reasons name the other
+    shown: Any = None
+    last: ast.expr | None = None
 
 
 DT_FIELDS = {"year": "dt.year", "month": "dt.month", "day": "dt.day", "hour": "dt.hour", "dayofweek": "dt.dayofweek",
@@ -60,8 +66,12 @@ MUTATORS = {"insert", "pop", "update", "set_axis", "clip", "interpolate", "where
 class SliceReader(PandasCalls):
     """Follows the cells of a slice over descriptions (see the module doc). One per task."""
 
-    def __init__(self, refs: list[DataRef], file_name: Callable[[DataRef], str], absent_files: bool = False) -> None:
+    def __init__(self, refs: list[DataRef], file_name: Callable[[DataRef], str],
+                 defined: dict[int, Any] | None = None, absent_files: bool = False) -> None:
         self.env: dict[str, Value] = {}
+        # id(statement) -> the names it defines: the slices of one notebook share their cells'
+        # statements, and reading what a statement defines costs more than the rest of a taint
+        self.defined = {} if defined is None else defined
         # a read of a file the repository lacks, or of a URL, still names its file (a notebook
         # kept for `sft`: its tasks are grounded in the stored outputs)
         self.absent_files = absent_files
@@ -69,6 +79,7 @@ class SliceReader(PandasCalls):
         self.file_name = file_name
         self.used_refs: dict[int, DataRef] = {}
         self.cell = 0
+        self.last: ast.expr | None = None  # the answer cell's last expression
 
     # -- statements ------------------------------------------------------------------------------
 
@@ -80,6 +91,7 @@ class SliceReader(PandasCalls):
             if not body or not isinstance(body[-1], ast.Expr):
                 return Unknown(UNRENDERABLE_STATISTIC)
             body, last = body[:-1], body[-1].value
+            self.last = last
         for statement in body:
             try:
                 self.statement(statement)
@@ -109,7 +121,10 @@ class SliceReader(PandasCalls):
 
     def taint(self, node: ast.AST) -> None:
         """Every name a statement we do not follow binds or changes becomes Unknown."""
-        names = cell_names(ast.Module(body=[node], type_ignores=[]))
+        key = id(node)
+        if key not in self.defined:
+            self.defined[key] = (node, cell_names(ast.Module(body=[node], type_ignores=[])))
+        names = self.defined[key][1]  # (the node is kept so that its id is not reused)
         unknown = Unknown(UNRENDERABLE_PREPROCESSING, node)
         for name in names.defines if names else ():
             self.env[name] = unknown
@@ -288,8 +303,13 @@ class SliceReader(PandasCalls):
             return Unknown()
         if isinstance(owner, SeriesV) and isinstance(key, CondV) and key.frame == owner.frame:
             return SeriesV(owner.frame.then(S.FilterRows(key.cond)), owner.expr)
+        if isinstance(key, EntryCondV) and not key.kept and _entries(owner) == key.series:
+            return dataclasses.replace(key, kept=True)  # s[s > 1000]
         if isinstance(owner, GroupByV) and isinstance(key, Const) and is_label(key.value):
             return GroupByV(owner.frame, owner.by, S.Col(key.value))
+        if isinstance(owner, GroupByV) and owner.of is None and isinstance(key, Const) \
+                and isinstance(key.value, list) and key.value and all(map(is_label, key.value)):
+            return GroupTableV(owner.frame, owner.by, tuple(key.value), "")
         if isinstance(owner, GroupSeriesV) and isinstance(key, Const) and is_label(key.value):
             return StatV(T.GroupValue(owner.frame, owner.by, owner.of, owner.method, key.value))
         if isinstance(owner, CountsV) and isinstance(key, Const) and is_label(key.value):
@@ -351,6 +371,10 @@ class SliceReader(PandasCalls):
             other = self.column_expr(right, left.frame)
             if other is not None and _comparable(right):
                 return CondV(left.frame, S.Compare(left.expr, op, other))
+        series = _entries(left)
+        if series is not None and isinstance(right, Const) and isinstance(right.value, (int, float)) \
+                and not isinstance(right.value, bool):
+            return EntryCondV(series, op, right.value)
         return Unknown()
 
     def binop(self, node: ast.BinOp) -> Value:
@@ -447,6 +471,8 @@ class SliceReader(PandasCalls):
         value = self.value(node)
         if isinstance(value, GroupSeriesV):
             return StatV(T.GroupAll(value.frame, value.by, value.of, value.method))
+        if isinstance(value, CountsV) and not value.cut:
+            return StatV(TT.ValueCounts(value.frame, value.of, value.normalize))
         return value
 
 
@@ -476,6 +502,15 @@ def _set_column(name: Any, expr: S.Expr) -> S.Op:
     return S.SetColumn(name, expr)
 
 
+def _entries(value: Value) -> T.Statistic | None:
+    """The Series statistic of a grouped result or value counts, whose entries a condition tests."""
+    if isinstance(value, GroupSeriesV):
+        return T.GroupAll(value.frame, value.by, value.of, value.method)
+    if isinstance(value, CountsV) and not value.cut:
+        return TT.ValueCounts(value.frame, value.of, value.normalize)
+    return None
+
+
 def _comparable(value: Value) -> bool:
     return isinstance(value, (SeriesV, StatV)) or (isinstance(value, Const) and isinstance(value.value, (int, float, str, bool)))
 
@@ -493,16 +528,18 @@ def _side(value: Value) -> Any:
     return value.stat if isinstance(value, StatV) else value.value
 
 
-def read_slice(cells: list[int], trees: Any, refs: list[DataRef], absent_files: bool = False) -> Reading:
-    """The statistic the last cell of `cells` shows, read off the cells in order. `absent_files`:
-    reads of missing files and URLs count too, by their file's name (a notebook kept for `sft`)."""
+def read_slice(cells: list[int], trees: Any, refs: list[DataRef], defined: dict[int, Any] | None = None,
+               absent_files: bool = False) -> Reading:
+    """The statistic the last cell of `cells` shows, read off the cells in order (`defined`: a
+    cache shared by the slices of one notebook, see `SliceReader`). `absent_files`: reads of
+    missing files and URLs count too, by their file's name (a notebook kept for `sft`)."""
 
     def file_name(ref: DataRef) -> str:
         if ref.resolved:
             return PurePosixPath(ref.resolved).name
         return PurePosixPath(urlsplit(ref.as_written).path if is_url(ref.as_written) else ref.as_written).name
 
-    reader = SliceReader(refs, file_name, absent_files)
+    reader = SliceReader(refs, file_name, defined, absent_files)
     shown: Value = Unknown(UNRENDERABLE_STATISTIC)
     for position, index in enumerate(cells):
         tree = trees[index]
@@ -512,8 +549,9 @@ def read_slice(cells: list[int], trees: Any, refs: list[DataRef], absent_files: 
         if position == len(cells) - 1:
             shown = result
     used = tuple(reader.used_refs.values())
+    seen = {"shown": shown, "last": reader.last}
     if isinstance(shown, StatV):
-        return Reading(stat=shown.stat, refs=used)
+        return Reading(stat=shown.stat, refs=used, **seen)
     if isinstance(shown, Unknown):
-        return Reading(reason=shown.reason, detail=shown.detail, refs=used)
-    return Reading(reason=UNRENDERABLE_STATISTIC, refs=used)
+        return Reading(reason=shown.reason, detail=shown.detail, refs=used, **seen)
+    return Reading(reason=UNRENDERABLE_STATISTIC, refs=used, **seen)

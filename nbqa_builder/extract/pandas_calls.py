@@ -10,10 +10,14 @@ constant (a lambda, a variable the reader cannot fold) makes the call unknown.
 from __future__ import annotations
 
 import ast
+import dataclasses
+
 from nbqa_builder.extract import spec as S
 from nbqa_builder.extract import statistics as T
+from nbqa_builder.extract import table_statistics as TT
 from nbqa_builder.extract.descriptions import (
-    DATA_NOT_LOCAL, UNRENDERABLE_STATISTIC, AccessorV, CondV, Const, CountsV, FrameMissingV, FrameV, GroupByV,
+    DATA_NOT_LOCAL, UNRENDERABLE_STATISTIC, AccessorV, CondV, Const, CountsV, EntryCondV, FrameInfoV, FrameMissingV,
+    FrameV, GroupByV, GroupTableV,
     GroupSeriesV, IndexerV, ModeV, SeriesV, SortedGroupsV, StatV, UniqueV, Unknown, Value, frozen, is_label, label_tuple,
 )
 from nbqa_builder.records import FOUND, MISSING, URL
@@ -73,6 +77,8 @@ class PandasCalls:
             return unknown
         if name == "len" and len(args) == 1:
             target = args[0]
+            if isinstance(target, EntryCondV) and target.kept:
+                return StatV(TT.EntriesWhere(target.series, target.op, target.value))
             if isinstance(target, FrameV):
                 return StatV(T.RowCount(target.frame))
             if isinstance(target, SeriesV):
@@ -179,6 +185,11 @@ class PandasCalls:
             return self.accessor_method(owner, name, node)
         if isinstance(owner, GroupByV):
             return self.groupby_method(owner, name, node)
+        if isinstance(owner, GroupTableV):
+            return self.group_table_method(owner, name, node)
+        if isinstance(owner, EntryCondV) and not node.args and not node.keywords and (
+                (name == "sum" and not owner.kept) or (name == "count" and owner.kept)):
+            return StatV(TT.EntriesWhere(owner.series, owner.op, owner.value))  # (s > x).sum(), s[s > x].count()
         if isinstance(owner, GroupSeriesV):
             if name in ("idxmax", "idxmin") and not node.args and not node.keywords:
                 return StatV(T.GroupArgExtreme(owner.frame, owner.by, owner.of, owner.method, name == "idxmax"))
@@ -187,6 +198,8 @@ class PandasCalls:
                 if isinstance(ascending, Const) and isinstance(ascending.value, bool):
                     return SortedGroupsV(owner, ascending.value)
             return Unknown()
+        if isinstance(owner, (SortedGroupsV, CountsV)) and name == "head" and _positive_count(self, node):
+            return dataclasses.replace(owner, cut=True)  # the top entries, the same top
         if isinstance(owner, FrameMissingV) and name == "sum" and not node.args and not node.keywords:
             return StatV(T.MissingCount(owner.frame, None)) if owner.summed else FrameMissingV(owner.frame, summed=True)
         if isinstance(owner, CountsV):
@@ -280,8 +293,13 @@ class PandasCalls:
             return Unknown(UNRENDERABLE_STATISTIC)  # a table of every column: too many answers
         if name in ("isnull", "isna") and not args and not kwargs:
             return FrameMissingV(frame)
-        if name == "count" and not args and not kwargs:
-            return Unknown(UNRENDERABLE_STATISTIC)
+        if name in TT.FRAME_AGGREGATIONS and not args and (
+                not kwargs or (plain == {"numeric_only": True} and name != "count")):
+            return StatV(TT.FrameAgg(frame, name))
+        if name == "nunique" and not args and not kwargs:
+            return StatV(TT.FrameNunique(frame))
+        if name == "info" and not args and not kwargs:
+            return FrameInfoV(frame)
         return Unknown()
 
     def query(self, frame: S.Frame, text: str) -> Value:
@@ -426,6 +444,24 @@ class PandasCalls:
             return CondV(series.frame, S.StrTest(series.expr, name, args[0].value, case=bool(case), regex=bool(regex)))
         return Unknown()
 
+    def group_table_method(self, table: GroupTableV, name: str, node: ast.Call) -> Value:
+        """`[[a, b]].mean()` aggregates; then `sort_values(a, ascending=...)` and `head(k)` choose
+        which group is at the top."""
+        if not table.method:
+            if name in T.GROUP_METHODS and name != "size" and not node.args and not node.keywords:
+                return dataclasses.replace(table, method=name)
+            return Unknown()
+        if name == "head" and _positive_count(self, node) and table.rank_by is not None:
+            return table  # sorted first: the top group is still shown
+        if name == "sort_values":
+            args, kwargs, unknown = self.arguments(node)
+            plain = {k: v.value for k, v in kwargs.items() if isinstance(v, Const)}
+            by = plain.pop("by", args[0].value if args and isinstance(args[0], Const) else None)
+            ascending = plain.pop("ascending", True)
+            if unknown is None and not plain and len(args) <= 1 and by in table.columns and isinstance(ascending, bool):
+                return dataclasses.replace(table, rank_by=by, largest=not ascending)
+        return Unknown()
+
     def groupby_method(self, grouped: GroupByV, name: str, node: ast.Call) -> Value:
         if name == "get_group" and len(node.args) == 1 and not node.keywords and grouped.of is None:
             key = self.const(node.args[0])
@@ -439,3 +475,13 @@ class PandasCalls:
         if name in T.GROUP_METHODS and name != "size" and grouped.of is not None:
             return GroupSeriesV(grouped.frame, grouped.by, grouped.of, name)
         return Unknown()
+
+
+def _positive_count(reader: PandasCalls, node: ast.Call) -> bool:
+    """`.head()` or `.head(k)` with a constant k > 0."""
+    if node.keywords or len(node.args) > 1:
+        return False
+    if not node.args:
+        return True
+    n = reader.const(node.args[0])
+    return isinstance(n, Const) and isinstance(n.value, int) and not isinstance(n.value, bool) and n.value > 0

@@ -48,6 +48,7 @@ TASK_COLUMNS = {
                        "(`network_read: pd.read_csv(https://...)`, `missing_file: data/x.csv`, "
                        "`removed_api: DataFrame.append (cell 4, line 2)`, `rerun_failed: cell 7 KeyError '2014'`); "
                        "null for a task that may be interactive",
+    "chart_image": "a visualization task's chart as the notebook stored it (base64 PNG); null for other tasks",
     "reference_checked": "the reference program ran in the sandbox on the task's files and printed the label; "
                          "false where the files are absent (an `sft` task grounded in stored outputs alone)",
 }

@@ -18,8 +18,13 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from nbqa_builder.extract.grounding import answers_shown_again, label_printed, task_problem
-from nbqa_builder.records import FOUND, Notebook, Task, code_path
+from nbqa_builder.answers import render_answers
+from nbqa_builder.extract.charts import chart_answers, plot_kind, plotted_agrees, plotted_values, probe_source
+from nbqa_builder.extract.grounding import (
+    answer_field, answers_shown_again, has_image, label_printed, task_problem,
+)
+from nbqa_builder.notebooks.parse import outputs_as_text
+from nbqa_builder.records import FOUND, Answer, Notebook, SolutionStep, Task, code_path
 from nbqa_builder.sandbox.backends import SandboxUnavailable, require_backend
 from nbqa_builder.sandbox.compare import canonical_outputs, outputs_match
 from nbqa_builder.sandbox.limits import Limits
@@ -272,6 +277,9 @@ class VerifyStep(_SandboxStep):
         if not files_present:
             task.executable = task.deterministic = task.verified = False
             return
+        if task.is_visualization and task.reference_code:
+            self.verify_chart(notebook, task, sources)
+            return
         cwd = posixpath.dirname(notebook.path)
         placed = {job_path(cwd, f.path): str(sources[f.sha256]) for f in task.data_files}
         cells = [notebook.cells[i].source for i in task.cells]
@@ -298,6 +306,48 @@ class VerifyStep(_SandboxStep):
         if not task.verified and _touches_a_secret(notebook, task):
             task.drop_reason = "needs_secret"  # redaction took what the task needs to give its label
 
+
+    def verify_chart(self, notebook: Notebook, task: Task, sources: dict[str, Any]) -> None:
+        """A heuristic chart task (extract/charts.py): its label is what the reference program
+        prints, twice alike; the notebook's chart cells must re-run and show a chart, twice alike;
+        and a probe after the plot call must find that many bars (points), the largest at that
+        value. Otherwise the task is dropped with the reason."""
+        cwd = posixpath.dirname(notebook.path)
+        placed = {job_path(cwd, f.path): str(sources[f.sha256]) for f in task.data_files}
+        cells = [notebook.cells[i].source for i in task.cells]
+        kind = plot_kind(task.question_kind)
+        probe = probe_source(cells[-1], kind) if kind else None
+        if probe is None:
+            task.drop_reason = "unrenderable_chart"
+            return
+        try:
+            runs = self.run_repeatedly(cells, placed, cwd)
+            references = self.run_reference(task, sources)
+            probed = self.run_repeatedly(cells[:-1] + [probe], placed, cwd)[0]
+        except ValueError:  # a data file's path leaves the job folder: nothing was run
+            task.executable = task.deterministic = task.verified = None
+            return
+        printed = [outputs_as_text(run.cells[0].outputs) if run.executable else None for run in references]
+        answers = chart_answers(printed[0], kind) if printed[0] is not None else None
+        if answers is None or len(set(printed)) != 1:
+            task.drop_reason = "reference_error"
+            return
+        task.executable = runs[0].executable
+        task.deterministic = all(run.executable for run in runs) and _same_results(runs, range(len(cells)))
+        if not task.executable or not has_image(runs[0].cells[-1].outputs):
+            task.drop_reason = "chart_not_shown_again"
+            return
+        if not (probed.executable and plotted_agrees(plotted_values(probed.cells[-1].outputs), answers)):
+            task.drop_reason = "chart_data_mismatch"  # the chart draws other data than the text asks for
+            return
+        task.answers = [Answer(name, value) for name, value in answers]
+        task.label = render_answers(answers)
+        task.answer = answer_field(task.answers)
+        task.solution[-1] = SolutionStep(thought=f"Reading the chart, as the format asks, the answer is {task.label}.",
+                                         label=task.label)
+        task.reference_agrees = task.reference_checked = True
+        task.verified = True
+        task.assign_id()
 
     def run_reference(self, task: Task, sources: dict[str, Any]) -> list[NotebookRun]:
         """The task's reference program, run (twice) with its files placed by name; [] without one."""
@@ -330,3 +380,4 @@ def _touches_a_secret(notebook: Notebook, task: Task) -> bool:
     redacted = {ref.sha256 for ref in notebook.data_refs if ref.redacted}
     return (any(f.sha256 in redacted for f in task.data_files)
             or any("<REDACTED:" in (notebook.cells[i].source or "") for i in task.cells))
+

@@ -1,0 +1,213 @@
+"""Visualization tasks from chart cells: "draw a bar chart of the mean `price` per `region`".
+
+A code cell that shows an image is a chart candidate when its plot call draws a Series whose code
+the spec reader can state (`df.groupby('region')['price'].mean().plot(kind='bar')`, also
+`.plot.bar()`, `.plot.barh()`, `.plot()` for a line), followed at most by decorations (`plt.title`,
+`plt.show()`...). The task names every step, the chart and what to read off it; its answers are
+checkable values of the plotted data: the number of bars (or points), the label of the tallest one
+and its value.
+
+An image shows no numbers, so the label cannot be read from the stored output as other labels
+are. It is set by `verify` (sandbox/step.py), in three runs that must agree: the reference
+program written from the spec prints it; the notebook's own chart cells re-run and show a chart;
+and those cells re-run once more with a probe after the plot call, which reads the plotted data
+off matplotlib's artists (bar heights, line points) and must hold the same count and the same
+largest value. A chart whose plotted data differ from what the text asks is dropped
+(`chart_data_mismatch`). Such a task needs a re-run: a notebook that cannot re-run gives none.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from nbqa_builder.answers import parse_answers
+from nbqa_builder.extract import spec as S
+from nbqa_builder.extract import statistics as T
+from nbqa_builder.extract.concepts import VISUALIZATION
+
+# plot kind -> (chart words, what one entry is, which entry is asked for)
+CHART_KINDS = {
+    "bar": ("bar chart", "bar", "tallest"),
+    "barh": ("horizontal bar chart", "bar", "longest"),
+    "line": ("line chart", "point", "highest"),
+}
+# keywords of a plot call that change how the chart looks, never which data it draws
+LOOK_KEYWORDS = frozenset({"figsize", "title", "color", "rot", "legend", "grid", "xlabel", "ylabel", "fontsize",
+                           "alpha", "width", "edgecolor", "linewidth", "marker", "style", "ax", "label", "colormap"})
+# statements after the plot call that only decorate the chart
+DECORATIONS = frozenset({"show", "title", "xlabel", "ylabel", "tight_layout", "xticks", "yticks", "legend", "grid",
+                         "suptitle", "set_title", "set_xlabel", "set_ylabel", "savefig", "subplots_adjust"})
+PROBE_MARK = "@@plotted "
+
+
+@dataclass(frozen=True)
+class ChartCall:
+    series: ast.expr  # what is plotted
+    kind: str  # a key of CHART_KINDS
+    statement: int  # the plot call's statement in the cell
+
+
+def chart_call(tree: ast.Module | None) -> ChartCall | None:
+    """The cell's plot call, when it is its last statement but for decorations."""
+    if tree is None:
+        return None
+    position = len(tree.body) - 1
+    while position >= 0 and _decoration(tree.body[position]):
+        position -= 1
+    if position < 0:
+        return None
+    statement = tree.body[position]
+    call = statement.value if isinstance(statement, (ast.Expr, ast.Assign)) else None
+    if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Attribute):
+        return None
+    keywords = {k.arg: k.value for k in call.keywords}
+    if None in keywords or set(keywords) - LOOK_KEYWORDS - {"kind"}:
+        return None  # `**options`, or a keyword that chooses the data (`x=`, `y=`, `stacked=`, `logy=`...)
+    func = call.func
+    if func.attr == "plot":  # series.plot(kind=...), a line by default
+        kind_node = keywords.get("kind", call.args[0] if call.args else None)
+        if call.args[1:] or (call.args and "kind" in keywords):
+            return None
+        kind = "line" if kind_node is None else kind_node.value if isinstance(kind_node, ast.Constant) else None
+        series = func.value
+    elif isinstance(func.value, ast.Attribute) and func.value.attr == "plot" and not call.args and "kind" not in keywords:
+        kind, series = func.attr, func.value.value  # series.plot.bar()
+    else:
+        return None
+    return ChartCall(series, kind, position) if kind in CHART_KINDS else None
+
+
+def _decoration(statement: ast.stmt) -> bool:
+    call = statement.value if isinstance(statement, ast.Expr) else None
+    return isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr in DECORATIONS
+
+
+def plotted_tree(tree: ast.Module, call: ChartCall) -> ast.Module:
+    """The cell with its plot call replaced by the plotted Series as its result (what the spec
+    reader reads), its nodes where they were (data reads are found by their place)."""
+    shown = ast.Expr(call.series)
+    ast.copy_location(shown, tree.body[call.statement])
+    return ast.Module(body=tree.body[:call.statement] + [shown], type_ignores=[])
+
+
+def chart_kind_name(kind: str) -> str:
+    """The task's `question_kind`: `bar_chart`, `barh_chart`, `line_chart`."""
+    return f"{kind}_chart"
+
+
+def plot_kind(question_kind: str | None) -> str | None:
+    """The plot kind of a chart task's `question_kind`; None for another task."""
+    kind = (question_kind or "").removesuffix("_chart")
+    return kind if kind in CHART_KINDS and question_kind != kind else None
+
+
+def answer_names(kind: str) -> tuple[str, str, str]:
+    _, unit, top = CHART_KINDS[kind]
+    return f"{unit}_count", f"{top}_{unit}", f"{top}_value"
+
+
+def chart_text(stat: T.Statistic, frame: S.Frame, kind: str) -> tuple[str, str, str]:
+    """(task, constraints, format) of the chart task."""
+    words, unit, top = CHART_KINDS[kind]
+    files = " and ".join(S.column(name) for name in frame.files())
+    steps = frame.steps()
+    lead = (f"Using {files}: " + " ".join(f"{step}." for step in steps) + " Then draw") if steps else f"Using {files}, draw"
+    count, top_name, top_value = answer_names(kind)
+    task = (f"{lead} a {words} of {stat.text()}, one {unit} per value. How many {unit}s does the chart have, "
+            f"which {unit} is the {top} (its label), and what is its value?")
+    notes = ["Read each file with pandas' default settings unless a step says otherwise."]
+    if steps:
+        notes.append("Apply the steps in the order given.")
+    notes += stat.notes()
+    rule = (f"@{count}[value] @{top_name}[value] @{top_value}[value] where {count} is an integer, {top_name} is "
+            f"the {unit}'s label as pandas prints it, and {top_value} is rounded to 2 decimal places.")
+    return task, " ".join(dict.fromkeys(notes)), rule
+
+
+def chart_program(stat: T.Statistic, kind: str) -> str:
+    """The reference program: the plotted Series from the spec, and the answers it gives. A Series
+    with a missing value or a tie for the largest has no one answer: the program fails."""
+    count, top_name, top_value = answer_names(kind)
+    body = T.program(stat, ["{value}"]).rsplit("print(", 1)[0]  # the frames and `value`, without its print
+    return body + "\n".join([
+        "assert value.notna().all(), 'a missing value is drawn as no bar'",
+        "assert (value == value.max()).sum() == 1, 'several entries share the largest value'",
+        f"print(f'@{count}[{{len(value)}}] @{top_name}[{{value.idxmax()}}] @{top_value}[{{round(float(value.max()), 2)}}]')",
+    ]) + "\n"
+
+
+def chart_concepts() -> list[str]:
+    return [VISUALIZATION]
+
+
+def stored_image(outputs: list[dict[str, Any]]) -> str | None:
+    """The chart the notebook stored (base64 PNG), kept with the task."""
+    for output in outputs:
+        data = output.get("data") or {}
+        image = data.get("image/png")
+        if image:
+            return "".join(image) if isinstance(image, list) else image
+    return None
+
+
+# -- what verify runs -------------------------------------------------------------------------------
+
+
+def probe_source(cell_source: str, kind: str) -> str | None:
+    """The chart cell with a probe right after its plot call (before `plt.show()` closes the
+    figure), printing the plotted data: the bars' heights (widths, for horizontal bars) or the
+    line's points. None when the cell does not parse as it did at extraction."""
+    try:
+        tree = ast.parse(cell_source)
+    except SyntaxError:
+        return None
+    call = chart_call(tree)
+    if call is None or call.kind != kind:
+        return None
+    lines = cell_source.splitlines()
+    end = tree.body[call.statement].end_lineno or len(lines)
+    measure = {"bar": "patch.get_height()", "barh": "patch.get_width()"}.get(kind)  # None: a line
+    probe = [
+        "import json as _probe_json, matplotlib.pyplot as _probe_plt",
+        "_probe_values = []",
+        "for _probe_axes in _probe_plt.gcf().axes:",
+        (f"    _probe_values += [float({measure}) for patch in _probe_axes.patches]" if measure else
+         "    _probe_values += [float(y) for line in _probe_axes.get_lines() for y in line.get_ydata()]"),
+        f"print({PROBE_MARK!r} + _probe_json.dumps(_probe_values))",
+    ]
+    return "\n".join(lines[:end] + probe) + "\n"
+
+
+def plotted_values(outputs: list[dict[str, Any]]) -> list[float] | None:
+    for output in outputs:
+        if output.get("output_type") == "stream":
+            text = output.get("text") or ""
+            text = "".join(text) if isinstance(text, list) else text
+            for line in text.splitlines():
+                if line.startswith(PROBE_MARK):
+                    try:
+                        return [float(v) for v in json.loads(line[len(PROBE_MARK):])]
+                    except (ValueError, TypeError):
+                        return None
+    return None
+
+
+def chart_answers(printed: str, kind: str) -> list[tuple[str, str]] | None:
+    """The reference program's answers, when they are the three the format names."""
+    answers = parse_answers(printed)
+    return answers if [name for name, _ in answers] == list(answer_names(kind)) else None
+
+
+def plotted_agrees(values: list[float] | None, answers: list[tuple[str, str]]) -> bool:
+    """Whether the chart drew as many bars (points) as the answer counts, the largest at its value."""
+    if not values or any(math.isnan(v) for v in values):
+        return False
+    count, _, top = (value for _, value in answers)
+    try:
+        return len(values) == int(count) and abs(round(max(values), 2) - float(top)) <= 1e-6
+    except ValueError:
+        return False

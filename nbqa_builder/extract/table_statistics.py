@@ -1,0 +1,367 @@
+"""What a task asks of a table or a long Series a cell shows (see extract/tables.py): statistics
+whose answers are *picked* out of one computed value.
+
+Each one renders its question phrase and the pandas expression of that value, as the statistics of
+extract/statistics.py do; extract/tables.py pairs it with its picks: for each answer, a name, the
+Python expression over `value` that the reference program prints, and the place of the answer
+cell's output that shows it. A Series source (`GroupAll`, `ValueCounts`, `FrameNunique`) also
+says, in words, what its labels and its values are, so that "the label with the largest value"
+can be asked of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from nbqa_builder.extract.spec import Col, Expr, Frame, column, quote
+from nbqa_builder.extract.statistics import (
+    AGGREGATIONS, MISSING_NOTE, GroupAll, Statistic, VarOf, _group_phrase, _plain, answer_name,
+)
+
+COUNTS_NOTE = "Missing values are not counted as a value."
+
+
+@dataclass(frozen=True)
+class Shape(Statistic):
+    """`df.shape`: the number of rows and of columns."""
+
+    frame: Frame
+    kind = "shape"
+
+    def text(self) -> str:
+        return "the number of rows and the number of columns"
+
+    def expression(self, var_of: VarOf) -> str:
+        return f"{var_of(self.frame)}.shape"
+
+    def frames(self) -> list[Frame]:
+        return [self.frame]
+
+    def columns(self) -> set[Any] | None:
+        return None
+
+    def name(self) -> str:
+        return "shape"
+
+
+@dataclass(frozen=True)
+class NonNullCounts(Statistic):
+    """What `df.info()` prints that is an answer: the rows, and the non-null count of the columns
+    that have missing values (a complete column's count is the row count again)."""
+
+    frame: Frame
+    of: tuple  # column labels
+    kind = "non_null_counts"
+
+    def text(self) -> str:
+        counts = ", ".join(f"of {column(name)}" for name in self.of)
+        return f"the number of rows, and the number of non-missing values {counts}"
+
+    def expression(self, var_of: VarOf) -> str:
+        return var_of(self.frame)
+
+    def frames(self) -> list[Frame]:
+        return [self.frame]
+
+    def columns(self) -> set[Any] | None:
+        return None
+
+    def name(self) -> str:
+        return "non_null_counts"
+
+
+@dataclass(frozen=True)
+class ValueCounts(Statistic):
+    """`s.value_counts()` shown whole: the count (or share) of each value."""
+
+    frame: Frame
+    of: Expr
+    normalize: bool = False
+    kind = "value_counts"
+
+    def text(self) -> str:
+        if self.normalize:
+            return f"the fraction (0 to 1) of the non-missing values of {self.of.text()} taken by each of its values"
+        return f"the number of rows for each value of {self.of.text()}"
+
+    def expression(self, var_of: VarOf) -> str:
+        return f"{self.of.code(var_of(self.frame))}.value_counts({'normalize=True' if self.normalize else ''})"
+
+    def frames(self) -> list[Frame]:
+        return [self.frame]
+
+    def columns(self) -> set[Any] | None:
+        return self.of.columns()
+
+    def name(self) -> str:
+        return answer_name("share" if self.normalize else "count", _plain(self.of))
+
+    def entry_name(self, label: str) -> str | None:
+        return answer_name("share" if self.normalize else "count", _plain(self.of), label)
+
+    def multi(self) -> bool:
+        return True
+
+    def notes(self) -> list[str]:
+        return [COUNTS_NOTE]
+
+    def label_phrase(self) -> str:
+        return f"the value of {self.of.text()}"
+
+    def value_phrase(self) -> str:
+        return "share of the non-missing values" if self.normalize else "number of rows"
+
+
+@dataclass(frozen=True)
+class FrameNunique(Statistic):
+    """`df.nunique()`: the number of distinct values of each column."""
+
+    frame: Frame
+    kind = "nunique"
+
+    def text(self) -> str:
+        return "the number of distinct values of each column"
+
+    def expression(self, var_of: VarOf) -> str:
+        return f"{var_of(self.frame)}.nunique()"
+
+    def frames(self) -> list[Frame]:
+        return [self.frame]
+
+    def columns(self) -> set[Any] | None:
+        return None
+
+    def name(self) -> str:
+        return "nunique"
+
+    def entry_name(self, label: str) -> str | None:
+        return answer_name("nunique", label)
+
+    def multi(self) -> bool:
+        return True
+
+    def notes(self) -> list[str]:
+        return ["Missing values are not counted as a distinct value."]
+
+    def label_phrase(self) -> str:
+        return "the column"
+
+    def value_phrase(self) -> str:
+        return "number of distinct values"
+
+
+FRAME_AGGREGATIONS = ("mean", "median", "sum", "min", "max", "std", "count")
+
+
+@dataclass(frozen=True)
+class FrameAgg(Statistic):
+    """`df.mean()`, `df.count()`...: one aggregate per column (per numeric column, except for
+    `count`: old pandas left the other columns out silently, pandas 2 needs `numeric_only`)."""
+
+    frame: Frame
+    method: str  # one of FRAME_AGGREGATIONS
+
+    @property
+    def kind(self) -> str:  # type: ignore[override]
+        return f"{self.method}_per_column"
+
+    def phrase(self) -> str:
+        phrase = AGGREGATIONS[self.method][0].format(x="", q=None).removeprefix("the ").removesuffix(" of ")
+        return phrase + (" (sample, denominator n - 1)" if self.method == "std" else "")
+
+    def text(self) -> str:
+        if self.method == "count":
+            return "the number of non-missing values of each column"
+        return f"the {self.phrase()} of each numeric column"
+
+    def expression(self, var_of: VarOf) -> str:
+        numeric = "" if self.method == "count" else "numeric_only=True"
+        return f"{var_of(self.frame)}.{self.method}({numeric})"
+
+    def frames(self) -> list[Frame]:
+        return [self.frame]
+
+    def columns(self) -> set[Any] | None:
+        return None
+
+    def name(self) -> str:
+        return answer_name(self.method, "per_column")
+
+    def entry_name(self, label: str) -> str | None:
+        return answer_name("non_missing" if self.method == "count" else self.method, label)
+
+    def multi(self) -> bool:
+        return True
+
+    def notes(self) -> list[str]:
+        note = AGGREGATIONS[self.method][2]
+        return [note] if note else []
+
+    def label_phrase(self) -> str:
+        return "the column" if self.method == "count" else "the numeric column"
+
+    def value_phrase(self) -> str:
+        return "number of non-missing values" if self.method == "count" else self.phrase()
+
+
+def label_phrase(series: Statistic) -> str:
+    if isinstance(series, GroupAll):
+        return f"the value of {column(series.by)}"
+    return series.label_phrase()  # type: ignore[attr-defined]
+
+
+def value_phrase(series: Statistic) -> str:
+    if isinstance(series, GroupAll):
+        return _group_phrase(series.method, series.of)
+    return series.value_phrase()  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class EntryExtreme(Statistic):
+    """The label of a Series' largest (or smallest) entry, and that entry: never the whole Series."""
+
+    series: Statistic  # GroupAll | ValueCounts | FrameNunique
+    largest: bool = True
+    kind = "series_extreme"
+    uses_tie_helper = True
+
+    def text(self) -> str:
+        which = "largest" if self.largest else "smallest"
+        value = value_phrase(self.series)
+        return f"{label_phrase(self.series)} with the {which} {value}, and that {value}"
+
+    def expression(self, var_of: VarOf) -> str:
+        return self.series.expression(var_of)
+
+    def frames(self) -> list[Frame]:
+        return self.series.frames()
+
+    def columns(self) -> set[Any] | None:
+        return self.series.columns()
+
+    def name(self) -> str:
+        return self.series.name()
+
+    def names(self) -> tuple[str, str]:
+        """The answer names of the label and of its value."""
+        top = "top" if self.largest else "bottom"
+        return answer_name(top, "label", self.series.name()), answer_name(top, "value", self.series.name())
+
+    def notes(self) -> list[str]:
+        notes = self.series.notes()
+        return [*notes, "A tie for the top has no single answer."]
+
+
+@dataclass(frozen=True)
+class TopValues(Statistic):
+    """The k first values of a column once the rows are sorted by it: `sort_values(x).head(k)`,
+    `nlargest(k, x)`."""
+
+    frame: Frame  # before the sort
+    of: Col
+    k: int
+    largest: bool = True
+    kind = "top_values"
+    plural = True  # "what are the 3 largest values"
+
+    def text(self) -> str:
+        which = "largest" if self.largest else "smallest"
+        order = "largest" if self.largest else "smallest"
+        return f"the {self.k} {which} values of {self.of.text()} (repeated values count each time), {order} first"
+
+    def expression(self, var_of: VarOf) -> str:
+        ordered = f"{self.of.code(var_of(self.frame))}.dropna().sort_values(ascending={not self.largest})"
+        return f"{ordered}.head({self.k}).tolist()"
+
+    def frames(self) -> list[Frame]:
+        return [self.frame]
+
+    def columns(self) -> set[Any] | None:
+        return self.of.columns()
+
+    def name(self) -> str:
+        return answer_name("largest" if self.largest else "smallest", _plain(self.of))
+
+    def notes(self) -> list[str]:
+        return [MISSING_NOTE]
+
+
+
+@dataclass(frozen=True)
+class GroupRow(Statistic):
+    """The row of a grouped table (`df.groupby(by)[[a, b]].mean()`) whose `rank_by` is the
+    largest (or smallest): its group, and each of its values."""
+
+    frame: Frame
+    by: Any
+    of: tuple  # the selected columns
+    method: str  # a GROUP_METHODS entry other than size
+    rank_by: Any
+    largest: bool = True
+    kind = "group_row"
+    uses_tie_helper = True
+
+    def phrase(self, name: Any) -> str:
+        return _group_phrase(self.method, Col(name))
+
+    def text(self) -> str:
+        which = "largest" if self.largest else "smallest"
+        values = [f"its {self.phrase(name)}" for name in self.of]
+        listed = values[0] if len(values) == 1 else ", ".join(values[:-1]) + " and " + values[-1]
+        return f"the value of {column(self.by)} with the {which} {self.phrase(self.rank_by)}, and {listed}"
+
+    def expression(self, var_of: VarOf) -> str:
+        return f"{var_of(self.frame)}.groupby({quote(self.by)})[{quote(list(self.of))}].{self.method}()"
+
+    def frames(self) -> list[Frame]:
+        return [self.frame]
+
+    def columns(self) -> set[Any] | None:
+        return {self.by, *self.of}
+
+    def name(self) -> str:
+        return answer_name(self.by, "top" if self.largest else "bottom", self.method, self.rank_by)
+
+    def top_code(self) -> str:
+        return f"single_top(value[{quote(self.rank_by)}], largest={self.largest})"
+
+    def notes(self) -> list[str]:
+        return ["Rows are grouped by each distinct value; rows whose group value is missing are left out.",
+                MISSING_NOTE, "A tie for the top has no single answer."]
+
+
+OP_WORDS = {">": "greater than", ">=": "at least", "<": "less than", "<=": "at most", "==": "equal to",
+            "!=": "not equal to"}
+
+
+@dataclass(frozen=True)
+class EntriesWhere(Statistic):
+    """How many entries of a grouped result or of value counts meet a condition the notebook
+    states: `(s > 1000).sum()`, `len(s[s > 1000])`."""
+
+    series: Statistic  # GroupAll | ValueCounts
+    op: str  # a key of OP_WORDS
+    value: Any
+    kind = "entries_where"
+
+    def text(self) -> str:
+        labels = label_phrase(self.series).replace("the value of", "the distinct values of", 1)
+        if labels == "the column":
+            labels = "the columns"
+        return f"the number of {labels.removeprefix('the ')} whose {value_phrase(self.series)} is {OP_WORDS[self.op]} {quote(self.value)}"
+
+    def expression(self, var_of: VarOf) -> str:
+        return f"int(({self.series.expression(var_of)} {self.op} {quote(self.value)}).sum())"
+
+    def frames(self) -> list[Frame]:
+        return self.series.frames()
+
+    def columns(self) -> set[Any] | None:
+        return self.series.columns()
+
+    def name(self) -> str:
+        return answer_name("entries", self.series.name())
+
+    def notes(self) -> list[str]:
+        return self.series.notes()

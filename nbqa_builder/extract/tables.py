@@ -1,0 +1,195 @@
+"""Tasks from what a cell shows that is not one value or a short Series: a long Series, a sorted
+table, `df.shape`, `df.info()`.
+
+The whole table is never the answer. A few values are picked out of it, each named in the task
+text and each shown by the answer cell at a place extract/grounding.py names:
+- a long Series (a `groupby` result, `value_counts()`, `df.nunique()`, sorted or cut with
+  `head`): the label of its largest entry (smallest, for a Series sorted ascending) and that entry
+  (`result.index[<i>]`, `result[<label>]`); a tie at the top gives no task. Of a long `df.count()`,
+  the column with the fewest values; of other aggregates per column (`df.mean()`), nothing: the
+  largest mean among unlike columns means nothing;
+- rows sorted by a column and cut (`sort_values(x).head(k)`, `nlargest(k, x)`): the k values of
+  that column, in order (`result.loc[<row>, <x>]`);
+- a grouped table (`df.groupby(by)[[a, b]].mean()`, perhaps sorted by one of its columns): the
+  group at the top of its first (or sorted) column, and that group's values
+  (`result.index[<i>]`, `result.loc[<group>, <column>]`);
+- `df.shape`: the rows and the columns (`result[0]`, `result[1]`), and so for a table pandas cut,
+  from the size it writes under it (`result.shape[0]`, `result.shape[1]`);
+- `df.info()`: the rows, and the non-null count of each column that has missing values
+  (`info.entries`, `info[<column>]`).
+
+`table_plan` gives the statistic (extract/table_statistics.py), its picks, or the reason there is
+no task; extract/heuristic.py builds the task from them like any other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from nbqa_builder.extract import spec as S
+from nbqa_builder.extract import statistics as T
+from nbqa_builder.extract import table_statistics as TT
+from nbqa_builder.extract.descriptions import CountsV, FrameInfoV, FrameV, GroupTableV, IndexerV, SortedGroupsV, StatV
+from nbqa_builder.extract.grounding import RESULT, printed, read_scalar, series_entries, shown_values
+from nbqa_builder.extract.shown_tables import info_counts, shown_table
+
+MAX_TOP_ROWS = 10  # a sorted table cut to more rows is a listing, not a few answers
+MAX_COUNTED_COLUMNS = 8  # info(): at most this many non-null counts are asked
+
+
+@dataclass(frozen=True)
+class Pick:
+    name: str  # the answer's name
+    code: str  # the expression over `value` (the statistic) the reference program prints
+    place: str  # where the answer cell shows it
+    shown: str  # the text shown there
+
+
+@dataclass(frozen=True)
+class Plan:
+    stat: T.Statistic
+    picks: tuple[Pick, ...]
+
+
+def table_plan(shown: Any, outputs: list[dict[str, Any]]) -> Plan | str | None:
+    """The plan for what the answer cell shows, the reason it gives no task, or None when it is
+    none of the kinds this module reads."""
+    result = _result_data(outputs)
+    if isinstance(shown, StatV) and isinstance(shown.stat, TT.FrameAgg):
+        if shown.stat.method != "count":
+            return "per_column_series_too_long"  # the largest mean among unlike columns means nothing
+        return _extreme(TT.EntryExtreme(shown.stat, largest=False), result)  # the column missing most
+    if isinstance(shown, StatV) and shown.stat.multi() and not isinstance(shown.stat, T.Describe):
+        return _extreme(TT.EntryExtreme(shown.stat), result)
+    if isinstance(shown, SortedGroupsV):
+        group = shown.group
+        series = T.GroupAll(group.frame, group.by, group.of, group.method)
+        return _extreme(TT.EntryExtreme(series, largest=not shown.ascending), result)
+    if isinstance(shown, CountsV):
+        return _extreme(TT.EntryExtreme(TT.ValueCounts(shown.frame, shown.of, shown.normalize)), result)
+    if isinstance(shown, IndexerV) and shown.kind == "shape":
+        return _shape(shown.frame, outputs)
+    if isinstance(shown, FrameInfoV):
+        return _info(shown.frame, outputs)
+    if isinstance(shown, FrameV):
+        return _top_rows(shown.frame, result)
+    if isinstance(shown, GroupTableV) and shown.method:
+        rank_by = shown.columns[0] if shown.rank_by is None else shown.rank_by
+        return _group_row(TT.GroupRow(shown.frame, shown.by, shown.columns, shown.method, rank_by, shown.largest), result)
+    return None
+
+
+def _result_data(outputs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    return next((o.get("data") or {} for o in outputs if o.get("output_type") == "execute_result"), None)
+
+
+def _text(data: dict[str, Any]) -> str:
+    value = data.get("text/plain") or ""
+    return "".join(value) if isinstance(value, list) else value
+
+
+def _extreme(stat: TT.EntryExtreme, result: dict[str, Any] | None) -> Plan | str:
+    if result is None:
+        return "series_not_displayed"  # printed, or shown with display(): no place to read it
+    entries = series_entries(_text(result))
+    if entries is None:
+        return "series_not_readable"  # cut with `...`, a MultiIndex, over 50 entries
+    position = _single_top(list(entries.values()), stat.largest)
+    if isinstance(position, str):
+        return position
+    label = list(entries)[position]
+    label_place = f"{RESULT}.index[{position}]"
+    if label_place not in shown_values([{"output_type": "execute_result", "data": result}]):
+        return "label_not_a_value"  # a position, not a value of the data
+    label_name, value_name = stat.names()
+    return Plan(stat, (
+        Pick(label_name, f"single_top(value, largest={stat.largest})", label_place, label),
+        Pick(value_name, f"value.{'max' if stat.largest else 'min'}()", f"{RESULT}[{label}]", entries[label]),
+    ))
+
+
+def _single_top(shown: list[str], largest: bool) -> int | str:
+    """The position of the one largest (smallest) of these shown numbers, or why there is none."""
+    values = [read_scalar(text) for text in shown]
+    if any(v is None or v.kind not in ("int", "float") for v in values):
+        return "not_a_value"
+    best = (max if largest else min)(v.value for v in values)
+    winners = [position for position, v in enumerate(values) if v.value == best]
+    return winners[0] if len(winners) == 1 else "tied_top_entry"  # two right answers: not a question
+
+
+def _shape(frame: S.Frame, outputs: list[dict[str, Any]]) -> Plan | str:
+    places = shown_values(outputs)
+    if f"{RESULT}[0]" not in places or f"{RESULT}[1]" not in places:
+        return "shape_not_displayed"
+    return Plan(TT.Shape(frame), (Pick("row_count", "value[0]", f"{RESULT}[0]", places[f"{RESULT}[0]"]),
+                                  Pick("column_count", "value[1]", f"{RESULT}[1]", places[f"{RESULT}[1]"])))
+
+
+def _info(frame: S.Frame, outputs: list[dict[str, Any]]) -> Plan | str:
+    info = info_counts(printed(outputs))
+    if info is None:
+        return "info_not_readable"
+    incomplete = [name for name, count in info.non_null.items() if count < info.entries][:MAX_COUNTED_COLUMNS]
+    if not incomplete:
+        return "non_missing_equals_row_count"  # every count is the row count again
+    picks = [Pick("row_count", "len(value)", "info.entries", str(info.entries))]
+    picks += [Pick(T.answer_name("non_missing", name), f"value[{S.quote(name)}].count()", f"info[{name}]",
+                   str(info.non_null[name])) for name in incomplete]
+    return Plan(TT.NonNullCounts(frame, tuple(incomplete)), tuple(picks))
+
+
+def _top_rows(frame: S.Frame, result: dict[str, Any] | None) -> Plan | str:
+    ops = frame.ops
+    if len(ops) < 2 or not isinstance(ops[-1], S.HeadRows) or not isinstance(ops[-2], S.SortRows):
+        return _size(frame, result)  # rows of a table, not sorted and cut: only its size is asked
+    head, order = ops[-1], ops[-2]
+    if head.last or len(order.by) != 1 or head.n > MAX_TOP_ROWS:
+        return "table_output"
+    if result is None:
+        return "table_not_displayed"
+    table = shown_table(result)
+    name = order.by[0]
+    if table is None or str(name) not in table.columns or len(table.index) != head.n:
+        return "table_not_readable"
+    stat = TT.TopValues(S.Frame(frame.source, ops[:-2]), S.Col(name), head.n, largest=not order.ascending[0])
+    picks = []
+    for position, (row, cell) in enumerate(zip(table.index, table.column(str(name)))):
+        if read_scalar(cell) is None:
+            return "not_a_value"  # a missing value among the first rows
+        picks.append(Pick(T.answer_name(stat.name(), position + 1), f"value[{position}]",
+                          f"{RESULT}.loc[{row}, {name}]", cell))
+    return Plan(stat, tuple(picks))
+
+
+def _size(frame: S.Frame, result: dict[str, Any] | None) -> Plan | str:
+    """The rows and columns of a table pandas cut, as it writes them under the table."""
+    places = shown_values([{"output_type": "execute_result", "data": result}]) if result is not None else {}
+    rows, columns = f"{RESULT}.shape[0]", f"{RESULT}.shape[1]"
+    if rows not in places or any(isinstance(op, S.HeadRows) for op in frame.ops):
+        return "table_output"  # shown whole: its values are rows of data, not answers
+    return Plan(TT.Shape(frame), (Pick("row_count", "value[0]", rows, places[rows]),
+                                  Pick("column_count", "value[1]", columns, places[columns])))
+
+
+def _group_row(stat: TT.GroupRow, result: dict[str, Any] | None) -> Plan | str:
+    if result is None:
+        return "table_not_displayed"
+    table = shown_table(result)
+    names = [str(name) for name in stat.of]
+    if table is None or table.columns != tuple(names) or len(names) > MAX_COUNTED_COLUMNS:
+        return "table_not_readable"
+    position = _single_top(table.column(str(stat.rank_by)), stat.largest)
+    if isinstance(position, str):
+        return position
+    label = table.index[position]
+    label_place = f"{RESULT}.index[{position}]"
+    if read_scalar(label) is None or (read_scalar(label).kind != "str" and not table.index_name):
+        return "label_not_a_value"
+    top = stat.top_code()
+    picks = [Pick(T.answer_name(stat.by), top, label_place, label)]
+    for name, original in zip(names, stat.of):
+        picks.append(Pick(T.answer_name(stat.method, name), f"value.loc[{top}, {S.quote(original)}]",
+                          f"{RESULT}.loc[{label}, {name}]", table.cell(label, name)))
+    return Plan(stat, tuple(picks))

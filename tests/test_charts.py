@@ -1,0 +1,127 @@
+"""Visualization tasks from chart cells (extract/charts.py): the task states the chart, its label
+holds checkable values of the plotted data, the row keeps the stored image, and `verify` checks
+the plotted data against the text."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from nbqa_builder.deps.step import DepsStep
+from nbqa_builder.extract.step import ExtractStep
+from nbqa_builder.notebooks.validate import ValidateStep
+from nbqa_builder.records import Notebook
+from nbqa_builder.sandbox.step import SandboxStepConfig, VerifyStep
+from nbqa_builder.sources.local import describe_repository, read_notebook
+from tests.notebook_factory import NotebookFactory
+
+SALES = "region,amount\n" + "".join(f"{region},{(i * 7) % 23 + 0.5}\n"
+                                    for i, region in zip(range(150), ["north", "south", "east", "west", "north"] * 30))
+LOAD = "import pandas as pd\nimport matplotlib.pyplot as plt\nsales = pd.read_csv('data/sales.csv')"
+
+
+@pytest.fixture(scope="module")
+def factory():
+    factory = NotebookFactory()
+    yield factory
+    factory.close()
+
+
+@pytest.fixture(scope="module")
+def verify():
+    step = VerifyStep(SandboxStepConfig(sandbox="process", runs=2, timeout_s=60))
+    yield step
+    step.close()
+
+
+def extracted(factory, tmp_path: Path, cells: list[str]) -> Notebook:
+    repo = tmp_path / "acme__charts"
+    (repo / "data").mkdir(parents=True)
+    (repo / "data" / "sales.csv").write_text(SALES)
+    (repo / "LICENSE").write_text("MIT License\n")
+    factory.write(repo, "charts.ipynb", cells)
+    notebook = read_notebook(describe_repository(repo), "charts.ipynb", 1 << 30)
+    for step in (ValidateStep(), DepsStep(), ExtractStep()):
+        step([notebook])
+    return notebook
+
+
+def charts(notebook: Notebook) -> list:
+    return [task for task in notebook.tasks if task.is_visualization]
+
+
+@pytest.mark.parametrize("plot, kind, names", [
+    ("means.plot(kind='bar', color='gray')\nplt.title('mean amount')\nplt.show()", "bar",
+     ("bar_count", "tallest_bar", "tallest_value")),
+    ("means.plot.barh(figsize=(4, 3))", "barh", ("bar_count", "longest_bar", "longest_value")),
+    ("means.plot()", "line", ("point_count", "highest_point", "highest_value")),
+])
+def test_a_chart_of_a_group_statistic_gives_a_task_whose_label_is_the_plotted_data(factory, verify, tmp_path, plot,
+                                                                                   kind, names):
+    notebook = extracted(factory, tmp_path, [LOAD, "means = sales.groupby('region')['amount'].mean()\n" + plot])
+    [task] = charts(notebook)
+    assert task.drop_reason is None, task.drop_reason
+    assert task.task.startswith("Using `sales.csv`, draw a ")
+    assert "mean of `amount` for each value of `region`" in task.task and task.question_kind == f"{kind}_chart"
+    assert base64.b64decode(task.chart_image).startswith(b"\x89PNG")  # the notebook's stored chart
+    assert task.label == ""  # an image shows no numbers: verify sets it
+    verify([notebook])
+    assert task.drop_reason is None, task.drop_reason
+    means = pd.read_csv(pd.io.common.StringIO(SALES)).groupby("region")["amount"].mean()
+    assert task.label == (f"@{names[0]}[{len(means)}] @{names[1]}[{means.idxmax()}] "
+                          f"@{names[2]}[{round(float(means.max()), 2)}]")
+    assert task.verified and task.deterministic and task.reference_agrees
+    assert task.solution[-1].label == task.label
+
+
+def test_verify_drops_a_chart_whose_plotted_data_differ_from_the_text(factory, verify, tmp_path):
+    notebook = extracted(factory, tmp_path, [LOAD, "sales.groupby('region')['amount'].sum().plot(kind='bar')"])
+    [task] = charts(notebook)
+    # a text that asked for the mean, while the notebook's chart draws the sum
+    task.reference_code = task.reference_code.replace("['amount'].sum()", "['amount'].mean()")
+    verify([notebook])
+    assert task.drop_reason == "chart_data_mismatch"
+
+
+@pytest.mark.parametrize("plot, reason", [
+    ("sales.plot(x='region', y='amount', kind='bar')", "unrenderable_chart"),  # the keywords choose the data
+    ("sales['amount'].plot(kind='hist')", "unrenderable_chart"),  # a histogram: no kind we check
+])
+def test_a_chart_the_spec_cannot_state_gives_no_task_and_says_why(factory, tmp_path, plot, reason):
+    notebook = extracted(factory, tmp_path, [LOAD, plot])
+    [task] = [t for t in notebook.tasks if t.cells[-1] == 1]
+    assert task.drop_reason.split(":")[0] == reason
+
+
+def test_a_run_fills_the_visualization_config(factory, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    import yaml
+    from datasets import load_dataset
+
+    root = Path(__file__).resolve().parents[1]
+    extracted(factory, tmp_path / "repos", [LOAD, "sales.groupby('region')['amount'].median().plot.bar()",
+                                            "sales['amount'].max()"])
+    recipe = yaml.safe_load((root / "recipes" / "demo.yaml").read_text())
+    recipe["source"] = {"kind": "local", "path": str(tmp_path / "repos")}
+    recipe["output"] = str(tmp_path / "out")
+    for step in recipe["steps"]:
+        for name, settings in step.items():
+            if name == "filter":
+                settings.pop("decontaminate", None)
+                settings["min_data_rows"] = 100
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    result = subprocess.run([sys.executable, "-m", "nbqa_builder", "run", str(tmp_path / "recipe.yaml"), "--no-progress"],
+                            capture_output=True, text=True, cwd=root)
+    assert result.returncode == 0, result.stderr[-3000:]
+    stats = json.loads((tmp_path / "out" / "stats.json").read_text())
+    assert stats["tasks"]["by_config"]["visualization"] == 1
+    [row] = load_dataset(str(tmp_path / "out" / "dataset"), "visualization", split="train")
+    medians = pd.read_csv(pd.io.common.StringIO(SALES)).groupby("region")["amount"].median()
+    assert row["label"].startswith(f"@bar_count[{len(medians)}] @tallest_bar[{medians.idxmax()}]")
+    assert row["is_visualization"] and row["verified"] and row["chart_image"]

@@ -46,7 +46,7 @@ class Reading:
 
 
 DT_FIELDS = {"year": "dt.year", "month": "dt.month", "day": "dt.day", "hour": "dt.hour", "dayofweek": "dt.dayofweek",
-             "weekday": "dt.dayofweek"}
+             "weekday": "dt.dayofweek", "quarter": "dt.quarter", "dayofyear": "dt.dayofyear"}
 BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%", ast.Pow: "**"}
 # methods that change their receiver when called with inplace=True
 INPLACE_METHODS = {"dropna", "fillna", "drop_duplicates", "drop", "rename", "sort_values", "reset_index",
@@ -154,6 +154,13 @@ class SliceReader(PandasCalls):
             owner = self.env[target.value.id]
             if isinstance(names, Const) and isinstance(names.value, (list, tuple)) and all(map(is_label, names.value)):
                 self.rebind(target.value.id, owner, FrameV(owner.frame.then(S.SetColumns(tuple(names.value)))))
+                return
+        if (isinstance(target, ast.Attribute) and target.attr == "index" and isinstance(target.value, ast.Name)
+                and isinstance(self.env.get(target.value.id), FrameV)):
+            owner = self.env[target.value.id]
+            labels = self.column_expr(self.value(value_node), owner.frame)
+            if labels is not None and not isinstance(labels, (S.Lit, S.StatRef)):  # one label per row
+                self.rebind(target.value.id, owner, FrameV(owner.frame.then(S.SetIndexTo(labels))))
                 return
         self.taint(statement)
 
@@ -264,7 +271,7 @@ class SliceReader(PandasCalls):
             return SeriesV(owner.series.frame, S.Apply(DT_FIELDS[name], owner.series.expr))
         if isinstance(owner, (CountsV, SortedGroupsV)) and name == "index":
             return IndexOfV(owner)
-        return Unknown()
+        return self.other_attribute(owner, name)
 
     def subscript(self, node: ast.Subscript) -> Value:
         owner = self.value(node.value)
@@ -289,6 +296,8 @@ class SliceReader(PandasCalls):
             return StatV(T.GroupValue(owner.frame, owner.by, owner.of, owner.method, key.value))
         if isinstance(owner, CountsV) and isinstance(key, Const) and is_label(key.value):
             return StatV(T.ValueCount(owner.frame, owner.of, key.value, owner.normalize))
+        if isinstance(owner, AccessorV) and owner.kind == "str" and isinstance(key, Const):
+            return self.string_piece(owner, key.value)
         if isinstance(owner, (IndexOfV, ModeV)) and isinstance(key, Const) and key.value == 0:
             return self.top(owner)
         if isinstance(owner, Const) and isinstance(key, Const):
@@ -357,6 +366,8 @@ class SliceReader(PandasCalls):
         if op not in BINOPS:
             return Unknown()
         symbol = BINOPS[op]
+        if symbol == "/" and isinstance(left, CountsV):
+            return self.counts_over(left, right)
         if isinstance(left, Const) and isinstance(right, Const):
             try:
                 return Const(eval(compile(ast.Expression(body=ast.BinOp(  # constants only: no names, no calls
@@ -442,7 +453,7 @@ class SliceReader(PandasCalls):
         value = self.value(node)
         if isinstance(value, GroupSeriesV):
             return StatV(T.GroupAll(value.frame, value.by, value.of, value.method))
-        return value
+        return self.whole_series(value)
 
 
 # DataFrame attributes and methods: `df.shape` is not a column named "shape"

@@ -25,9 +25,20 @@ NUMPY_FUNCTIONS = {"log": "log", "log10": "log10", "log1p": "log1p", "sqrt": "sq
 SERIES_AGGREGATIONS = ("mean", "median", "sum", "min", "max", "count", "nunique", "std", "var", "sem", "skew",
                        "kurt", "prod")
 STR_METHODS = {"lower": "str.lower", "upper": "str.upper", "strip": "str.strip", "len": "str.len"}
+DT_METHODS = {"day_name": "dt.day_name", "month_name": "dt.month_name"}
+BINNERS = {"cut": "bins", "qcut": "q"}  # pandas function -> its keyword for the bins
 ASTYPES = {"float": "float", "int": "int", "str": "str", "float64": "float64", "int64": "int64", "category": "category"}
 COMPARE = {ast.Gt: ">", ast.GtE: ">=", ast.Lt: "<", ast.LtE: "<=", ast.Eq: "==", ast.NotEq: "!="}
 FLIPPED = {">": "<", ">=": "<=", "<": ">", "<=": ">=", "==": "==", "!=": "!="}
+
+
+def type_name(node: ast.AST) -> str | None:
+    """The type an `astype` argument names: a string ("float") or a builtin (`float`)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.Name) and node.id in ("int", "float", "str"):
+        return node.id
+    return None
 
 
 class PandasCalls:
@@ -119,6 +130,8 @@ class PandasCalls:
                 return Unknown()
             return SeriesV(args[0].frame, S.Apply("to_numeric_coerce" if errors.value == "coerce" else "to_numeric", args[0].expr))
         module, _, function = name.rpartition(".")
+        if module in ("pandas", "pd") and function in BINNERS and args and isinstance(args[0], SeriesV):
+            return self.binned(args[0], function, args[1:], kwargs)
         if module in ("numpy", "np") and len(args) == 1 and isinstance(args[0], SeriesV):
             series = args[0]
             if function in NUMPY_FUNCTIONS and not kwargs:
@@ -270,8 +283,11 @@ class PandasCalls:
                 ordered = frame.then(S.SortRows(by, (name == "nsmallest",) * len(by)))
                 return FrameV(ordered.then(S.HeadRows(n)))
             return Unknown()
-        if name == "set_index" and consts and len(args) == 1 and is_label(args[0].value) and not plain:
-            return FrameV(frame.then(S.SetIndex(args[0].value)))
+        if name == "set_index" and consts and len(args) == 1 and label_tuple(args[0].value) and not plain:
+            labels = label_tuple(args[0].value)
+            return FrameV(frame.then(S.SetIndex(labels[0] if len(labels) == 1 else labels)))
+        if name == "astype" and consts and len(args) == 1 and isinstance(args[0].value, dict) and not plain:
+            return self.astype_columns(frame, args[0].value)
         if name == "reset_index" and consts and not args and plain == {"drop": True}:
             return FrameV(frame.then(S.ResetIndex()))
         if name == "groupby" and consts and len(args) == 1 and is_label(args[0].value) and not plain:
@@ -335,6 +351,9 @@ class PandasCalls:
         return None
 
     def series_method(self, series: SeriesV, name: str, node: ast.Call) -> Value:
+        if name == "astype":  # its argument may be a builtin type: `astype(int)`
+            kind = type_name(node.args[0]) if len(node.args) == 1 and not node.keywords else None
+            return SeriesV(series.frame, S.Apply("astype", series.expr, (S.Lit(ASTYPES[kind]),))) if kind in ASTYPES else Unknown()
         args, kwargs, unknown = self.arguments(node)
         if unknown is not None:
             return unknown
@@ -374,9 +393,6 @@ class PandasCalls:
         if name in ("fillna",) and len(args) == 1 and not kwargs:
             fill = self.column_expr(args[0], frame)
             return SeriesV(frame, S.Apply("fillna", expr, (fill,))) if fill is not None else Unknown()
-        if name == "astype" and consts and len(args) == 1 and not plain:
-            kind = args[0].value if isinstance(args[0].value, str) else None
-            return SeriesV(frame, S.Apply("astype", expr, (S.Lit(ASTYPES[kind]),))) if kind in ASTYPES else Unknown()
         if name == "round" and consts and len(args) <= 1 and not plain:
             digits = args[0].value if args else 0
             return SeriesV(frame, S.Apply("round", expr, (S.Lit(digits),))) if isinstance(digits, int) else Unknown()
@@ -414,6 +430,11 @@ class PandasCalls:
             return unknown
         if accessor.kind == "str" and name in STR_METHODS and not args and not kwargs:
             return SeriesV(series.frame, S.Apply(STR_METHODS[name], series.expr))
+        if accessor.kind == "dt" and name in DT_METHODS and not args and not kwargs:
+            return SeriesV(series.frame, S.Apply(DT_METHODS[name], series.expr))
+        if accessor.kind == "str" and name == "split" and len(args) == 1 and not kwargs and isinstance(args[0], Const) \
+                and isinstance(args[0].value, str) and args[0].value:
+            return SeriesV(series.frame, S.Apply("str.split", series.expr, (S.Lit(args[0].value),)))
         if accessor.kind == "str" and name in S.STRING_TESTS and len(args) == 1 and isinstance(args[0], Const) \
                 and isinstance(args[0].value, str):
             options = {k: v.value for k, v in kwargs.items() if isinstance(v, Const)}
@@ -439,3 +460,64 @@ class PandasCalls:
         if name in T.GROUP_METHODS and name != "size" and grouped.of is not None:
             return GroupSeriesV(grouped.frame, grouped.by, grouped.of, name)
         return Unknown()
+
+    # -- the operations of issue 25: binning, index labels, shares, string pieces, date spans ------
+
+    def binned(self, series: SeriesV, function: str, args: list[Value], kwargs: dict[str, Value]) -> Value:
+        """`pd.cut(s, bins=[0, 10, 20], labels=["low", "high"])`, `pd.qcut(s, 4, labels=[...])`: only
+        with the bins and the labels stated, so the text can name each bin."""
+        bins = args[0] if args else kwargs.pop(BINNERS[function], None)
+        labels = kwargs.pop("labels", None)
+        if len(args) > 1 or kwargs or not isinstance(bins, Const) or not isinstance(labels, Const):
+            return Unknown()
+        edges, names = bins.value, labels.value
+        if not (isinstance(names, (list, tuple)) and names and all(map(is_label, names))):
+            return Unknown()
+        if function == "cut" and not (isinstance(edges, (list, tuple)) and len(edges) == len(names) + 1
+                                      and all(isinstance(e, (int, float)) and abs(e) != float("inf") for e in edges)):
+            return Unknown()
+        if function == "qcut" and not (isinstance(edges, int) and edges == len(names)):
+            return Unknown()
+        stated = S.ListLit(tuple(edges)) if function == "cut" else S.Lit(edges)
+        return SeriesV(series.frame, S.Apply(function, series.expr, (stated, S.ListLit(tuple(names)))))
+
+    def astype_columns(self, frame: S.Frame, kinds: dict) -> Value:
+        """`df.astype({"a": "float"})`: each column converted, as `df["a"] = df["a"].astype("float")`."""
+        converted = frame
+        for name, kind in kinds.items():
+            kind = kind if isinstance(kind, str) else None
+            if not is_label(name) or kind not in ASTYPES:
+                return Unknown()
+            converted = converted.then(S.SetColumn(name, S.Apply("astype", S.Col(name), (S.Lit(ASTYPES[kind]),))))
+        return FrameV(converted)
+
+    def string_piece(self, accessor: AccessorV, position: object) -> Value:
+        """`s.str.split(" ").str[0]`: one piece of each split value."""
+        split = accessor.series.expr
+        if isinstance(split, S.Apply) and split.func == "str.split" and isinstance(position, int) \
+                and not isinstance(position, bool):
+            return SeriesV(accessor.series.frame, S.Apply("str.split_part", split.operand, split.args + (S.Lit(position),)))
+        return Unknown()
+
+    def counts_over(self, counts: CountsV, divisor: Value) -> Value:
+        """`s.value_counts() / len(df)`: the share of the rows each value takes."""
+        if (not counts.normalize and isinstance(divisor, StatV) and isinstance(divisor.stat, T.RowCount)
+                and divisor.stat.frame == counts.frame):
+            return StatV(T.ValueShares(counts.frame, counts.of, of_rows=True))
+        return Unknown()
+
+    def other_attribute(self, owner: Value, name: str) -> Value:
+        if isinstance(owner, IndexerV) and owner.kind == "index" and name == "is_unique":
+            return StatV(T.IndexUnique(owner.frame))
+        if isinstance(owner, StatV) and name == "days" and isinstance(owner.stat, T.Combine) and owner.stat.op == "-" \
+                and all(isinstance(side, T.Statistic) for side in (owner.stat.left, owner.stat.right)):
+            return StatV(T.DaySpan(owner.stat))
+        return Unknown()
+
+    def whole_series(self, value: Value) -> Value:
+        """A Series the answer cell shows whole, where each entry is an answer."""
+        if isinstance(value, CountsV) and value.normalize:
+            return StatV(T.ValueShares(value.frame, value.of))
+        if isinstance(value, FrameMissingV) and value.summed:
+            return StatV(T.MissingPerColumn(value.frame))
+        return value

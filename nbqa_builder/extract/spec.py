@@ -7,11 +7,11 @@ renderings of every node live side by side below, so they cannot drift apart; `v
 program on the task's files alone and checks that it prints the label.
 
 Nodes:
-- column expressions (`Col`, `Lit`, `Arith`, `Neg`, `Apply`, `StatRef`): values per row;
+- column expressions (`Col`, `Lit`, `ListLit`, `Arith`, `Neg`, `Apply`, `StatRef`): values per row;
 - conditions (`Compare`, `IsIn`, `IsNull`, `Between`, `StrTest`, `AllOf`, `AnyOf`, `Not`);
 - operations on a frame (`FilterRows`, `DropNA`, `FillNA`, `DropDuplicates`, `SetColumn`,
   `Rename`, `SetColumns`, `SelectColumns`, `DropColumns`, `SortRows`, `HeadRows`, `SetIndex`,
-  `ResetIndex`, `Merge`), applied in order to a `ReadFile`: a `Frame`.
+  `SetIndexTo`, `ResetIndex`, `Merge`), applied in order to a `ReadFile`: a `Frame`.
 The nodes live by family: column expressions in extract/spec_columns.py, conditions in
 extract/spec_conditions.py, operations on a frame and the frame itself here; this module names
 them all (`S.Col`, `S.Compare`, `S.FilterRows`). Statistics (what a question asks) are in
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nbqa_builder.extract.spec_columns import (  # noqa: F401 - the spec's nodes, one namespace
-    ARITHMETIC, FUNCTIONS, Apply, Arith, Col, Expr, Lit, Namer, Neg, StatRef, column, columns_text, quote,
+    ARITHMETIC, FUNCTIONS, Apply, Arith, Col, Expr, ListLit, Lit, Namer, Neg, StatRef, column, columns_text, quote,
 )
 from nbqa_builder.extract.spec_conditions import (  # noqa: F401
     COMPARISONS, STRING_TESTS, AllOf, AnyOf, Between, Compare, Cond, IsIn, IsNull, Not, StrTest,
@@ -270,19 +270,44 @@ class HeadRows(Op):
 
 @dataclass(frozen=True)
 class SetIndex(Op):
-    name: Any
+    name: Any  # a column, or a tuple of columns (a multi-level index)
+
+    def names(self) -> tuple:
+        return self.name if isinstance(self.name, tuple) else (self.name,)
 
     def text(self) -> str:
+        if isinstance(self.name, tuple):
+            return f"Use the columns {columns_text(self.name)} as the index (row labels), in that order"
         return f"Use the column {column(self.name)} as the index (row labels)"
 
     def code(self, var: str, namer: Namer) -> list[str]:
-        return [f"{var} = {var}.set_index({quote(self.name)})"]
+        key = quote(list(self.name)) if isinstance(self.name, tuple) else quote(self.name)
+        return [f"{var} = {var}.set_index({key})"]
 
     def reads(self) -> set[Any] | None:
-        return {self.name}
+        return set(self.names())
 
     def writes(self) -> set[Any] | None:
-        return {self.name}
+        return set(self.names())
+
+    def changes_rows(self) -> bool:
+        return False
+
+
+@dataclass(frozen=True)
+class SetIndexTo(Op):
+    """`df.index = expr`: new row labels computed per row; unlike set_index, every column stays."""
+
+    value: Expr
+
+    def text(self) -> str:
+        return f"Replace the row labels (the index) by {self.value.text()}, keeping every column"
+
+    def code(self, var: str, namer: Namer) -> list[str]:
+        return [f"{var}.index = {self.value.code(var)}"]
+
+    def reads(self) -> set[Any] | None:
+        return self.value.columns()
 
     def changes_rows(self) -> bool:
         return False
@@ -447,7 +472,7 @@ class Frame:
         for op in reversed(self.ops):
             writes = op.writes()
             if not (op.changes_rows() or want is None or writes is None or writes & want
-                    or isinstance(op, (SortRows, SetIndex, ResetIndex))):
+                    or isinstance(op, (SortRows, SetIndex, SetIndexTo, ResetIndex))):
                 continue
             kept.append(op)
             reads = op.reads()

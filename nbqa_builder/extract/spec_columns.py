@@ -77,6 +77,19 @@ class Lit(Expr):
         return quote(self.value)
 
 
+@dataclass(frozen=True)
+class ListLit(Expr):
+    """A list constant (bin edges, labels), held as a tuple so that a spec stays hashable."""
+
+    items: tuple
+
+    def text(self) -> str:
+        return quote(list(self.items))
+
+    def code(self, var: str) -> str:
+        return quote(list(self.items))
+
+
 ARITHMETIC = {"+": "+", "-": "-", "*": "*", "/": "/", "//": "//", "%": "%", "**": "**"}
 
 
@@ -128,6 +141,18 @@ FUNCTIONS: dict[str, tuple[str, str]] = {
     "dt.day": ("the day of the month of {x}", "{x}.dt.day"),
     "dt.hour": ("the hour of {x}", "{x}.dt.hour"),
     "dt.dayofweek": ("the day of the week of {x} (Monday=0)", "{x}.dt.dayofweek"),
+    "dt.quarter": ("the quarter (1-4) of {x}", "{x}.dt.quarter"),
+    "dt.dayofyear": ("the day of the year (1-366) of {x}", "{x}.dt.dayofyear"),
+    "dt.day_name": ("the English name of the weekday of {x} (such as 'Monday')", "{x}.dt.day_name()"),
+    "dt.month_name": ("the English name of the month of {x} (such as 'January')", "{x}.dt.month_name()"),
+    "str.split": ("{x} split at every {0} (a list of pieces)", "{x}.str.split({0})"),
+    "str.split_part": ("the piece at position {1} (counting from 0) of {x} split at every {0}",
+                       "{x}.str.split({0}).str[{1}]"),
+    "cut": ("{x} binned at the edges {0} (each bin holds values above its lower edge up to and including its upper"
+            " edge; a value outside the edges becomes missing), the bins labelled {1} in order",
+            "pd.cut({x}, bins={0}, labels={1})"),
+    "qcut": ("{x} split into {0} bins holding equal numbers of values (pandas.qcut quantiles), the bins labelled {1}"
+             " from lowest to highest", "pd.qcut({x}, q={0}, labels={1})"),
     "to_datetime": ("{x} parsed as dates (pandas.to_datetime)", "pd.to_datetime({x})"),
     "to_datetime_format": ("{x} parsed as dates in the format {0}", "pd.to_datetime({x}, format={0})"),
     "to_numeric": ("{x} as numbers", "pd.to_numeric({x})"),

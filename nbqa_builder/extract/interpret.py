@@ -292,8 +292,8 @@ class SliceReader(PandasCalls):
             return SeriesV(owner.frame.then(S.FilterRows(key.cond)), owner.expr)
         if isinstance(owner, GroupByV) and isinstance(key, Const) and is_label(key.value):
             return GroupByV(owner.frame, owner.by, S.Col(key.value))
-        if isinstance(owner, GroupSeriesV) and isinstance(key, Const) and is_label(key.value):
-            return StatV(T.GroupValue(owner.frame, owner.by, owner.of, owner.method, key.value))
+        if isinstance(owner, GroupSeriesV) and isinstance(key, Const):
+            return self.group_entry(owner, key.value)
         if isinstance(owner, CountsV) and isinstance(key, Const) and is_label(key.value):
             return StatV(T.ValueCount(owner.frame, owner.of, key.value, owner.normalize))
         if isinstance(owner, AccessorV) and owner.kind == "str" and isinstance(key, Const):

@@ -130,6 +130,12 @@ class PandasCalls:
                 return Unknown()
             return SeriesV(args[0].frame, S.Apply("to_numeric_coerce" if errors.value == "coerce" else "to_numeric", args[0].expr))
         module, _, function = name.rpartition(".")
+        if module in ("pandas", "pd") and function == "Grouper" and not args and set(kwargs) <= {"key", "freq"}:
+            key, freq = kwargs.get("key", Const(None)), kwargs.get("freq")
+            if isinstance(key, Const) and (key.value is None or is_label(key.value)) and isinstance(freq, Const) \
+                    and freq.value in T.FREQUENCIES:
+                return Const(T.TimeBins(key.value, freq.value))
+            return Unknown()
         if module in ("pandas", "pd") and function in BINNERS and args and isinstance(args[0], SeriesV):
             return self.binned(args[0], function, args[1:], kwargs)
         if module in ("numpy", "np") and len(args) == 1 and isinstance(args[0], SeriesV):
@@ -192,7 +198,7 @@ class PandasCalls:
             return self.accessor_method(owner, name, node)
         if isinstance(owner, GroupByV):
             return self.groupby_method(owner, name, node)
-        if isinstance(owner, GroupSeriesV):
+        if isinstance(owner, GroupSeriesV) and is_label(owner.by):
             if name in ("idxmax", "idxmin") and not node.args and not node.keywords:
                 return StatV(T.GroupArgExtreme(owner.frame, owner.by, owner.of, owner.method, name == "idxmax"))
             if name == "sort_values" and not node.args and {k.arg for k in node.keywords} <= {"ascending"}:
@@ -290,8 +296,14 @@ class PandasCalls:
             return self.astype_columns(frame, args[0].value)
         if name == "reset_index" and consts and not args and plain == {"drop": True}:
             return FrameV(frame.then(S.ResetIndex()))
-        if name == "groupby" and consts and len(args) == 1 and is_label(args[0].value) and not plain:
-            return GroupByV(frame, args[0].value)
+        if name == "groupby" and consts and len(args) == 1 and not plain:
+            by = args[0].value
+            labels = label_tuple(by)
+            if isinstance(by, T.TimeBins):
+                return GroupByV(frame, by)
+            return GroupByV(frame, labels[0] if len(labels) == 1 else labels) if labels else Unknown()
+        if name == "resample" and consts and len(args) == 1 and set(plain) <= {"on"}:
+            return self.time_bins(frame, plain.get("on"), args[0].value)
         if name == "describe" and not args and not kwargs:
             return Unknown(UNRENDERABLE_STATISTIC)  # a table of every column: too many answers
         if name in ("isnull", "isna") and not args and not kwargs:
@@ -367,6 +379,14 @@ class PandasCalls:
             if plain or not isinstance(ddof, int):
                 return Unknown()
             return StatV(T.Agg(frame, expr, name, ddof=ddof))
+        if name in ("agg", "aggregate") and consts and len(args) == 1 and not plain:
+            methods = args[0].value
+            if isinstance(methods, str) and methods in SERIES_AGGREGATIONS:
+                return StatV(T.Agg(frame, expr, methods))
+            if isinstance(methods, list) and methods and all(m in T.AGGREGATIONS and m != "nunique_all" for m in methods) \
+                    and len(set(methods)) == len(methods):
+                return StatV(T.AggMany(frame, expr, tuple(methods)))
+            return Unknown()
         if name == "kurtosis" and not args and not kwargs:
             return StatV(T.Agg(frame, expr, "kurt"))
         if name == "quantile" and consts and len(args) == 1 and not plain and isinstance(args[0].value, float):
@@ -453,6 +473,11 @@ class PandasCalls:
             if isinstance(key, Const) and isinstance(key.value, (str, int, float, bool)):
                 return FrameV(grouped.frame.then(S.FilterRows(S.Compare(S.Col(grouped.by), "==", S.Lit(key.value)))))
             return Unknown()
+        if name in ("agg", "aggregate") and len(node.args) == 1 and not node.keywords and grouped.of is not None:
+            method = self.const(node.args[0])
+            if isinstance(method, Const) and method.value in T.GROUP_METHODS and method.value != "size":
+                return GroupSeriesV(grouped.frame, grouped.by, grouped.of, method.value)
+            return Unknown()
         if node.args or node.keywords:
             return Unknown()
         if name == "size" and grouped.of is None:
@@ -521,3 +546,17 @@ class PandasCalls:
         if isinstance(value, FrameMissingV) and value.summed:
             return StatV(T.MissingPerColumn(value.frame))
         return value
+
+    def time_bins(self, frame: S.Frame, on: object, rule: object) -> Value:
+        """`df.resample("M", on="date")`, `df.set_index("date").resample("M")`: rows by period."""
+        if rule not in T.FREQUENCIES or not (on is None or is_label(on)):
+            return Unknown()
+        return GroupByV(frame, T.TimeBins(on, rule))
+
+    def group_entry(self, owner: GroupSeriesV, key: object) -> Value:
+        """`grouped["north"]`, or `grouped["north", 3]` after a groupby over two columns."""
+        if is_label(owner.by) and is_label(key):
+            return StatV(T.GroupValue(owner.frame, owner.by, owner.of, owner.method, key))
+        if isinstance(owner.by, tuple) and isinstance(key, tuple) and len(key) == len(owner.by) and all(map(is_label, key)):
+            return StatV(T.GroupValue(owner.frame, owner.by, owner.of, owner.method, key))
+        return Unknown()

@@ -123,6 +123,17 @@ OPERATIONS = [
               'df.groupby(pd.Grouper(key="date", freq="QE"))["units"].mean()',
               lambda d: {f"mean_units_{k:%Y_%m_%d}": v for k, v in d.set_index(dated(d)).units.resample("QE").mean().items()},
               ["each calendar quarter of `date` (a period is labelled by its last day)"]),
+    Operation("pivot_table_cell", ['table = df.pivot_table(values="units", index="region", columns="channel", aggfunc="sum")'],
+              'table.loc["south", "store"]',
+              lambda d: d.pivot_table(values="units", index="region", columns="channel", aggfunc="sum").loc["south", "store"],
+              ["sum of `units` over the rows whose `region` is 'south' and `channel` is 'store'"]),
+    Operation("pivot_table_column", ['table = pd.pivot_table(df, values="price", index="channel", columns="region")'],
+              'table["west"]["web"]',
+              lambda d: d.pivot_table(values="price", index="channel", columns="region")["west"]["web"],
+              ["mean of `price` over the rows whose `channel` is 'web' and `region` is 'west'"]),
+    Operation("crosstab", ['counts = pd.crosstab(df["region"], df["channel"])'], 'counts.loc["north", "web"]',
+              lambda d: pd.crosstab(d.region, d.channel).loc["north", "web"],
+              ["number of rows whose `region` is 'north' and `channel` is 'web'"]),
     Operation("missing_per_column", [], "df.isna().sum()",
               lambda d: {f"missing_{k}": v for k, v in d.isna().sum().items()}, ["missing values in each column"]),
 ]
@@ -131,6 +142,8 @@ OPERATIONS = [
 UNSTATED = [
     ("cut_without_edges", ['df["size"] = pd.cut(df["units"], 3)'], 'df["size"].nunique()'),
     ("split_expanded", ['df["first"] = df["name"].str.split(" ", expand=True)[0]'], 'df["first"].nunique()'),
+    ("crosstab_normalized", ['shares = pd.crosstab(df["region"], df["channel"], normalize=True)'],
+     'shares.loc["north", "web"]'),
     ("resample_unnamed_period", ['df["date"] = pd.to_datetime(df["date"])'],
      'df.resample("2W", on="date")["units"].sum().max()'),
 ]

@@ -178,3 +178,23 @@ def frozen(value: Any) -> Any:
     if isinstance(value, dict):
         return tuple((k, frozen(v)) for k, v in value.items())
     return value
+
+
+@dataclass(eq=False)
+class PivotV:
+    """`df.pivot_table(values="x", index="a", columns="b", aggfunc="sum")` or `pd.crosstab(df.a, df.b)`
+    (method "size"): a table whose one cell is a group's statistic, the groups those of `a` and `b`."""
+
+    frame: S.Frame
+    index: Any
+    columns: Any  # None: a pivot table without `columns`, whose one column is `of`
+    of: S.Col | None
+    method: str  # a key of statistics.GROUP_METHODS
+
+
+@dataclass(eq=False)
+class PivotCellsV:
+    """`pivot.loc` (`part` None) or one column of a pivot (`part` its label): a cell is one step away."""
+
+    pivot: PivotV
+    part: Any = None

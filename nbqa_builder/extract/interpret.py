@@ -305,7 +305,7 @@ class SliceReader(PandasCalls):
                 return Const(owner.value[key.value])
             except (TypeError, KeyError, IndexError):
                 return Unknown()
-        return Unknown()
+        return self.other_subscript(owner, key)
 
     def indexer(self, indexer: IndexerV, node: ast.Subscript) -> Value:
         frame = indexer.frame

@@ -14,7 +14,7 @@ from nbqa_builder.extract import spec as S
 from nbqa_builder.extract import statistics as T
 from nbqa_builder.extract.descriptions import (
     DATA_NOT_LOCAL, UNRENDERABLE_STATISTIC, AccessorV, CondV, Const, CountsV, FrameMissingV, FrameV, GroupByV,
-    GroupSeriesV, IndexerV, ModeV, SeriesV, SortedGroupsV, StatV, UniqueV, Unknown, Value, frozen, is_label, label_tuple,
+    GroupSeriesV, IndexerV, ModeV, PivotCellsV, PivotV, SeriesV, SortedGroupsV, StatV, UniqueV, Unknown, Value, frozen, is_label, label_tuple,
 )
 from nbqa_builder.records import FOUND
 
@@ -130,6 +130,15 @@ class PandasCalls:
                 return Unknown()
             return SeriesV(args[0].frame, S.Apply("to_numeric_coerce" if errors.value == "coerce" else "to_numeric", args[0].expr))
         module, _, function = name.rpartition(".")
+        if module in ("pandas", "pd") and function == "pivot_table" and len(args) == 1 and isinstance(args[0], FrameV) \
+                and all(isinstance(v, Const) for v in kwargs.values()):
+            return self.pivot_table(args[0].frame, {k: v.value for k, v in kwargs.items()})
+        if module in ("pandas", "pd") and function == "crosstab" and len(args) == 2 and not kwargs:
+            rows, cols = args
+            if isinstance(rows, SeriesV) and isinstance(cols, SeriesV) and rows.frame == cols.frame \
+                    and isinstance(rows.expr, S.Col) and isinstance(cols.expr, S.Col):
+                return PivotV(rows.frame, rows.expr.name, cols.expr.name, None, "size")
+            return Unknown()
         if module in ("pandas", "pd") and function == "Grouper" and not args and set(kwargs) <= {"key", "freq"}:
             key, freq = kwargs.get("key", Const(None)), kwargs.get("freq")
             if isinstance(key, Const) and (key.value is None or is_label(key.value)) and isinstance(freq, Const) \
@@ -302,6 +311,8 @@ class PandasCalls:
             if isinstance(by, T.TimeBins):
                 return GroupByV(frame, by)
             return GroupByV(frame, labels[0] if len(labels) == 1 else labels) if labels else Unknown()
+        if name == "pivot_table" and consts and not args:
+            return self.pivot_table(frame, plain)
         if name == "resample" and consts and len(args) == 1 and set(plain) <= {"on"}:
             return self.time_bins(frame, plain.get("on"), args[0].value)
         if name == "describe" and not args and not kwargs:
@@ -532,6 +543,8 @@ class PandasCalls:
         return Unknown()
 
     def other_attribute(self, owner: Value, name: str) -> Value:
+        if isinstance(owner, PivotV) and name == "loc":
+            return PivotCellsV(owner)
         if isinstance(owner, IndexerV) and owner.kind == "index" and name == "is_unique":
             return StatV(T.IndexUnique(owner.frame))
         if isinstance(owner, StatV) and name == "days" and isinstance(owner.stat, T.Combine) and owner.stat.op == "-" \
@@ -560,3 +573,36 @@ class PandasCalls:
         if isinstance(owner.by, tuple) and isinstance(key, tuple) and len(key) == len(owner.by) and all(map(is_label, key)):
             return StatV(T.GroupValue(owner.frame, owner.by, owner.of, owner.method, key))
         return Unknown()
+
+    def pivot_table(self, frame: S.Frame, options: dict) -> Value:
+        """`pivot_table(values="x", index="a", columns="b", aggfunc="sum")`: one value column, one
+        index column, at most one columns column, a named aggregation (pandas' default: the mean)."""
+        values, index, columns = options.pop("values", None), options.pop("index", None), options.pop("columns", None)
+        method = options.pop("aggfunc", "mean")
+        labels = [label_tuple(v) for v in (values, index)] + ([label_tuple(columns)] if columns is not None else [])
+        if options or not all(labels) or any(len(found) != 1 for found in labels) \
+                or method not in T.GROUP_METHODS or method == "size":
+            return Unknown()
+        value, row = labels[0][0], labels[1][0]
+        return PivotV(frame, row, labels[2][0] if len(labels) == 3 else None, S.Col(value), method)
+
+    def other_subscript(self, owner: Value, key: Value) -> Value:
+        """A cell of a pivot table or cross-tabulation: `pt.loc["north", "web"]`, `pt["web"]["north"]`."""
+        if not isinstance(key, Const):
+            return Unknown()
+        if isinstance(owner, PivotV) and is_label(key.value):
+            return PivotCellsV(owner, key.value)
+        if isinstance(owner, PivotCellsV) and owner.part is not None and is_label(key.value):
+            return self.pivot_cell(owner.pivot, key.value, owner.part)
+        if isinstance(owner, PivotCellsV) and owner.part is None and isinstance(key.value, tuple) and len(key.value) == 2:
+            return self.pivot_cell(owner.pivot, *key.value)
+        return Unknown()
+
+    def pivot_cell(self, pivot: PivotV, row: object, column: object) -> Value:
+        if not (is_label(row) and is_label(column)):
+            return Unknown()
+        if pivot.columns is None:  # the one column is the value column
+            if pivot.of is None or column != pivot.of.name:
+                return Unknown()
+            return StatV(T.GroupValue(pivot.frame, pivot.index, pivot.of, pivot.method, row))
+        return StatV(T.GroupValue(pivot.frame, (pivot.index, pivot.columns), pivot.of, pivot.method, (row, column)))

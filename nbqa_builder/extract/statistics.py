@@ -496,6 +496,8 @@ class GroupValue(Statistic):
     def text(self) -> str:
         pairs = zip(self.by, self.key) if isinstance(self.by, tuple) else [(self.by, self.key)]
         where = " and ".join(f"{column(b)} is {quote(k)}" for b, k in pairs)
+        if self.method == "size":
+            return f"the number of rows whose {where}"
         return f"the {_group_phrase(self.method, self.of)} over the rows whose {where}"
 
     def expression(self, var_of: VarOf) -> str:

@@ -41,6 +41,9 @@ def orders_data(rng: np.random.RandomState) -> pd.DataFrame:
     return frame
 
 
+MORE = orders_data(np.random.RandomState(12)).head(40)  # a second file of orders, for concat
+
+
 def dated(d: pd.DataFrame) -> pd.Series:
     return pd.to_datetime(d.date)
 
@@ -134,6 +137,13 @@ OPERATIONS = [
     Operation("crosstab", ['counts = pd.crosstab(df["region"], df["channel"])'], 'counts.loc["north", "web"]',
               lambda d: pd.crosstab(d.region, d.channel).loc["north", "web"],
               ["number of rows whose `region` is 'north' and `channel` is 'web'"]),
+    Operation("concat", ['more = pd.read_csv("../data/more_orders.csv")', "both = pd.concat([df, more], ignore_index=True)"],
+              'both["units"].sum()', lambda d: pd.concat([d, MORE]).units.sum(),
+              ["Append the rows of the table in `more_orders.csv`", "numbering all rows again from 0"]),
+    Operation("concat_then_filter", ['more = pd.read_csv("../data/more_orders.csv")', "both = pd.concat([df, more])",
+                                     'both = both[both["region"] == "west"]'], 'both["price"].mean()',
+              lambda d: pd.concat([d, MORE]).query("region == 'west'").price.mean(),
+              ["`more_orders.csv`", "each row keeping its row label", "`region` == 'west'"]),
     Operation("missing_per_column", [], "df.isna().sum()",
               lambda d: {f"missing_{k}": v for k, v in d.isna().sum().items()}, ["missing values in each column"]),
 ]
@@ -156,6 +166,7 @@ def orders(tmp_path_factory):
     (repo / "data").mkdir()
     raw = orders_data(np.random.RandomState(11))
     raw.to_csv(repo / "data" / "orders.csv", index=False)
+    MORE.to_csv(repo / "data" / "more_orders.csv", index=False)
     raw = pd.read_csv(repo / "data" / "orders.csv")  # the truth is computed from the file as written
     factory = NotebookFactory()
     try:

@@ -110,6 +110,8 @@ class PandasCalls:
         if name in READERS or (name.startswith("pd.") and f"pandas.{short}" in READERS):
             # the file read is found by the call's place (DataRef.sites), whatever its path argument
             return self.read(node, READERS.get(name) or READERS[f"pandas.{short}"], node.args, self.kwargs(node))
+        if name in ("pandas.concat", "pd.concat"):
+            return self.concat(node)
         args, kwargs, unknown = self.arguments(node)
         if unknown is not None:
             return unknown
@@ -276,6 +278,9 @@ class PandasCalls:
             return Unknown() if labels is False else FrameV(frame.then(S.DropColumns(labels)))
         if name == "query" and len(node.args) == 1 and not node.keywords and isinstance(args[0], Const) and isinstance(args[0].value, str):
             return self.query(frame, args[0].value)
+        if name == "append" and len(args) == 1 and isinstance(args[0], FrameV) and set(plain) <= {"ignore_index"} \
+                and isinstance(plain.get("ignore_index", False), bool):
+            return FrameV(frame.then(S.Concat(args[0].frame, plain.get("ignore_index", False))))
         if name == "merge" and len(args) == 1 and isinstance(args[0], FrameV):
             return self.merge(frame, args[0].frame, [], kwargs)
         if name == "sort_values" and consts:
@@ -606,3 +611,22 @@ class PandasCalls:
                 return Unknown()
             return StatV(T.GroupValue(pivot.frame, pivot.index, pivot.of, pivot.method, row))
         return StatV(T.GroupValue(pivot.frame, (pivot.index, pivot.columns), pivot.of, pivot.method, (row, column)))
+
+    def concat(self, node: ast.Call) -> Value:
+        """`pd.concat([df, other, ...])`, rows stacked in order; `ignore_index` numbers them again."""
+        if len(node.args) != 1 or not isinstance(node.args[0], (ast.List, ast.Tuple)) or len(node.args[0].elts) < 2:
+            return Unknown()
+        parts = [self.value(element) for element in node.args[0].elts]
+        options = self.kwargs(node)
+        unknown = next((v for v in [*parts, *options.values()] if isinstance(v, Unknown)), None)
+        if unknown is not None:
+            return unknown
+        again = options.pop("ignore_index", Const(False))
+        axis = options.pop("axis", Const(0))
+        if options or not all(isinstance(p, FrameV) for p in parts) or not isinstance(again, Const) \
+                or not isinstance(again.value, bool) or not isinstance(axis, Const) or axis.value not in (0, "index"):
+            return Unknown()
+        frame = parts[0].frame
+        for part in parts[1:]:
+            frame = frame.then(S.Concat(part.frame, again.value))
+        return FrameV(frame)

@@ -11,7 +11,7 @@ Nodes:
 - conditions (`Compare`, `IsIn`, `IsNull`, `Between`, `StrTest`, `AllOf`, `AnyOf`, `Not`);
 - operations on a frame (`FilterRows`, `DropNA`, `FillNA`, `DropDuplicates`, `SetColumn`,
   `Rename`, `SetColumns`, `SelectColumns`, `DropColumns`, `SortRows`, `HeadRows`, `SetIndex`,
-  `SetIndexTo`, `ResetIndex`, `Merge`), applied in order to a `ReadFile`: a `Frame`.
+  `SetIndexTo`, `ResetIndex`, `Merge`, `Concat`), applied in order to a `ReadFile`: a `Frame`.
 The nodes live by family: column expressions in extract/spec_columns.py, conditions in
 extract/spec_conditions.py, operations on a frame and the frame itself here; this module names
 them all (`S.Col`, `S.Compare`, `S.FilterRows`). Statistics (what a question asks) are in
@@ -364,6 +364,29 @@ class Merge(Op):
         return None
 
 
+@dataclass(frozen=True)
+class Concat(Op):
+    """`pd.concat([df, other])`, `df.append(other)`: the rows of another table below these."""
+
+    other: "Frame"
+    ignore_index: bool = False
+
+    def text(self) -> str:
+        labels = "numbering all rows again from 0" if self.ignore_index else "each row keeping its row label"
+        return f"Append the rows of {self.other.describe()} below the rows so far ({labels})"
+
+    def code(self, var: str, namer: Namer) -> list[str]:
+        other = namer.next()
+        again = ", ignore_index=True" if self.ignore_index else ""
+        return self.other.code(other, namer) + [f"{var} = pd.concat([{var}, {other}]{again})"]
+
+    def reads(self) -> set[Any] | None:
+        return None
+
+    def writes(self) -> set[Any] | None:
+        return None
+
+
 # -- the data a frame starts from ----------------------------------------------------------------
 
 # reader -> (how the text names the format, pandas function)
@@ -442,8 +465,8 @@ class Frame:
     def files(self) -> list[str]:
         names = [self.source.name]
         for op in self.ops:
-            if isinstance(op, Merge):
-                names += [n for n in op.right.files() if n not in names]
+            if isinstance(op, (Merge, Concat)):
+                names += [n for n in (op.right if isinstance(op, Merge) else op.other).files() if n not in names]
         return names
 
     def steps(self) -> list[str]:

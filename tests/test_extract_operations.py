@@ -44,6 +44,15 @@ def orders_data(rng: np.random.RandomState) -> pd.DataFrame:
 MORE = orders_data(np.random.RandomState(12)).head(40)  # a second file of orders, for concat
 
 
+# files of one month each, for reads over a glob pattern (in name order)
+MONTHLY = {f"2025-0{month}.csv": orders_data(np.random.RandomState(20 + month)).head(20 + 5 * month) for month in (1, 2, 3)}
+GLOB_READ = "import glob\nfiles = sorted(glob.glob('../data/monthly/*.csv'))"
+
+
+def monthly() -> pd.DataFrame:
+    return pd.concat(MONTHLY.values(), ignore_index=True)
+
+
 def dated(d: pd.DataFrame) -> pd.Series:
     return pd.to_datetime(d.date)
 
@@ -144,6 +153,19 @@ OPERATIONS = [
                                      'both = both[both["region"] == "west"]'], 'both["price"].mean()',
               lambda d: pd.concat([d, MORE]).query("region == 'west'").price.mean(),
               ["`more_orders.csv`", "each row keeping its row label", "`region` == 'west'"]),
+    Operation("glob_comprehension", [GLOB_READ, "frames = [pd.read_csv(f) for f in files]",
+                                     "months = pd.concat(frames, ignore_index=True)"], 'months["units"].sum()',
+              lambda d: monthly().units.sum(),
+              ["Start from the table in `2025-01.csv`",
+               "Append the rows of the table in `2025-02.csv`", "Append the rows of the table in `2025-03.csv`"]),
+    Operation("glob_loop_list", [GLOB_READ, "frames = []\nfor f in files:\n    frames.append(pd.read_csv(f))",
+                                 "months = pd.concat(frames)", 'months = months[months["channel"] == "web"]'],
+              'months["price"].mean()', lambda d: monthly().query("channel == 'web'").price.mean(),
+              ["`2025-03.csv`", "each row keeping its row label", "`channel` == 'web'"]),
+    Operation("glob_loop_onto_table", [GLOB_READ, "months = pd.DataFrame()\nfor f in files:\n"
+                                       "    months = pd.concat([months, pd.read_csv(f)], ignore_index=True)"],
+              'months["region"].value_counts()["east"]', lambda d: (monthly().region == "east").sum(),
+              ["`2025-02.csv`", "numbering all rows again from 0", "'east'"]),
     Operation("missing_per_column", [], "df.isna().sum()",
               lambda d: {f"missing_{k}": v for k, v in d.isna().sum().items()}, ["missing values in each column"]),
 ]
@@ -154,6 +176,9 @@ UNSTATED = [
     ("split_expanded", ['df["first"] = df["name"].str.split(" ", expand=True)[0]'], 'df["first"].nunique()'),
     ("crosstab_normalized", ['shares = pd.crosstab(df["region"], df["channel"], normalize=True)'],
      'shares.loc["north", "web"]'),
+    ("glob_loop_with_a_filter", [GLOB_READ, "frames = []\nfor f in files:\n    part = pd.read_csv(f)\n"
+                                 "    frames.append(part[part['units'] > 20])", "months = pd.concat(frames)"],
+     'months["units"].sum()'),
     ("resample_unnamed_period", ['df["date"] = pd.to_datetime(df["date"])'],
      'df.resample("2W", on="date")["units"].sum().max()'),
 ]
@@ -167,6 +192,9 @@ def orders(tmp_path_factory):
     raw = orders_data(np.random.RandomState(11))
     raw.to_csv(repo / "data" / "orders.csv", index=False)
     MORE.to_csv(repo / "data" / "more_orders.csv", index=False)
+    (repo / "data" / "monthly").mkdir()
+    for name, month in MONTHLY.items():
+        month.to_csv(repo / "data" / "monthly" / name, index=False)
     raw = pd.read_csv(repo / "data" / "orders.csv")  # the truth is computed from the file as written
     factory = NotebookFactory()
     try:

@@ -198,3 +198,16 @@ class PivotCellsV:
 
     pivot: PivotV
     part: Any = None
+
+
+@dataclass(eq=False)
+class FramesV:
+    """Tables read one per file a glob pattern matches (`[pd.read_csv(f) for f in glob(...)]`, a
+    loop that appends them to a list), in file name order: `pd.concat` stacks them."""
+
+    frames: tuple
+
+
+@dataclass(eq=False)
+class EmptyFrameV:
+    """`pd.DataFrame()`: nothing yet, the start of a loop that appends tables to it."""

@@ -61,6 +61,7 @@ class SliceReader(PandasCalls):
     def __init__(self, refs: list[DataRef], file_name: Callable[[DataRef], str]) -> None:
         self.env: dict[str, Value] = {}
         self.refs_by_site = {site: ref for ref in refs for site in ref.sites}
+        self.refs = refs  # a read in a loop over a glob pattern has one ref per file it matches
         self.file_name = file_name
         self.used_refs: dict[int, DataRef] = {}
         self.cell = 0
@@ -99,7 +100,7 @@ class SliceReader(PandasCalls):
             self.expression_statement(node.value)
         elif isinstance(node, ast.Pass):
             pass
-        else:
+        elif not (isinstance(node, ast.For) and self.files_loop(node)):
             self.taint(node)
 
     def taint(self, node: ast.AST) -> None:
@@ -248,6 +249,8 @@ class SliceReader(PandasCalls):
             return self.binop(node)
         if kind is ast.UnaryOp:
             return self.unary(node)
+        if kind is ast.ListComp:
+            return self.files_read(node)
         return Unknown()
 
     def attribute(self, node: ast.Attribute) -> Value:

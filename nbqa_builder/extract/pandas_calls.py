@@ -13,10 +13,10 @@ import ast
 from nbqa_builder.extract import spec as S
 from nbqa_builder.extract import statistics as T
 from nbqa_builder.extract.descriptions import (
-    DATA_NOT_LOCAL, UNRENDERABLE_STATISTIC, AccessorV, CondV, Const, CountsV, FrameMissingV, FrameV, GroupByV,
+    DATA_NOT_LOCAL, UNRENDERABLE_PREPROCESSING, UNRENDERABLE_STATISTIC, AccessorV, CondV, Const, CountsV, EmptyFrameV, FrameMissingV, FramesV, FrameV, GroupByV,
     GroupSeriesV, IndexerV, ModeV, PivotCellsV, PivotV, SeriesV, SortedGroupsV, StatV, UniqueV, Unknown, Value, frozen, is_label, label_tuple,
 )
-from nbqa_builder.records import FOUND
+from nbqa_builder.records import FOUND, GLOB
 
 READERS = {f"pandas.{name}": name for name in S.READERS}
 NUMPY_AGGREGATIONS = {"mean": "mean", "sum": "sum", "min": "min", "max": "max", "amin": "min", "amax": "max",
@@ -45,6 +45,8 @@ class PandasCalls:
     """The call handlers of `SliceReader` (see the module doc)."""
 
     refs_by_site: dict
+    refs: list
+    env: dict
     used_refs: dict
     cell: int
 
@@ -112,6 +114,8 @@ class PandasCalls:
             return self.read(node, READERS.get(name) or READERS[f"pandas.{short}"], node.args, self.kwargs(node))
         if name in ("pandas.concat", "pd.concat"):
             return self.concat(node)
+        if name in ("pandas.DataFrame", "pd.DataFrame") and not node.args and not node.keywords:
+            return EmptyFrameV()
         args, kwargs, unknown = self.arguments(node)
         if unknown is not None:
             return unknown
@@ -172,17 +176,24 @@ class PandasCalls:
             return Unknown()
         if ref.status != FOUND or not ref.resolved:
             return Unknown(DATA_NOT_LOCAL)
-        if len(args) > 1:
+        options = self.read_options(reader, args, kwargs)
+        if options is None:
             return Unknown()
+        self.used_refs[id(ref)] = ref
+        return FrameV(S.Frame(S.ReadFile(self.file_name(ref), reader, options)))
+
+    def read_options(self, reader: str, args: list, kwargs: dict[str, Value]) -> tuple | None:
+        """The options of a read the text can state (those not at their default), or None."""
+        if len(args) > 1:
+            return None
         options = []
         for key, value in kwargs.items():
             if key not in S.READ_OPTIONS or not isinstance(value, Const) or key in ("filepath_or_buffer", "io", "path"):
-                return Unknown()
+                return None
             if S.READ_OPTIONS[key] is not None and not S.is_default(reader, key, value.value):
                 stored = tuple(value.value) if isinstance(value.value, list) else value.value
                 options.append((key, list(stored) if isinstance(stored, tuple) else stored))
-        self.used_refs[id(ref)] = ref
-        return FrameV(S.Frame(S.ReadFile(self.file_name(ref), reader, tuple((k, frozen(v)) for k, v in options))))
+        return tuple((k, frozen(v)) for k, v in options)
 
     def merge(self, left: S.Frame, right: S.Frame, extra: list[Value], kwargs: dict[str, Value]) -> Value:
         if extra:
@@ -614,9 +625,15 @@ class PandasCalls:
 
     def concat(self, node: ast.Call) -> Value:
         """`pd.concat([df, other, ...])`, rows stacked in order; `ignore_index` numbers them again."""
-        if len(node.args) != 1 or not isinstance(node.args[0], (ast.List, ast.Tuple)) or len(node.args[0].elts) < 2:
+        if len(node.args) != 1:
             return Unknown()
-        parts = [self.value(element) for element in node.args[0].elts]
+        if isinstance(node.args[0], (ast.List, ast.Tuple)):
+            parts = [self.value(element) for element in node.args[0].elts]
+        else:  # the tables read from the files a glob pattern matched
+            listed = self.value(node.args[0])
+            parts = [FrameV(frame) for frame in listed.frames] if isinstance(listed, FramesV) else [listed]
+        if len(parts) < 2:
+            return parts[0] if parts and isinstance(parts[0], Unknown) else Unknown()
         options = self.kwargs(node)
         unknown = next((v for v in [*parts, *options.values()] if isinstance(v, Unknown)), None)
         if unknown is not None:
@@ -630,3 +647,82 @@ class PandasCalls:
         for part in parts[1:]:
             frame = frame.then(S.Concat(part.frame, again.value))
         return FrameV(frame)
+
+    # -- files read in a loop or a comprehension over a glob pattern ------------------------------
+
+    def glob_reads(self, call: ast.expr, variable: str) -> tuple | Unknown:
+        """The tables `pd.read_csv(f)` reads, `f` running over the files a glob pattern matched
+        (the deps step found them: one ref per file at the call's place), in file name order."""
+        if not (isinstance(call, ast.Call) and call.args and isinstance(call.args[0], ast.Name)
+                and call.args[0].id == variable):
+            return Unknown()
+        function = self.value(call.func)
+        name = getattr(function, "name", "")
+        reader = READERS.get(name) or READERS.get(f"pandas.{name.split('.', 1)[-1]}") if name.startswith(("pandas.", "pd.")) else None
+        site = (self.cell, call.lineno, call.col_offset)
+        refs = sorted((r for r in self.refs if site in r.sites and r.kind == GLOB), key=lambda r: r.resolved or "")
+        if reader is None or not refs:
+            return Unknown()
+        if any(r.status != FOUND or not r.resolved for r in refs):
+            return Unknown(DATA_NOT_LOCAL)
+        options = self.read_options(reader, call.args, self.kwargs(call))
+        if options is None:
+            return Unknown()
+        for ref in refs:
+            self.used_refs[id(ref)] = ref
+        return tuple(S.Frame(S.ReadFile(self.file_name(ref), reader, options)) for ref in refs)
+
+    def files_read(self, node: ast.ListComp) -> Value:
+        """`[pd.read_csv(f) for f in glob.glob("data/*.csv")]`."""
+        (generator, *more) = node.generators
+        if more or generator.ifs or generator.is_async or not isinstance(generator.target, ast.Name):
+            return Unknown()
+        frames = self.glob_reads(node.elt, generator.target.id)
+        return frames if isinstance(frames, Unknown) else FramesV(frames)
+
+    def files_loop(self, loop: ast.For) -> bool:
+        """A loop that reads each file a glob pattern matched into a list (`frames.append(pd.read_csv(f))`)
+        or onto a table started empty (`df = df.append(pd.read_csv(f))`, `df = pd.concat([df, ...])`):
+        whether it was one (the names it binds now hold the tables)."""
+        if loop.orelse or len(loop.body) != 1 or not isinstance(loop.target, ast.Name):
+            return False
+        (statement,), variable = loop.body, loop.target.id
+        if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call) \
+                and isinstance(statement.value.func, ast.Attribute) and statement.value.func.attr == "append" \
+                and isinstance(statement.value.func.value, ast.Name) and len(statement.value.args) == 1:
+            target = statement.value.func.value.id
+            if isinstance(self.env.get(target), Const) and self.env[target].value == []:
+                frames = self.glob_reads(statement.value.args[0], variable)
+                self.env[target] = _unknown_loop(frames, loop) if isinstance(frames, Unknown) else FramesV(frames)
+                return True
+            return False
+        if not (isinstance(statement, ast.Assign) and len(statement.targets) == 1 and isinstance(statement.targets[0], ast.Name)
+                and isinstance(self.env.get(statement.targets[0].id), EmptyFrameV) and isinstance(statement.value, ast.Call)):
+            return False
+        target, call = statement.targets[0].id, statement.value
+        options = {k.arg: k.value for k in call.keywords}
+        if isinstance(call.func, ast.Attribute) and call.func.attr == "append" and isinstance(call.func.value, ast.Name) \
+                and call.func.value.id == target and len(call.args) == 1:
+            read = call.args[0]
+        elif (isinstance(call.func, ast.Attribute) and call.func.attr == "concat" and len(call.args) == 1
+              and isinstance(call.args[0], (ast.List, ast.Tuple)) and len(call.args[0].elts) == 2
+              and isinstance(call.args[0].elts[0], ast.Name) and call.args[0].elts[0].id == target):
+            read = call.args[0].elts[1]
+        else:
+            return False
+        again = self.const(options.pop("ignore_index")) if "ignore_index" in options else Const(False)
+        frames = self.glob_reads(read, variable)
+        if options or not isinstance(again, Const) or not isinstance(again.value, bool) or isinstance(frames, Unknown):
+            self.env[target] = _unknown_loop(frames if isinstance(frames, Unknown) else Unknown(), loop)
+            return True
+        stacked = frames[0]
+        for frame in frames[1:]:
+            stacked = stacked.then(S.Concat(frame, again.value))
+        self.env[target] = FrameV(stacked)
+        return True
+
+
+def _unknown_loop(unknown: Unknown, loop: ast.For) -> Unknown:
+    """What a loop that read files the spec cannot state binds: its reason, the loop as the code."""
+    reason = UNRENDERABLE_PREPROCESSING if unknown.reason == UNRENDERABLE_STATISTIC else unknown.reason
+    return Unknown(reason, loop)

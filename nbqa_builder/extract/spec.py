@@ -472,6 +472,8 @@ class Frame:
     def steps(self) -> list[str]:
         """The sentences that prepare the frame, reading included when it has options."""
         first = [self.source.text()] if self.source.options else []
+        if not first and self.ops and isinstance(self.ops[0], Concat):  # say which table the rows go below
+            first = [f"Start from the table in {column(self.source.name)}"]
         return first + [op.text() for op in self.ops]
 
     def describe(self) -> str:

@@ -228,6 +228,9 @@ class PandasCalls:
                 if isinstance(ascending, Const) and isinstance(ascending.value, bool):
                     return SortedGroupsV(owner, ascending.value)
             return Unknown()
+        if isinstance(owner, IndexerV) and owner.kind == "index" and name in ("max", "min") and not node.args \
+                and not node.keywords:
+            return StatV(T.IndexExtreme(owner.frame, largest=name == "max"))
         if isinstance(owner, FrameMissingV) and name == "sum" and not node.args and not node.keywords:
             return StatV(T.MissingCount(owner.frame, None)) if owner.summed else FrameMissingV(owner.frame, summed=True)
         if isinstance(owner, CountsV):

@@ -599,6 +599,27 @@ class Round(Statistic):
 
 
 @dataclass(frozen=True)
+class IndexExtreme(Statistic):
+    """`df.index.max()`: the largest (or smallest) row label, such as the last date of a dated index."""
+
+    frame: Frame
+    largest: bool = True
+    kind = "index_extreme"
+
+    def text(self) -> str:
+        return f"the {'largest' if self.largest else 'smallest'} row label (index value)"
+
+    def expression(self, var_of: VarOf) -> str:
+        return f"{var_of(self.frame)}.index.{'max' if self.largest else 'min'}()"
+
+    def frames(self) -> list[Frame]:
+        return [self.frame]
+
+    def name(self) -> str:
+        return "index_max" if self.largest else "index_min"
+
+
+@dataclass(frozen=True)
 class DaySpan(Statistic):
     """`(df["d"].max() - df["d"].min()).days`: a time difference in whole days."""
 

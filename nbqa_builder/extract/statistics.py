@@ -5,7 +5,9 @@ Every statistic knows its frames (`frames()`), the columns it reads (`columns()`
 preparation), a short answer name, its kind (counted in stats.json), and the notes that pin its
 method down for a solver (`notes()`: sample or population deviation, ties, missing values).
 Statistics whose answer is a label (`MostCommon`, `ArgExtreme`, `GroupArgExtreme`) refuse ties in
-the reference program: a question with two right answers is not a question.
+the reference program: a question with two right answers is not a question. The statistics of
+more operations (several aggregations, value shares, the row labels, date spans) are in
+extract/statistics_more.py.
 """
 
 from __future__ import annotations
@@ -121,42 +123,6 @@ class Agg(Statistic):
     def notes(self) -> list[str]:
         note = AGGREGATIONS[self.method][2]
         return [note] if note else []
-
-
-@dataclass(frozen=True)
-class AggMany(Statistic):
-    """`s.agg(["mean", "max"])`: several aggregations of one column, one answer each."""
-
-    frame: Frame
-    of: Expr
-    methods: tuple  # keys of AGGREGATIONS
-    kind = "aggregations"
-
-    def text(self) -> str:
-        phrases = [Agg(self.frame, self.of, m).text().replace(f" of {self.of.text()}", "") for m in self.methods]
-        listed = phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
-        return f"{listed} of {self.of.text()}"
-
-    def expression(self, var_of: VarOf) -> str:
-        return f"{self.of.code(var_of(self.frame))}.agg({quote(list(self.methods))})"
-
-    def frames(self) -> list[Frame]:
-        return [self.frame]
-
-    def columns(self) -> set[Any] | None:
-        return self.of.columns()
-
-    def name(self) -> str:
-        return answer_name("agg", _plain(self.of))
-
-    def entry_name(self, label: str) -> str | None:
-        return answer_name(label, _plain(self.of)) if label in self.methods else None
-
-    def multi(self) -> bool:
-        return True
-
-    def notes(self) -> list[str]:
-        return list(dict.fromkeys(n for m in self.methods for n in Agg(self.frame, self.of, m).notes()))
 
 
 @dataclass(frozen=True)
@@ -598,53 +564,6 @@ class Round(Statistic):
         return self.inner.notes()
 
 
-@dataclass(frozen=True)
-class IndexExtreme(Statistic):
-    """`df.index.max()`: the largest (or smallest) row label, such as the last date of a dated index."""
-
-    frame: Frame
-    largest: bool = True
-    kind = "index_extreme"
-
-    def text(self) -> str:
-        return f"the {'largest' if self.largest else 'smallest'} row label (index value)"
-
-    def expression(self, var_of: VarOf) -> str:
-        return f"{var_of(self.frame)}.index.{'max' if self.largest else 'min'}()"
-
-    def frames(self) -> list[Frame]:
-        return [self.frame]
-
-    def name(self) -> str:
-        return "index_max" if self.largest else "index_min"
-
-
-@dataclass(frozen=True)
-class DaySpan(Statistic):
-    """`(df["d"].max() - df["d"].min()).days`: a time difference in whole days."""
-
-    inner: Combine  # a difference of two dates
-    kind = "date_span"
-
-    def text(self) -> str:
-        return f"the number of whole days (Timedelta.days) in the time from ({_phrase(self.inner.right)[1:-1]}) to ({_phrase(self.inner.left)[1:-1]})"
-
-    def expression(self, var_of: VarOf) -> str:
-        return f"{self.inner.expression(var_of)}.days"
-
-    def frames(self) -> list[Frame]:
-        return self.inner.frames()
-
-    def columns(self) -> set[Any] | None:
-        return self.inner.columns()
-
-    def name(self) -> str:
-        return answer_name("days", self.inner.name())
-
-    def notes(self) -> list[str]:
-        return self.inner.notes()
-
-
 # -- several answers from one Series -------------------------------------------------------------
 
 DESCRIBE_KEYS = {"count": "count", "mean": "mean", "std": "std", "min": "min", "25%": "p25", "50%": "median",
@@ -719,93 +638,6 @@ class GroupAll(Statistic):
 
     def notes(self) -> list[str]:
         return _by_notes(self.by)
-
-
-@dataclass(frozen=True)
-class ValueShares(Statistic):
-    """`s.value_counts(normalize=True)` or `s.value_counts() / len(df)`: the share of each value."""
-
-    frame: Frame
-    of: Expr
-    of_rows: bool = False  # divided by the number of rows (missing values count) rather than of values
-    kind = "value_shares"
-
-    def text(self) -> str:
-        x = self.of.text()
-        if self.of_rows:
-            return (f"for each value of {x}, the fraction (0 to 1) of all rows where {x} equals it "
-                    f"(the rows where {x} is missing count in the whole)")
-        return f"for each value of {x}, the fraction (0 to 1) of the non-missing values of {x} that equal it"
-
-    def expression(self, var_of: VarOf) -> str:
-        var = var_of(self.frame)
-        if self.of_rows:
-            return f"{self.of.code(var)}.value_counts() / len({var})"
-        return f"{self.of.code(var)}.value_counts(normalize=True)"
-
-    def frames(self) -> list[Frame]:
-        return [self.frame]
-
-    def columns(self) -> set[Any] | None:
-        return self.of.columns()
-
-    def name(self) -> str:
-        return answer_name("shares", _plain(self.of))
-
-    def entry_name(self, label: str) -> str | None:
-        return answer_name("share", _plain(self.of), label)
-
-    def multi(self) -> bool:
-        return True
-
-
-@dataclass(frozen=True)
-class MissingPerColumn(Statistic):
-    """`df.isna().sum()`: the number of missing values of each column."""
-
-    frame: Frame
-    kind = "missing_count"
-
-    def text(self) -> str:
-        return "the number of missing values in each column"
-
-    def expression(self, var_of: VarOf) -> str:
-        return f"{var_of(self.frame)}.isna().sum()"
-
-    def frames(self) -> list[Frame]:
-        return [self.frame]
-
-    def columns(self) -> set[Any] | None:
-        return None
-
-    def name(self) -> str:
-        return "missing_per_column"
-
-    def entry_name(self, label: str) -> str | None:
-        return answer_name("missing", label)
-
-    def multi(self) -> bool:
-        return True
-
-
-@dataclass(frozen=True)
-class IndexUnique(Statistic):
-    """`df.index.is_unique`: whether no row label repeats."""
-
-    frame: Frame
-    kind = "index_unique"
-
-    def text(self) -> str:
-        return "the truth value (True or False) of the statement that no row label (index value) repeats"
-
-    def expression(self, var_of: VarOf) -> str:
-        return f"bool({var_of(self.frame)}.index.is_unique)"
-
-    def frames(self) -> list[Frame]:
-        return [self.frame]
-
-    def name(self) -> str:
-        return "index_is_unique"
 
 
 # -- the reference program -----------------------------------------------------------------------

@@ -53,6 +53,9 @@ def monthly() -> pd.DataFrame:
     return pd.concat(MONTHLY.values(), ignore_index=True)
 
 
+PIVOTED = orders_data(np.random.RandomState(11)).iloc[4]  # the row whose cell a pivot shows
+
+
 def dated(d: pd.DataFrame) -> pd.Series:
     return pd.to_datetime(d.date)
 
@@ -146,6 +149,10 @@ OPERATIONS = [
               'table["west"]["web"]',
               lambda d: d.pivot_table(values="price", index="channel", columns="region")["west"]["web"],
               ["mean of `price` over the rows whose `channel` is 'web' and `region` is 'west'"]),
+    Operation("pivot_cell", ['wide = df.pivot(index="date", columns="channel", values="units")'],
+              f'wide.loc["{PIVOTED.date}", "{PIVOTED.channel}"]',
+              lambda d: d.pivot(index="date", columns="channel", values="units").loc[PIVOTED.date, PIVOTED.channel],
+              [f"the value of `units` in the one row whose `date` is '{PIVOTED.date}' and `channel` is '{PIVOTED.channel}'"]),
     Operation("crosstab", ['counts = pd.crosstab(df["region"], df["channel"])'], 'counts.loc["north", "web"]',
               lambda d: pd.crosstab(d.region, d.channel).loc["north", "web"],
               ["number of rows whose `region` is 'north' and `channel` is 'web'"]),

@@ -322,6 +322,9 @@ class PandasCalls(ReshapeCalls):
             return GroupByV(frame, labels[0] if len(labels) == 1 else labels) if labels else Unknown()
         if name == "pivot_table" and consts and not args:
             return self.pivot_table(frame, plain)
+        if name == "pivot" and consts and not args and set(plain) == {"index", "columns", "values"} \
+                and all(is_label(v) for v in plain.values()):  # one row per cell, or pandas refuses
+            return PivotV(frame, plain["index"], plain["columns"], S.Col(plain["values"]), "single")
         if name == "resample" and consts and len(args) == 1 and set(plain) <= {"on"}:
             return self.time_bins(frame, plain.get("on"), args[0].value)
         if name == "describe" and not args and not kwargs:

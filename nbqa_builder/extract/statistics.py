@@ -416,6 +416,8 @@ def _group_code(var: str, by: Any, method: str, of: Col | None) -> str:
     grouped = f"{var}.groupby({key})"
     if method == "size":
         return f"{grouped}.size()"
+    if method == "single":  # a pivot's cell: the value of the one row of its group (item() refuses two)
+        return f"{grouped}[{quote(of.name)}].agg(lambda values: values.item())"
     call = AGGREGATIONS[method][1].format(ddof=1, q=None)
     return f"{grouped}[{quote(of.name)}].{call}"
 
@@ -464,6 +466,8 @@ class GroupValue(Statistic):
         where = " and ".join(f"{column(b)} is {quote(k)}" for b, k in pairs)
         if self.method == "size":
             return f"the number of rows whose {where}"
+        if self.method == "single":
+            return f"the value of {self.of.text()} in the one row whose {where}"
         return f"the {_group_phrase(self.method, self.of)} over the rows whose {where}"
 
     def expression(self, var_of: VarOf) -> str:

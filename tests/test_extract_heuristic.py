@@ -17,17 +17,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from extraction_fixtures import equals_truth, extracted_and_verified, kept
 from notebook_factory import NotebookFactory
-from nbqa_builder.answers import roundings_in_format
-from nbqa_builder.deps.step import DepsStep
-from nbqa_builder.extract.grounding import same_value
 from nbqa_builder.extract.slicer import cell_names, slice_cells
-from nbqa_builder.extract.step import ExtractConfig, ExtractStep
 from nbqa_builder.notebooks.code import parse_cells
-from nbqa_builder.notebooks.validate import ValidateStep
-from nbqa_builder.records import Cell, Notebook, Task
-from nbqa_builder.sandbox.step import SandboxStepConfig, VerifyStep
-from nbqa_builder.sources.local import describe_repository, read_notebook
+from nbqa_builder.records import Cell
 
 READ = 'import pandas as pd\ndf = pd.read_csv("../data/shop.csv")'
 
@@ -157,26 +151,7 @@ def shop(tmp_path_factory):
         factory.write(repo, "kinds/all.ipynb", [READ, *[cell for cell, _, _ in KINDS + MULTI]])
     finally:
         factory.close()
-    description = describe_repository(repo)
-    notebooks = [read_notebook(description, str(p.relative_to(repo)), 10**8) for p in sorted(repo.rglob("*.ipynb"))]
-    steps = [ValidateStep(), DepsStep(), ExtractStep(ExtractConfig(max_tasks_per_notebook=30)), VerifyStep(SandboxStepConfig(sandbox="process", timeout_s=60))]
-    try:
-        for step in steps:
-            notebooks = step(notebooks)
-    finally:
-        steps[-1].close()
-    return raw, {nb.path: nb for nb in notebooks}
-
-
-def kept(notebook: Notebook) -> list[Task]:
-    return [t for t in notebook.tasks if t.drop_reason is None]
-
-
-def equals_truth(task: Task, name: str, truth) -> bool:
-    value = next(a.value for a in task.answers if a.name == name)
-    rounding = roundings_in_format(task.format, [name])[name]
-    shown = truth if isinstance(truth, str) else repr(float(truth)) if isinstance(truth, (float, np.floating)) else str(truth)
-    return same_value(value, shown, rounding)
+    return raw, extracted_and_verified(repo)
 
 
 @pytest.mark.parametrize("trap", TRAPS, ids=[t.name for t in TRAPS])

@@ -211,3 +211,36 @@ def frozen(value: Any) -> Any:
     if isinstance(value, dict):
         return tuple((k, frozen(v)) for k, v in value.items())
     return value
+
+
+@dataclass(eq=False)
+class PivotV:
+    """`df.pivot_table(values="x", index="a", columns="b", aggfunc="sum")` or `pd.crosstab(df.a, df.b)`
+    (method "size"): a table whose one cell is a group's statistic, the groups those of `a` and `b`."""
+
+    frame: S.Frame
+    index: Any
+    columns: Any  # None: a pivot table without `columns`, whose one column is `of`
+    of: S.Col | None
+    method: str  # a key of statistics.GROUP_METHODS
+
+
+@dataclass(eq=False)
+class PivotCellsV:
+    """`pivot.loc` (`part` None) or one column of a pivot (`part` its label): a cell is one step away."""
+
+    pivot: PivotV
+    part: Any = None
+
+
+@dataclass(eq=False)
+class FramesV:
+    """Tables read one per file a glob pattern matches (`[pd.read_csv(f) for f in glob(...)]`, a
+    loop that appends them to a list), in file name order: `pd.concat` stacks them."""
+
+    frames: tuple
+
+
+@dataclass(eq=False)
+class EmptyFrameV:
+    """`pd.DataFrame()`: nothing yet, the start of a loop that appends tables to it."""

@@ -117,7 +117,8 @@ def series_entries(text: str) -> dict[str, str] | None:
     """label -> value of a pandas Series repr (`describe()`, `value_counts()`, a `groupby` result),
     or None when the text is not one (a DataFrame, a cut repr with `...`, a list)."""
     lines = [line.rstrip() for line in text.strip("\n").splitlines()]
-    if len(lines) < 2 or not re.match(r"^(?:Name: .*, )?(?:Length: \d+, )?dtype: \w+$", lines[-1]):
+    # the footer: `Freq: QE-DEC, ` (a resampled Series), `Name: x, `, `Length: n, `, then the dtype
+    if len(lines) < 2 or not re.match(r"^(?:Freq: [\w-]+, )?(?:Name: .*, )?(?:Length: \d+, )?dtype: \w+$", lines[-1]):
         return None
     body = lines[:-1]
     if body and len(body[0].split()) == 1 and len(body) > 1 and body[0] == body[0].lstrip():

@@ -54,7 +54,7 @@ class Reading:
 
 
 DT_FIELDS = {"year": "dt.year", "month": "dt.month", "day": "dt.day", "hour": "dt.hour", "dayofweek": "dt.dayofweek",
-             "weekday": "dt.dayofweek"}
+             "weekday": "dt.dayofweek", "quarter": "dt.quarter", "dayofyear": "dt.dayofyear"}
 BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%", ast.Pow: "**"}
 # methods that change their receiver when called with inplace=True
 INPLACE_METHODS = {"dropna", "fillna", "drop_duplicates", "drop", "rename", "sort_values", "reset_index",
@@ -76,6 +76,7 @@ class SliceReader(PandasCalls):
         # kept for `sft`: its tasks are grounded in the stored outputs)
         self.absent_files = absent_files
         self.refs_by_site = {site: ref for ref in refs for site in ref.sites}
+        self.refs = refs  # a read in a loop over a glob pattern has one ref per file it matches
         self.file_name = file_name
         self.used_refs: dict[int, DataRef] = {}
         self.cell = 0
@@ -116,7 +117,7 @@ class SliceReader(PandasCalls):
             self.expression_statement(node.value)
         elif isinstance(node, ast.Pass):
             pass
-        else:
+        elif not (isinstance(node, ast.For) and self.files_loop(node)):
             self.taint(node)
 
     def taint(self, node: ast.AST) -> None:
@@ -174,6 +175,13 @@ class SliceReader(PandasCalls):
             owner = self.env[target.value.id]
             if isinstance(names, Const) and isinstance(names.value, (list, tuple)) and all(map(is_label, names.value)):
                 self.rebind(target.value.id, owner, FrameV(owner.frame.then(S.SetColumns(tuple(names.value)))))
+                return
+        if (isinstance(target, ast.Attribute) and target.attr == "index" and isinstance(target.value, ast.Name)
+                and isinstance(self.env.get(target.value.id), FrameV)):
+            owner = self.env[target.value.id]
+            labels = self.column_expr(self.value(value_node), owner.frame)
+            if labels is not None and not isinstance(labels, (S.Lit, S.StatRef)):  # one label per row
+                self.rebind(target.value.id, owner, FrameV(owner.frame.then(S.SetIndexTo(labels))))
                 return
         self.taint(statement)
 
@@ -261,6 +269,8 @@ class SliceReader(PandasCalls):
             return self.binop(node)
         if kind is ast.UnaryOp:
             return self.unary(node)
+        if kind is ast.ListComp:
+            return self.files_read(node)
         return Unknown()
 
     def attribute(self, node: ast.Attribute) -> Value:
@@ -284,7 +294,7 @@ class SliceReader(PandasCalls):
             return SeriesV(owner.series.frame, S.Apply(DT_FIELDS[name], owner.series.expr))
         if isinstance(owner, (CountsV, SortedGroupsV)) and name == "index":
             return IndexOfV(owner)
-        return Unknown()
+        return self.other_attribute(owner, name)
 
     def subscript(self, node: ast.Subscript) -> Value:
         owner = self.value(node.value)
@@ -310,10 +320,12 @@ class SliceReader(PandasCalls):
         if isinstance(owner, GroupByV) and owner.of is None and isinstance(key, Const) \
                 and isinstance(key.value, list) and key.value and all(map(is_label, key.value)):
             return GroupTableV(owner.frame, owner.by, tuple(key.value), "")
-        if isinstance(owner, GroupSeriesV) and isinstance(key, Const) and is_label(key.value):
-            return StatV(T.GroupValue(owner.frame, owner.by, owner.of, owner.method, key.value))
+        if isinstance(owner, GroupSeriesV) and isinstance(key, Const):
+            return self.group_entry(owner, key.value)
         if isinstance(owner, CountsV) and isinstance(key, Const) and is_label(key.value):
             return StatV(T.ValueCount(owner.frame, owner.of, key.value, owner.normalize))
+        if isinstance(owner, AccessorV) and owner.kind == "str" and isinstance(key, Const):
+            return self.string_piece(owner, key.value)
         if isinstance(owner, (IndexOfV, ModeV)) and isinstance(key, Const) and key.value == 0:
             return self.top(owner)
         if isinstance(owner, Const) and isinstance(key, Const):
@@ -321,7 +333,7 @@ class SliceReader(PandasCalls):
                 return Const(owner.value[key.value])
             except (TypeError, KeyError, IndexError):
                 return Unknown()
-        return Unknown()
+        return self.other_subscript(owner, key)
 
     def indexer(self, indexer: IndexerV, node: ast.Subscript) -> Value:
         frame = indexer.frame
@@ -386,6 +398,8 @@ class SliceReader(PandasCalls):
         if op not in BINOPS:
             return Unknown()
         symbol = BINOPS[op]
+        if symbol == "/" and isinstance(left, CountsV):
+            return self.counts_over(left, right)
         if isinstance(left, Const) and isinstance(right, Const):
             try:
                 return Const(eval(compile(ast.Expression(body=ast.BinOp(  # constants only: no names, no calls
@@ -471,9 +485,11 @@ class SliceReader(PandasCalls):
         value = self.value(node)
         if isinstance(value, GroupSeriesV):
             return StatV(T.GroupAll(value.frame, value.by, value.of, value.method))
-        if isinstance(value, CountsV) and not value.cut:
+        if isinstance(value, CountsV) and value.cut:
+            return value  # the top entries only: no whole Series to answer from
+        if isinstance(value, CountsV) and not value.normalize:
             return StatV(TT.ValueCounts(value.frame, value.of, value.normalize))
-        return value
+        return self.whole_series(value)  # shares of every value, missing values per column
 
 
 # DataFrame attributes and methods: `df.shape` is not a column named "shape"

@@ -4,7 +4,8 @@ conditions, groupings and value counts (a mixin of `interpret.SliceReader`, whic
 
 Each handler returns the description the call gives, or `Unknown` when the spec cannot state it:
 only the methods and arguments listed here are understood, and an argument that is not a
-constant (a lambda, a variable the reader cannot fold) makes the call unknown.
+constant (a lambda, a variable the reader cannot fold) makes the call unknown. Pivots, binning,
+periods of dates and stacked tables are read in extract/pandas_reshape.py (a mixin of this one).
 """
 
 from __future__ import annotations
@@ -14,41 +15,41 @@ import dataclasses
 
 from nbqa_builder.extract import spec as S
 from nbqa_builder.extract import statistics as T
+from nbqa_builder.extract import statistics_more as M
 from nbqa_builder.extract import table_statistics as TT
 from nbqa_builder.extract.descriptions import (
-    DATA_NOT_LOCAL, UNRENDERABLE_STATISTIC, AccessorV, CondV, Const, CountsV, EntryCondV, FrameInfoV, FrameMissingV,
-    FrameV, GroupByV, GroupTableV,
-    GroupSeriesV, IndexerV, ModeV, SeriesV, SortedGroupsV, StatV, UniqueV, Unknown, Value, frozen, is_label, label_tuple,
+    DATA_NOT_LOCAL, UNRENDERABLE_STATISTIC, AccessorV, CondV, Const, CountsV, EmptyFrameV, EntryCondV, FrameInfoV,
+    FrameMissingV, FrameV, GroupByV, GroupSeriesV, GroupTableV, IndexerV, ModeV, PivotV, SeriesV, SortedGroupsV, StatV,
+    UniqueV, Unknown, Value, frozen, is_label, label_tuple,
 )
+from nbqa_builder.extract.pandas_reshape import ASTYPES, BINNERS, READERS, ReshapeCalls
 from nbqa_builder.records import FOUND, MISSING, URL
 
-READERS = {f"pandas.{name}": name for name in S.READERS}
 NUMPY_AGGREGATIONS = {"mean": "mean", "sum": "sum", "min": "min", "max": "max", "amin": "min", "amax": "max",
                       "std": "std", "var": "var", "nanmean": "mean", "nansum": "sum", "nanstd": "std", "nanvar": "var"}
 NUMPY_FUNCTIONS = {"log": "log", "log10": "log10", "log1p": "log1p", "sqrt": "sqrt", "exp": "exp", "abs": "abs"}
 SERIES_AGGREGATIONS = ("mean", "median", "sum", "min", "max", "count", "nunique", "std", "var", "sem", "skew",
                        "kurt", "prod")
 STR_METHODS = {"lower": "str.lower", "upper": "str.upper", "strip": "str.strip", "len": "str.len"}
-ASTYPES = {"float": "float", "int": "int", "str": "str", "float64": "float64", "int64": "int64", "category": "category"}
+DT_METHODS = {"day_name": "dt.day_name", "month_name": "dt.month_name"}
 COMPARE = {ast.Gt: ">", ast.GtE: ">=", ast.Lt: "<", ast.LtE: "<=", ast.Eq: "==", ast.NotEq: "!="}
 FLIPPED = {">": "<", ">=": "<=", "<": ">", "<=": ">=", "==": "==", "!=": "!="}
 
 
-class PandasCalls:
-    """The call handlers of `SliceReader` (see the module doc)."""
+def type_name(node: ast.AST) -> str | None:
+    """The type an `astype` argument names: a string ("float") or a builtin (`float`)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.Name) and node.id in ("int", "float", "str"):
+        return node.id
+    return None
+
+
+class PandasCalls(ReshapeCalls):
+    """The call handlers of `SliceReader` (see the module doc); `value`, `const`, `kwargs` and the
+    reader's state are declared in `ReshapeCalls`."""
 
     refs_by_site: dict
-    used_refs: dict
-    cell: int
-
-    def value(self, node: ast.AST) -> Value:
-        raise NotImplementedError
-
-    def const(self, node: ast.AST) -> Value:
-        raise NotImplementedError
-
-    def kwargs(self, node: ast.Call) -> dict[str, Value]:
-        raise NotImplementedError
 
     def column_expr(self, value: Value, frame: S.Frame) -> S.Expr | None:
         raise NotImplementedError
@@ -105,6 +106,10 @@ class PandasCalls:
         if name in READERS or (name.startswith("pd.") and f"pandas.{short}" in READERS):
             # the file read is found by the call's place (DataRef.sites), whatever its path argument
             return self.read(node, READERS.get(name) or READERS[f"pandas.{short}"], node.args, self.kwargs(node))
+        if name in ("pandas.concat", "pd.concat"):
+            return self.concat(node)
+        if name in ("pandas.DataFrame", "pd.DataFrame") and not node.args and not node.keywords:
+            return EmptyFrameV()
         args, kwargs, unknown = self.arguments(node)
         if unknown is not None:
             return unknown
@@ -125,6 +130,23 @@ class PandasCalls:
                 return Unknown()
             return SeriesV(args[0].frame, S.Apply("to_numeric_coerce" if errors.value == "coerce" else "to_numeric", args[0].expr))
         module, _, function = name.rpartition(".")
+        if module in ("pandas", "pd") and function == "pivot_table" and len(args) == 1 and isinstance(args[0], FrameV) \
+                and all(isinstance(v, Const) for v in kwargs.values()):
+            return self.pivot_table(args[0].frame, {k: v.value for k, v in kwargs.items()})
+        if module in ("pandas", "pd") and function == "crosstab" and len(args) == 2 and not kwargs:
+            rows, cols = args
+            if isinstance(rows, SeriesV) and isinstance(cols, SeriesV) and rows.frame == cols.frame \
+                    and isinstance(rows.expr, S.Col) and isinstance(cols.expr, S.Col):
+                return PivotV(rows.frame, rows.expr.name, cols.expr.name, None, "size")
+            return Unknown()
+        if module in ("pandas", "pd") and function == "Grouper" and not args and set(kwargs) <= {"key", "freq"}:
+            key, freq = kwargs.get("key", Const(None)), kwargs.get("freq")
+            if isinstance(key, Const) and (key.value is None or is_label(key.value)) and isinstance(freq, Const) \
+                    and freq.value in T.FREQUENCIES:
+                return Const(T.TimeBins(key.value, freq.value))
+            return Unknown()
+        if module in ("pandas", "pd") and function in BINNERS and args and isinstance(args[0], SeriesV):
+            return self.binned(args[0], function, args[1:], kwargs)
         if module in ("numpy", "np") and len(args) == 1 and isinstance(args[0], SeriesV):
             series = args[0]
             if function in NUMPY_FUNCTIONS and not kwargs:
@@ -148,17 +170,24 @@ class PandasCalls:
             return Unknown()
         if (ref.status != FOUND or not ref.resolved) and not (self.absent_files and ref.status in (MISSING, URL)):
             return Unknown(DATA_NOT_LOCAL)
-        if len(args) > 1:
+        options = self.read_options(reader, args, kwargs)
+        if options is None:
             return Unknown()
+        self.used_refs[id(ref)] = ref
+        return FrameV(S.Frame(S.ReadFile(self.file_name(ref), reader, options)))
+
+    def read_options(self, reader: str, args: list, kwargs: dict[str, Value]) -> tuple | None:
+        """The options of a read the text can state (those not at their default), or None."""
+        if len(args) > 1:
+            return None
         options = []
         for key, value in kwargs.items():
             if key not in S.READ_OPTIONS or not isinstance(value, Const) or key in ("filepath_or_buffer", "io", "path"):
-                return Unknown()
+                return None
             if S.READ_OPTIONS[key] is not None and not S.is_default(reader, key, value.value):
                 stored = tuple(value.value) if isinstance(value.value, list) else value.value
                 options.append((key, list(stored) if isinstance(stored, tuple) else stored))
-        self.used_refs[id(ref)] = ref
-        return FrameV(S.Frame(S.ReadFile(self.file_name(ref), reader, tuple((k, frozen(v)) for k, v in options))))
+        return tuple((k, frozen(v)) for k, v in options)
 
     def merge(self, left: S.Frame, right: S.Frame, extra: list[Value], kwargs: dict[str, Value]) -> Value:
         if extra:
@@ -190,7 +219,7 @@ class PandasCalls:
         if isinstance(owner, EntryCondV) and not node.args and not node.keywords and (
                 (name == "sum" and not owner.kept) or (name == "count" and owner.kept)):
             return StatV(TT.EntriesWhere(owner.series, owner.op, owner.value))  # (s > x).sum(), s[s > x].count()
-        if isinstance(owner, GroupSeriesV):
+        if isinstance(owner, GroupSeriesV) and is_label(owner.by):
             if name in ("idxmax", "idxmin") and not node.args and not node.keywords:
                 return StatV(T.GroupArgExtreme(owner.frame, owner.by, owner.of, owner.method, name == "idxmax"))
             if name == "sort_values" and not node.args and {k.arg for k in node.keywords} <= {"ascending"}:
@@ -200,6 +229,9 @@ class PandasCalls:
             return Unknown()
         if isinstance(owner, (SortedGroupsV, CountsV)) and name == "head" and _positive_count(self, node):
             return dataclasses.replace(owner, cut=True)  # the top entries, the same top
+        if isinstance(owner, IndexerV) and owner.kind == "index" and name in ("max", "min") and not node.args \
+                and not node.keywords:
+            return StatV(M.IndexExtreme(owner.frame, largest=name == "max"))
         if isinstance(owner, FrameMissingV) and name == "sum" and not node.args and not node.keywords:
             return StatV(T.MissingCount(owner.frame, None)) if owner.summed else FrameMissingV(owner.frame, summed=True)
         if isinstance(owner, CountsV):
@@ -261,6 +293,9 @@ class PandasCalls:
             return Unknown() if labels is False else FrameV(frame.then(S.DropColumns(labels)))
         if name == "query" and len(node.args) == 1 and not node.keywords and isinstance(args[0], Const) and isinstance(args[0].value, str):
             return self.query(frame, args[0].value)
+        if name == "append" and len(args) == 1 and isinstance(args[0], FrameV) and set(plain) <= {"ignore_index"} \
+                and isinstance(plain.get("ignore_index", False), bool):
+            return FrameV(frame.then(S.Concat(args[0].frame, plain.get("ignore_index", False))))
         if name == "merge" and len(args) == 1 and isinstance(args[0], FrameV):
             return self.merge(frame, args[0].frame, [], kwargs)
         if name == "sort_values" and consts:
@@ -283,12 +318,26 @@ class PandasCalls:
                 ordered = frame.then(S.SortRows(by, (name == "nsmallest",) * len(by)))
                 return FrameV(ordered.then(S.HeadRows(n)))
             return Unknown()
-        if name == "set_index" and consts and len(args) == 1 and is_label(args[0].value) and not plain:
-            return FrameV(frame.then(S.SetIndex(args[0].value)))
+        if name == "set_index" and consts and len(args) == 1 and label_tuple(args[0].value) and not plain:
+            labels = label_tuple(args[0].value)
+            return FrameV(frame.then(S.SetIndex(labels[0] if len(labels) == 1 else labels)))
+        if name == "astype" and consts and len(args) == 1 and isinstance(args[0].value, dict) and not plain:
+            return self.astype_columns(frame, args[0].value)
         if name == "reset_index" and consts and not args and plain == {"drop": True}:
             return FrameV(frame.then(S.ResetIndex()))
-        if name == "groupby" and consts and len(args) == 1 and is_label(args[0].value) and not plain:
-            return GroupByV(frame, args[0].value)
+        if name == "groupby" and consts and len(args) == 1 and not plain:
+            by = args[0].value
+            labels = label_tuple(by)
+            if isinstance(by, T.TimeBins):
+                return GroupByV(frame, by)
+            return GroupByV(frame, labels[0] if len(labels) == 1 else labels) if labels else Unknown()
+        if name == "pivot_table" and consts and not args:
+            return self.pivot_table(frame, plain)
+        if name == "pivot" and consts and not args and set(plain) == {"index", "columns", "values"} \
+                and all(is_label(v) for v in plain.values()):  # one row per cell, or pandas refuses
+            return PivotV(frame, plain["index"], plain["columns"], S.Col(plain["values"]), "single")
+        if name == "resample" and consts and len(args) == 1 and set(plain) <= {"on"}:
+            return self.time_bins(frame, plain.get("on"), args[0].value)
         if name == "describe" and not args and not kwargs:
             return Unknown(UNRENDERABLE_STATISTIC)  # a table of every column: too many answers
         if name in ("isnull", "isna") and not args and not kwargs:
@@ -353,6 +402,9 @@ class PandasCalls:
         return None
 
     def series_method(self, series: SeriesV, name: str, node: ast.Call) -> Value:
+        if name == "astype":  # its argument may be a builtin type: `astype(int)`
+            kind = type_name(node.args[0]) if len(node.args) == 1 and not node.keywords else None
+            return SeriesV(series.frame, S.Apply("astype", series.expr, (S.Lit(ASTYPES[kind]),))) if kind in ASTYPES else Unknown()
         args, kwargs, unknown = self.arguments(node)
         if unknown is not None:
             return unknown
@@ -366,6 +418,14 @@ class PandasCalls:
             if plain or not isinstance(ddof, int):
                 return Unknown()
             return StatV(T.Agg(frame, expr, name, ddof=ddof))
+        if name in ("agg", "aggregate") and consts and len(args) == 1 and not plain:
+            methods = args[0].value
+            if isinstance(methods, str) and methods in SERIES_AGGREGATIONS:
+                return StatV(T.Agg(frame, expr, methods))
+            if isinstance(methods, list) and methods and all(m in T.AGGREGATIONS and m != "nunique_all" for m in methods) \
+                    and len(set(methods)) == len(methods):
+                return StatV(M.AggMany(frame, expr, tuple(methods)))
+            return Unknown()
         if name == "kurtosis" and not args and not kwargs:
             return StatV(T.Agg(frame, expr, "kurt"))
         if name == "quantile" and consts and len(args) == 1 and not plain and isinstance(args[0].value, float):
@@ -392,9 +452,6 @@ class PandasCalls:
         if name in ("fillna",) and len(args) == 1 and not kwargs:
             fill = self.column_expr(args[0], frame)
             return SeriesV(frame, S.Apply("fillna", expr, (fill,))) if fill is not None else Unknown()
-        if name == "astype" and consts and len(args) == 1 and not plain:
-            kind = args[0].value if isinstance(args[0].value, str) else None
-            return SeriesV(frame, S.Apply("astype", expr, (S.Lit(ASTYPES[kind]),))) if kind in ASTYPES else Unknown()
         if name == "round" and consts and len(args) <= 1 and not plain:
             digits = args[0].value if args else 0
             return SeriesV(frame, S.Apply("round", expr, (S.Lit(digits),))) if isinstance(digits, int) else Unknown()
@@ -432,6 +489,11 @@ class PandasCalls:
             return unknown
         if accessor.kind == "str" and name in STR_METHODS and not args and not kwargs:
             return SeriesV(series.frame, S.Apply(STR_METHODS[name], series.expr))
+        if accessor.kind == "dt" and name in DT_METHODS and not args and not kwargs:
+            return SeriesV(series.frame, S.Apply(DT_METHODS[name], series.expr))
+        if accessor.kind == "str" and name == "split" and len(args) == 1 and not kwargs and isinstance(args[0], Const) \
+                and isinstance(args[0].value, str) and args[0].value:
+            return SeriesV(series.frame, S.Apply("str.split", series.expr, (S.Lit(args[0].value),)))
         if accessor.kind == "str" and name in S.STRING_TESTS and len(args) == 1 and isinstance(args[0], Const) \
                 and isinstance(args[0].value, str):
             options = {k: v.value for k, v in kwargs.items() if isinstance(v, Const)}
@@ -467,6 +529,11 @@ class PandasCalls:
             key = self.const(node.args[0])
             if isinstance(key, Const) and isinstance(key.value, (str, int, float, bool)):
                 return FrameV(grouped.frame.then(S.FilterRows(S.Compare(S.Col(grouped.by), "==", S.Lit(key.value)))))
+            return Unknown()
+        if name in ("agg", "aggregate") and len(node.args) == 1 and not node.keywords and grouped.of is not None:
+            method = self.const(node.args[0])
+            if isinstance(method, Const) and method.value in T.GROUP_METHODS and method.value != "size":
+                return GroupSeriesV(grouped.frame, grouped.by, grouped.of, method.value)
             return Unknown()
         if node.args or node.keywords:
             return Unknown()

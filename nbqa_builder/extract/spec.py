@@ -7,12 +7,15 @@ renderings of every node live side by side below, so they cannot drift apart; `v
 program on the task's files alone and checks that it prints the label.
 
 Nodes:
-- column expressions (`Col`, `Lit`, `Arith`, `Neg`, `Apply`, `StatRef`): values per row;
+- column expressions (`Col`, `Lit`, `ListLit`, `Arith`, `Neg`, `Apply`, `StatRef`): values per row;
 - conditions (`Compare`, `IsIn`, `IsNull`, `Between`, `StrTest`, `AllOf`, `AnyOf`, `Not`);
 - operations on a frame (`FilterRows`, `DropNA`, `FillNA`, `DropDuplicates`, `SetColumn`,
   `Rename`, `SetColumns`, `SelectColumns`, `DropColumns`, `SortRows`, `HeadRows`, `SetIndex`,
-  `ResetIndex`, `Merge`), applied in order to a `ReadFile`: a `Frame`.
-Statistics (what a question asks) are in extract/statistics.py.
+  `SetIndexTo`, `ResetIndex`, `Merge`, `Concat`), applied in order to a `ReadFile`: a `Frame`.
+The nodes live by family: column expressions in extract/spec_columns.py, conditions in
+extract/spec_conditions.py, operations on a frame and the frame itself here; this module names
+them all (`S.Col`, `S.Compare`, `S.FilterRows`). Statistics (what a question asks) are in
+extract/statistics.py.
 """
 
 from __future__ import annotations
@@ -20,326 +23,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-# -- rendering helpers ---------------------------------------------------------------------------
-
-
-def quote(value: Any) -> str:
-    """A constant as the text and the program both write it (a Python literal)."""
-    return repr(value)
-
-
-def column(name: Any) -> str:
-    return f"`{name}`"
-
-
-def columns_text(names: tuple) -> str:
-    quoted = [column(n) for n in names]
-    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
-
-
-class Namer:
-    """Variable names for the frames of a reference program: df, df2, df3..."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def next(self) -> str:
-        self.count += 1
-        return "df" if self.count == 1 else f"df{self.count}"
-
-
-# -- column expressions --------------------------------------------------------------------------
-
-
-class Expr:
-    """A value per row of a frame (or a constant)."""
-
-    def text(self) -> str:
-        raise NotImplementedError
-
-    def code(self, var: str) -> str:
-        raise NotImplementedError
-
-    def columns(self) -> set[Any]:
-        """The frame's columns this expression reads."""
-        return set()
-
-
-@dataclass(frozen=True)
-class Col(Expr):
-    name: Any
-
-    def text(self) -> str:
-        return column(self.name)
-
-    def code(self, var: str) -> str:
-        return f"{var}[{quote(self.name)}]"
-
-    def columns(self) -> set[Any]:
-        return {self.name}
-
-
-@dataclass(frozen=True)
-class Lit(Expr):
-    value: Any
-
-    def text(self) -> str:
-        return quote(self.value)
-
-    def code(self, var: str) -> str:
-        return quote(self.value)
-
-
-ARITHMETIC = {"+": "+", "-": "-", "*": "*", "/": "/", "//": "//", "%": "%", "**": "**"}
-
-
-@dataclass(frozen=True)
-class Arith(Expr):
-    op: str  # a key of ARITHMETIC
-    left: Expr
-    right: Expr
-
-    def text(self) -> str:
-        return f"({self.left.text()} {self.op} {self.right.text()})"
-
-    def code(self, var: str) -> str:
-        return f"({self.left.code(var)} {self.op} {self.right.code(var)})"
-
-    def columns(self) -> set[Any]:
-        return self.left.columns() | self.right.columns()
-
-
-@dataclass(frozen=True)
-class Neg(Expr):
-    operand: Expr
-
-    def text(self) -> str:
-        return f"-{self.operand.text()}"
-
-    def code(self, var: str) -> str:
-        return f"(-{self.operand.code(var)})"
-
-    def columns(self) -> set[Any]:
-        return self.operand.columns()
-
-
-# function -> (English template, code template); {x} is the operand, {0}, {1}... its arguments
-FUNCTIONS: dict[str, tuple[str, str]] = {
-    "abs": ("the absolute value of {x}", "{x}.abs()"),
-    "round": ("{x} rounded to {0} decimal places", "{x}.round({0})"),
-    "log": ("the natural logarithm of {x}", "np.log({x})"),
-    "log10": ("the base-10 logarithm of {x}", "np.log10({x})"),
-    "log1p": ("the natural logarithm of 1 + {x}", "np.log1p({x})"),
-    "sqrt": ("the square root of {x}", "np.sqrt({x})"),
-    "exp": ("e to the power {x}", "np.exp({x})"),
-    "str.lower": ("{x} in lower case", "{x}.str.lower()"),
-    "str.upper": ("{x} in upper case", "{x}.str.upper()"),
-    "str.strip": ("{x} without surrounding spaces", "{x}.str.strip()"),
-    "str.len": ("the number of characters of {x}", "{x}.str.len()"),
-    "dt.year": ("the year of {x}", "{x}.dt.year"),
-    "dt.month": ("the month (1-12) of {x}", "{x}.dt.month"),
-    "dt.day": ("the day of the month of {x}", "{x}.dt.day"),
-    "dt.hour": ("the hour of {x}", "{x}.dt.hour"),
-    "dt.dayofweek": ("the day of the week of {x} (Monday=0)", "{x}.dt.dayofweek"),
-    "to_datetime": ("{x} parsed as dates (pandas.to_datetime)", "pd.to_datetime({x})"),
-    "to_datetime_format": ("{x} parsed as dates in the format {0}", "pd.to_datetime({x}, format={0})"),
-    "to_numeric": ("{x} as numbers", "pd.to_numeric({x})"),
-    "to_numeric_coerce": ("{x} as numbers, where a value that is not a number becomes missing",
-                          "pd.to_numeric({x}, errors='coerce')"),
-    "astype": ("{x} converted to {0}", "{x}.astype({0})"),
-    "fillna": ("{x} with its missing values replaced by {0}", "{x}.fillna({0})"),
-    "map": ("{x} mapped through {0} (a value not listed becomes missing)", "{x}.map({0})"),
-    "replace": ("{x} with {0} replaced by {1}", "{x}.replace({0}, {1})"),
-}
-
-
-@dataclass(frozen=True)
-class Apply(Expr):
-    func: str  # a key of FUNCTIONS
-    operand: Expr
-    args: tuple = ()  # Expr arguments
-
-    def text(self) -> str:
-        template = FUNCTIONS[self.func][0]
-        return template.format(*(a.text() for a in self.args), x=self.operand.text())
-
-    def code(self, var: str) -> str:
-        template = FUNCTIONS[self.func][1]
-        return template.format(*(a.code(var) for a in self.args), x=self.operand.code(var))
-
-    def columns(self) -> set[Any]:
-        return self.operand.columns().union(*(a.columns() for a in self.args))
-
-
-@dataclass(frozen=True)
-class StatRef(Expr):
-    """A statistic of the frame as it is at this point (`fillna(df["x"].mean())`)."""
-
-    stat: Any  # statistics.Statistic over the same frame
-
-    def text(self) -> str:
-        return self.stat.text()
-
-    def code(self, var: str) -> str:
-        return self.stat.expression(lambda frame: var)  # the frame being prepared, as it is now
-
-    def columns(self) -> set[Any]:
-        return self.stat.columns()
-
-
-# -- conditions ----------------------------------------------------------------------------------
-
-
-class Cond:
-    def text(self) -> str:
-        raise NotImplementedError
-
-    def code(self, var: str) -> str:
-        raise NotImplementedError
-
-    def columns(self) -> set[Any]:
-        raise NotImplementedError
-
-
-COMPARISONS = {">": ">", ">=": ">=", "<": "<", "<=": "<=", "==": "==", "!=": "!="}
-
-
-@dataclass(frozen=True)
-class Compare(Cond):
-    left: Expr
-    op: str  # a key of COMPARISONS
-    right: Expr
-
-    def text(self) -> str:
-        return f"{self.left.text()} {self.op} {self.right.text()}"
-
-    def code(self, var: str) -> str:
-        return f"({self.left.code(var)} {self.op} {self.right.code(var)})"
-
-    def columns(self) -> set[Any]:
-        return self.left.columns() | self.right.columns()
-
-
-@dataclass(frozen=True)
-class IsIn(Cond):
-    operand: Expr
-    values: tuple
-
-    def text(self) -> str:
-        return f"{self.operand.text()} is one of {', '.join(quote(v) for v in self.values)}"
-
-    def code(self, var: str) -> str:
-        return f"{self.operand.code(var)}.isin({quote(list(self.values))})"
-
-    def columns(self) -> set[Any]:
-        return self.operand.columns()
-
-
-@dataclass(frozen=True)
-class IsNull(Cond):
-    operand: Expr
-    negated: bool = False
-
-    def text(self) -> str:
-        return f"{self.operand.text()} is {'not ' if self.negated else ''}missing"
-
-    def code(self, var: str) -> str:
-        return f"{self.operand.code(var)}.{'notna' if self.negated else 'isna'}()"
-
-    def columns(self) -> set[Any]:
-        return self.operand.columns()
-
-
-@dataclass(frozen=True)
-class Between(Cond):
-    operand: Expr
-    low: Any
-    high: Any
-
-    def text(self) -> str:
-        return f"{self.operand.text()} is between {quote(self.low)} and {quote(self.high)} (both included)"
-
-    def code(self, var: str) -> str:
-        return f"{self.operand.code(var)}.between({quote(self.low)}, {quote(self.high)})"
-
-    def columns(self) -> set[Any]:
-        return self.operand.columns()
-
-
-STRING_TESTS = {"contains": "contains", "startswith": "starts with", "endswith": "ends with"}
-
-
-@dataclass(frozen=True)
-class StrTest(Cond):
-    operand: Expr
-    method: str  # a key of STRING_TESTS
-    pattern: str
-    case: bool = True
-    regex: bool = True  # only for contains, as pandas' default
-
-    def text(self) -> str:
-        how = STRING_TESTS[self.method]
-        detail = []
-        if self.method == "contains":
-            detail.append("as a regular expression" if self.regex else "as plain text")
-        if not self.case:
-            detail.append("ignoring case")
-        suffix = f" ({', '.join(detail)})" if detail else " (case-sensitive)"
-        return f"{self.operand.text()} {how} {quote(self.pattern)}{suffix}"
-
-    def code(self, var: str) -> str:
-        operand = self.operand.code(var)
-        if self.method == "contains":
-            return f"{operand}.str.contains({quote(self.pattern)}, case={self.case}, regex={self.regex}, na=False)"
-        if not self.case:
-            return f"{operand}.str.lower().str.{self.method}({quote(self.pattern.lower())}, na=False)"
-        return f"{operand}.str.{self.method}({quote(self.pattern)}, na=False)"
-
-    def columns(self) -> set[Any]:
-        return self.operand.columns()
-
-
-@dataclass(frozen=True)
-class AllOf(Cond):
-    parts: tuple  # Conds
-
-    def text(self) -> str:
-        return " and ".join(f"({p.text()})" for p in self.parts)
-
-    def code(self, var: str) -> str:
-        return "(" + " & ".join(p.code(var) for p in self.parts) + ")"
-
-    def columns(self) -> set[Any]:
-        return set().union(*(p.columns() for p in self.parts))
-
-
-@dataclass(frozen=True)
-class AnyOf(Cond):
-    parts: tuple
-
-    def text(self) -> str:
-        return " or ".join(f"({p.text()})" for p in self.parts)
-
-    def code(self, var: str) -> str:
-        return "(" + " | ".join(p.code(var) for p in self.parts) + ")"
-
-    def columns(self) -> set[Any]:
-        return set().union(*(p.columns() for p in self.parts))
-
-
-@dataclass(frozen=True)
-class Not(Cond):
-    part: Cond
-
-    def text(self) -> str:
-        return f"not ({self.part.text()})"
-
-    def code(self, var: str) -> str:
-        return f"(~{self.part.code(var)})"
-
-    def columns(self) -> set[Any]:
-        return self.part.columns()
-
+from nbqa_builder.extract.spec_columns import (  # noqa: F401 - the spec's nodes, one namespace
+    ARITHMETIC, FUNCTIONS, Apply, Arith, Col, Expr, ListLit, Lit, Namer, Neg, StatRef, column, columns_text, quote,
+)
+from nbqa_builder.extract.spec_conditions import (  # noqa: F401
+    COMPARISONS, STRING_TESTS, AllOf, AnyOf, Between, Compare, Cond, IsIn, IsNull, Not, StrTest,
+)
 
 # -- operations on a frame -----------------------------------------------------------------------
 
@@ -581,19 +270,44 @@ class HeadRows(Op):
 
 @dataclass(frozen=True)
 class SetIndex(Op):
-    name: Any
+    name: Any  # a column, or a tuple of columns (a multi-level index)
+
+    def names(self) -> tuple:
+        return self.name if isinstance(self.name, tuple) else (self.name,)
 
     def text(self) -> str:
+        if isinstance(self.name, tuple):
+            return f"Use the columns {columns_text(self.name)} as the index (row labels), in that order"
         return f"Use the column {column(self.name)} as the index (row labels)"
 
     def code(self, var: str, namer: Namer) -> list[str]:
-        return [f"{var} = {var}.set_index({quote(self.name)})"]
+        key = quote(list(self.name)) if isinstance(self.name, tuple) else quote(self.name)
+        return [f"{var} = {var}.set_index({key})"]
 
     def reads(self) -> set[Any] | None:
-        return {self.name}
+        return set(self.names())
 
     def writes(self) -> set[Any] | None:
-        return {self.name}
+        return set(self.names())
+
+    def changes_rows(self) -> bool:
+        return False
+
+
+@dataclass(frozen=True)
+class SetIndexTo(Op):
+    """`df.index = expr`: new row labels computed per row; unlike set_index, every column stays."""
+
+    value: Expr
+
+    def text(self) -> str:
+        return f"Replace the row labels (the index) by {self.value.text()}, keeping every column"
+
+    def code(self, var: str, namer: Namer) -> list[str]:
+        return [f"{var}.index = {self.value.code(var)}"]
+
+    def reads(self) -> set[Any] | None:
+        return self.value.columns()
 
     def changes_rows(self) -> bool:
         return False
@@ -642,6 +356,29 @@ class Merge(Op):
         if self.left_on is not None:
             args += [f"left_on={quote(list(self.left_on))}", f"right_on={quote(list(self.right_on or ()))}"]
         return lines + [f"{var} = {var}.merge({', '.join(args)})"]
+
+    def reads(self) -> set[Any] | None:
+        return None
+
+    def writes(self) -> set[Any] | None:
+        return None
+
+
+@dataclass(frozen=True)
+class Concat(Op):
+    """`pd.concat([df, other])`, `df.append(other)`: the rows of another table below these."""
+
+    other: "Frame"
+    ignore_index: bool = False
+
+    def text(self) -> str:
+        labels = "numbering all rows again from 0" if self.ignore_index else "each row keeping its row label"
+        return f"Append the rows of {self.other.describe()} below the rows so far ({labels})"
+
+    def code(self, var: str, namer: Namer) -> list[str]:
+        other = namer.next()
+        again = ", ignore_index=True" if self.ignore_index else ""
+        return self.other.code(other, namer) + [f"{var} = pd.concat([{var}, {other}]{again})"]
 
     def reads(self) -> set[Any] | None:
         return None
@@ -728,13 +465,15 @@ class Frame:
     def files(self) -> list[str]:
         names = [self.source.name]
         for op in self.ops:
-            if isinstance(op, Merge):
-                names += [n for n in op.right.files() if n not in names]
+            if isinstance(op, (Merge, Concat)):
+                names += [n for n in (op.right if isinstance(op, Merge) else op.other).files() if n not in names]
         return names
 
     def steps(self) -> list[str]:
         """The sentences that prepare the frame, reading included when it has options."""
         first = [self.source.text()] if self.source.options else []
+        if not first and self.ops and isinstance(self.ops[0], Concat):  # say which table the rows go below
+            first = [f"Start from the table in {column(self.source.name)}"]
         return first + [op.text() for op in self.ops]
 
     def describe(self) -> str:
@@ -758,7 +497,7 @@ class Frame:
         for op in reversed(self.ops):
             writes = op.writes()
             if not (op.changes_rows() or want is None or writes is None or writes & want
-                    or isinstance(op, (SortRows, SetIndex, ResetIndex))):
+                    or isinstance(op, (SortRows, SetIndex, SetIndexTo, ResetIndex))):
                 continue
             kept.append(op)
             reads = op.reads()

@@ -5,7 +5,9 @@ Every statistic knows its frames (`frames()`), the columns it reads (`columns()`
 preparation), a short answer name, its kind (counted in stats.json), and the notes that pin its
 method down for a solver (`notes()`: sample or population deviation, ties, missing values).
 Statistics whose answer is a label (`MostCommon`, `ArgExtreme`, `GroupArgExtreme`) refuse ties in
-the reference program: a question with two right answers is not a question.
+the reference program: a question with two right answers is not a question. The statistics of
+more operations (several aggregations, value shares, the row labels, date spans) are in
+extract/statistics_more.py.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from nbqa_builder.extract.spec import Col, Cond, Expr, Frame, Namer, column, quote
+from nbqa_builder.extract.spec import Col, Cond, Expr, Frame, Namer, column, columns_text, quote
 
 VarOf = Callable[[Frame], str]  # the program variable that holds a frame
 
@@ -350,6 +352,58 @@ class ArgExtreme(Statistic):
 
 GROUP_METHODS = ("mean", "median", "sum", "min", "max", "count", "nunique", "std", "size")
 
+# resample/Grouper frequencies a text can name -> (the period, the day that labels it, today's pandas alias)
+FREQUENCIES = {
+    "D": ("calendar day", "the day itself", "D"),
+    "W": ("week (Monday to Sunday)", "its Sunday", "W"),
+    **dict.fromkeys(("M", "ME"), ("calendar month", "its last day", "ME")),
+    "MS": ("calendar month", "its first day", "MS"),
+    **dict.fromkeys(("Q", "QE"), ("calendar quarter", "its last day", "QE")),
+    "QS": ("calendar quarter", "its first day", "QS"),
+    **dict.fromkeys(("A", "Y", "YE"), ("calendar year", "its last day", "YE")),
+    **dict.fromkeys(("AS", "YS"), ("calendar year", "its first day", "YS")),
+}
+
+
+@dataclass(frozen=True)
+class TimeBins:
+    """Rows grouped by period of a date column (or of the dates in the index, `key` None):
+    `resample("M", on="date")`, `groupby(pd.Grouper(key="date", freq="M"))`."""
+
+    key: Any
+    freq: str  # a key of FREQUENCIES
+
+    def text(self) -> str:
+        dates = "the dates in the index" if self.key is None else column(self.key)
+        period, label, _ = FREQUENCIES[self.freq]
+        return f"each {period} of {dates} (a period is labelled by {label})"
+
+    def code(self) -> str:
+        key = "" if self.key is None else f"key={quote(self.key)}, "
+        return f"pd.Grouper({key}freq={quote(FREQUENCIES[self.freq][2])})"
+
+    def columns(self) -> set[Any]:
+        return set() if self.key is None else {self.key}
+
+
+def _by_text(by: Any) -> str:
+    """The grouping as the phrase "for each ..." ends: a column, several, or periods of dates."""
+    if isinstance(by, TimeBins):
+        return by.text()
+    if isinstance(by, tuple):
+        return f"each combination of values of {columns_text(by)}"
+    return f"each value of {column(by)}"
+
+
+def _by_columns(by: Any) -> set[Any]:
+    return by.columns() if isinstance(by, TimeBins) else set(by) if isinstance(by, tuple) else {by}
+
+
+def _by_notes(by: Any) -> list[str]:
+    if isinstance(by, TimeBins):
+        return ["Every period from the first date to the last is listed, even one with no rows."]
+    return ["Rows are grouped by each distinct value; rows whose group value is missing are left out."]
+
 
 def _group_phrase(method: str, of: Col | None) -> str:
     if method == "size":
@@ -358,9 +412,12 @@ def _group_phrase(method: str, of: Col | None) -> str:
 
 
 def _group_code(var: str, by: Any, method: str, of: Col | None) -> str:
-    grouped = f"{var}.groupby({quote(by)})"
+    key = by.code() if isinstance(by, TimeBins) else quote(list(by)) if isinstance(by, tuple) else quote(by)
+    grouped = f"{var}.groupby({key})"
     if method == "size":
         return f"{grouped}.size()"
+    if method == "single":  # a pivot's cell: the value of the one row of its group (item() refuses two)
+        return f"{grouped}[{quote(of.name)}].agg(lambda values: values.item())"
     call = AGGREGATIONS[method][1].format(ddof=1, q=None)
     return f"{grouped}[{quote(of.name)}].{call}"
 
@@ -386,7 +443,7 @@ class GroupArgExtreme(Statistic):
         return [self.frame]
 
     def columns(self) -> set[Any] | None:
-        return {self.by} | ({self.of.name} if self.of else set())
+        return _by_columns(self.by) | ({self.of.name} if self.of else set())
 
     def name(self) -> str:
         return answer_name(self.by, "max" if self.largest else "min", self.method, self.of.name if self.of else "")
@@ -405,7 +462,13 @@ class GroupValue(Statistic):
     kind = "group_value"
 
     def text(self) -> str:
-        return f"the {_group_phrase(self.method, self.of)} over the rows whose {column(self.by)} is {quote(self.key)}"
+        pairs = zip(self.by, self.key) if isinstance(self.by, tuple) else [(self.by, self.key)]
+        where = " and ".join(f"{column(b)} is {quote(k)}" for b, k in pairs)
+        if self.method == "size":
+            return f"the number of rows whose {where}"
+        if self.method == "single":
+            return f"the value of {self.of.text()} in the one row whose {where}"
+        return f"the {_group_phrase(self.method, self.of)} over the rows whose {where}"
 
     def expression(self, var_of: VarOf) -> str:
         return f"{_group_code(var_of(self.frame), self.by, self.method, self.of)}[{quote(self.key)}]"
@@ -414,10 +477,11 @@ class GroupValue(Statistic):
         return [self.frame]
 
     def columns(self) -> set[Any] | None:
-        return {self.by} | ({self.of.name} if self.of else set())
+        return _by_columns(self.by) | ({self.of.name} if self.of else set())
 
     def name(self) -> str:
-        return answer_name(self.method, self.of.name if self.of else "", self.key)
+        key = self.key if isinstance(self.key, tuple) else (self.key,)
+        return answer_name(self.method, self.of.name if self.of else "", *key)
 
 
 @dataclass(frozen=True)
@@ -552,19 +616,23 @@ class GroupAll(Statistic):
     kind = "group_values"
 
     def text(self) -> str:
-        return f"the {_group_phrase(self.method, self.of)} for each value of {column(self.by)}"
+        return f"the {_group_phrase(self.method, self.of)} for {_by_text(self.by)}"
 
     def expression(self, var_of: VarOf) -> str:
-        return _group_code(var_of(self.frame), self.by, self.method, self.of)
+        grouped = _group_code(var_of(self.frame), self.by, self.method, self.of)
+        if isinstance(self.by, TimeBins):  # periods labelled as pandas shows them: the date alone
+            return f"{grouped}.rename(index=lambda period: period.strftime('%Y-%m-%d'))"
+        return grouped
 
     def frames(self) -> list[Frame]:
         return [self.frame]
 
     def columns(self) -> set[Any] | None:
-        return {self.by} | ({self.of.name} if self.of else set())
+        return _by_columns(self.by) | ({self.of.name} if self.of else set())
 
     def name(self) -> str:
-        return answer_name(self.method, self.of.name if self.of else "", "by", self.by)
+        by = self.by.key or "index" if isinstance(self.by, TimeBins) else self.by
+        return answer_name(self.method, self.of.name if self.of else "", "by", by)
 
     def entry_name(self, label: str) -> str | None:
         return answer_name(self.method, self.of.name if self.of else "rows", label)
@@ -573,7 +641,7 @@ class GroupAll(Statistic):
         return True
 
     def notes(self) -> list[str]:
-        return ["Rows are grouped by each distinct value; rows whose group value is missing are left out."]
+        return _by_notes(self.by)
 
 
 # -- the reference program -----------------------------------------------------------------------

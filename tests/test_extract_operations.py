@@ -1,0 +1,244 @@
+"""More spec operations (issue 25): binning, index labels, shares of values, date parts and spans,
+sorted and largest rows, string pieces, missing values per column, type conversions.
+
+Each notebook here reads one file, applies one operation the way analysts write it, and shows a
+value. The truth is computed with pandas from the raw file; the task the extractor makes must name
+the operation in its text, carry the true value, and `verify` must agree by running the reference
+program written from the spec. A trap variant (a hidden filter) must be stated in the text, and an
+operation whose effect the text could not state (bins chosen by pandas) gives no task.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from extraction_fixtures import equals_truth, extracted_and_verified, kept
+from notebook_factory import NotebookFactory
+
+READ = 'import pandas as pd\ndf = pd.read_csv("../data/orders.csv")'
+FIRST = ["Ana", "Ben", "Carla", "Dan", "Eva", "Femi", "Gus"]
+LAST = ["Lopez", "Smith", "Ng", "Okafor"]
+
+
+def orders_data(rng: np.random.RandomState) -> pd.DataFrame:
+    rows = 300
+    frame = pd.DataFrame({
+        "date": pd.date_range("2025-01-01", periods=rows, freq="D").strftime("%Y-%m-%d"),
+        "region": rng.choice(["north", "south", "east", "west"], size=rows, p=[0.2, 0.25, 0.4, 0.15]),
+        "name": [f"{rng.choice(FIRST)} {rng.choice(LAST)}" for _ in range(rows)],
+        "channel": rng.choice(["web", "store"], size=rows),
+        "units": rng.poisson(20, size=rows),
+        "price": np.round(rng.uniform(2, 9, size=rows), 2),
+        "discount": np.round(rng.uniform(0, 0.3, size=rows), 2),
+    })
+    frame.loc[rng.rand(rows) < 0.1, "discount"] = np.nan
+    frame.loc[rng.rand(rows) < 0.05, "region"] = np.nan
+    return frame
+
+
+MORE = orders_data(np.random.RandomState(12)).head(40)  # a second file of orders, for concat
+
+
+# files of one month each, for reads over a glob pattern (in name order)
+MONTHLY = {f"2025-0{month}.csv": orders_data(np.random.RandomState(20 + month)).head(20 + 5 * month) for month in (1, 2, 3)}
+GLOB_READ = "import glob\nfiles = sorted(glob.glob('../data/monthly/*.csv'))"
+
+
+def monthly() -> pd.DataFrame:
+    return pd.concat(MONTHLY.values(), ignore_index=True)
+
+
+PIVOTED = orders_data(np.random.RandomState(11)).iloc[4]  # the row whose cell a pivot shows
+
+
+def dated(d: pd.DataFrame) -> pd.Series:
+    return pd.to_datetime(d.date)
+
+
+@dataclass
+class Operation:
+    name: str
+    cells: list[str]  # after the read, before the answer
+    answer: str
+    truth: Callable[[pd.DataFrame], object]  # a value, or {answer name: value} for several answers
+    named: list[str]  # what the task text must say
+
+
+OPERATIONS = [
+    Operation("astype", ['df["whole_price"] = df["price"].astype(int)'], 'df["whole_price"].sum()',
+              lambda d: d.price.astype(int).sum(), ["`price` converted to 'int'"]),
+    Operation("astype_frame", ['df = df.astype({"price": "int"})'], 'df["price"].sum()',
+              lambda d: d.price.astype(int).sum(), ["`price` converted to 'int'"]),
+    Operation("set_index_columns", ['indexed = df.set_index(["region", "units"])'], "indexed.index.is_unique",
+              lambda d: d.set_index(["region", "units"]).index.is_unique, ["`region` and `units` as the index",
+                                                                            "no row label"]),
+    Operation("index_assigned", ['df.index = df["name"] + " " + df["date"]'], "df.index.is_unique",
+              lambda d: (d.name + " " + d.date).is_unique, ["Replace the row labels", "`name`", "`date`"]),
+    Operation("value_shares", [], 'df["region"].value_counts(normalize=True)',
+              lambda d: {f"share_region_{k}": v for k, v in d.region.value_counts(normalize=True).items()},
+              ["fraction", "non-missing values", "each value of `region`"]),
+    Operation("value_shares_of_rows", [], 'df["region"].value_counts() / len(df)',
+              lambda d: {f"share_region_{k}": v for k, v in (d.region.value_counts() / len(d)).items()},
+              ["fraction", "all rows", "each value of `region`"]),
+    Operation("value_shares_filtered", ['big = df[df["units"] > 20]'], 'big["region"].value_counts(normalize=True)',
+              lambda d: {f"share_region_{k}": v for k, v in d[d.units > 20].region.value_counts(normalize=True).items()},
+              ["`units` > 20", "each value of `region`"]),
+    Operation("day_name", ['df["date"] = pd.to_datetime(df["date"])', 'df["weekday"] = df["date"].dt.day_name()'],
+              'df[df["weekday"] == "Saturday"]["units"].sum()',
+              lambda d: d[dated(d).dt.day_name() == "Saturday"].units.sum(), ["name of the weekday", "'Saturday'"]),
+    Operation("month", ['df["date"] = pd.to_datetime(df["date"])'], 'df[df["date"].dt.month == 3]["units"].mean()',
+              lambda d: d[dated(d).dt.month == 3].units.mean(), ["the month (1-12) of `date`", "== 3"]),
+    Operation("quarter", ['df["date"] = pd.to_datetime(df["date"])', 'df["quarter"] = df["date"].dt.quarter'],
+              'df.groupby("quarter")["units"].sum()',
+              lambda d: {f"sum_units_{k}": v for k, v in d.groupby(dated(d).dt.quarter).units.sum().items()},
+              ["the quarter (1-4) of `date`"]),
+    Operation("date_span", ['df["date"] = pd.to_datetime(df["date"])'], '(df["date"].max() - df["date"].min()).days',
+              lambda d: (dated(d).max() - dated(d).min()).days, ["whole days", "maximum of `date`", "minimum of `date`"]),
+    Operation("index_span", ['df["date"] = pd.to_datetime(df["date"])', 'df = df.set_index("date")'],
+              "(df.index.max() - df.index.min()).days", lambda d: (dated(d).max() - dated(d).min()).days,
+              ["whole days", "the smallest row label (index value)", "the largest row label (index value)"]),
+    Operation("sorted_head", ['top = df.sort_values("price", ascending=False).head(5)'], 'top["units"].sum()',
+              lambda d: d.sort_values("price", ascending=False).head(5).units.sum(),
+              ["`price` (descending)", "first 5 rows"]),
+    Operation("nsmallest", ['cheap = df.nsmallest(7, "price")'], 'cheap["units"].mean()',
+              lambda d: d.nsmallest(7, "price").units.mean(), ["`price` (ascending)", "first 7 rows"]),
+    Operation("str_contains", [], 'df[df["name"].str.contains("Ng")]["units"].sum()',
+              lambda d: d[d.name.str.contains("Ng")].units.sum(), ["`name`", "'Ng'"]),
+    Operation("str_lower", ['df["lower"] = df["name"].str.lower()'], '(df["lower"] == "ana ng").sum()',
+              lambda d: (d.name.str.lower() == "ana ng").sum(), ["lower case", "'ana ng'"]),
+    Operation("str_split", ['df["first"] = df["name"].str.split(" ").str[0]'], '(df["first"] == "Eva").sum()',
+              lambda d: (d.name.str.split(" ").str[0] == "Eva").sum(), ["split at every ' '", "position 0", "'Eva'"]),
+    Operation("cut", ['df["size"] = pd.cut(df["units"], bins=[0, 15, 25, 100], labels=["small", "medium", "large"])'],
+              'df["size"].value_counts()["large"]',
+              lambda d: (pd.cut(d.units, [0, 15, 25, 100], labels=["small", "medium", "large"]) == "large").sum(),
+              ["binned at the edges [0, 15, 25, 100]", "['small', 'medium', 'large']"]),
+    Operation("qcut", ['df["tier"] = pd.qcut(df["price"], 4, labels=["q1", "q2", "q3", "q4"])'],
+              'df[df["tier"] == "q4"]["units"].mean()',
+              lambda d: d[pd.qcut(d.price, 4, labels=["q1", "q2", "q3", "q4"]) == "q4"].units.mean(),
+              ["4 bins holding equal numbers", "'q4'"]),
+    Operation("agg_list", [], 'df["price"].agg(["mean", "max", "std"])',
+              lambda d: {"mean_price": d.price.mean(), "max_price": d.price.max(), "std_price": d.price.std()},
+              ["the mean, the maximum and the standard deviation (sample, denominator n - 1) of `price`"]),
+    Operation("group_agg", [], 'df.groupby("region")["units"].agg("sum")',
+              lambda d: {f"sum_units_{k}": v for k, v in d.groupby("region").units.sum().items()},
+              ["sum of `units` for each value of `region`"]),
+    Operation("groupby_two_columns", [], 'df.groupby(["region", "channel"])["price"].mean()["east", "web"]',
+              lambda d: d.groupby(["region", "channel"]).price.mean()["east", "web"],
+              ["`region` is 'east' and `channel` is 'web'"]),
+    Operation("resample_on", ['df["date"] = pd.to_datetime(df["date"])'], 'df.resample("QE", on="date")["units"].sum()',
+              lambda d: {f"sum_units_{k:%Y_%m_%d}": v for k, v in d.set_index(dated(d)).units.resample("QE").sum().items()},
+              ["each calendar quarter of `date` (a period is labelled by its last day)"]),
+    Operation("resample_index", ['df["date"] = pd.to_datetime(df["date"])', 'df = df.set_index("date")'],
+              'df.resample("QS")["price"].max()',
+              lambda d: {f"max_price_{k:%Y_%m_%d}": v for k, v in d.set_index(dated(d)).price.resample("QS").max().items()},
+              ["`date` as the index", "each calendar quarter of the dates in the index (a period is labelled by its first day)"]),
+    Operation("grouper", ['df["date"] = pd.to_datetime(df["date"])'],
+              'df.groupby(pd.Grouper(key="date", freq="QE"))["units"].mean()',
+              lambda d: {f"mean_units_{k:%Y_%m_%d}": v for k, v in d.set_index(dated(d)).units.resample("QE").mean().items()},
+              ["each calendar quarter of `date` (a period is labelled by its last day)"]),
+    Operation("pivot_table_cell", ['table = df.pivot_table(values="units", index="region", columns="channel", aggfunc="sum")'],
+              'table.loc["south", "store"]',
+              lambda d: d.pivot_table(values="units", index="region", columns="channel", aggfunc="sum").loc["south", "store"],
+              ["sum of `units` over the rows whose `region` is 'south' and `channel` is 'store'"]),
+    Operation("pivot_table_column", ['table = pd.pivot_table(df, values="price", index="channel", columns="region")'],
+              'table["west"]["web"]',
+              lambda d: d.pivot_table(values="price", index="channel", columns="region")["west"]["web"],
+              ["mean of `price` over the rows whose `channel` is 'web' and `region` is 'west'"]),
+    Operation("pivot_cell", ['wide = df.pivot(index="date", columns="channel", values="units")'],
+              f'wide.loc["{PIVOTED.date}", "{PIVOTED.channel}"]',
+              lambda d: d.pivot(index="date", columns="channel", values="units").loc[PIVOTED.date, PIVOTED.channel],
+              [f"the value of `units` in the one row whose `date` is '{PIVOTED.date}' and `channel` is '{PIVOTED.channel}'"]),
+    Operation("crosstab", ['counts = pd.crosstab(df["region"], df["channel"])'], 'counts.loc["north", "web"]',
+              lambda d: pd.crosstab(d.region, d.channel).loc["north", "web"],
+              ["number of rows whose `region` is 'north' and `channel` is 'web'"]),
+    Operation("concat", ['more = pd.read_csv("../data/more_orders.csv")', "both = pd.concat([df, more], ignore_index=True)"],
+              'both["units"].sum()', lambda d: pd.concat([d, MORE]).units.sum(),
+              ["Append the rows of the table in `more_orders.csv`", "numbering all rows again from 0"]),
+    Operation("concat_then_filter", ['more = pd.read_csv("../data/more_orders.csv")', "both = pd.concat([df, more])",
+                                     'both = both[both["region"] == "west"]'], 'both["price"].mean()',
+              lambda d: pd.concat([d, MORE]).query("region == 'west'").price.mean(),
+              ["`more_orders.csv`", "each row keeping its row label", "`region` == 'west'"]),
+    Operation("glob_comprehension", [GLOB_READ, "frames = [pd.read_csv(f) for f in files]",
+                                     "months = pd.concat(frames, ignore_index=True)"], 'months["units"].sum()',
+              lambda d: monthly().units.sum(),
+              ["Start from the table in `2025-01.csv`",
+               "Append the rows of the table in `2025-02.csv`", "Append the rows of the table in `2025-03.csv`"]),
+    Operation("glob_loop_list", [GLOB_READ, "frames = []\nfor f in files:\n    frames.append(pd.read_csv(f))",
+                                 "months = pd.concat(frames)", 'months = months[months["channel"] == "web"]'],
+              'months["price"].mean()', lambda d: monthly().query("channel == 'web'").price.mean(),
+              ["`2025-03.csv`", "each row keeping its row label", "`channel` == 'web'"]),
+    Operation("glob_loop_onto_table", [GLOB_READ, "months = pd.DataFrame()\nfor f in files:\n"
+                                       "    months = pd.concat([months, pd.read_csv(f)], ignore_index=True)"],
+              'months["region"].value_counts()["east"]', lambda d: (monthly().region == "east").sum(),
+              ["`2025-02.csv`", "numbering all rows again from 0", "'east'"]),
+    Operation("missing_per_column", [], "df.isna().sum()",
+              lambda d: {f"missing_{k}": v for k, v in d.isna().sum().items()}, ["missing values in each column"]),
+]
+
+# operations whose effect the text could not state: no task, with a reason
+UNSTATED = [
+    ("cut_without_edges", ['df["size"] = pd.cut(df["units"], 3)'], 'df["size"].nunique()'),
+    ("split_expanded", ['df["first"] = df["name"].str.split(" ", expand=True)[0]'], 'df["first"].nunique()'),
+    ("crosstab_normalized", ['shares = pd.crosstab(df["region"], df["channel"], normalize=True)'],
+     'shares.loc["north", "web"]'),
+    ("glob_loop_with_a_filter", [GLOB_READ, "frames = []\nfor f in files:\n    part = pd.read_csv(f)\n"
+                                 "    frames.append(part[part['units'] > 20])", "months = pd.concat(frames)"],
+     'months["units"].sum()'),
+    ("resample_unnamed_period", ['df["date"] = pd.to_datetime(df["date"])'],
+     'df.resample("2W", on="date")["units"].sum().max()'),
+]
+
+
+@pytest.fixture(scope="module")
+def orders(tmp_path_factory):
+    """A repository with one executed notebook per operation, extracted and verified."""
+    repo = tmp_path_factory.mktemp("orders")
+    (repo / "data").mkdir()
+    raw = orders_data(np.random.RandomState(11))
+    raw.to_csv(repo / "data" / "orders.csv", index=False)
+    MORE.to_csv(repo / "data" / "more_orders.csv", index=False)
+    (repo / "data" / "monthly").mkdir()
+    for name, month in MONTHLY.items():
+        month.to_csv(repo / "data" / "monthly" / name, index=False)
+    raw = pd.read_csv(repo / "data" / "orders.csv")  # the truth is computed from the file as written
+    factory = NotebookFactory()
+    try:
+        for operation in OPERATIONS:
+            factory.write(repo, f"ops/{operation.name}.ipynb", [READ, *operation.cells, operation.answer])
+        for name, cells, answer in UNSTATED:
+            factory.write(repo, f"unstated/{name}.ipynb", [READ, *cells, answer])
+    finally:
+        factory.close()
+    return raw, extracted_and_verified(repo)
+
+
+@pytest.mark.parametrize("operation", OPERATIONS, ids=[o.name for o in OPERATIONS])
+def test_an_operation_gives_a_task_that_states_it_and_carries_the_true_value(orders, operation):
+    raw, notebooks = orders
+    notebook = notebooks[f"ops/{operation.name}.ipynb"]
+    tasks = kept(notebook)
+    assert len(tasks) == 1, [t.drop_reason for t in notebook.tasks]
+    (task,) = tasks
+    for words in operation.named:
+        assert words in task.task, (words, task.task)
+    assert "as the notebook does" not in task.task + task.constraints
+    truth = operation.truth(raw)
+    expected = truth if isinstance(truth, dict) else {task.answers[0].name: truth}
+    assert [a.name for a in task.answers] == list(expected), (task.answers, expected)
+    for name, value in expected.items():
+        assert equals_truth(task, name, value), (name, task.label, value)
+    assert task.verified and task.reference_agrees and task.deterministic, task.drop_reason
+
+
+@pytest.mark.parametrize("name", [u[0] for u in UNSTATED])
+def test_an_operation_the_text_cannot_state_gives_no_task_and_says_why(orders, name):
+    _, notebooks = orders
+    notebook = notebooks[f"unstated/{name}.ipynb"]
+    assert not kept(notebook)
+    reasons = [t.drop_reason for t in notebook.tasks]
+    assert reasons and all(r.startswith(("unrenderable_preprocessing", "unrenderable_statistic")) for r in reasons), reasons

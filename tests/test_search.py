@@ -268,7 +268,6 @@ def test_a_killed_search_run_again_finishes_without_searching_finished_tasks(dem
 
 @pytest.mark.parametrize("faults, kind", [
     ([error(500, "server_error")] * 10, "policy_failure"),
-    ([Reply(content="", delay_s=0)] * 10, "policy_failure"),
     ([Reply(content="{}", delay_s=2.0)] * 10, "policy_failure"),  # slower than the client's timeout
 ])
 def test_policy_faults_end_as_recorded_terminal_kinds(worker, tmp_path, faults, kind):
@@ -342,3 +341,52 @@ def test_the_search_prompts_as_export_sft_writes_and_its_trees_become_value_data
         assert [m["content"] for m in row["messages"][:2]] == [header["system_prompt"], header["first_user_turn"]]
         assert not any("```" in m["content"] for m in row["messages"] if m["role"] == "assistant")
     assert {row["value"] for row in rows if row["terminal"] == "answer"} == {1.0}  # the right answers
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad samples among good ones
+
+
+def test_an_empty_choice_among_good_ones_is_one_failed_child_and_its_siblings_are_kept(worker, tmp_path):
+    """3 choices, the second empty: the code step and the answer are kept, the empty one is a
+    child ended as empty_reply with -1. Root: -1 (empty) + 1 (answer 42) + V(root) = 0."""
+    plan = {(): [(code_step("A", "a = 40"), 0.8), ("", 0.5), (answer_step("42"), 0.9)]}
+    result, pool = search(worker, tmp_path, plan, {"root": 0.0}, iterations=1, children=3)
+    code, empty, answer = result.tree.root.children
+    assert code.code == "a = 40  # A" and code.terminal is None and code.observation == ""
+    assert (empty.terminal, empty.reward, empty.reply, round(empty.prior, 6)) == ("empty_reply", -1.0, "", 0.5)
+    assert (answer.terminal, answer.reward) == ("answer", 1.0)
+    assert (result.tree.root.visits, result.tree.root.value_sum) == (3, 0.0)
+    assert result.tree.root.terminal is None and result.vote == "@answer[42]"
+
+
+def test_a_server_that_ignores_n_and_then_fails_keeps_the_choices_that_came(worker, tmp_path):
+    """An Ollama-like server answers one choice per request: the first is good, then 5xx only.
+    The good choice is one child; the leaf is not ended as a policy failure."""
+    first = first_turns({"task": "q", "constraints": "", "format": "@answer[value]"}, DEFAULT_TEMPLATE)
+    served = []
+
+    def one_then_errors(body):
+        served.append(body)
+        return Reply(content=answer_step("42")) if len(served) == 1 else error(500, "server_error")
+
+    with FakeOpenAI(one_then_errors) as server:
+        policy = OpenAIPolicy(server.base_url, "m", max_attempts=2, max_wait_s=0.05)
+        with StatePool(worker, {}, ".", 8, 20) as pool:
+            result = Searcher(first, LABEL, policy, PlannedValue({"root": 0.0}), pool,
+                              SearchSettings(iterations=1, children=3)).search()
+    assert [(c.terminal, c.reward) for c in result.tree.root.children] == [("answer", 1.0)]
+    assert result.tree.root.terminal is None and result.vote == "@answer[42]"
+    assert [body["n"] for body in served] == [3, 2, 2]  # asked again for the missing two, then gave up
+
+
+def test_replies_without_any_text_are_failed_children_not_a_lost_leaf(worker, tmp_path):
+    first = first_turns({"task": "q", "constraints": "", "format": "@answer[value]"}, DEFAULT_TEMPLATE)
+    with FakeOpenAI(lambda body: Reply(choices=[""] * body["n"])) as server:
+        policy = OpenAIPolicy(server.base_url, "m", max_attempts=2, max_wait_s=0.05)
+        with StatePool(worker, {}, ".", 8, 20) as pool:
+            result = Searcher(first, LABEL, policy, PlannedValue({"root": 0.0}), pool,
+                              SearchSettings(iterations=2, children=2)).search()
+    assert [c.terminal for c in result.tree.root.children] == ["empty_reply", "empty_reply"]
+    assert result.tree.root.terminal is None and result.tree.exhausted and result.vote is None
+

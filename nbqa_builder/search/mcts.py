@@ -4,7 +4,8 @@ One task's search (`search_task`), iteration after iteration until the budget is
 is left to expand:
 1. select a leaf by PUCT (search/tree.py);
 2. expand it: the policy samples `children` next steps; each is read (search/turns.py); an answer
-   or a reply without a usable cell ends its branch; a cell runs in a fork of the leaf's live state
+   or a reply without a usable cell ends its branch (an empty choice is one such child, its
+   siblings are kept); a cell runs in a fork of the leaf's live state
    (search/states.py), and a failed run, too many errors in a row or the depth limit end it too;
 3. back up: each terminal child its reward (collect mode: +matched/total sub-answers under the
    official scorer, -1 for a wrong answer and for every failure; infer mode: the value function's
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nbqa_builder.answers import STRICT, answer_dict, score_response
-from nbqa_builder.search.policy import Policy, PolicyError
+from nbqa_builder.search.policy import Policy, PolicyError, Sample
 from nbqa_builder.search.states import StatePool
 from nbqa_builder.search.tree import (
     ANSWER, DEPTH_LIMIT, FAILURE_REWARD, POLICY_FAILURE, SANDBOX_FAILURE, TIMEOUT, TOKEN_LIMIT, TOO_MANY_ERRORS, Node,
@@ -115,12 +116,16 @@ class Searcher:
             self.end(tree, leaf, POLICY_FAILURE)
             return False
         for sample in samples:
-            self.add_step(tree, leaf, sample.text, sample.prior)
+            self.add_step(tree, leaf, sample)
         return True
 
-    def add_step(self, tree: Tree, parent: Node, text: str, prior: float) -> Node:
-        step = parse_reply(text)
-        child = tree.add_child(parent, thought=step.thought, prior=prior, reply=text)
+    def add_step(self, tree: Tree, parent: Node, sample: Sample) -> Node:
+        if sample.failure is not None:  # one bad choice: one failed child, with its reason
+            child = tree.add_child(parent, prior=sample.prior, reply=sample.text)
+            self.end(tree, child, sample.failure)
+            return child
+        step = parse_reply(sample.text)
+        child = tree.add_child(parent, thought=step.thought, prior=sample.prior, reply=sample.text)
         if step.answer is not None:
             child.answer = step.answer
             self.end(tree, child, ANSWER, self.answer_value(child))
@@ -180,7 +185,7 @@ class Searcher:
                 self.counts[f"policy_{getattr(exc, 'kind', 'invalid_reply')}"] += 1
                 self.end(tree, node, POLICY_FAILURE)
                 break
-            child = self.add_step(tree, node, sample.text, sample.prior)
+            child = self.add_step(tree, node, sample)
             self.pool.drop(node)  # a path never comes back to a state it left
             node = child
         return self.result(tree)

@@ -3,9 +3,12 @@ llama.cpp, OpenAI), with their prior.
 
 `sample(messages, n)` asks for `n` choices at once and, from servers that return fewer (Ollama
 ignores `n`), asks again until it has them. Each choice's prior is exp(mean token logprob) where
-the server gives logprobs, as in JUPITER, else 1.0. 429s (after Retry-After), 5xx, time-outs and
-dropped connections are retried with backoff; what still fails, or a reply with no usable choice,
-is a `PolicyError`, which the search records as the node's terminal kind, never as a crash. The
+the server gives logprobs, as in JUPITER, else 1.0. A choice without text is kept as a failed
+sample (`failure` says why), so that one bad choice never costs its good siblings: the search makes
+it one failed child, as JUPITER's vLLM search does with an empty output. 429s (after Retry-After),
+5xx, time-outs and dropped connections are retried with backoff; what still fails before any
+choice came, or replies with no choice at all, is a `PolicyError`, which the search records as the
+node's terminal kind, never as a crash; a failure after some choices came keeps those. The
 key comes from the environment (NBQA_POLICY_API_KEY, else OPENAI_API_KEY), never from arguments
 that could end in a log.
 """
@@ -17,6 +20,8 @@ import os
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from nbqa_builder.search.tree import EMPTY_REPLY
 
 DEFAULT_MAX_ATTEMPTS = 4
 
@@ -36,6 +41,7 @@ class Sample:
     prior: float
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    failure: str | None = None  # why this choice cannot be a step (EMPTY_REPLY), None when it can
 
 
 class Policy(Protocol):
@@ -69,7 +75,14 @@ class OpenAIPolicy:
         for _ in range(n):  # a server that ignores `n` is asked again, at most n times
             if len(samples) >= n:
                 break
-            samples += self._request(messages, n - len(samples))
+            try:
+                samples += self._request(messages, n - len(samples))
+            except PolicyError:
+                if not samples:
+                    raise
+                break  # the choices that came are kept: fewer children, none lost
+        if not samples:
+            raise PolicyError("invalid_reply", "the replies held no choice")
         return samples[:n]
 
     def _request(self, messages: list[dict[str, str]], n: int) -> list[Sample]:
@@ -114,11 +127,10 @@ class OpenAIPolicy:
         for choice in choices:
             message = getattr(choice, "message", None)
             text = getattr(message, "content", None)
-            if isinstance(text, str) and text.strip():
-                samples.append(Sample(text.strip(), prior_of(getattr(choice, "logprobs", None)), prompt_tokens,
-                                      (getattr(usage, "completion_tokens", 0) or 0) // max(1, len(choices))))
-        if not samples:
-            raise PolicyError("invalid_reply", "the reply held no choice with text")
+            usable = isinstance(text, str) and bool(text.strip())
+            samples.append(Sample(text.strip() if usable else "", prior_of(getattr(choice, "logprobs", None)), prompt_tokens,
+                                  (getattr(usage, "completion_tokens", 0) or 0) // max(1, len(choices)),
+                                  None if usable else EMPTY_REPLY))
         return samples
 
     def _wait(self, exc: Exception, attempt: int, kind: str) -> None:

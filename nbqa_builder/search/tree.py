@@ -34,7 +34,8 @@ DEPTH_LIMIT = "depth_limit"
 TOKEN_LIMIT = "token_limit"
 TIMEOUT = "timeout"
 POLICY_FAILURE = "policy_failure"  # the policy gave nothing usable (429s, 5xx, bad replies)
-FAILURES = (NO_CODE, PARSE_FAILURE, SANDBOX_FAILURE, TOO_MANY_ERRORS, DEPTH_LIMIT, TOKEN_LIMIT, TIMEOUT, POLICY_FAILURE)
+EMPTY_REPLY = "empty_reply"  # one of the policy's choices had no text (search/policy.py)
+FAILURES = (EMPTY_REPLY, NO_CODE, PARSE_FAILURE, SANDBOX_FAILURE, TOO_MANY_ERRORS, DEPTH_LIMIT, TOKEN_LIMIT, TIMEOUT, POLICY_FAILURE)
 FAILURE_REWARD = -1.0
 
 

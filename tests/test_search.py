@@ -390,3 +390,21 @@ def test_replies_without_any_text_are_failed_children_not_a_lost_leaf(worker, tm
     assert [c.terminal for c in result.tree.root.children] == ["empty_reply", "empty_reply"]
     assert result.tree.root.terminal is None and result.tree.exhausted and result.vote is None
 
+
+def test_depth_10_allows_10_continuing_cells_and_ends_the_eleventh(worker, tmp_path):
+    """As JUPITER (`depth > MAX_DEPTH`): cells at depths 1..10 go on, the cell at depth 11 ends."""
+    first = first_turns({"task": "q", "constraints": "", "format": "@answer[value]"}, DEFAULT_TEMPLATE)
+
+    def one_more_cell(body):
+        depth = len(path_of(body)) + 1
+        return Reply(choices=[code_step(f"D{depth}", f"d = {depth}")] * body["n"])
+
+    with FakeOpenAI(one_more_cell) as server:
+        policy = OpenAIPolicy(server.base_url, "m", max_attempts=2, max_wait_s=0.05)
+        with StatePool(worker, {}, ".", 4, 20) as pool:
+            result = Searcher(first, LABEL, policy, PlannedValue({f"D{d}": 0.0 for d in range(12)} | {"root": 0.0}),
+                              pool, SearchSettings(iterations=15, children=1, max_depth=10)).search()
+    chain = result.tree.nodes[1:]
+    assert [node.depth for node in chain] == list(range(1, 12))
+    assert [node.terminal for node in chain] == [None] * 10 + ["depth_limit"]
+    assert result.stats["iterations"] == 11  # nothing left to expand after the eleventh

@@ -44,7 +44,7 @@ class SearchSettings:
     iterations: int = 40  # JUPITER: 40 to 50
     children: int = 3  # steps sampled per expansion (JUPITER: 3)
     c_puct: float = 1.25  # exploration; JUPITER: 1.25 when collecting training trees, 0 at inference
-    max_depth: int = 10  # steps from the root (JUPITER: 10, 25 for DSBench)
+    max_depth: int = 10  # continuing cells from the root; a cell deeper ends its branch (JUPITER: 10, 25 for DSBench)
     max_errors: int = 3  # more failed cells in a row end a branch
     cell_timeout_s: float = 180.0  # per cell (JUPITER: 180 s)
     total_timeout_s: float = 1800.0  # per task
@@ -142,7 +142,7 @@ class Searcher:
                 self.end(tree, child, SANDBOX_FAILURE)
             elif child.consecutive_errors > self.settings.max_errors:
                 self.end(tree, child, TOO_MANY_ERRORS)
-            elif child.depth >= self.settings.max_depth:
+            elif child.depth > self.settings.max_depth:  # as JUPITER: max_depth cells go on, the next one ends
                 self.end(tree, child, DEPTH_LIMIT)
         return child
 

@@ -147,6 +147,20 @@ def test_rewards_are_the_strict_scorers_verdicts():
     assert answer_reward("no answer at all", "@a[1]") == -1.0
 
 
+def test_the_jupiter_reward_rule_is_its_checkers_and_the_default():
+    assert answer_reward("@mean_price[5.412]", "@mean_price[5.41]", "strict") == -1.0
+    assert answer_reward("@mean_price[5.412]", "@mean_price[5.41]", "jupiter") == 1.0  # within 0.1 %
+    assert answer_reward("@a[np.float64(1.0)] @b[3]", "@a[1] @b[2]", "jupiter") == 0.5
+    assert SearchSettings().reward == "jupiter"
+
+
+def test_the_reward_rule_decides_a_searched_answers_reward(worker, tmp_path):
+    plan = {(): [(answer_step("42.01"), 1.0)]}
+    strict, _ = search(worker, tmp_path, plan, {"root": 0.0}, iterations=1, children=1, reward="strict")
+    jupiter, _ = search(worker, tmp_path, plan, {"root": 0.0}, iterations=1, children=1)
+    assert strict.tree.root.children[0].reward == -1.0 and jupiter.tree.root.children[0].reward == 1.0
+
+
 def test_a_forked_state_has_its_parents_variables_and_files_and_none_of_its_siblings(worker, tmp_path):
     plan = {
         (): [(code_step("A", "x = 1; open('a.txt', 'w').write('A')"), 0.6),
@@ -227,6 +241,7 @@ def test_a_policy_replaying_the_solutions_scores_100_and_a_wrong_one_0(demo_data
     assert len(trees) == len(tasks)
     header, *nodes = [json.loads(line) for line in trees[0].read_text().splitlines()]
     assert header["type"] == "tree" and header["mode"] == "collect" and nodes[0]["parent"] is None
+    assert header["reward"] == "jupiter"  # collect mode's default rule, recorded
     with FakeOpenAI(replaying(tasks, wrong=True)) as server:
         result = search_cli(tmp_path / "wrong", server, demo_dataset)
     assert result.returncode == 0, result.stderr
@@ -341,6 +356,7 @@ def test_the_search_prompts_as_export_sft_writes_and_its_trees_become_value_data
         assert [m["content"] for m in row["messages"][:2]] == [header["system_prompt"], header["first_user_turn"]]
         assert not any("```" in m["content"] for m in row["messages"] if m["role"] == "assistant")
     assert {row["value"] for row in rows if row["terminal"] == "answer"} == {1.0}  # the right answers
+    assert json.loads((tmp_path / "values" / "stats.json").read_text())["reward"] == "jupiter"
 
 
 # ---------------------------------------------------------------------------------------------

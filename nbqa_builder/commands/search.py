@@ -22,6 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--value", default="none", metavar="SPEC", help="none (default), an http(s):// scorer, or model:PATH")
     parser.add_argument("--mode", choices=["collect", "infer"], default="collect",
                         help="collect: rewards from the labels (training trees); infer: the value function alone")
+    parser.add_argument("--reward", choices=["jupiter", "strict"], default="jupiter",
+                        help="collect mode: how an answer is compared with the label: jupiter (default; JUPITER's "
+                             "checker, numbers within 1e-3 or 0.1 %%) or strict (the official DABench scorer)")
     parser.add_argument("--method", choices=["mcts", "react", "vote"], default="mcts",
                         help="mcts (default), react: one path, vote: majority over --paths ReAct paths")
     parser.add_argument("--out", required=True, metavar="DIR", help="where trees, results and responses.jsonl go")
@@ -29,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--children", type=int, default=3, help="steps sampled per expansion (default 3)")
     parser.add_argument("--c-puct", type=float, default=None,
                         help="exploration constant (default: 1.25 with --mode collect, 0 with --mode infer)")
-    parser.add_argument("--max-depth", type=int, default=10, help="steps per branch (default 10)")
+    parser.add_argument("--max-depth", type=int, default=10, help="continuing cells per branch; a deeper cell ends it, as JUPITER (default 10)")
     parser.add_argument("--max-errors", type=int, default=3, help="failed cells in a row that end a branch (default 3)")
     parser.add_argument("--cell-timeout", type=float, default=180.0, help="seconds per cell (default 180)")
     parser.add_argument("--task-timeout", type=float, default=1800.0, help="seconds per task (default 1800)")
@@ -82,7 +85,7 @@ def main(args: argparse.Namespace) -> int:
                               c_puct=args.c_puct if args.c_puct is not None else (0.0 if args.mode == INFER else 1.25),
                               max_depth=args.max_depth, max_errors=args.max_errors, cell_timeout_s=args.cell_timeout,
                               total_timeout_s=args.task_timeout, max_tokens=args.max_tokens, seed=args.seed,
-                              action_format=args.action_format)
+                              reward=args.reward, action_format=args.action_format)
     out = Path(args.out)
     try:
         template = load_template(args.prompt)
@@ -93,7 +96,8 @@ def main(args: argparse.Namespace) -> int:
         else:
             tasks = run.dabench_tasks(args.dabench)
         header = {"mode": settings.mode, "method": args.method, "policy_model": args.model, "value": args.value,
-                  "seed": settings.seed, "action_format": settings.action_format, "file_naming": args.file_names}
+                  "seed": settings.seed, "action_format": settings.action_format, "file_naming": args.file_names,
+                  "reward": settings.reward if settings.mode != INFER else "value"}  # infer: no label, the value function
         searched = skipped = unservable = 0
         with WarmWorker(args.sandbox, Limits(timeout_s=args.cell_timeout, total_timeout_s=args.task_timeout)) as worker:
             with tqdm(desc="search", unit="task", disable=args.no_progress, file=sys.stderr) as bar:

@@ -8,7 +8,7 @@ is left to expand:
    siblings are kept); a cell runs in a fork of the leaf's live state
    (search/states.py), and a failed run, too many errors in a row or the depth limit end it too;
 3. back up: each terminal child its reward (collect mode: +matched/total sub-answers under the
-   official scorer, -1 for a wrong answer and for every failure; infer mode: the value function's
+   tree's reward rule, -1 for a wrong answer and for every failure; infer mode: the value function's
    score of the answer, as JUPITER has no label there), and the expanded leaf the value function's
    estimate (0 without one).
 The final answer is chosen two ways, both recorded: the majority vote over the answers found, and
@@ -25,7 +25,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from nbqa_builder.answers import STRICT, answer_dict, score_response
+from nbqa_builder.answers import LENIENT, STRICT, answer_dict, score_response
 from nbqa_builder.search.policy import Policy, PolicyError, Sample
 from nbqa_builder.search.states import StatePool
 from nbqa_builder.search.tree import (
@@ -36,6 +36,10 @@ from nbqa_builder.search.turns import conversation, parse_reply
 from nbqa_builder.search.value import ValueFunction
 
 COLLECT, INFER = "collect", "infer"
+# how an answer is compared with the label in collect mode: the official DABench scorer, or
+# JUPITER's reward checker (its check_result.py: numbers within 1e-3 or 0.1 %), answers.py's lenient mode
+REWARD_RULES = {"strict": STRICT, "jupiter": LENIENT}
+DEFAULT_REWARD = "jupiter"  # the paper's value targets come from its checker
 
 
 @dataclass
@@ -50,6 +54,7 @@ class SearchSettings:
     total_timeout_s: float = 1800.0  # per task
     max_tokens: int = 100_000  # a conversation longer than this (about 4 characters a token) ends its branch
     seed: int = 0
+    reward: str = DEFAULT_REWARD  # collect mode: a key of REWARD_RULES
     action_format: str = "fenced"  # how actions are written in the turns (publish/chat.py ACTION_FORMATS)
 
 
@@ -66,10 +71,11 @@ def tokens(messages: list[dict[str, str]]) -> int:
     return sum(len(m["content"]) for m in messages) // 4 + 1
 
 
-def answer_reward(answer: str, label: str) -> float:
-    """+matched/total sub-answers under the official scorer, -1 when none matches."""
-    expected = answer_dict(label, STRICT)
-    verdicts = score_response(answer, expected, STRICT)
+def answer_reward(answer: str, label: str, rule: str = "strict") -> float:
+    """+matched/total sub-answers under the reward rule (REWARD_RULES), -1 when none matches."""
+    mode = REWARD_RULES[rule]
+    expected = answer_dict(label, mode)
+    verdicts = score_response(answer, expected, mode)
     matched = sum(verdicts.values())
     return matched / len(expected) if expected and matched else FAILURE_REWARD
 
@@ -154,7 +160,7 @@ class Searcher:
 
     def answer_value(self, node: Node) -> float:
         if self.settings.mode == COLLECT:
-            return answer_reward(node.answer or "", self.label)
+            return answer_reward(node.answer or "", self.label, self.settings.reward)
         return self.estimate(node)
 
     def estimate(self, node: Node) -> float:

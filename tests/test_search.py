@@ -27,7 +27,7 @@ from nbqa_builder.search.mcts import Searcher, SearchSettings, answer_reward
 from nbqa_builder.search.policy import OpenAIPolicy
 from nbqa_builder.search.states import StatePool
 from nbqa_builder.search.tree import Tree
-from nbqa_builder.search.turns import DEFAULT_TEMPLATE, first_turns
+from nbqa_builder.search.turns import DEFAULT_TEMPLATE, first_turns, parse_reply
 from test_pipeline import ROOT, demo_recipe, run_cli
 
 LABEL = "@answer[42]"
@@ -424,3 +424,44 @@ def test_depth_10_allows_10_continuing_cells_and_ends_the_eleventh(worker, tmp_p
     assert [node.depth for node in chain] == list(range(1, 12))
     assert [node.terminal for node in chain] == [None] * 10 + ["depth_limit"]
     assert result.stats["iterations"] == 11  # nothing left to expand after the eleventh
+
+
+# ---------------------------------------------------------------------------------------------
+# What counts as a step: a well-formed python block, as JUPITER's search reads replies
+
+
+@pytest.mark.parametrize("reply, action_format, problem", [
+    ("Thought: mean.\nAction: I will now compute the mean of the column.", "fenced", "parse_failure"),
+    ("Thought: mean.\nAction:\n```\nx = 1\n```", "fenced", "parse_failure"),  # a bare fence
+    ("Thought: mean.\nAction:\n```py\nx = 1\n```", "fenced", "parse_failure"),
+    ("Thought: mean.\nAction:\n```python\nx = 1\nprint(", "fenced", "parse_failure"),  # cut inside its block
+    ("Thought: mean.\nAction:\n```python\n\n```", "fenced", "no_code"),
+    ("Thought: mean.\nAction: I will now compute the mean of the column.", "raw", "parse_failure"),
+    ("Thought: mean.\nAction:\n```\nx = 1\n```", "raw", "parse_failure"),
+    ("Just chatting.", "fenced", "parse_failure"),
+])
+def test_a_reply_without_a_well_formed_block_is_not_a_step(reply, action_format, problem):
+    step = parse_reply(reply, action_format)
+    assert (step.code, step.problem) == (None, problem)
+
+
+@pytest.mark.parametrize("reply, action_format", [
+    ("Thought: mean.\nAction:\n```python\nx = 1\n```", "fenced"),
+    ("Thought: mean.\nAction:\n```python\nx = 1\n```", "raw"),
+    ("Thought: mean.\nAction: x = 1", "raw"),
+])
+def test_a_python_block_or_raw_python_is_the_cell(reply, action_format):
+    step = parse_reply(reply, action_format)
+    assert (step.thought, step.code, step.problem) == ("mean.", "x = 1", None)
+
+
+def test_prose_after_action_and_a_bare_fence_end_their_branches_without_running(worker, tmp_path):
+    plan = {(): [("Thought: look.\nAction: I will print the mean.", 0.5),
+                 ("Thought: look.\nAction:\n```\nprint(1)  # BARE\n```", 0.5),
+                 (code_step("A", "a = 1"), 0.5)],
+            ("A",): [(answer_step("42"), 1.0)] * 3}
+    result, pool = search(worker, tmp_path, plan, {"root": 0.0, "A": 0.0}, iterations=2, children=3)
+    prose, bare, code = result.tree.root.children
+    assert [(prose.terminal, prose.code), (bare.terminal, bare.code)] == [("parse_failure", None)] * 2
+    assert prose.reward == bare.reward == -1.0 and code.terminal is None
+    assert pool.cells_run == 1  # only the python block ran

@@ -130,7 +130,7 @@ class Searcher:
             child = tree.add_child(parent, prior=sample.prior, reply=sample.text)
             self.end(tree, child, sample.failure)
             return child
-        step = parse_reply(sample.text)
+        step = parse_reply(sample.text, self.settings.action_format)
         child = tree.add_child(parent, thought=step.thought, prior=sample.prior, reply=sample.text)
         if step.answer is not None:
             child.answer = step.answer

@@ -9,6 +9,7 @@ assistant turn (`Thought:` + `Action:` with the code, fenced or raw; or `Thought
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -58,15 +59,20 @@ class Step:
     problem: str | None = None  # "parse_failure" | "no_code"
 
 
-_FENCE = re.compile(r"```(?:python|py)?[ \t]*\n?(.*?)```", re.S | re.I)
+# JUPITER's block: ```python, the code, ``` (a bare or other-language fence is no block)
+_FENCE = re.compile(r"```python\s*(.*?)```", re.S)
 _THOUGHT = re.compile(r"thought:\s*(.*?)(?=\n\s*(?:action:|formatted answer:)|\Z)", re.S | re.I)
 _ACTION = re.compile(r"action:\s*(.*)", re.S | re.I)
 
 
-def parse_reply(text: str) -> Step:
+def parse_reply(text: str, action_format: str = "fenced") -> Step:
     """Read a reply as JUPITER's search does: `Formatted answer:` ends the branch with an answer;
-    otherwise a `Thought:`/`Action:` reply must hold one python block (fenced, or the raw code
-    after `Action:`); the first block is the cell."""
+    otherwise a `Thought:`/`Action:` reply must hold one well-formed python block, the first of
+    which is the cell. Fenced actions need a ```python block closed by ```: prose after `Action:`,
+    a bare fence or a reply cut inside its block is a parse failure, as in JUPITER. Raw actions
+    (`export sft --actions raw`, JUPITER's process_sft.py) are the text after `Action:`, or its
+    ```python block, and must be Python: prose there is a parse failure too. An empty block has
+    no code."""
     thought_match = _THOUGHT.search(text)
     thought = thought_match.group(1).strip() if thought_match else None
     if "formatted answer:" in text.lower():
@@ -77,9 +83,20 @@ def parse_reply(text: str) -> Step:
     fenced = _FENCE.search(text)
     if fenced:
         code = fenced.group(1).strip("\n")
+    elif action_format == "raw" and (action := _ACTION.search(text)) and "```" not in action.group(1):
+        code = action.group(1).strip()
+        if code and not _is_python(code):
+            return Step(thought=thought, problem="parse_failure")
     else:
-        action = _ACTION.search(text)
-        code = action.group(1).strip() if action else ""
+        return Step(thought=thought, problem="parse_failure")
     if not code.strip():
         return Step(thought=thought, problem="no_code")
     return Step(thought=thought, code=code)
+
+
+def _is_python(code: str) -> bool:
+    try:
+        ast.parse(code)
+    except (SyntaxError, ValueError):
+        return False
+    return True

@@ -465,3 +465,43 @@ def test_prose_after_action_and_a_bare_fence_end_their_branches_without_running(
     assert [(prose.terminal, prose.code), (bare.terminal, bare.code)] == [("parse_failure", None)] * 2
     assert prose.reward == bare.reward == -1.0 and code.terminal is None
     assert pool.cells_run == 1  # only the python block ran
+
+
+# ---------------------------------------------------------------------------------------------
+# Infer mode: a failed step stays open, told what went wrong, as in JUPITER's inference
+
+
+def recovering(body: dict) -> Reply:
+    """A cell that kills its kernel, then prose, then a good cell, then the answer."""
+    done = sum(1 for m in body["messages"] if m["role"] == "assistant")
+    steps = [code_step("X", "import os; os._exit(3)"), "Thought: hmm.\nAction: I will compute it.",
+             code_step("A", "a = 42\nprint('a' in globals(), 'X' in dir())"), answer_step("42")]
+    return Reply(choices=[steps[min(done, 3)]] * body["n"])
+
+
+@pytest.mark.parametrize("mode", ["infer", "collect"])
+def test_infer_mode_recovers_from_a_sandbox_failure_and_a_parse_failure(worker, tmp_path, mode):
+    first = first_turns({"task": "q", "constraints": "", "format": "@answer[value]"}, DEFAULT_TEMPLATE)
+    with FakeOpenAI(recovering) as server:
+        policy = OpenAIPolicy(server.base_url, "m", max_attempts=2, max_wait_s=0.05)
+        with StatePool(worker, {}, ".", 8, 20) as pool:
+            result = Searcher(first, LABEL, policy, PlannedValue({"root": 0.0, "X": 0.0, "A": 0.5}), pool,
+                              SearchSettings(mode=mode, iterations=6, children=1, c_puct=0.0)).search()
+        bodies = [r.body["messages"] for r in server.requests]
+    if mode == "collect":  # the first failure ends the only branch
+        assert [(n.terminal, n.failure) for n in result.tree.nodes[1:]] == [("sandbox_failure", None)]
+        assert result.vote is None
+        return
+    died, prose, code, answer = result.tree.nodes[1:]
+    assert (died.terminal, died.failure, died.reward, died.code) == (None, "sandbox_failure", -1.0, "import os; os._exit(3)  # X")
+    assert died.observation.startswith("Code execution failed with status: ")
+    assert (prose.terminal, prose.failure, prose.code) == (None, "parse_failure", None)
+    assert "should contain both 'Thought:' and 'Action:'" in prose.observation and "```python" in prose.observation
+    assert code.observation == "True False" and code.consecutive_errors == 0  # X's state is gone, A ran from the root's
+    assert (answer.terminal, answer.reward) == ("answer", 0.5) and result.vote == "@answer[42]"
+    third = bodies[2]  # what the policy saw before it recovered: its failed steps and what was wrong
+    assert third[-4]["content"].endswith("```python\nimport os; os._exit(3)  # X\n```")
+    assert third[-3]["content"].startswith("Observation:\nCode execution failed with status: ")
+    assert third[-2] == {"role": "assistant", "content": "Thought: hmm.\nAction: I will compute it."}
+    assert third[-1]["content"].startswith("Observation:\nYou response should contain both")
+    assert result.tree.root.visits == 7  # -1 (X), V(root); -1 (prose), V(X); V(prose); +0.5 (answer), V(A)

@@ -132,3 +132,15 @@ def test_trees_of_different_reward_rules_do_not_mix_and_the_rule_is_recorded(tmp
     done = run_cli("value-data", tmp_path / "jupiter", old, "--out", tmp_path / "mixed")
     assert done.returncode == 2 and "t3.jsonl: rewarded by the strict rule" in done.stderr, done.stderr
     assert "do not mix" in done.stderr and not (tmp_path / "mixed" / "stats.json").exists()
+
+
+def test_a_failed_step_that_went_on_shows_what_the_policy_was_told():
+    """Infer mode keeps a failed step open: its turns are the reply as it came and the corrective
+    observation, as the search sent them."""
+    from nbqa_builder.training.value_data import node_turns
+
+    failed = {**node(1, 0, 1, 1, -1.0, thought=None), "reply": "Thought: x.\nAction: prose", "failure": "parse_failure",
+              "observation": "You response should contain both 'Thought:' and 'Action:' sections."}
+    assert node_turns(failed) == [{"role": "assistant", "content": "Thought: x.\nAction: prose"},
+                                  {"role": "user", "content": "Observation:\nYou response should contain both "
+                                                              "'Thought:' and 'Action:' sections."}]

@@ -6,7 +6,11 @@ is left to expand:
 2. expand it: the policy samples `children` next steps; each is read (search/turns.py); an answer
    or a reply without a usable cell ends its branch (an empty choice is one such child, its
    siblings are kept); a cell runs in a fork of the leaf's live state
-   (search/states.py), and a failed run, too many errors in a row or the depth limit end it too;
+   (search/states.py), and a failed run, too many errors in a row or the depth limit end it too.
+   In infer mode, as in JUPITER's inference, a failed step (empty, unparsable, no code, a sandbox
+   failure or time-out) does not end its branch: it is backed up with -1 and stays open, its
+   observation telling the policy what went wrong, so that a later sample can recover. It counts
+   as an error in a row (JUPITER counts only failed cells), so that such a branch still ends;
 3. back up: each terminal child its reward (collect mode: +matched/total sub-answers under the
    tree's reward rule, -1 for a wrong answer and for every failure; infer mode: the value function's
    score of the answer, as JUPITER has no label there), and the expanded leaf the value function's
@@ -27,12 +31,12 @@ from typing import Any
 
 from nbqa_builder.answers import LENIENT, STRICT, answer_dict, score_response
 from nbqa_builder.search.policy import Policy, PolicyError, Sample
-from nbqa_builder.search.states import StatePool
+from nbqa_builder.search.states import Observed, StatePool
 from nbqa_builder.search.tree import (
     ANSWER, DEPTH_LIMIT, FAILURE_REWARD, POLICY_FAILURE, SANDBOX_FAILURE, TIMEOUT, TOKEN_LIMIT, TOO_MANY_ERRORS, Node,
     Tree,
 )
-from nbqa_builder.search.turns import conversation, parse_reply
+from nbqa_builder.search.turns import conversation, corrective_observation, parse_reply
 from nbqa_builder.search.value import ValueFunction
 
 COLLECT, INFER = "collect", "infer"
@@ -128,7 +132,7 @@ class Searcher:
     def add_step(self, tree: Tree, parent: Node, sample: Sample) -> Node:
         if sample.failure is not None:  # one bad choice: one failed child, with its reason
             child = tree.add_child(parent, prior=sample.prior, reply=sample.text)
-            self.end(tree, child, sample.failure)
+            self.failed_step(tree, child, sample.failure)
             return child
         step = parse_reply(sample.text, self.settings.action_format)
         child = tree.add_child(parent, thought=step.thought, prior=sample.prior, reply=sample.text)
@@ -136,21 +140,40 @@ class Searcher:
             child.answer = step.answer
             self.end(tree, child, ANSWER, self.answer_value(child))
         elif step.problem is not None:
-            self.end(tree, child, step.problem)
+            self.failed_step(tree, child, step.problem)
         else:
             child.code = step.code
             observed = self.pool.run(parent, child, step.code or "")
             child.observation, child.cell_failed = observed.text, observed.failed
             child.consecutive_errors = parent.consecutive_errors + 1 if observed.failed else 0
             if observed.status == "timeout":
-                self.end(tree, child, TIMEOUT)
+                self.failed_step(tree, child, TIMEOUT, observed)
             elif observed.status not in ("ok", "error"):
-                self.end(tree, child, SANDBOX_FAILURE)
+                self.failed_step(tree, child, SANDBOX_FAILURE, observed)
             elif child.consecutive_errors > self.settings.max_errors:
                 self.end(tree, child, TOO_MANY_ERRORS)
             elif child.depth > self.settings.max_depth:  # as JUPITER: max_depth cells go on, the next one ends
                 self.end(tree, child, DEPTH_LIMIT)
         return child
+
+    def failed_step(self, tree: Tree, child: Node, kind: str, observed: Observed | None = None) -> None:
+        """A step that failed: collect mode ends its branch; infer mode keeps it open (module doc)."""
+        parent = child.parent
+        if self.settings.mode != INFER or parent is None:
+            self.end(tree, child, kind)
+            return
+        child.failure, child.reward = kind, FAILURE_REWARD
+        child.observation = corrective_observation(kind, self.settings.action_format,
+                                                   observed.status if observed else "", observed.text if observed else "")
+        child.consecutive_errors = parent.consecutive_errors + 1
+        if child.consecutive_errors > self.settings.max_errors:
+            self.end(tree, child, TOO_MANY_ERRORS)
+        elif child.depth > self.settings.max_depth:
+            self.end(tree, child, DEPTH_LIMIT)
+        else:
+            self.counts[f"recoverable_{kind}"] += 1
+            tree.backup(child, FAILURE_REWARD)
+            self.pool.carry(parent, child)
 
     def end(self, tree: Tree, node: Node, kind: str, reward: float = FAILURE_REWARD) -> None:
         node.terminal, node.reward = kind, reward

@@ -100,6 +100,14 @@ class StatePool:
             session.kill()  # timed out, died, too much output: this state is gone
         return observed
 
+    def carry(self, parent: Node, child: Node) -> None:
+        """A child whose step changed nothing (it ran no cell, or its cell's state is gone) goes on
+        from a copy of its parent's state."""
+        if self.max_live <= 0:
+            return  # rebuilt by replay, as every state then is
+        parent_state, _ = self._session_of(parent)
+        self._keep(child.id, parent_state.fork(own_files=True))
+
     def drop(self, node: Node) -> None:
         """The node will never be expanded (terminal): let its state go."""
         session = self.live.pop(node.id, None)

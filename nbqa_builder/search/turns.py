@@ -18,7 +18,8 @@ from nbqa_builder.publish.chat import PromptTemplate, action_turn, answer_turn, 
 from nbqa_builder.publish.chat import first_turns as chat_first_turns
 from nbqa_builder.search.tree import Node
 
-__all__ = ["DEFAULT_TEMPLATE", "Step", "conversation", "first_turns", "load_template", "parse_reply", "step_turns"]
+__all__ = ["DEFAULT_TEMPLATE", "Step", "conversation", "corrective_observation", "first_turns", "load_template",
+           "parse_reply", "step_turns"]
 
 DEFAULT_TEMPLATE = load_template()  # publish/prompts/task.md
 
@@ -34,7 +35,10 @@ def step_turns(node: Node, action_format: str = "fenced") -> list[dict[str, str]
     if node.answer is not None:
         return [answer_turn(node.thought, node.answer)]
     if node.code is None:  # a reply with no action (a parse failure, no code): as it came
-        return [{"role": "assistant", "content": node.reply}]
+        turns = [{"role": "assistant", "content": node.reply}]
+        if node.observation is not None:  # infer mode: what was wrong with it
+            turns.append(observation_turn(node.observation))
+        return turns
     turns = [action_turn(node.thought, node.code, action_format)]
     if node.observation is not None:
         turns.append(observation_turn(node.observation))
@@ -100,3 +104,18 @@ def _is_python(code: str) -> bool:
     except (SyntaxError, ValueError):
         return False
     return True
+
+
+def corrective_observation(kind: str, action_format: str = "fenced", status: str = "", output: str = "") -> str:
+    """What the policy is told about a failed step in infer mode, in the words of JUPITER's
+    inference (its observations for a reply without Thought/Action, an empty block, no block, and
+    a failed execution); `kind` is a failure kind of search/tree.py."""
+    if kind == "no_code":
+        return "You need to provide a non-empty python code snippet" + _WRAPPED[action_format] + "."
+    if kind in ("sandbox_failure", "timeout"):
+        return f"Code execution failed with status: {status}" + (f"\n{output}" if output else "")
+    return ("You response should contain both 'Thought:' and 'Action:' sections, the action a valid python code "
+            "snippet" + _WRAPPED[action_format] + ".")
+
+
+_WRAPPED = {"fenced": " wrapped in triple backticks (```python ... ```)", "raw": " after `Action: `"}

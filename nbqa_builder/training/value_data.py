@@ -81,7 +81,10 @@ def node_turns(node: dict[str, Any], action_format: str = "fenced") -> list[dict
     if node.get("answer") is not None:
         return [answer_turn(node.get("thought"), node["answer"])]
     if node.get("code") is None:  # a reply that held no action: its text if the tree kept it
-        return [{"role": "assistant", "content": node.get("reply") or f"Thought: {node.get('thought') or ''}"}]
+        turns = [{"role": "assistant", "content": node.get("reply") or f"Thought: {node.get('thought') or ''}"}]
+        if node.get("observation") is not None:  # infer mode: what the policy was told was wrong
+            turns.append(observation_turn(node["observation"]))
+        return turns
     turns = [action_turn(node.get("thought"), node["code"], action_format)]
     if node.get("observation") is not None:
         turns.append(observation_turn(node["observation"]))

@@ -79,8 +79,10 @@ def search(worker, tmp_path, plan, values, **settings) -> tuple[Tree, object]:
     first = first_turns({"task": "What is the answer?", "constraints": "", "format": "@answer[value]"}, DEFAULT_TEMPLATE)
     with FakeOpenAI(planned(plan)) as server:
         policy = OpenAIPolicy(server.base_url, "planned", max_attempts=2, max_wait_s=0.1)
-        with StatePool(worker, {}, ".", max_live=settings.pop("max_live", 16), cell_timeout_s=20) as pool:
-            searcher = Searcher(first, LABEL, policy, PlannedValue(values), pool, SearchSettings(**settings))
+        max_live = settings.pop("max_live", 16)
+        settings = SearchSettings(**settings)
+        with StatePool(worker, {}, ".", max_live, 20, settings.final_expression, settings.observation_chars) as pool:
+            searcher = Searcher(first, LABEL, policy, PlannedValue(values), pool, settings)
             result = searcher.search()
             return result, pool
 
@@ -331,7 +333,7 @@ def test_the_search_prompts_as_export_sft_writes_and_its_trees_become_value_data
     out = tmp_path / "search"
     with FakeOpenAI(trained_model) as server:
         result = search_cli(out, server, demo_dataset, "--prompt", str(template), "--file-names", "name",
-                            "--actions", "raw", "--limit", "2", "--iterations", "4")
+                            "--actions", "raw", "--final-expression", "keep", "--limit", "2", "--iterations", "4")
         bodies = [r.body["messages"] for r in server.requests]
     assert result.returncode == 0, result.stderr
     assert bodies
@@ -352,7 +354,7 @@ def test_the_search_prompts_as_export_sft_writes_and_its_trees_become_value_data
              for p in (out / "trees").glob("*.jsonl")}
     for row in rows:
         header = trees[row["task_id"]]
-        assert header["action_format"] == "raw"
+        assert header["action_format"] == "raw" and header["final_expression"] == "keep"
         assert [m["content"] for m in row["messages"][:2]] == [header["system_prompt"], header["first_user_turn"]]
         assert not any("```" in m["content"] for m in row["messages"] if m["role"] == "assistant")
     assert {row["value"] for row in rows if row["terminal"] == "answer"} == {1.0}  # the right answers
@@ -505,3 +507,29 @@ def test_infer_mode_recovers_from_a_sandbox_failure_and_a_parse_failure(worker, 
     assert third[-2] == {"role": "assistant", "content": "Thought: hmm.\nAction: I will compute it."}
     assert third[-1]["content"].startswith("Observation:\nYou response should contain both")
     assert result.tree.root.visits == 7  # -1 (X), V(root); -1 (prose), V(X); V(prose); +0.5 (answer), V(A)
+
+
+# ---------------------------------------------------------------------------------------------
+# Observations as `export sft` renders them
+
+
+@pytest.mark.parametrize("final_expression, code, shown", [
+    ("print", "import numpy as np\nprint('mean:')\nnp.float64(5.41)", "mean:\n5.41"),  # as print(...) shows it
+    ("keep", "import numpy as np\nprint('mean:')\nnp.float64(5.41)", "mean:\nnp.float64(5.41)"),  # as displayed
+    ("print", "'abc'", "abc"),
+    ("keep", "'abc'", "'abc'"),
+])
+def test_an_observation_shows_a_final_expression_as_the_export_renders_it(worker, tmp_path, final_expression, code,
+                                                                         shown):
+    plan = {(): [(code_step("A", code), 1.0)]}
+    result, _ = search(worker, tmp_path, plan, {"root": 0.0}, iterations=1, children=1,
+                       final_expression=final_expression)
+    assert result.tree.root.children[0].observation == shown
+
+
+def test_the_observation_cap_is_an_option(worker, tmp_path):
+    plan = {(): [(code_step("A", "print('x' * 50)"), 1.0)]}
+    capped, _ = search(worker, tmp_path, plan, {"root": 0.0}, iterations=1, children=1, observation_chars=10)
+    whole, _ = search(worker, tmp_path, plan, {"root": 0.0}, iterations=1, children=1)
+    assert capped.tree.root.children[0].observation == "x" * 10 + "\n... [output truncated]"
+    assert whole.tree.root.children[0].observation == "x" * 50

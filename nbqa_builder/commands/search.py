@@ -48,6 +48,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="files in the prompt by the path the code reads (default) or by bare name")
     parser.add_argument("--actions", dest="action_format", choices=["fenced", "raw"], default="fenced",
                         help="how the turns write actions: as the model was trained (`export sft --actions`; default fenced)")
+    parser.add_argument("--final-expression", choices=["print", "keep"], default="print",
+                        help="observations as the model was trained (`export sft --final-expression`): print (default), "
+                             "a final bare expression's value as print() shows it; keep, as the notebook displays it")
+    parser.add_argument("--observation-chars", type=int, default=2000, metavar="N",
+                        help="an observation is cut after N characters, as `export sft` cuts them (default 2000)")
     parser.add_argument("--temperature", type=float, default=1.0, help="policy sampling temperature (default 1.0)")
     parser.add_argument("--sandbox", choices=["bwrap", "process"], default="bwrap",
                         help="bwrap (default) or process (trusted tasks only)")
@@ -85,8 +90,11 @@ def main(args: argparse.Namespace) -> int:
                               c_puct=args.c_puct if args.c_puct is not None else (0.0 if args.mode == INFER else 1.25),
                               max_depth=args.max_depth, max_errors=args.max_errors, cell_timeout_s=args.cell_timeout,
                               total_timeout_s=args.task_timeout, max_tokens=args.max_tokens, seed=args.seed,
-                              reward=args.reward, action_format=args.action_format)
+                              reward=args.reward, action_format=args.action_format,
+                              final_expression=args.final_expression, observation_chars=args.observation_chars)
     out = Path(args.out)
+    if args.observation_chars < 1:
+        raise UserError(f"--observation-chars must be at least 1, not {args.observation_chars}")
     try:
         template = load_template(args.prompt)
         value = load_value(args.value)
@@ -97,7 +105,8 @@ def main(args: argparse.Namespace) -> int:
             tasks = run.dabench_tasks(args.dabench)
         header = {"mode": settings.mode, "method": args.method, "policy_model": args.model, "value": args.value,
                   "seed": settings.seed, "action_format": settings.action_format, "file_naming": args.file_names,
-                  "reward": settings.reward if settings.mode != INFER else "value"}  # infer: no label, the value function
+                  "reward": settings.reward if settings.mode != INFER else "value",
+                  "final_expression": settings.final_expression, "observation_chars": settings.observation_chars}  # infer: no label, the value function
         searched = skipped = unservable = 0
         with WarmWorker(args.sandbox, Limits(timeout_s=args.cell_timeout, total_timeout_s=args.task_timeout)) as worker:
             with tqdm(desc="search", unit="task", disable=args.no_progress, file=sys.stderr) as bar:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nbqa_builder.answers import LENIENT, STRICT, answer_dict, score_response
+from nbqa_builder.publish.steps import MAX_OBSERVATION_CHARS
 from nbqa_builder.search.policy import Policy, PolicyError, Sample
 from nbqa_builder.search.states import Observed, StatePool
 from nbqa_builder.search.tree import (
@@ -59,6 +60,8 @@ class SearchSettings:
     max_tokens: int = 100_000  # a conversation longer than this (about 4 characters a token) ends its branch
     seed: int = 0
     reward: str = DEFAULT_REWARD  # collect mode: a key of REWARD_RULES
+    final_expression: str = "print"  # observations as `export sft --final-expression` renders them (search/states.py)
+    observation_chars: int = MAX_OBSERVATION_CHARS  # an observation is cut there, as the export cuts them
     action_format: str = "fenced"  # how actions are written in the turns (publish/chat.py ACTION_FORMATS)
 
 

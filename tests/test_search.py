@@ -533,3 +533,66 @@ def test_the_observation_cap_is_an_option(worker, tmp_path):
     whole, _ = search(worker, tmp_path, plan, {"root": 0.0}, iterations=1, children=1)
     assert capped.tree.root.children[0].observation == "x" * 10 + "\n... [output truncated]"
     assert whole.tree.root.children[0].observation == "x" * 50
+
+
+# ---------------------------------------------------------------------------------------------
+# Policy settings: reply tokens, its own timeout, tokens as the server counts them
+
+
+def test_replies_get_8192_tokens_by_default_and_a_reply_cut_there_is_a_parse_failure(worker, tmp_path):
+    """The fake cuts each reply after max_tokens tokens (4 characters each), as a server stops a
+    reply at max_tokens: cut inside its python block, it is no step."""
+    first = first_turns({"task": "q", "constraints": "", "format": "@answer[value]"}, DEFAULT_TEMPLATE)
+    long_step = code_step("A", "a = 1\n" + "# " + "x" * 100 + "\nprint(a)")
+
+    def cut(body):
+        return Reply(choices=[long_step[: body["max_tokens"] * 4]] * body["n"])
+
+    results = {}
+    for reply_tokens in (None, 10):
+        with FakeOpenAI(cut) as server:
+            options = {} if reply_tokens is None else {"max_tokens": reply_tokens}
+            policy = OpenAIPolicy(server.base_url, "m", max_attempts=2, max_wait_s=0.05, **options)
+            with StatePool(worker, {}, ".", 8, 20) as pool:
+                result = Searcher(first, LABEL, policy, PlannedValue({"root": 0.0, "A": 0.0}), pool,
+                                  SearchSettings(iterations=1, children=1)).search()
+            results[reply_tokens] = ([r.body["max_tokens"] for r in server.requests], result.tree.root.children[0])
+    assert results[None][0] == [8192] and results[None][1].observation == "1"
+    assert results[10][0] == [10] and (results[10][1].terminal, results[10][1].code) == ("parse_failure", None)
+
+
+def test_tokens_are_the_servers_count_where_it_sends_one(worker, tmp_path):
+    result, _ = search(worker, tmp_path, PLAN, VALUES, iterations=3, children=2, c_puct=1.25)
+    a = next(node for node in result.tree.nodes if node.code == "a = 40  # A")
+    first = first_turns({"task": "What is the answer?", "constraints": "", "format": "@answer[value]"}, DEFAULT_TEMPLATE)
+    assert a.tokens == len(json.dumps(first)) // 4 + 1 + 3  # the fake's prompt count, and the choice's 3 logprobs
+    assert result.stats["policy_prompt_tokens"] > 0 and result.stats["policy_completion_tokens"] > 0
+
+
+def test_the_context_limit_uses_the_servers_count(worker, tmp_path):
+    """The first turns are estimated (4 characters a token) below the limit; the server counts more
+    (the fake counts the JSON of the messages): the root ends as token_limit on the server's count."""
+    first = first_turns({"task": "What is the answer?", "constraints": "", "format": "@answer[value]"}, DEFAULT_TEMPLATE)
+    estimate, counted = sum(len(m["content"]) for m in first) // 4 + 1, len(json.dumps(first)) // 4 + 1
+    assert counted - estimate >= 2
+    result, _ = search(worker, tmp_path, PLAN, VALUES, iterations=2, children=2, max_tokens=(estimate + counted) // 2)
+    assert result.tree.root.terminal == "token_limit" and len(result.tree.nodes) == 1
+    result, _ = search(worker, tmp_path, PLAN, VALUES, iterations=2, children=2, max_tokens=counted + 200)
+    assert result.tree.root.terminal is None and len(result.tree.nodes) > 1
+
+
+def test_a_policy_slower_than_the_cell_timeout_is_waited_for(demo_dataset, tmp_path):
+    """The policy's HTTP timeout is its own option: a 2 s reply with 1 s cells still comes."""
+    import nbqa_builder
+
+    tasks = nbqa_builder.load_tasks(demo_dataset, "interactive")
+    script = replaying(tasks)
+    slow = lambda body: Reply(**{**script(body).__dict__, "delay_s": 2.0})  # noqa: E731
+    with FakeOpenAI(slow) as server:
+        result = search_cli(tmp_path / "slow", server, demo_dataset, "--limit", "1", "--iterations", "1",
+                            "--children", "1", "--cell-timeout", "1", "--reply-tokens", "512")
+        asked = [r.body["max_tokens"] for r in server.requests]
+    assert result.returncode == 0, result.stderr
+    stats = json.loads(next((tmp_path / "slow" / "results").glob("*.json")).read_text())["stats"]
+    assert "policy_timeout" not in stats and stats["nodes"] == 2 and asked == [512]
+    assert stats["policy_prompt_tokens"] > 0

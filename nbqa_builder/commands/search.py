@@ -36,7 +36,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-errors", type=int, default=3, help="failed cells in a row that end a branch (default 3)")
     parser.add_argument("--cell-timeout", type=float, default=180.0, help="seconds per cell (default 180)")
     parser.add_argument("--task-timeout", type=float, default=1800.0, help="seconds per task (default 1800)")
-    parser.add_argument("--max-tokens", type=int, default=100_000, help="context tokens that end a branch (default 100000)")
+    parser.add_argument("--max-tokens", type=int, default=100_000,
+                        help="context tokens that end a branch, as the policy's server counts them where it says "
+                             "(else about 4 characters a token) (default 100000)")
+    parser.add_argument("--reply-tokens", type=int, default=8192, metavar="N",
+                        help="max_tokens of each policy reply (default 8192, as JUPITER samples)")
+    parser.add_argument("--policy-timeout", type=float, default=600.0, metavar="SECONDS",
+                        help="seconds one policy request may take (default 600)")
     parser.add_argument("--paths", type=int, default=8, help="ReAct paths for --method vote (default 8)")
     parser.add_argument("--choose", choices=["vote", "value"], default="vote",
                         help="which final answer goes into responses.jsonl (both are recorded; default vote)")
@@ -98,7 +104,8 @@ def main(args: argparse.Namespace) -> int:
     try:
         template = load_template(args.prompt)
         value = load_value(args.value)
-        policy = OpenAIPolicy(args.policy, args.model, temperature=args.temperature, timeout_s=args.cell_timeout)
+        policy = OpenAIPolicy(args.policy, args.model, temperature=args.temperature, max_tokens=args.reply_tokens,
+                              timeout_s=args.policy_timeout)
         if args.tasks:
             tasks = run.shard_tasks(*dataset_and_config(args.tasks))
         else:

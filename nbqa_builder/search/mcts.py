@@ -57,7 +57,7 @@ class SearchSettings:
     max_errors: int = 3  # more failed cells in a row end a branch
     cell_timeout_s: float = 180.0  # per cell (JUPITER: 180 s)
     total_timeout_s: float = 1800.0  # per task
-    max_tokens: int = 100_000  # a conversation longer than this (about 4 characters a token) ends its branch
+    max_tokens: int = 100_000  # a conversation longer than this ends its branch (`context_tokens`)
     seed: int = 0
     reward: str = DEFAULT_REWARD  # collect mode: a key of REWARD_RULES
     final_expression: str = "print"  # observations as `export sft --final-expression` renders them (search/states.py)
@@ -74,8 +74,23 @@ class SearchResult:
     first: list[dict[str, str]] = field(default_factory=list)  # the system and first user turns
 
 
-def tokens(messages: list[dict[str, str]]) -> int:
+def estimated_tokens(messages: list[dict[str, str]]) -> int:
+    """About 4 characters a token: for what no server has counted yet."""
     return sum(len(m["content"]) for m in messages) // 4 + 1
+
+
+def context_tokens(node: Node, messages: list[dict[str, str]]) -> int:
+    """The tokens of `messages`, the conversation to `node`: the server's count of the request and
+    reply that made the node where it sent one, plus an estimate of the node's observation turn;
+    else an estimate of the whole."""
+    if not node.tokens:
+        return estimated_tokens(messages)
+    return node.tokens + (estimated_tokens(messages[-1:]) if messages[-1]["role"] == "user" else 0)
+
+
+def sample_tokens(sample: Sample) -> int:
+    """The conversation's tokens up to and with the sample's reply, as the server counted them."""
+    return sample.prompt_tokens + sample.completion_tokens if sample.prompt_tokens else 0
 
 
 def answer_reward(answer: str, label: str, rule: str = "strict") -> float:
@@ -95,6 +110,7 @@ class Searcher:
         self.first, self.label = first, label
         self.policy, self.value, self.pool, self.settings = policy, value, pool, settings
         self.counts: Counter[str] = Counter()
+        self.usage_before = Counter(getattr(policy, "usage", {}))  # the policy's token counts are over all tasks
 
     # -- the tree search ---------------------------------------------------------------------
 
@@ -119,7 +135,7 @@ class Searcher:
     def expand(self, tree: Tree, leaf: Node) -> bool:
         """Add the leaf's children, backing up each terminal one; False when the leaf itself ended."""
         messages = conversation(self.first, leaf, self.settings.action_format)
-        if tokens(messages) > self.settings.max_tokens:
+        if context_tokens(leaf, messages) > self.settings.max_tokens:
             self.end(tree, leaf, TOKEN_LIMIT)
             return False
         try:
@@ -128,17 +144,21 @@ class Searcher:
             self.counts[f"policy_{exc.kind}"] += 1
             self.end(tree, leaf, POLICY_FAILURE)
             return False
+        if max(sample.prompt_tokens for sample in samples) > self.settings.max_tokens:  # the server's count
+            self.end(tree, leaf, TOKEN_LIMIT)
+            return False
         for sample in samples:
             self.add_step(tree, leaf, sample)
         return True
 
     def add_step(self, tree: Tree, parent: Node, sample: Sample) -> Node:
         if sample.failure is not None:  # one bad choice: one failed child, with its reason
-            child = tree.add_child(parent, prior=sample.prior, reply=sample.text)
+            child = tree.add_child(parent, prior=sample.prior, reply=sample.text, tokens=sample_tokens(sample))
             self.failed_step(tree, child, sample.failure)
             return child
         step = parse_reply(sample.text, self.settings.action_format)
-        child = tree.add_child(parent, thought=step.thought, prior=sample.prior, reply=sample.text)
+        child = tree.add_child(parent, thought=step.thought, prior=sample.prior, reply=sample.text,
+                               tokens=sample_tokens(sample))
         if step.answer is not None:
             child.answer = step.answer
             self.end(tree, child, ANSWER, self.answer_value(child))
@@ -194,7 +214,9 @@ class Searcher:
 
     def result(self, tree: Tree) -> SearchResult:
         answers = tree.answers()
-        stats = {**self.counts, "nodes": len(tree.nodes), "answers": len(answers), "cells_run": self.pool.cells_run,
+        usage = Counter(getattr(self.policy, "usage", {}))
+        usage.subtract(self.usage_before)
+        stats = {**self.counts, **{f"policy_{key}": n for key, n in usage.items()}, "nodes": len(tree.nodes), "answers": len(answers), "cells_run": self.pool.cells_run,
                  "replays": self.pool.replays, "replayed_cells": self.pool.replayed_cells,
                  "peak_live_states": self.pool.peak_live}
         return SearchResult(tree, majority_answer(answers), best_value_answer(answers), dict(stats), list(self.first))
@@ -208,7 +230,7 @@ class Searcher:
         node = tree.root
         while node.terminal is None and time.monotonic() < deadline:
             messages = conversation(self.first, node, self.settings.action_format)
-            if tokens(messages) > self.settings.max_tokens:
+            if context_tokens(node, messages) > self.settings.max_tokens:
                 self.end(tree, node, TOKEN_LIMIT)
                 break
             try:

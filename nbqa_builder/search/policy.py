@@ -18,12 +18,15 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from nbqa_builder.search.tree import EMPTY_REPLY
 
 DEFAULT_MAX_ATTEMPTS = 4
+DEFAULT_REPLY_TOKENS = 8192  # a reply's max_tokens, JUPITER's sampling setting
+DEFAULT_TIMEOUT_S = 600.0  # one request; a long reply from a busy server takes minutes
 
 
 class PolicyError(Exception):
@@ -37,6 +40,8 @@ class PolicyError(Exception):
 
 @dataclass
 class Sample:
+    """One choice; its tokens as the server counted them (0 where it sent no usage)."""
+
     text: str
     prior: float
     prompt_tokens: int = 0
@@ -57,8 +62,8 @@ def prior_of(logprobs: Any) -> float:
 
 class OpenAIPolicy:
     def __init__(self, base_url: str, model: str, temperature: float = 1.0, top_p: float = 0.95,
-                 max_tokens: int = 2048, timeout_s: float = 120.0, max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-                 max_wait_s: float = 60.0) -> None:
+                 max_tokens: int = DEFAULT_REPLY_TOKENS, timeout_s: float = DEFAULT_TIMEOUT_S,
+                 max_attempts: int = DEFAULT_MAX_ATTEMPTS, max_wait_s: float = 60.0) -> None:
         try:
             import openai
         except ImportError:
@@ -69,6 +74,7 @@ class OpenAIPolicy:
         self.model, self.temperature, self.top_p, self.max_tokens = model, temperature, top_p, max_tokens
         self.max_attempts, self.max_wait_s = max_attempts, max_wait_s
         self.logprobs = True  # switched off for a server that refuses them
+        self.usage: Counter[str] = Counter()  # prompt_tokens, completion_tokens: as the server counted them
 
     def sample(self, messages: list[dict[str, str]], n: int) -> list[Sample]:
         samples: list[Sample] = []
@@ -123,14 +129,17 @@ class OpenAIPolicy:
         choices = getattr(completion, "choices", None) or []
         usage = getattr(completion, "usage", None)
         prompt_tokens = getattr(usage, "prompt_tokens", 0) or 0
+        completion_tokens = getattr(usage, "completion_tokens", 0) or 0
+        self.usage.update(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
         samples = []
         for choice in choices:
             message = getattr(choice, "message", None)
             text = getattr(message, "content", None)
             usable = isinstance(text, str) and bool(text.strip())
+            logprobs = getattr(getattr(choice, "logprobs", None), "content", None)
+            own_tokens = len(logprobs) if logprobs else completion_tokens // max(1, len(choices))  # one per logprob
             samples.append(Sample(text.strip() if usable else "", prior_of(getattr(choice, "logprobs", None)), prompt_tokens,
-                                  (getattr(usage, "completion_tokens", 0) or 0) // max(1, len(choices)),
-                                  None if usable else EMPTY_REPLY))
+                                  own_tokens if prompt_tokens else 0, None if usable else EMPTY_REPLY))
         return samples
 
     def _wait(self, exc: Exception, attempt: int, kind: str) -> None:

@@ -62,6 +62,7 @@ class Node:
     exhausted: bool = False  # not terminal, but every child is: nothing below it to expand
     reply: str = ""  # the policy's text, as it came
     failure: str | None = None  # infer mode: why its step failed (a failure kind), though it goes on
+    tokens: int = 0  # the server's count of its request and reply (0: none sent); search/mcts.py
 
     @property
     def q(self) -> float:
@@ -90,7 +91,8 @@ class Node:
                 "thought": self.thought, "code": self.code, "observation": self.observation, "answer": self.answer,
                 "terminal": self.terminal, "reward": self.reward, "visits": self.visits,
                 "value_sum": round(self.value_sum, 12), "prior": self.prior,
-                "consecutive_errors": self.consecutive_errors, "reply": self.reply, "failure": self.failure}
+                "consecutive_errors": self.consecutive_errors, "reply": self.reply, "failure": self.failure,
+                "tokens": self.tokens}
 
 
 class Tree:

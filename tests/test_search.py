@@ -14,8 +14,10 @@ import os
 import random
 import re
 import signal
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -596,3 +598,64 @@ def test_a_policy_slower_than_the_cell_timeout_is_waited_for(demo_dataset, tmp_p
     stats = json.loads(next((tmp_path / "slow" / "results").glob("*.json")).read_text())["stats"]
     assert "policy_timeout" not in stats and stats["nodes"] == 2 and asked == [512]
     assert stats["policy_prompt_tokens"] > 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Forked sessions from an interpreter whose files lie under a job's fresh mounts
+
+
+# Run by the interpreter under test: a job's first session (as solve and verify start theirs), a
+# fork sharing its files (export sft's probe), and search expansions, each a fork with its own files.
+FORKS_FROM_VENV = r"""
+import json, os, time
+from nbqa_builder.sandbox import Limits, WarmWorker
+from nbqa_builder.search.states import StatePool
+from nbqa_builder.search.tree import Tree
+
+report = {"expansions_s": []}
+with WarmWorker("bwrap", Limits(timeout_s=60, total_timeout_s=300)) as worker:
+    report["verify"] = worker.run_notebook(["print(6 * 7)"], {}, "").cells[0].outputs[0]["text"]
+    with StatePool(worker, {"data/a.csv": os.environ["DATA_FILE"]}, "data", 8, 60) as pool:
+        probe = pool.root.fork()
+        report["shared_fork"] = probe.run_cell("print(open('a.csv').read())").outputs[0]["text"]
+        probe.kill()
+        tree, node = Tree(1.0, 0), None
+        node = tree.root
+        for depth in range(3):
+            child = tree.add_child(node, code=f"x{depth} = {depth}")
+            started = time.monotonic()
+            observed = pool.run(node, child, f"x{depth} = {depth}\nprint(sorted(globals().keys() & {{'x0', 'x1', 'x2'}}))")
+            report["expansions_s"].append(time.monotonic() - started)
+            node = child
+        report["last"] = observed.text
+        listing = pool.run(node, tree.add_child(node), "import os\nprint(sum(len(f) for _, _, f in os.walk('/work/.nbqa-branches')))")
+        report["files_in_branches"] = listing.text
+print(json.dumps(report))
+"""
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap (bwrap) is not installed")
+@pytest.mark.parametrize("place", ["tmp_path", "checkout"])
+def test_forked_sessions_are_quick_from_a_venv_wherever_it_lies(place, tmp_path):
+    """A venv inside the checkout lies under the sandbox's /work when the checkout does (a clone
+    at /work/<x> with the README's .venv): each job binds it back inside the job folder, and every
+    branch once copied it whole (a minute per expansion with a large install, or no start at all)."""
+    base = Path(tempfile.mkdtemp(prefix=".nbqa-venv-", dir=ROOT)) if place == "checkout" else tmp_path
+    try:
+        venv = base / "venv"
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)], check=True)
+        with open(venv / "lib" / "ballast.bin", "wb") as ballast:  # a large install, made quickly (sparse)
+            ballast.truncate(1 << 28)
+        data = tmp_path / "a.csv"
+        data.write_text("a,b\n1,2\n")
+        done = subprocess.run([str(venv / "bin" / "python"), "-c", FORKS_FROM_VENV], capture_output=True, text=True,
+                              env={**os.environ, "PYTHONPATH": str(ROOT), "DATA_FILE": str(data)}, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        report = json.loads(done.stdout.strip().splitlines()[-1])
+    finally:
+        if place == "checkout":
+            shutil.rmtree(base)
+    assert report["verify"] == "42\n" and report["shared_fork"] == "a,b\n1,2\n\n"
+    assert report["last"] == "['x0', 'x1', 'x2']"
+    assert report["files_in_branches"] == "4"  # a.csv in each of the 4 branches' copies, nothing of the venv
+    assert max(report["expansions_s"]) < 10, report["expansions_s"]

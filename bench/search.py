@@ -106,6 +106,9 @@ class KernelReplay:
     def drop(self, node) -> None:
         pass
 
+    def carry(self, parent, child) -> None:
+        pass  # a failed step kept open (infer mode): its path's cells are run again anyway
+
 
 def sandbox_pss_mb(worker: WarmWorker) -> float:
     """The memory (PSS: shared pages counted once) of the worker and every process under it."""

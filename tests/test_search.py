@@ -14,8 +14,10 @@ import os
 import random
 import re
 import signal
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,7 +29,7 @@ from nbqa_builder.search.mcts import Searcher, SearchSettings, answer_reward
 from nbqa_builder.search.policy import OpenAIPolicy
 from nbqa_builder.search.states import StatePool
 from nbqa_builder.search.tree import Tree
-from nbqa_builder.search.turns import DEFAULT_TEMPLATE, first_turns
+from nbqa_builder.search.turns import DEFAULT_TEMPLATE, first_turns, parse_reply
 from test_pipeline import ROOT, demo_recipe, run_cli
 
 LABEL = "@answer[42]"
@@ -79,8 +81,10 @@ def search(worker, tmp_path, plan, values, **settings) -> tuple[Tree, object]:
     first = first_turns({"task": "What is the answer?", "constraints": "", "format": "@answer[value]"}, DEFAULT_TEMPLATE)
     with FakeOpenAI(planned(plan)) as server:
         policy = OpenAIPolicy(server.base_url, "planned", max_attempts=2, max_wait_s=0.1)
-        with StatePool(worker, {}, ".", max_live=settings.pop("max_live", 16), cell_timeout_s=20) as pool:
-            searcher = Searcher(first, LABEL, policy, PlannedValue(values), pool, SearchSettings(**settings))
+        max_live = settings.pop("max_live", 16)
+        settings = SearchSettings(**settings)
+        with StatePool(worker, {}, ".", max_live, 20, settings.final_expression, settings.observation_chars) as pool:
+            searcher = Searcher(first, LABEL, policy, PlannedValue(values), pool, settings)
             result = searcher.search()
             return result, pool
 
@@ -145,6 +149,20 @@ def test_rewards_are_the_strict_scorers_verdicts():
     assert answer_reward("@answer[42.1]", "@answer[42]") == -1.0
     assert answer_reward("@a[1] @b[3]", "@a[1] @b[2]") == 0.5  # matched / total sub-answers
     assert answer_reward("no answer at all", "@a[1]") == -1.0
+
+
+def test_the_jupiter_reward_rule_is_its_checkers_and_the_default():
+    assert answer_reward("@mean_price[5.412]", "@mean_price[5.41]", "strict") == -1.0
+    assert answer_reward("@mean_price[5.412]", "@mean_price[5.41]", "jupiter") == 1.0  # within 0.1 %
+    assert answer_reward("@a[np.float64(1.0)] @b[3]", "@a[1] @b[2]", "jupiter") == 0.5
+    assert SearchSettings().reward == "jupiter"
+
+
+def test_the_reward_rule_decides_a_searched_answers_reward(worker, tmp_path):
+    plan = {(): [(answer_step("42.01"), 1.0)]}
+    strict, _ = search(worker, tmp_path, plan, {"root": 0.0}, iterations=1, children=1, reward="strict")
+    jupiter, _ = search(worker, tmp_path, plan, {"root": 0.0}, iterations=1, children=1)
+    assert strict.tree.root.children[0].reward == -1.0 and jupiter.tree.root.children[0].reward == 1.0
 
 
 def test_a_forked_state_has_its_parents_variables_and_files_and_none_of_its_siblings(worker, tmp_path):
@@ -227,6 +245,7 @@ def test_a_policy_replaying_the_solutions_scores_100_and_a_wrong_one_0(demo_data
     assert len(trees) == len(tasks)
     header, *nodes = [json.loads(line) for line in trees[0].read_text().splitlines()]
     assert header["type"] == "tree" and header["mode"] == "collect" and nodes[0]["parent"] is None
+    assert header["reward"] == "jupiter"  # collect mode's default rule, recorded
     with FakeOpenAI(replaying(tasks, wrong=True)) as server:
         result = search_cli(tmp_path / "wrong", server, demo_dataset)
     assert result.returncode == 0, result.stderr
@@ -268,7 +287,6 @@ def test_a_killed_search_run_again_finishes_without_searching_finished_tasks(dem
 
 @pytest.mark.parametrize("faults, kind", [
     ([error(500, "server_error")] * 10, "policy_failure"),
-    ([Reply(content="", delay_s=0)] * 10, "policy_failure"),
     ([Reply(content="{}", delay_s=2.0)] * 10, "policy_failure"),  # slower than the client's timeout
 ])
 def test_policy_faults_end_as_recorded_terminal_kinds(worker, tmp_path, faults, kind):
@@ -317,7 +335,7 @@ def test_the_search_prompts_as_export_sft_writes_and_its_trees_become_value_data
     out = tmp_path / "search"
     with FakeOpenAI(trained_model) as server:
         result = search_cli(out, server, demo_dataset, "--prompt", str(template), "--file-names", "name",
-                            "--actions", "raw", "--limit", "2", "--iterations", "4")
+                            "--actions", "raw", "--final-expression", "keep", "--limit", "2", "--iterations", "4")
         bodies = [r.body["messages"] for r in server.requests]
     assert result.returncode == 0, result.stderr
     assert bodies
@@ -338,7 +356,306 @@ def test_the_search_prompts_as_export_sft_writes_and_its_trees_become_value_data
              for p in (out / "trees").glob("*.jsonl")}
     for row in rows:
         header = trees[row["task_id"]]
-        assert header["action_format"] == "raw"
+        assert header["action_format"] == "raw" and header["final_expression"] == "keep"
         assert [m["content"] for m in row["messages"][:2]] == [header["system_prompt"], header["first_user_turn"]]
         assert not any("```" in m["content"] for m in row["messages"] if m["role"] == "assistant")
     assert {row["value"] for row in rows if row["terminal"] == "answer"} == {1.0}  # the right answers
+    assert json.loads((tmp_path / "values" / "stats.json").read_text())["reward"] == "jupiter"
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad samples among good ones
+
+
+def test_an_empty_choice_among_good_ones_is_one_failed_child_and_its_siblings_are_kept(worker, tmp_path):
+    """3 choices, the second empty: the code step and the answer are kept, the empty one is a
+    child ended as empty_reply with -1. Root: -1 (empty) + 1 (answer 42) + V(root) = 0."""
+    plan = {(): [(code_step("A", "a = 40"), 0.8), ("", 0.5), (answer_step("42"), 0.9)]}
+    result, pool = search(worker, tmp_path, plan, {"root": 0.0}, iterations=1, children=3)
+    code, empty, answer = result.tree.root.children
+    assert code.code == "a = 40  # A" and code.terminal is None and code.observation == ""
+    assert (empty.terminal, empty.reward, empty.reply, round(empty.prior, 6)) == ("empty_reply", -1.0, "", 0.5)
+    assert (answer.terminal, answer.reward) == ("answer", 1.0)
+    assert (result.tree.root.visits, result.tree.root.value_sum) == (3, 0.0)
+    assert result.tree.root.terminal is None and result.vote == "@answer[42]"
+
+
+def test_a_server_that_ignores_n_and_then_fails_keeps_the_choices_that_came(worker, tmp_path):
+    """An Ollama-like server answers one choice per request: the first is good, then 5xx only.
+    The good choice is one child; the leaf is not ended as a policy failure."""
+    first = first_turns({"task": "q", "constraints": "", "format": "@answer[value]"}, DEFAULT_TEMPLATE)
+    served = []
+
+    def one_then_errors(body):
+        served.append(body)
+        return Reply(content=answer_step("42")) if len(served) == 1 else error(500, "server_error")
+
+    with FakeOpenAI(one_then_errors) as server:
+        policy = OpenAIPolicy(server.base_url, "m", max_attempts=2, max_wait_s=0.05)
+        with StatePool(worker, {}, ".", 8, 20) as pool:
+            result = Searcher(first, LABEL, policy, PlannedValue({"root": 0.0}), pool,
+                              SearchSettings(iterations=1, children=3)).search()
+    assert [(c.terminal, c.reward) for c in result.tree.root.children] == [("answer", 1.0)]
+    assert result.tree.root.terminal is None and result.vote == "@answer[42]"
+    assert [body["n"] for body in served] == [3, 2, 2]  # asked again for the missing two, then gave up
+
+
+def test_replies_without_any_text_are_failed_children_not_a_lost_leaf(worker, tmp_path):
+    first = first_turns({"task": "q", "constraints": "", "format": "@answer[value]"}, DEFAULT_TEMPLATE)
+    with FakeOpenAI(lambda body: Reply(choices=[""] * body["n"])) as server:
+        policy = OpenAIPolicy(server.base_url, "m", max_attempts=2, max_wait_s=0.05)
+        with StatePool(worker, {}, ".", 8, 20) as pool:
+            result = Searcher(first, LABEL, policy, PlannedValue({"root": 0.0}), pool,
+                              SearchSettings(iterations=2, children=2)).search()
+    assert [c.terminal for c in result.tree.root.children] == ["empty_reply", "empty_reply"]
+    assert result.tree.root.terminal is None and result.tree.exhausted and result.vote is None
+
+
+def test_depth_10_allows_10_continuing_cells_and_ends_the_eleventh(worker, tmp_path):
+    """As JUPITER (`depth > MAX_DEPTH`): cells at depths 1..10 go on, the cell at depth 11 ends."""
+    first = first_turns({"task": "q", "constraints": "", "format": "@answer[value]"}, DEFAULT_TEMPLATE)
+
+    def one_more_cell(body):
+        depth = len(path_of(body)) + 1
+        return Reply(choices=[code_step(f"D{depth}", f"d = {depth}")] * body["n"])
+
+    with FakeOpenAI(one_more_cell) as server:
+        policy = OpenAIPolicy(server.base_url, "m", max_attempts=2, max_wait_s=0.05)
+        with StatePool(worker, {}, ".", 4, 20) as pool:
+            result = Searcher(first, LABEL, policy, PlannedValue({f"D{d}": 0.0 for d in range(12)} | {"root": 0.0}),
+                              pool, SearchSettings(iterations=15, children=1, max_depth=10)).search()
+    chain = result.tree.nodes[1:]
+    assert [node.depth for node in chain] == list(range(1, 12))
+    assert [node.terminal for node in chain] == [None] * 10 + ["depth_limit"]
+    assert result.stats["iterations"] == 11  # nothing left to expand after the eleventh
+
+
+# ---------------------------------------------------------------------------------------------
+# What counts as a step: a well-formed python block, as JUPITER's search reads replies
+
+
+@pytest.mark.parametrize("reply, action_format, problem", [
+    ("Thought: mean.\nAction: I will now compute the mean of the column.", "fenced", "parse_failure"),
+    ("Thought: mean.\nAction:\n```\nx = 1\n```", "fenced", "parse_failure"),  # a bare fence
+    ("Thought: mean.\nAction:\n```py\nx = 1\n```", "fenced", "parse_failure"),
+    ("Thought: mean.\nAction:\n```python\nx = 1\nprint(", "fenced", "parse_failure"),  # cut inside its block
+    ("Thought: mean.\nAction:\n```python\n\n```", "fenced", "no_code"),
+    ("Thought: mean.\nAction: I will now compute the mean of the column.", "raw", "parse_failure"),
+    ("Thought: mean.\nAction:\n```\nx = 1\n```", "raw", "parse_failure"),
+    ("Just chatting.", "fenced", "parse_failure"),
+])
+def test_a_reply_without_a_well_formed_block_is_not_a_step(reply, action_format, problem):
+    step = parse_reply(reply, action_format)
+    assert (step.code, step.problem) == (None, problem)
+
+
+@pytest.mark.parametrize("reply, action_format", [
+    ("Thought: mean.\nAction:\n```python\nx = 1\n```", "fenced"),
+    ("Thought: mean.\nAction:\n```python\nx = 1\n```", "raw"),
+    ("Thought: mean.\nAction: x = 1", "raw"),
+])
+def test_a_python_block_or_raw_python_is_the_cell(reply, action_format):
+    step = parse_reply(reply, action_format)
+    assert (step.thought, step.code, step.problem) == ("mean.", "x = 1", None)
+
+
+def test_prose_after_action_and_a_bare_fence_end_their_branches_without_running(worker, tmp_path):
+    plan = {(): [("Thought: look.\nAction: I will print the mean.", 0.5),
+                 ("Thought: look.\nAction:\n```\nprint(1)  # BARE\n```", 0.5),
+                 (code_step("A", "a = 1"), 0.5)],
+            ("A",): [(answer_step("42"), 1.0)] * 3}
+    result, pool = search(worker, tmp_path, plan, {"root": 0.0, "A": 0.0}, iterations=2, children=3)
+    prose, bare, code = result.tree.root.children
+    assert [(prose.terminal, prose.code), (bare.terminal, bare.code)] == [("parse_failure", None)] * 2
+    assert prose.reward == bare.reward == -1.0 and code.terminal is None
+    assert pool.cells_run == 1  # only the python block ran
+
+
+# ---------------------------------------------------------------------------------------------
+# Infer mode: a failed step stays open, told what went wrong, as in JUPITER's inference
+
+
+def recovering(body: dict) -> Reply:
+    """A cell that kills its kernel, then prose, then a good cell, then the answer."""
+    done = sum(1 for m in body["messages"] if m["role"] == "assistant")
+    steps = [code_step("X", "import os; os._exit(3)"), "Thought: hmm.\nAction: I will compute it.",
+             code_step("A", "a = 42\nprint('a' in globals(), 'X' in dir())"), answer_step("42")]
+    return Reply(choices=[steps[min(done, 3)]] * body["n"])
+
+
+@pytest.mark.parametrize("mode", ["infer", "collect"])
+def test_infer_mode_recovers_from_a_sandbox_failure_and_a_parse_failure(worker, tmp_path, mode):
+    first = first_turns({"task": "q", "constraints": "", "format": "@answer[value]"}, DEFAULT_TEMPLATE)
+    with FakeOpenAI(recovering) as server:
+        policy = OpenAIPolicy(server.base_url, "m", max_attempts=2, max_wait_s=0.05)
+        with StatePool(worker, {}, ".", 8, 20) as pool:
+            result = Searcher(first, LABEL, policy, PlannedValue({"root": 0.0, "X": 0.0, "A": 0.5}), pool,
+                              SearchSettings(mode=mode, iterations=6, children=1, c_puct=0.0)).search()
+        bodies = [r.body["messages"] for r in server.requests]
+    if mode == "collect":  # the first failure ends the only branch
+        assert [(n.terminal, n.failure) for n in result.tree.nodes[1:]] == [("sandbox_failure", None)]
+        assert result.vote is None
+        return
+    died, prose, code, answer = result.tree.nodes[1:]
+    assert (died.terminal, died.failure, died.reward, died.code) == (None, "sandbox_failure", -1.0, "import os; os._exit(3)  # X")
+    assert died.observation.startswith("Code execution failed with status: ")
+    assert (prose.terminal, prose.failure, prose.code) == (None, "parse_failure", None)
+    assert "should contain both 'Thought:' and 'Action:'" in prose.observation and "```python" in prose.observation
+    assert code.observation == "True False" and code.consecutive_errors == 0  # X's state is gone, A ran from the root's
+    assert (answer.terminal, answer.reward) == ("answer", 0.5) and result.vote == "@answer[42]"
+    third = bodies[2]  # what the policy saw before it recovered: its failed steps and what was wrong
+    assert third[-4]["content"].endswith("```python\nimport os; os._exit(3)  # X\n```")
+    assert third[-3]["content"].startswith("Observation:\nCode execution failed with status: ")
+    assert third[-2] == {"role": "assistant", "content": "Thought: hmm.\nAction: I will compute it."}
+    assert third[-1]["content"].startswith("Observation:\nYou response should contain both")
+    assert result.tree.root.visits == 7  # -1 (X), V(root); -1 (prose), V(X); V(prose); +0.5 (answer), V(A)
+
+
+# ---------------------------------------------------------------------------------------------
+# Observations as `export sft` renders them
+
+
+@pytest.mark.parametrize("final_expression, code, shown", [
+    ("print", "import numpy as np\nprint('mean:')\nnp.float64(5.41)", "mean:\n5.41"),  # as print(...) shows it
+    ("keep", "import numpy as np\nprint('mean:')\nnp.float64(5.41)", "mean:\nnp.float64(5.41)"),  # as displayed
+    ("print", "'abc'", "abc"),
+    ("keep", "'abc'", "'abc'"),
+])
+def test_an_observation_shows_a_final_expression_as_the_export_renders_it(worker, tmp_path, final_expression, code,
+                                                                         shown):
+    plan = {(): [(code_step("A", code), 1.0)]}
+    result, _ = search(worker, tmp_path, plan, {"root": 0.0}, iterations=1, children=1,
+                       final_expression=final_expression)
+    assert result.tree.root.children[0].observation == shown
+
+
+def test_the_observation_cap_is_an_option(worker, tmp_path):
+    plan = {(): [(code_step("A", "print('x' * 50)"), 1.0)]}
+    capped, _ = search(worker, tmp_path, plan, {"root": 0.0}, iterations=1, children=1, observation_chars=10)
+    whole, _ = search(worker, tmp_path, plan, {"root": 0.0}, iterations=1, children=1)
+    assert capped.tree.root.children[0].observation == "x" * 10 + "\n... [output truncated]"
+    assert whole.tree.root.children[0].observation == "x" * 50
+
+
+# ---------------------------------------------------------------------------------------------
+# Policy settings: reply tokens, its own timeout, tokens as the server counts them
+
+
+def test_replies_get_8192_tokens_by_default_and_a_reply_cut_there_is_a_parse_failure(worker, tmp_path):
+    """The fake cuts each reply after max_tokens tokens (4 characters each), as a server stops a
+    reply at max_tokens: cut inside its python block, it is no step."""
+    first = first_turns({"task": "q", "constraints": "", "format": "@answer[value]"}, DEFAULT_TEMPLATE)
+    long_step = code_step("A", "a = 1\n" + "# " + "x" * 100 + "\nprint(a)")
+
+    def cut(body):
+        return Reply(choices=[long_step[: body["max_tokens"] * 4]] * body["n"])
+
+    results = {}
+    for reply_tokens in (None, 10):
+        with FakeOpenAI(cut) as server:
+            options = {} if reply_tokens is None else {"max_tokens": reply_tokens}
+            policy = OpenAIPolicy(server.base_url, "m", max_attempts=2, max_wait_s=0.05, **options)
+            with StatePool(worker, {}, ".", 8, 20) as pool:
+                result = Searcher(first, LABEL, policy, PlannedValue({"root": 0.0, "A": 0.0}), pool,
+                                  SearchSettings(iterations=1, children=1)).search()
+            results[reply_tokens] = ([r.body["max_tokens"] for r in server.requests], result.tree.root.children[0])
+    assert results[None][0] == [8192] and results[None][1].observation == "1"
+    assert results[10][0] == [10] and (results[10][1].terminal, results[10][1].code) == ("parse_failure", None)
+
+
+def test_tokens_are_the_servers_count_where_it_sends_one(worker, tmp_path):
+    result, _ = search(worker, tmp_path, PLAN, VALUES, iterations=3, children=2, c_puct=1.25)
+    a = next(node for node in result.tree.nodes if node.code == "a = 40  # A")
+    first = first_turns({"task": "What is the answer?", "constraints": "", "format": "@answer[value]"}, DEFAULT_TEMPLATE)
+    assert a.tokens == len(json.dumps(first)) // 4 + 1 + 3  # the fake's prompt count, and the choice's 3 logprobs
+    assert result.stats["policy_prompt_tokens"] > 0 and result.stats["policy_completion_tokens"] > 0
+
+
+def test_the_context_limit_uses_the_servers_count(worker, tmp_path):
+    """The first turns are estimated (4 characters a token) below the limit; the server counts more
+    (the fake counts the JSON of the messages): the root ends as token_limit on the server's count."""
+    first = first_turns({"task": "What is the answer?", "constraints": "", "format": "@answer[value]"}, DEFAULT_TEMPLATE)
+    estimate, counted = sum(len(m["content"]) for m in first) // 4 + 1, len(json.dumps(first)) // 4 + 1
+    assert counted - estimate >= 2
+    result, _ = search(worker, tmp_path, PLAN, VALUES, iterations=2, children=2, max_tokens=(estimate + counted) // 2)
+    assert result.tree.root.terminal == "token_limit" and len(result.tree.nodes) == 1
+    result, _ = search(worker, tmp_path, PLAN, VALUES, iterations=2, children=2, max_tokens=counted + 200)
+    assert result.tree.root.terminal is None and len(result.tree.nodes) > 1
+
+
+def test_a_policy_slower_than_the_cell_timeout_is_waited_for(demo_dataset, tmp_path):
+    """The policy's HTTP timeout is its own option: a 2 s reply with 1 s cells still comes."""
+    import nbqa_builder
+
+    tasks = nbqa_builder.load_tasks(demo_dataset, "interactive")
+    script = replaying(tasks)
+    slow = lambda body: Reply(**{**script(body).__dict__, "delay_s": 2.0})  # noqa: E731
+    with FakeOpenAI(slow) as server:
+        result = search_cli(tmp_path / "slow", server, demo_dataset, "--limit", "1", "--iterations", "1",
+                            "--children", "1", "--cell-timeout", "1", "--reply-tokens", "512")
+        asked = [r.body["max_tokens"] for r in server.requests]
+    assert result.returncode == 0, result.stderr
+    stats = json.loads(next((tmp_path / "slow" / "results").glob("*.json")).read_text())["stats"]
+    assert "policy_timeout" not in stats and stats["nodes"] == 2 and asked == [512]
+    assert stats["policy_prompt_tokens"] > 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Forked sessions from an interpreter whose files lie under a job's fresh mounts
+
+
+# Run by the interpreter under test: a job's first session (as solve and verify start theirs), a
+# fork sharing its files (export sft's probe), and search expansions, each a fork with its own files.
+FORKS_FROM_VENV = r"""
+import json, os, time
+from nbqa_builder.sandbox import Limits, WarmWorker
+from nbqa_builder.search.states import StatePool
+from nbqa_builder.search.tree import Tree
+
+report = {"expansions_s": []}
+with WarmWorker("bwrap", Limits(timeout_s=60, total_timeout_s=300)) as worker:
+    report["verify"] = worker.run_notebook(["print(6 * 7)"], {}, "").cells[0].outputs[0]["text"]
+    with StatePool(worker, {"data/a.csv": os.environ["DATA_FILE"]}, "data", 8, 60) as pool:
+        probe = pool.root.fork()
+        report["shared_fork"] = probe.run_cell("print(open('a.csv').read())").outputs[0]["text"]
+        probe.kill()
+        tree, node = Tree(1.0, 0), None
+        node = tree.root
+        for depth in range(3):
+            child = tree.add_child(node, code=f"x{depth} = {depth}")
+            started = time.monotonic()
+            observed = pool.run(node, child, f"x{depth} = {depth}\nprint(sorted(globals().keys() & {{'x0', 'x1', 'x2'}}))")
+            report["expansions_s"].append(time.monotonic() - started)
+            node = child
+        report["last"] = observed.text
+        listing = pool.run(node, tree.add_child(node), "import os\nprint(sum(len(f) for _, _, f in os.walk('/work/.nbqa-branches')))")
+        report["files_in_branches"] = listing.text
+print(json.dumps(report))
+"""
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap (bwrap) is not installed")
+@pytest.mark.parametrize("place", ["tmp_path", "checkout"])
+def test_forked_sessions_are_quick_from_a_venv_wherever_it_lies(place, tmp_path):
+    """A venv inside the checkout lies under the sandbox's /work when the checkout does (a clone
+    at /work/<x> with the README's .venv): each job binds it back inside the job folder, and every
+    branch once copied it whole (a minute per expansion with a large install, or no start at all)."""
+    base = Path(tempfile.mkdtemp(prefix=".nbqa-venv-", dir=ROOT)) if place == "checkout" else tmp_path
+    try:
+        venv = base / "venv"
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)], check=True)
+        with open(venv / "lib" / "ballast.bin", "wb") as ballast:  # a large install, made quickly (sparse)
+            ballast.truncate(1 << 28)
+        data = tmp_path / "a.csv"
+        data.write_text("a,b\n1,2\n")
+        done = subprocess.run([str(venv / "bin" / "python"), "-c", FORKS_FROM_VENV], capture_output=True, text=True,
+                              env={**os.environ, "PYTHONPATH": str(ROOT), "DATA_FILE": str(data)}, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        report = json.loads(done.stdout.strip().splitlines()[-1])
+    finally:
+        if place == "checkout":
+            shutil.rmtree(base)
+    assert report["verify"] == "42\n" and report["shared_fork"] == "a,b\n1,2\n\n"
+    assert report["last"] == "['x0', 'x1', 'x2']"
+    assert report["files_in_branches"] == "4"  # a.csv in each of the 4 branches' copies, nothing of the venv
+    assert max(report["expansions_s"]) < 10, report["expansions_s"]

@@ -120,3 +120,27 @@ def test_a_file_that_is_not_a_tree_is_one_line_exit_2(tmp_path, lines, problem):
     (tmp_path / "bad.jsonl").write_text("\n".join(lines) + "\n")
     done = run_cli("value-data", tmp_path / "bad.jsonl", "--out", tmp_path / "out")
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and problem in done.stderr, done.stderr
+
+
+def test_trees_of_different_reward_rules_do_not_mix_and_the_rule_is_recorded(tmp_path):
+    write_tree(tmp_path / "jupiter" / "t1.jsonl", {**HEADER, "reward": "jupiter"}, NODES)
+    write_tree(tmp_path / "jupiter" / "t2.jsonl", {**HEADER, "task_id": "t2", "reward": "jupiter"}, NODES)
+    done = run_cli("value-data", tmp_path / "jupiter", "--out", tmp_path / "values")
+    assert done.returncode == 0, done.stderr
+    assert json.loads((tmp_path / "values" / "stats.json").read_text())["reward"] == "jupiter"
+    old = write_tree(tmp_path / "old" / "t3.jsonl", {**HEADER, "task_id": "t3"}, NODES)  # before the rule was recorded
+    done = run_cli("value-data", tmp_path / "jupiter", old, "--out", tmp_path / "mixed")
+    assert done.returncode == 2 and "t3.jsonl: rewarded by the strict rule" in done.stderr, done.stderr
+    assert "do not mix" in done.stderr and not (tmp_path / "mixed" / "stats.json").exists()
+
+
+def test_a_failed_step_that_went_on_shows_what_the_policy_was_told():
+    """Infer mode keeps a failed step open: its turns are the reply as it came and the corrective
+    observation, as the search sent them."""
+    from nbqa_builder.training.value_data import node_turns
+
+    failed = {**node(1, 0, 1, 1, -1.0, thought=None), "reply": "Thought: x.\nAction: prose", "failure": "parse_failure",
+              "observation": "You response should contain both 'Thought:' and 'Action:' sections."}
+    assert node_turns(failed) == [{"role": "assistant", "content": "Thought: x.\nAction: prose"},
+                                  {"role": "user", "content": "Observation:\nYou response should contain both "
+                                                              "'Thought:' and 'Action:' sections."}]

@@ -22,6 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--value", default="none", metavar="SPEC", help="none (default), an http(s):// scorer, or model:PATH")
     parser.add_argument("--mode", choices=["collect", "infer"], default="collect",
                         help="collect: rewards from the labels (training trees); infer: the value function alone")
+    parser.add_argument("--reward", choices=["jupiter", "strict"], default="jupiter",
+                        help="collect mode: how an answer is compared with the label: jupiter (default; JUPITER's "
+                             "checker, numbers within 1e-3 or 0.1 %%) or strict (the official DABench scorer)")
     parser.add_argument("--method", choices=["mcts", "react", "vote"], default="mcts",
                         help="mcts (default), react: one path, vote: majority over --paths ReAct paths")
     parser.add_argument("--out", required=True, metavar="DIR", help="where trees, results and responses.jsonl go")
@@ -29,11 +32,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--children", type=int, default=3, help="steps sampled per expansion (default 3)")
     parser.add_argument("--c-puct", type=float, default=None,
                         help="exploration constant (default: 1.25 with --mode collect, 0 with --mode infer)")
-    parser.add_argument("--max-depth", type=int, default=10, help="steps per branch (default 10)")
+    parser.add_argument("--max-depth", type=int, default=10, help="continuing cells per branch; a deeper cell ends it, as JUPITER (default 10)")
     parser.add_argument("--max-errors", type=int, default=3, help="failed cells in a row that end a branch (default 3)")
     parser.add_argument("--cell-timeout", type=float, default=180.0, help="seconds per cell (default 180)")
     parser.add_argument("--task-timeout", type=float, default=1800.0, help="seconds per task (default 1800)")
-    parser.add_argument("--max-tokens", type=int, default=100_000, help="context tokens that end a branch (default 100000)")
+    parser.add_argument("--max-tokens", type=int, default=100_000,
+                        help="context tokens that end a branch, as the policy's server counts them where it says "
+                             "(else about 4 characters a token) (default 100000)")
+    parser.add_argument("--reply-tokens", type=int, default=8192, metavar="N",
+                        help="max_tokens of each policy reply (default 8192, as JUPITER samples)")
+    parser.add_argument("--policy-timeout", type=float, default=600.0, metavar="SECONDS",
+                        help="seconds one policy request may take (default 600)")
     parser.add_argument("--paths", type=int, default=8, help="ReAct paths for --method vote (default 8)")
     parser.add_argument("--choose", choices=["vote", "value"], default="vote",
                         help="which final answer goes into responses.jsonl (both are recorded; default vote)")
@@ -45,6 +54,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="files in the prompt by the path the code reads (default) or by bare name")
     parser.add_argument("--actions", dest="action_format", choices=["fenced", "raw"], default="fenced",
                         help="how the turns write actions: as the model was trained (`export sft --actions`; default fenced)")
+    parser.add_argument("--final-expression", choices=["print", "keep"], default="print",
+                        help="observations as the model was trained (`export sft --final-expression`): print (default), "
+                             "a final bare expression's value as print() shows it; keep, as the notebook displays it")
+    parser.add_argument("--observation-chars", type=int, default=2000, metavar="N",
+                        help="an observation is cut after N characters, as `export sft` cuts them (default 2000)")
     parser.add_argument("--temperature", type=float, default=1.0, help="policy sampling temperature (default 1.0)")
     parser.add_argument("--sandbox", choices=["bwrap", "process"], default="bwrap",
                         help="bwrap (default) or process (trusted tasks only)")
@@ -82,18 +96,24 @@ def main(args: argparse.Namespace) -> int:
                               c_puct=args.c_puct if args.c_puct is not None else (0.0 if args.mode == INFER else 1.25),
                               max_depth=args.max_depth, max_errors=args.max_errors, cell_timeout_s=args.cell_timeout,
                               total_timeout_s=args.task_timeout, max_tokens=args.max_tokens, seed=args.seed,
-                              action_format=args.action_format)
+                              reward=args.reward, action_format=args.action_format,
+                              final_expression=args.final_expression, observation_chars=args.observation_chars)
     out = Path(args.out)
+    if args.observation_chars < 1:
+        raise UserError(f"--observation-chars must be at least 1, not {args.observation_chars}")
     try:
         template = load_template(args.prompt)
         value = load_value(args.value)
-        policy = OpenAIPolicy(args.policy, args.model, temperature=args.temperature, timeout_s=args.cell_timeout)
+        policy = OpenAIPolicy(args.policy, args.model, temperature=args.temperature, max_tokens=args.reply_tokens,
+                              timeout_s=args.policy_timeout)
         if args.tasks:
             tasks = run.shard_tasks(*dataset_and_config(args.tasks))
         else:
             tasks = run.dabench_tasks(args.dabench)
         header = {"mode": settings.mode, "method": args.method, "policy_model": args.model, "value": args.value,
-                  "seed": settings.seed, "action_format": settings.action_format, "file_naming": args.file_names}
+                  "seed": settings.seed, "action_format": settings.action_format, "file_naming": args.file_names,
+                  "reward": settings.reward if settings.mode != INFER else "value",
+                  "final_expression": settings.final_expression, "observation_chars": settings.observation_chars}  # infer: no label, the value function
         searched = skipped = unservable = 0
         with WarmWorker(args.sandbox, Limits(timeout_s=args.cell_timeout, total_timeout_s=args.task_timeout)) as worker:
             with tqdm(desc="search", unit="task", disable=args.no_progress, file=sys.stderr) as bar:

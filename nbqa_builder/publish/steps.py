@@ -128,8 +128,8 @@ def _char_offset(lines: list[str], row: int, col: int) -> int:
     return sum(len(text) for text in lines[: row - 1]) + col
 
 
-def cut_observation(text: str) -> str:
-    return text if len(text) <= MAX_OBSERVATION_CHARS else text[:MAX_OBSERVATION_CHARS] + "\n... [output truncated]"
+def cut_observation(text: str, limit: int = MAX_OBSERVATION_CHARS) -> str:
+    return text if len(text) <= limit else text[:limit] + "\n... [output truncated]"
 
 
 class StepRenderer:

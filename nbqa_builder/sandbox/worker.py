@@ -343,7 +343,7 @@ class Process:
         files_root = request["home"] if request is not None else parent.files_root
         if own_files:
             try:
-                files_root = own_copy_of_files(files_root, parent.job_root)
+                files_root = own_copy_of_files(files_root, parent.job_root, self.config.get("rebinds") or [])
             except Exception as exc:  # noqa: BLE001 - the host says it as a sandbox failure
                 send(sock, {"op": "failed", "reason": f"copying the branch's files: {type(exc).__name__}: {exc}"})
                 os._exit(70)
@@ -406,20 +406,24 @@ class Process:
 BRANCHES = ".nbqa-branches"  # under the job folder: one copy of the files per branch that asked
 
 
-def own_copy_of_files(files_root, job_root):
+def own_copy_of_files(files_root, job_root, rebinds=()):
     """Copy the files the session sees (`files_root`: the job folder, or its parent branch's copy)
     to a new folder under the job folder, and move into the same place within the copy.
 
     Plain copies, not hard links: a notebook that rewrites a data file in place (open(..., "w")
-    truncates the same inode) must not change it for its siblings."""
+    truncates the same inode) must not change it for its siblings. The Python installation's
+    folders that the job binds back inside its folder (`rebinds`: a venv under /work) are not the
+    notebook's files and are not copied: each branch once copied the whole installation (a minute
+    per expansion with a large one, or no session start at all)."""
     import shutil
 
     copy = os.path.join(job_root, BRANCHES, str(os.getpid()))
-    skip = os.path.join(job_root, BRANCHES)
-    shutil.copytree(
-        files_root, copy, symlinks=True,
-        ignore=lambda folder, names: [BRANCHES] if os.path.join(folder, BRANCHES) == skip else [],
-    )
+    skip = {os.path.join(job_root, BRANCHES), *rebinds}
+
+    def not_copied(folder, names):
+        return [name for name in names if os.path.join(folder, name) in skip]
+
+    shutil.copytree(files_root, copy, symlinks=True, ignore=not_copied)
     where = os.path.relpath(os.getcwd(), files_root)
     if where == "." or not where.startswith(".."):
         os.chdir(os.path.join(copy, where))

@@ -3,9 +3,12 @@ llama.cpp, OpenAI), with their prior.
 
 `sample(messages, n)` asks for `n` choices at once and, from servers that return fewer (Ollama
 ignores `n`), asks again until it has them. Each choice's prior is exp(mean token logprob) where
-the server gives logprobs, as in JUPITER, else 1.0. 429s (after Retry-After), 5xx, time-outs and
-dropped connections are retried with backoff; what still fails, or a reply with no usable choice,
-is a `PolicyError`, which the search records as the node's terminal kind, never as a crash. The
+the server gives logprobs, as in JUPITER, else 1.0. A choice without text is kept as a failed
+sample (`failure` says why), so that one bad choice never costs its good siblings: the search makes
+it one failed child, as JUPITER's vLLM search does with an empty output. 429s (after Retry-After),
+5xx, time-outs and dropped connections are retried with backoff; what still fails before any
+choice came, or replies with no choice at all, is a `PolicyError`, which the search records as the
+node's terminal kind, never as a crash; a failure after some choices came keeps those. The
 key comes from the environment (NBQA_POLICY_API_KEY, else OPENAI_API_KEY), never from arguments
 that could end in a log.
 """
@@ -15,10 +18,15 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from nbqa_builder.search.tree import EMPTY_REPLY
+
 DEFAULT_MAX_ATTEMPTS = 4
+DEFAULT_REPLY_TOKENS = 8192  # a reply's max_tokens, JUPITER's sampling setting
+DEFAULT_TIMEOUT_S = 600.0  # one request; a long reply from a busy server takes minutes
 
 
 class PolicyError(Exception):
@@ -32,10 +40,13 @@ class PolicyError(Exception):
 
 @dataclass
 class Sample:
+    """One choice; its tokens as the server counted them (0 where it sent no usage)."""
+
     text: str
     prior: float
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    failure: str | None = None  # why this choice cannot be a step (EMPTY_REPLY), None when it can
 
 
 class Policy(Protocol):
@@ -51,8 +62,8 @@ def prior_of(logprobs: Any) -> float:
 
 class OpenAIPolicy:
     def __init__(self, base_url: str, model: str, temperature: float = 1.0, top_p: float = 0.95,
-                 max_tokens: int = 2048, timeout_s: float = 120.0, max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-                 max_wait_s: float = 60.0) -> None:
+                 max_tokens: int = DEFAULT_REPLY_TOKENS, timeout_s: float = DEFAULT_TIMEOUT_S,
+                 max_attempts: int = DEFAULT_MAX_ATTEMPTS, max_wait_s: float = 60.0) -> None:
         try:
             import openai
         except ImportError:
@@ -63,13 +74,21 @@ class OpenAIPolicy:
         self.model, self.temperature, self.top_p, self.max_tokens = model, temperature, top_p, max_tokens
         self.max_attempts, self.max_wait_s = max_attempts, max_wait_s
         self.logprobs = True  # switched off for a server that refuses them
+        self.usage: Counter[str] = Counter()  # prompt_tokens, completion_tokens: as the server counted them
 
     def sample(self, messages: list[dict[str, str]], n: int) -> list[Sample]:
         samples: list[Sample] = []
         for _ in range(n):  # a server that ignores `n` is asked again, at most n times
             if len(samples) >= n:
                 break
-            samples += self._request(messages, n - len(samples))
+            try:
+                samples += self._request(messages, n - len(samples))
+            except PolicyError:
+                if not samples:
+                    raise
+                break  # the choices that came are kept: fewer children, none lost
+        if not samples:
+            raise PolicyError("invalid_reply", "the replies held no choice")
         return samples[:n]
 
     def _request(self, messages: list[dict[str, str]], n: int) -> list[Sample]:
@@ -110,15 +129,17 @@ class OpenAIPolicy:
         choices = getattr(completion, "choices", None) or []
         usage = getattr(completion, "usage", None)
         prompt_tokens = getattr(usage, "prompt_tokens", 0) or 0
+        completion_tokens = getattr(usage, "completion_tokens", 0) or 0
+        self.usage.update(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
         samples = []
         for choice in choices:
             message = getattr(choice, "message", None)
             text = getattr(message, "content", None)
-            if isinstance(text, str) and text.strip():
-                samples.append(Sample(text.strip(), prior_of(getattr(choice, "logprobs", None)), prompt_tokens,
-                                      (getattr(usage, "completion_tokens", 0) or 0) // max(1, len(choices))))
-        if not samples:
-            raise PolicyError("invalid_reply", "the reply held no choice with text")
+            usable = isinstance(text, str) and bool(text.strip())
+            logprobs = getattr(getattr(choice, "logprobs", None), "content", None)
+            own_tokens = len(logprobs) if logprobs else completion_tokens // max(1, len(choices))  # one per logprob
+            samples.append(Sample(text.strip() if usable else "", prior_of(getattr(choice, "logprobs", None)), prompt_tokens,
+                                  own_tokens if prompt_tokens else 0, None if usable else EMPTY_REPLY))
         return samples
 
     def _wait(self, exc: Exception, attempt: int, kind: str) -> None:

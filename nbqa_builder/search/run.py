@@ -116,7 +116,8 @@ def search_one(task: SearchTask, worker: Any, policy: Policy, value: ValueFuncti
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(content)
             placed[relative] = str(target)
-        with StatePool(worker, placed, cwd, max_live, settings.cell_timeout_s) as pool:
+        with StatePool(worker, placed, cwd, max_live, settings.cell_timeout_s, settings.final_expression,
+                       settings.observation_chars) as pool:
             searcher = Searcher(first, task.label, policy, value, pool, settings)
             if method == "mcts":
                 return searcher.search()

@@ -14,11 +14,11 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from nbqa_builder.notebooks.parse import outputs_as_text
+from nbqa_builder.notebooks.parse import output_text, outputs_as_text
+from nbqa_builder.publish.steps import MAX_OBSERVATION_CHARS, cut_observation, printed_text
 from nbqa_builder.sandbox.runner import OK, CellRun, SandboxError, Session, WarmWorker
 from nbqa_builder.search.tree import Node
 
-MAX_OBSERVATION_CHARS = 2000  # as the solutions of the tasks show outputs
 
 
 @dataclass
@@ -30,19 +30,36 @@ class Observed:
     status: str  # the sandbox's cell status (ok, error, timeout, output_limit, died...)
 
 
-def observation(run: CellRun, limit: int = MAX_OBSERVATION_CHARS) -> str:
-    text = outputs_as_text(run.outputs)
+def observation(run: CellRun, limit: int = MAX_OBSERVATION_CHARS, final_expression: str = "keep") -> str:
+    """What a cell showed, as `export sft --final-expression` renders a step's output: `keep`, the
+    notebook's display of a final bare expression (`np.float64(5.41)`); `print`, that value as
+    print(...) shows it (`5.41`), the code the export teaches; cut at `limit` characters as the
+    export cuts its observations."""
+    outputs = run.outputs
+    if final_expression == "print":
+        outputs = [_as_printed(output) for output in outputs]
+    text = outputs_as_text(outputs)
     if run.status not in (OK, "error") and run.message:
         text = (text + "\n" if text else "") + f"[{run.status}: {run.message}]"
-    return text if len(text) <= limit else text[:limit] + "\n... [output truncated]"
+    return cut_observation(text, limit)
+
+
+def _as_printed(output: dict[str, Any]) -> dict[str, Any]:
+    """A final expression's displayed value as the stdout of print(value) (publish/steps.py)."""
+    shown = output_text(output) if output.get("output_type") == "execute_result" else None
+    if shown is None:
+        return output
+    return {"output_type": "stream", "name": "stdout", "text": printed_text(shown) + "\n"}
 
 
 class StatePool:
     """The sessions of one task's search (see the module doc); use as a context manager."""
 
-    def __init__(self, worker: WarmWorker, files: dict[str, Any], cwd: str, max_live: int, cell_timeout_s: float) -> None:
+    def __init__(self, worker: WarmWorker, files: dict[str, Any], cwd: str, max_live: int, cell_timeout_s: float,
+                 final_expression: str = "print", observation_chars: int = MAX_OBSERVATION_CHARS) -> None:
         self.worker, self.files, self.cwd = worker, files, cwd
         self.max_live, self.cell_timeout_s = max_live, cell_timeout_s
+        self.final_expression, self.observation_chars = final_expression, observation_chars  # see `observation`
         self.live: OrderedDict[int, Session] = OrderedDict()
         self.cells_run = 0  # cells run for new nodes
         self.replays = 0  # states rebuilt from the root
@@ -93,12 +110,21 @@ class StatePool:
             parent_state.kill()
         run = session.run_cell(code, self.cell_timeout_s)
         self.cells_run += 1
-        observed = Observed(observation(run), run.status == "error", run.status)
+        observed = Observed(observation(run, self.observation_chars, self.final_expression), run.status == "error",
+                            run.status)
         if run.status in (OK, "error"):
             self._keep(child.id, session)
         else:
             session.kill()  # timed out, died, too much output: this state is gone
         return observed
+
+    def carry(self, parent: Node, child: Node) -> None:
+        """A child whose step changed nothing (it ran no cell, or its cell's state is gone) goes on
+        from a copy of its parent's state."""
+        if self.max_live <= 0:
+            return  # rebuilt by replay, as every state then is
+        parent_state, _ = self._session_of(parent)
+        self._keep(child.id, parent_state.fork(own_files=True))
 
     def drop(self, node: Node) -> None:
         """The node will never be expanded (terminal): let its state go."""

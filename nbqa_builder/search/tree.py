@@ -9,7 +9,10 @@ Visits and value sums follow JUPITER's MCTS (NBQA.md, "Search over notebook stat
   with the tree's seeded generator; a node whose children are all terminal is exhausted;
 - a terminal child is backed up as soon as it exists, with its reward (collect mode: +matched /
   total sub-answers, -1 for a wrong answer and for every failure); the node just expanded is
-  backed up with the value function's estimate (0 without one).
+  backed up with the value function's estimate (0 without one);
+- in infer mode a step that failed (no parsable action, no code, a sandbox failure or time-out)
+  is backed up with -1 but stays open, as in JUPITER's inference: its `failure` says why, and its
+  observation tells the policy what went wrong (search/mcts.py).
 
 The file (`write_jsonl`) has a header line, then one line per node; the training module computes
 value targets from it (training/value_data.py), so its fields are a contract: see `Node.row`.
@@ -34,7 +37,8 @@ DEPTH_LIMIT = "depth_limit"
 TOKEN_LIMIT = "token_limit"
 TIMEOUT = "timeout"
 POLICY_FAILURE = "policy_failure"  # the policy gave nothing usable (429s, 5xx, bad replies)
-FAILURES = (NO_CODE, PARSE_FAILURE, SANDBOX_FAILURE, TOO_MANY_ERRORS, DEPTH_LIMIT, TOKEN_LIMIT, TIMEOUT, POLICY_FAILURE)
+EMPTY_REPLY = "empty_reply"  # one of the policy's choices had no text (search/policy.py)
+FAILURES = (EMPTY_REPLY, NO_CODE, PARSE_FAILURE, SANDBOX_FAILURE, TOO_MANY_ERRORS, DEPTH_LIMIT, TOKEN_LIMIT, TIMEOUT, POLICY_FAILURE)
 FAILURE_REWARD = -1.0
 
 
@@ -57,6 +61,8 @@ class Node:
     children: list["Node"] = field(default_factory=list)
     exhausted: bool = False  # not terminal, but every child is: nothing below it to expand
     reply: str = ""  # the policy's text, as it came
+    failure: str | None = None  # infer mode: why its step failed (a failure kind), though it goes on
+    tokens: int = 0  # the server's count of its request and reply (0: none sent); search/mcts.py
 
     @property
     def q(self) -> float:
@@ -76,15 +82,17 @@ class Node:
         return nodes[::-1]
 
     def codes(self) -> list[str]:
-        """The cells run from the root to this node, in order: what replay runs."""
-        return [node.code for node in self.path() if node.code is not None]
+        """The cells run from the root to this node, in order: what replay runs (a failed run's cell,
+        whose state is gone, is not part of it)."""
+        return [node.code for node in self.path() if node.code is not None and node.failure is None]
 
     def row(self) -> dict[str, Any]:
         return {"type": "node", "id": self.id, "parent": self.parent.id if self.parent else None, "depth": self.depth,
                 "thought": self.thought, "code": self.code, "observation": self.observation, "answer": self.answer,
                 "terminal": self.terminal, "reward": self.reward, "visits": self.visits,
                 "value_sum": round(self.value_sum, 12), "prior": self.prior,
-                "consecutive_errors": self.consecutive_errors, "reply": self.reply}
+                "consecutive_errors": self.consecutive_errors, "reply": self.reply, "failure": self.failure,
+                "tokens": self.tokens}
 
 
 class Tree:

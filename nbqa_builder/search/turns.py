@@ -9,6 +9,7 @@ assistant turn (`Thought:` + `Action:` with the code, fenced or raw; or `Thought
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +18,8 @@ from nbqa_builder.publish.chat import PromptTemplate, action_turn, answer_turn, 
 from nbqa_builder.publish.chat import first_turns as chat_first_turns
 from nbqa_builder.search.tree import Node
 
-__all__ = ["DEFAULT_TEMPLATE", "Step", "conversation", "first_turns", "load_template", "parse_reply", "step_turns"]
+__all__ = ["DEFAULT_TEMPLATE", "Step", "conversation", "corrective_observation", "first_turns", "load_template",
+           "parse_reply", "step_turns"]
 
 DEFAULT_TEMPLATE = load_template()  # publish/prompts/task.md
 
@@ -33,7 +35,10 @@ def step_turns(node: Node, action_format: str = "fenced") -> list[dict[str, str]
     if node.answer is not None:
         return [answer_turn(node.thought, node.answer)]
     if node.code is None:  # a reply with no action (a parse failure, no code): as it came
-        return [{"role": "assistant", "content": node.reply}]
+        turns = [{"role": "assistant", "content": node.reply}]
+        if node.observation is not None:  # infer mode: what was wrong with it
+            turns.append(observation_turn(node.observation))
+        return turns
     turns = [action_turn(node.thought, node.code, action_format)]
     if node.observation is not None:
         turns.append(observation_turn(node.observation))
@@ -58,15 +63,20 @@ class Step:
     problem: str | None = None  # "parse_failure" | "no_code"
 
 
-_FENCE = re.compile(r"```(?:python|py)?[ \t]*\n?(.*?)```", re.S | re.I)
+# JUPITER's block: ```python, the code, ``` (a bare or other-language fence is no block)
+_FENCE = re.compile(r"```python\s*(.*?)```", re.S)
 _THOUGHT = re.compile(r"thought:\s*(.*?)(?=\n\s*(?:action:|formatted answer:)|\Z)", re.S | re.I)
 _ACTION = re.compile(r"action:\s*(.*)", re.S | re.I)
 
 
-def parse_reply(text: str) -> Step:
+def parse_reply(text: str, action_format: str = "fenced") -> Step:
     """Read a reply as JUPITER's search does: `Formatted answer:` ends the branch with an answer;
-    otherwise a `Thought:`/`Action:` reply must hold one python block (fenced, or the raw code
-    after `Action:`); the first block is the cell."""
+    otherwise a `Thought:`/`Action:` reply must hold one well-formed python block, the first of
+    which is the cell. Fenced actions need a ```python block closed by ```: prose after `Action:`,
+    a bare fence or a reply cut inside its block is a parse failure, as in JUPITER. Raw actions
+    (`export sft --actions raw`, JUPITER's process_sft.py) are the text after `Action:`, or its
+    ```python block, and must be Python: prose there is a parse failure too. An empty block has
+    no code."""
     thought_match = _THOUGHT.search(text)
     thought = thought_match.group(1).strip() if thought_match else None
     if "formatted answer:" in text.lower():
@@ -77,9 +87,35 @@ def parse_reply(text: str) -> Step:
     fenced = _FENCE.search(text)
     if fenced:
         code = fenced.group(1).strip("\n")
+    elif action_format == "raw" and (action := _ACTION.search(text)) and "```" not in action.group(1):
+        code = action.group(1).strip()
+        if code and not _is_python(code):
+            return Step(thought=thought, problem="parse_failure")
     else:
-        action = _ACTION.search(text)
-        code = action.group(1).strip() if action else ""
+        return Step(thought=thought, problem="parse_failure")
     if not code.strip():
         return Step(thought=thought, problem="no_code")
     return Step(thought=thought, code=code)
+
+
+def _is_python(code: str) -> bool:
+    try:
+        ast.parse(code)
+    except (SyntaxError, ValueError):
+        return False
+    return True
+
+
+def corrective_observation(kind: str, action_format: str = "fenced", status: str = "", output: str = "") -> str:
+    """What the policy is told about a failed step in infer mode, in the words of JUPITER's
+    inference (its observations for a reply without Thought/Action, an empty block, no block, and
+    a failed execution); `kind` is a failure kind of search/tree.py."""
+    if kind == "no_code":
+        return "You need to provide a non-empty python code snippet" + _WRAPPED[action_format] + "."
+    if kind in ("sandbox_failure", "timeout"):
+        return f"Code execution failed with status: {status}" + (f"\n{output}" if output else "")
+    return ("You response should contain both 'Thought:' and 'Action:' sections, the action a valid python code "
+            "snippet" + _WRAPPED[action_format] + ".")
+
+
+_WRAPPED = {"fenced": " wrapped in triple backticks (```python ... ```)", "raw": " after `Action: `"}

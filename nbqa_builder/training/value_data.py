@@ -4,7 +4,10 @@ A tree file (written by the search, one per task) is JSONL: a header line
 `{"type": "tree", "task_id", "question", "label", "mode", "c_puct", "policy_model",
 "system_prompt", "first_user_turn", "action_format", ...}`, then one line per node `{"type": "node",
 "id", "parent", "depth", "thought", "code", "observation", "answer", "terminal", "reward", "visits",
-"value_sum", "prior", "consecutive_errors", "reply"}`; the root has parent null and depth 0.
+"value_sum", "prior", "consecutive_errors", "reply"}`; the root has parent null and depth 0. The
+header's `reward` names the rule that rewarded its answers (jupiter or strict; trees written
+before it was recorded used strict): one dataset takes trees of one rule, as their Q values are
+comparable only then.
 
 Per tree, as JUPITER's value training (NBQA.md, "Search over notebook states"):
 - terminal paths are **correct** when they end in an answer whose reward is 1 (every sub-answer
@@ -78,7 +81,10 @@ def node_turns(node: dict[str, Any], action_format: str = "fenced") -> list[dict
     if node.get("answer") is not None:
         return [answer_turn(node.get("thought"), node["answer"])]
     if node.get("code") is None:  # a reply that held no action: its text if the tree kept it
-        return [{"role": "assistant", "content": node.get("reply") or f"Thought: {node.get('thought') or ''}"}]
+        turns = [{"role": "assistant", "content": node.get("reply") or f"Thought: {node.get('thought') or ''}"}]
+        if node.get("observation") is not None:  # infer mode: what the policy was told was wrong
+            turns.append(observation_turn(node["observation"]))
+        return turns
     turns = [action_turn(node.get("thought"), node["code"], action_format)]
     if node.get("observation") is not None:
         turns.append(observation_turn(node["observation"]))
@@ -157,6 +163,11 @@ def value_targets(header: dict[str, Any], nodes: dict[int, dict[str, Any]], tree
     return rows, counts
 
 
+def reward_rule(header: dict[str, Any]) -> str:
+    """The rule that rewarded a tree's answers; trees written before it was recorded used strict."""
+    return str(header.get("reward") or "strict")
+
+
 def tree_files(arguments: Iterable[str]) -> list[Path]:
     """The tree files named, and the *.jsonl files under the folders named, in order, each once."""
     files: list[Path] = []
@@ -185,8 +196,14 @@ def write_value_data(trees: Iterable[str], out_dir: str | os.PathLike, k: int = 
     `stats.json`. The tree id is the tree file's path without `.jsonl`."""
     report = ValueDataReport()
     rows: list[dict[str, Any]] = []
+    rules: dict[str, Path] = {}  # reward rule -> the first tree rewarded by it
     for path in tree_files(trees):
         header, nodes = read_tree(path)
+        rules.setdefault(reward_rule(header), path)
+        if len(rules) > 1:
+            (rule, first), (other, _) = list(rules.items())[:2]
+            raise TreeFileError(f"{path}: rewarded by the {other} rule, {first} by the {rule} rule: value targets "
+                                "of different reward rules do not mix (run value-data per rule)")
         tree_rows, counts = value_targets(header, nodes, str(path.with_suffix("")), k, seed, action_format)
         rows += tree_rows
         report.trees += 1
@@ -200,7 +217,7 @@ def write_value_data(trees: Iterable[str], out_dir: str | os.PathLike, k: int = 
     pq.write_table(pa.Table.from_pylist(rows, schema=VALUE_SCHEMA), data_dir / "train-00000-of-00001.parquet")
     report.rows = len(rows)
     stats = {"trees": report.trees, "rows": report.rows, "k": k, "seed": seed,
-             "action_format": action_format or "as each tree's header says",
+             "action_format": action_format or "as each tree's header says", "reward": next(iter(rules)),
              **dict(sorted(report.counts.items()))}
     Path(out_dir, "stats.json").write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
     return report

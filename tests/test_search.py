@@ -659,3 +659,38 @@ def test_forked_sessions_are_quick_from_a_venv_wherever_it_lies(place, tmp_path)
     assert report["last"] == "['x0', 'x1', 'x2']"
     assert report["files_in_branches"] == "4"  # a.csv in each of the 4 branches' copies, nothing of the venv
     assert max(report["expansions_s"]) < 10, report["expansions_s"]
+
+
+# -- the final answer and the selection, beside JUPITER's rules (issue 27, points 8 and 9) -----------
+
+
+def test_jupiters_exact_string_vote_is_recorded_beside_ours():
+    from nbqa_builder.search.mcts import exact_majority, majority_answer
+    from nbqa_builder.search.tree import Tree
+
+    tree = Tree(1.25, 0)
+    found = []
+    for answer, value in (("@b[2] @a[1]", 1.0), ("@a[1] @b[2]", 1.0), ("@c[3]", -1.0), ("@c[3]", -1.0)):
+        node = tree.add_child(tree.root, answer=answer, terminal="answer")
+        node.visits, node.value_sum = 1, value
+        found.append(node)
+    # ours: the same items in any order are one answer, and a tie of counts goes to the better Q
+    assert majority_answer(found) == "@b[2] @a[1]"
+    # JUPITER's: the string found most often, compared exactly
+    assert exact_majority(found) == "@c[3]"
+    assert exact_majority([]) is None
+
+
+def test_first_play_urgency_sends_the_search_to_an_unvisited_child():
+    from nbqa_builder.search.tree import Tree
+
+    def chosen(first_play):
+        tree = Tree(0.0, 0, first_play)
+        tree.root.visits = 1
+        tried = tree.add_child(tree.root)
+        tried.visits, tried.value_sum = 1, 0.5
+        untried = tree.add_child(tree.root)
+        return tree.select() is untried
+
+    assert not chosen(None)  # JUPITER: an unvisited child counts as Q = 0, below a tried 0.5
+    assert chosen(1.0)

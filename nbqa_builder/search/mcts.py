@@ -50,9 +50,12 @@ DEFAULT_REWARD = "jupiter"  # the paper's value targets come from its checker
 @dataclass
 class SearchSettings:
     mode: str = COLLECT  # collect: rewards from the label; infer: the value function alone
-    iterations: int = 40  # JUPITER: 40 to 50
+    iterations: int = 50  # JUPITER's collection: 50 (the CLI: 50 collecting, 40 at inference)
     children: int = 3  # steps sampled per expansion (JUPITER: 3)
     c_puct: float = 1.25  # exploration; JUPITER: 1.25 when collecting training trees, 0 at inference
+    # first-play urgency: the Q an unvisited child is taken to have in PUCT. None: 0, as JUPITER,
+    # which explores breadth-first while every Q is 0; a value near 1 goes deep first
+    first_play: float | None = None
     max_depth: int = 10  # continuing cells from the root; a cell deeper ends its branch (JUPITER: 10, 25 for DSBench)
     max_errors: int = 3  # more failed cells in a row end a branch
     cell_timeout_s: float = 180.0  # per cell (JUPITER: 180 s)
@@ -70,6 +73,8 @@ class SearchResult:
     tree: Tree
     vote: str | None  # the majority answer
     best_value: str | None  # the answer of highest Q
+    # JUPITER's rule (with a value model): the answer string found most often, compared exactly
+    exact_vote: str | None = None
     stats: dict[str, Any] = field(default_factory=dict)
     first: list[dict[str, str]] = field(default_factory=list)  # the system and first user turns
 
@@ -116,7 +121,7 @@ class Searcher:
 
     def search(self) -> SearchResult:
         settings = self.settings
-        tree = Tree(settings.c_puct, settings.seed)
+        tree = Tree(settings.c_puct, settings.seed, settings.first_play)
         deadline = time.monotonic() + settings.total_timeout_s
         for _ in range(settings.iterations):
             if time.monotonic() > deadline:
@@ -219,7 +224,8 @@ class Searcher:
         stats = {**self.counts, **{f"policy_{key}": n for key, n in usage.items()}, "nodes": len(tree.nodes), "answers": len(answers), "cells_run": self.pool.cells_run,
                  "replays": self.pool.replays, "replayed_cells": self.pool.replayed_cells,
                  "peak_live_states": self.pool.peak_live}
-        return SearchResult(tree, majority_answer(answers), best_value_answer(answers), dict(stats), list(self.first))
+        return SearchResult(tree, majority_answer(answers), best_value_answer(answers), dict(stats), list(self.first),
+                            exact_majority(answers))
 
     # -- the baselines -------------------------------------------------------------------------
 
@@ -260,6 +266,16 @@ def majority_answer(answers: list[Node]) -> str | None:
         groups.setdefault(_canonical(node.answer or ""), []).append(node)
     best = max(groups.values(), key=lambda nodes: (len(nodes), max(n.q for n in nodes), -nodes[0].id))
     return best[0].answer
+
+
+def exact_majority(answers: list[Node]) -> str | None:
+    """JUPITER's vote: the answer string given most often, compared exactly; a tie goes to the
+    first found. Recorded beside ours, which counts the same `@name[value]` items in any order as
+    one answer and breaks ties by Q."""
+    if not answers:
+        return None
+    counts = Counter(node.answer or "" for node in answers)
+    return max(counts, key=lambda answer: counts[answer])  # max keeps the first of equal counts
 
 
 def best_value_answer(answers: list[Node]) -> str | None:

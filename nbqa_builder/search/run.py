@@ -155,7 +155,8 @@ def write_result(out: Path, task: SearchTask, result: SearchResult, header: dict
         "system_prompt": system["content"], "first_user_turn": user["content"], **header})
     chosen = result.vote if choose == "vote" else result.best_value
     _atomic_json(out / "results" / f"{task.id}.json", {"id": task.id, "response": chosen or "", "vote": result.vote,
-                                                        "best_value": result.best_value, "label": task.label,
+                                                        "best_value": result.best_value,
+                                                        "jupiter_vote": result.exact_vote, "label": task.label,
                                                         "stats": result.stats})
 
 

@@ -73,10 +73,10 @@ class SearchResult:
     tree: Tree
     vote: str | None  # the majority answer
     best_value: str | None  # the answer of highest Q
-    # JUPITER's rule (with a value model): the answer string found most often, compared exactly
-    exact_vote: str | None = None
     stats: dict[str, Any] = field(default_factory=dict)
     first: list[dict[str, str]] = field(default_factory=list)  # the system and first user turns
+    # JUPITER's rule (with a value model): the answer string found most often, compared exactly
+    exact_vote: str | None = None
 
 
 def estimated_tokens(messages: list[dict[str, str]]) -> int:

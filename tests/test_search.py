@@ -246,6 +246,9 @@ def test_a_policy_replaying_the_solutions_scores_100_and_a_wrong_one_0(demo_data
     header, *nodes = [json.loads(line) for line in trees[0].read_text().splitlines()]
     assert header["type"] == "tree" and header["mode"] == "collect" and nodes[0]["parent"] is None
     assert header["reward"] == "jupiter"  # collect mode's default rule, recorded
+    for path in (tmp_path / "right" / "results").glob("*.json"):  # JUPITER's exact-string vote, beside ours
+        result_json = json.loads(path.read_text())
+        assert result_json["jupiter_vote"] == result_json["vote"] == result_json["label"]
     with FakeOpenAI(replaying(tasks, wrong=True)) as server:
         result = search_cli(tmp_path / "wrong", server, demo_dataset)
     assert result.returncode == 0, result.stderr

@@ -92,9 +92,12 @@ def report(title: str, stats: dict) -> None:
     print(f"  candidates without a task, by reason: {json.dumps(tasks['dropped'])}")
     print(f"  tasks by kind: {json.dumps(tasks['kinds'])}")
     print(f"  tasks by category: {json.dumps(tasks.get('concepts', {}))}")
-    kept = tasks.get("per_100_kept_notebooks", {})
-    print(f"  per 100 kept notebooks: tasks={kept.get('tasks')} interactive={kept.get('interactive')}; kept notebooks "
-          f"that give a task: {notebooks['kept']} of {next((s['in'] for s in stats['steps'] if s['step'] == 'extract'), 0)}")
+    # issue 25's measure: of the notebooks the rules kept (those that reach extraction), how many
+    # give a task, and the tasks per 100 of them
+    extracted = next((step["in"] for step in stats["steps"] if step["step"] == "extract"), 0)
+    per_extracted = round(100 * tasks["written"] / extracted, 1) if extracted else 0.0
+    print(f"  notebooks the rules kept that give a task: {notebooks['kept']} of {extracted}; tasks per 100 of them: "
+          f"{per_extracted}")
 
 
 def audit(dataset: Path, sandbox: str, timeout_s: float) -> tuple[Counter, list[str]]:

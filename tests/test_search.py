@@ -683,17 +683,3 @@ def test_jupiters_exact_string_vote_is_recorded_beside_ours():
     assert exact_majority(found) == "@c[3]"
     assert exact_majority([]) is None
 
-
-def test_first_play_urgency_sends_the_search_to_an_unvisited_child():
-    from nbqa_builder.search.tree import Tree
-
-    def chosen(first_play):
-        tree = Tree(0.0, 0, first_play)
-        tree.root.visits = 1
-        tried = tree.add_child(tree.root)
-        tried.visits, tried.value_sum = 1, 0.5
-        untried = tree.add_child(tree.root)
-        return tree.select() is untried
-
-    assert not chosen(None)  # JUPITER: an unvisited child counts as Q = 0, below a tried 0.5
-    assert chosen(1.0)

@@ -31,9 +31,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--iterations", type=int, default=None,
                         help="search iterations per task (default: 50 with --mode collect, as JUPITER's collection; "
                              "40 with --mode infer)")
-    parser.add_argument("--first-play", type=float, default=None, metavar="Q",
-                        help="first-play urgency: the Q an unvisited child counts with in PUCT (default: none, 0 as "
-                             "JUPITER, which searches breadth-first while every Q is 0; 1 goes deep first)")
     parser.add_argument("--children", type=int, default=3, help="steps sampled per expansion (default 3)")
     parser.add_argument("--c-puct", type=float, default=None,
                         help="exploration constant (default: 1.25 with --mode collect, 0 with --mode infer)")
@@ -98,7 +95,7 @@ def main(args: argparse.Namespace) -> int:
     from nbqa_builder.search.value import load_value
 
     iterations = args.iterations if args.iterations is not None else (40 if args.mode == INFER else 50)
-    settings = SearchSettings(mode=args.mode, iterations=iterations, children=args.children, first_play=args.first_play,
+    settings = SearchSettings(mode=args.mode, iterations=iterations, children=args.children,
                               c_puct=args.c_puct if args.c_puct is not None else (0.0 if args.mode == INFER else 1.25),
                               max_depth=args.max_depth, max_errors=args.max_errors, cell_timeout_s=args.cell_timeout,
                               total_timeout_s=args.task_timeout, max_tokens=args.max_tokens, seed=args.seed,

@@ -53,9 +53,6 @@ class SearchSettings:
     iterations: int = 50  # JUPITER's collection: 50 (the CLI: 50 collecting, 40 at inference)
     children: int = 3  # steps sampled per expansion (JUPITER: 3)
     c_puct: float = 1.25  # exploration; JUPITER: 1.25 when collecting training trees, 0 at inference
-    # first-play urgency: the Q an unvisited child is taken to have in PUCT. None: 0, as JUPITER,
-    # which explores breadth-first while every Q is 0; a value near 1 goes deep first
-    first_play: float | None = None
     max_depth: int = 10  # continuing cells from the root; a cell deeper ends its branch (JUPITER: 10, 25 for DSBench)
     max_errors: int = 3  # more failed cells in a row end a branch
     cell_timeout_s: float = 180.0  # per cell (JUPITER: 180 s)
@@ -121,7 +118,7 @@ class Searcher:
 
     def search(self) -> SearchResult:
         settings = self.settings
-        tree = Tree(settings.c_puct, settings.seed, settings.first_play)
+        tree = Tree(settings.c_puct, settings.seed)
         deadline = time.monotonic() + settings.total_timeout_s
         for _ in range(settings.iterations):
             if time.monotonic() > deadline:

@@ -68,12 +68,9 @@ class Node:
     def q(self) -> float:
         return self.value_sum / self.visits if self.visits else 0.0
 
-    def puct(self, c: float, first_play: float | None = None) -> float:
-        """Q plus the exploration term; `first_play`: the Q an unvisited child is taken to have
-        (first-play urgency), where None keeps 0, as JUPITER."""
+    def puct(self, c: float) -> float:
         parent_visits = self.parent.visits if self.parent is not None else 0
-        q = first_play if first_play is not None and not self.visits else self.q
-        return q + c * self.prior * math.sqrt(parent_visits) / (1 + self.visits)
+        return self.q + c * self.prior * math.sqrt(parent_visits) / (1 + self.visits)
 
     def path(self) -> list["Node"]:
         """The nodes from the root's first child to this one."""
@@ -99,9 +96,8 @@ class Node:
 
 
 class Tree:
-    def __init__(self, c_puct: float, seed: int, first_play: float | None = None) -> None:
+    def __init__(self, c_puct: float, seed: int) -> None:
         self.c_puct = c_puct
-        self.first_play = first_play
         self.random = random.Random(seed)
         self.root = Node(0, None, 0)
         self.nodes = [self.root]
@@ -122,7 +118,7 @@ class Tree:
                 node.exhausted = True
                 self.exhausted = self.root.exhausted
                 return None
-            scores = [child.puct(self.c_puct, self.first_play) for child in open_children]
+            scores = [child.puct(self.c_puct) for child in open_children]
             best = max(scores)
             node = self.random.choice([child for child, score in zip(open_children, scores) if score == best])
         if node.terminal is not None:
@@ -146,8 +142,7 @@ class Tree:
         path.parent.mkdir(parents=True, exist_ok=True)
         temp = path.with_name(f".{path.name}.tmp")
         with open(temp, "w", encoding="utf-8") as out:
-            out.write(json.dumps({"type": "tree", **header, "c_puct": self.c_puct, "first_play": self.first_play},
-                                 ensure_ascii=False) + "\n")
+            out.write(json.dumps({"type": "tree", **header, "c_puct": self.c_puct}, ensure_ascii=False) + "\n")
             for node in self.nodes:
                 out.write(json.dumps(node.row(), ensure_ascii=False) + "\n")
         temp.replace(path)

@@ -49,12 +49,22 @@ def test_good_notebook_passes_every_rule():
     assert not any(notebook.checks["filter"].values())
 
 
+@pytest.mark.parametrize("extra", ["", "# Write your answer here", "   \n# TODO\n"])
+def test_a_cell_with_nothing_to_run_may_repeat_the_count_before_it(extra):
+    # the kernel does not count a blank or comment-only cell: a top-to-bottom run shows it with
+    # the previous count (real tutorials: "# Write your answer here" cells)
+    notebook = make(GOOD + [extra, "df['price'].max()"], counts=[1, 2, 2, 3])
+    assert verdict(notebook) is None
+    assert notebook.checks["filter"]["out_of_order"] is None
+
+
 @pytest.mark.parametrize(
     "notebook, reason",
     [
         (make(["", "   "]), "no_code"),
         (make(GOOD, counts=[2, 1]), "out_of_order"),
         (make(GOOD, counts=[1, 1]), "out_of_order"),
+        (make(GOOD + ["# Write your answer here", "df['price'].max()"], counts=[1, 2, 2, 1]), "out_of_order"),
         (make(GOOD, counts=[1, None]), "unexecuted_code_cells"),
         (make(GOOD, outputs={1: [{"output_type": "error", "ename": "KeyError", "evalue": "x", "traceback": []}]}), "error_outputs"),
         (make(GOOD + ["import tensorflow as tf"]), "neural_network"),

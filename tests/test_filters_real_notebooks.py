@@ -324,3 +324,19 @@ def test_inspect_shows_the_format_an_invalid_notebook_declares(tmp_path):
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert (report["valid"], report["nbformat"], report["verdict"]) == (False, 4, "drop")
+
+
+def test_inspect_with_a_recipe_judges_by_every_filter_step_as_run_does(factory, repo, tmp_path):
+    # the paper's recipe has two filter steps (the cheap rules before deps, the data rules after):
+    # `inspect` once kept only the last one's rules, and said `keep` for a notebook `run` drops
+    # as out of order
+    notebook = factory.write(repo, "analysis.ipynb", [
+        "import pandas as pd\ndf = pd.read_csv('data/sales.csv')", "df['amount'].mean()", "df['amount'].max()"])
+    document = json.loads(notebook.read_text())
+    document["cells"][2]["execution_count"] = 1  # the last cell re-run first
+    notebook.write_text(json.dumps(document))
+    report = json.loads(run_cli("inspect", str(notebook), "--recipe", str(ROOT / "recipes" / "nbqa-github.yaml"),
+                                "--json").stdout)
+    assert (report["verdict"], report["drop_reason"]) == ("drop", "out_of_order")
+    assert report["rules"]["out_of_order"].startswith("out_of_order: cell 2 ran as [1]")
+    assert report["rules"]["too_little_data"] is None  # the data rules are judged too

@@ -17,13 +17,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
+def merged_filter_config(filters: list[Any]) -> Any:
+    """One filter config for every filter step of a recipe, so that `inspect` judges a notebook
+    by all the rules `run` applies (a recipe's cheap rules before `deps`, its data rules after),
+    each step's settings as the recipe gives them; no filter step: every rule, as shipped."""
+    from nbqa_builder.filters.step import FilterConfig
+
+    settings: dict[str, Any] = {}
+    rules: list[str] | None = []
+    for config in filters:
+        settings.update(config.model_dump(exclude_unset=True, exclude={"rules"}))
+        rules = None if rules is None or config.rules is None else rules + list(config.rules)
+    if not filters:
+        rules = None
+    return FilterConfig(**settings, rules=rules, all_verdicts=True)
+
+
 def inspect_notebook(path: Path, repo_dir: Path, configs: dict[str, Any],
-                     tiers: tuple[str, ...] = ("interactive", "sft")) -> dict[str, Any]:
-    from nbqa_builder.filters.step import FilterConfig, FilterStep
+                     tiers: tuple[str, ...] = ("interactive", "sft"), filters: list[Any] = ()) -> dict[str, Any]:
+    from nbqa_builder.filters.step import FilterStep
 
     notebook = read_in_repository(path, repo_dir, configs)
-    filter_config = (configs.get("filter") or FilterConfig()).model_copy(update={"all_verdicts": True})
-    FilterStep(filter_config, tiers=tiers)([notebook])
+    FilterStep(merged_filter_config(list(filters)), tiers=tiers)([notebook])
     code = notebook.code_cells
     counts = [c.execution_count for c in code if c.execution_count is not None]
     return {
@@ -68,7 +83,9 @@ def main(args: argparse.Namespace) -> int:
     recipe = load_recipe(args.recipe) if args.recipe else None
     repo_dir = repository_folder(path, args.repo, recipe)
     configs: dict[str, Any] = {name: config for name, config in recipe.step_configs()} if recipe else {}
-    report = inspect_notebook(path, repo_dir, configs, tuple(recipe.tiers) if recipe else ("interactive", "sft"))
+    filters = [config for name, config in recipe.step_configs() if name == "filter"] if recipe else []
+    report = inspect_notebook(path, repo_dir, configs, tuple(recipe.tiers) if recipe else ("interactive", "sft"),
+                              filters)
     if args.json:
         print(json.dumps(report, indent=2, default=str))
         return 0

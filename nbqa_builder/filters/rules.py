@@ -57,13 +57,20 @@ def no_code(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -> str
 
 
 def out_of_order(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -> str | None:
-    """Execution counts must rise strictly down the notebook (cells run top to bottom)."""
+    """Execution counts must rise strictly down the notebook (cells run top to bottom).
+
+    A cell with nothing to run (blank, or comments only: "# Write your answer here") is left out:
+    the kernel does not count it, so a top-to-bottom run shows it with the count before it."""
     ran = [(i, c.execution_count) for i, c in enumerate(notebook.cells)
-           if c.cell_type == "code" and c.execution_count is not None]
+           if c.cell_type == "code" and c.execution_count is not None and _has_code(c.source)]
     for (_, before), (index, count) in zip(ran, ran[1:]):
         if count <= before:
             return f"out_of_order: cell {index} ran as [{count}] after [{before}]"
     return None
+
+
+def _has_code(source: str) -> bool:
+    return any(line.strip() and not line.lstrip().startswith("#") for line in source.splitlines())
 
 
 def unexecuted_code_cells(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -> str | None:

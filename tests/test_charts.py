@@ -86,6 +86,27 @@ def test_verify_drops_a_chart_whose_plotted_data_differ_from_the_text(factory, v
     assert task.drop_reason == "chart_data_mismatch"
 
 
+def test_a_chart_of_a_notebook_that_cannot_rerun_is_kept_only_where_its_cells_rerun(factory, verify, tmp_path):
+    # a chart's label comes from a re-run; the notebook stops further down (a removed API), but the
+    # chart's own cells and file are all there: verify re-runs them and the task is kept
+    notebook = extracted(factory, tmp_path, [LOAD, "sales.groupby('region')['amount'].sum().plot(kind='bar')"])
+    [task] = charts(notebook)
+    notebook.route_to_sft("removed_api: DataFrame.append (cell 5, line 1)")
+    task.not_interactive = notebook.not_interactive
+    verify([notebook])
+    assert task.drop_reason is None and task.verified and task.not_interactive is None
+    assert task.label.startswith("@bar_count[4] @tallest_bar[")
+    # the same chart whose file is gone: no re-run, so no label, and the reason says so
+    notebook = extracted(factory, tmp_path / "gone", [LOAD, "sales.groupby('region')['amount'].sum().plot(kind='bar')"])
+    [task] = charts(notebook)
+    notebook.route_to_sft("missing_module: old_helpers (cell 3, line 1)")
+    task.not_interactive = notebook.not_interactive
+    (tmp_path / "gone" / "acme__charts" / "data" / "sales.csv").unlink()
+    verify([notebook])
+    assert task.drop_reason == "chart_needs_rerun: missing_module: old_helpers (cell 3, line 1)"
+    assert task.label == ""
+
+
 @pytest.mark.parametrize("plot, reason", [
     ("sales.plot(x='region', y='amount', kind='bar')", "unrenderable_chart"),  # the keywords choose the data
     ("sales['amount'].plot(kind='hist')", "unrenderable_chart"),  # a histogram: no kind we check

@@ -7,7 +7,9 @@ heuristic extractor, the notebooks re-run in bubblewrap), then read back from th
 - a URL to a host that is not fetched: `sft`, `network_read` naming the call and the URL;
 - a missing file: `sft`, the file named, the reference program not checked;
 - a removed API, a module that is not installed: `sft`, the reference program checked on the files;
-- a re-run that fails: `sft`, with the cell and its error.
+- a re-run that fails: `sft`, with the cell and its error;
+- but a task whose own solution re-runs with its files alone (the removed API or the failing cell
+  is not in its slice) is judged as a task of a notebook that re-ran: `interactive`.
 """
 
 from __future__ import annotations
@@ -130,9 +132,29 @@ def test_each_route_reaches_its_tier_with_its_cause_named(run_output: Path):
         "rerun": "rerun_failed: cell 1 NameError name 'rate' is not defined",
     }
     for repo, reason in expected.items():
+        sft = [row for row in rows[repo] if row["config"] == "sft"]
+        assert {row["not_interactive"] for row in sft} == ({reason} if repo != "rerun" else set()), repo
+        assert not any(row["executable"] or row["deps_complete"] and repo in ("url", "missing") for row in sft)
+    for repo in ("url", "missing", "module"):  # every task's solution needs what stops the re-run
         assert {row["config"] for row in rows[repo]} == {"sft"}, repo
-        assert {row["not_interactive"] for row in rows[repo]} == {reason}
-        assert not any(row["executable"] or row["deps_complete"] and repo in ("url", "missing") for row in rows[repo])
+
+
+def test_a_task_whose_solution_avoids_what_stops_the_rerun_is_interactive(run_output: Path):
+    # NbQA's interactive tier is about the task: its files present, its solution re-run in the
+    # sandbox, verified and deterministic. The removed API (`append`) and the cell that lost its
+    # variable are not in the `mean` task's slice, which re-runs as it is
+    rows = rows_by_repo(run_output)
+    for repo in ("removed", "rerun"):
+        interactive = [row for row in rows[repo] if row["config"] == "interactive"]
+        assert [row["label"].split("[")[0] for row in interactive] == ["@mean_amount"], repo
+        assert all(row["not_interactive"] is None and row["executable"] and row["verified"] and row["deterministic"]
+                   and row["reference_checked"] for row in interactive)
+    # the task whose solution calls the removed API stays sft, with the notebook's reason
+    [appended] = [row for row in rows["removed"] if row["config"] == "sft"]
+    assert appended["label"] == "@row_count[480]" and appended["not_interactive"].startswith("removed_api: DataFrame.append")
+    assert appended["executable"] is False and appended["reference_checked"]
+    stats = json.loads((run_output / "stats.json").read_text())
+    assert stats["metrics"]["verify"]["slice_reran"] == 2
 
 
 def test_sft_tasks_check_their_reference_where_the_files_are_present(run_output: Path):

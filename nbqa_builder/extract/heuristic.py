@@ -430,8 +430,6 @@ def chart_task(notebook: Notebook, cells: list[int], trees) -> Task:
     call = chart_call(trees[index])
     if call is None:
         return _dropped(notebook, cells, "unrenderable_chart", "not a plot call of a Series, or a keyword that picks the data")
-    if notebook.not_interactive:  # its label comes from a re-run, which this notebook cannot have
-        return _dropped(notebook, cells, "chart_needs_rerun", notebook.not_interactive)
     plotted = {i: trees[i] for i in cells}
     plotted[index] = plotted_tree(trees[index], call)
     reading = read_slice(cells, plotted, notebook.data_refs)
@@ -449,7 +447,8 @@ def chart_task(notebook: Notebook, cells: list[int], trees) -> Task:
                 source=notebook.notebook_id, commit=notebook.commit, license=notebook.license, url=notebook.url,
                 extractor_backend="heuristic", cells=list(cells), question_kind=chart_kind_name(call.kind))
     if not complete:
-        task.drop_reason = "data_file_not_local"
+        # its label comes from a re-run (verify's), which needs every file of the chart's cells
+        task.drop_reason = f"chart_needs_rerun: {notebook.not_interactive}" if notebook.not_interactive else "data_file_not_local"
     else:
         task.task, task.constraints, task.format = chart_text(stat, frame, call.kind)
         task.reference_code = chart_program(stat, call.kind)

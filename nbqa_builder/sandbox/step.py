@@ -270,9 +270,12 @@ class VerifyStep(_SandboxStep):
                    if ref.status == FOUND and ref.resolved and ref.sha256}
         files_present = all(f.sha256 in sources and sources[f.sha256].is_file() for f in task.data_files)
         task.not_interactive = task.not_interactive or notebook.not_interactive
-        if task.not_interactive:
+        if task.not_interactive and not (files_present and task.deps_complete):
             # a task on a file read by URL or missing has deps_complete false: its reference cannot run
-            self.check_sft_task(task, sources if files_present and task.deps_complete else None)
+            if task.is_visualization:  # a chart's label comes from a re-run
+                task.drop_reason = f"chart_needs_rerun: {task.not_interactive}"
+                return
+            self.check_sft_task(task, None)
             return
         if not files_present:
             task.executable = task.deterministic = task.verified = False
@@ -288,6 +291,9 @@ class VerifyStep(_SandboxStep):
             references = self.run_reference(task, sources)
         except ValueError:  # a data file's path leaves the job folder: nothing was run
             task.executable = task.deterministic = task.verified = None
+            return
+        if task.not_interactive and not self.slice_reran(notebook, task, runs[0]):
+            self.check_sft_task(task, sources, references)
             return
         task.executable = runs[0].executable
         task.deterministic = all(run.executable for run in runs) and _same_results(runs, range(len(cells)))
@@ -347,6 +353,8 @@ class VerifyStep(_SandboxStep):
                                          label=task.label)
         task.reference_agrees = task.reference_checked = True
         task.verified = True
+        if task.not_interactive:  # a chart of a notebook that cannot re-run to its end: its cells did
+            self.slice_reran(notebook, task, runs[0])
         task.assign_id()
 
     def run_reference(self, task: Task, sources: dict[str, Any]) -> list[NotebookRun]:
@@ -356,16 +364,34 @@ class VerifyStep(_SandboxStep):
         by_name = {PurePosixPath(f.path).name: str(sources[f.sha256]) for f in task.data_files}
         return self.run_repeatedly([task.reference_code], by_name, "")
 
-    def check_sft_task(self, task: Task, sources: dict[str, Any] | None) -> None:
+    def slice_reran(self, notebook: Notebook, task: Task, run: NotebookRun) -> bool:
+        """Whether the solution of a task of a notebook that cannot re-run to its end (a removed
+        API or a missing module further down, another cell's missing file or URL, a re-run that
+        failed at a later cell) ran to its end with the task's files alone. Then the task needs
+        nothing the sandbox lacks, as NbQA's interactive tier asks ("complete, accessible data
+        dependencies"): it is judged as a task of a notebook that re-ran (`not_interactive`
+        cleared; verified, deterministic and the solver decide its tier), counted as `slice_reran`."""
+        if not run.executable:
+            return False
+        count(notebook, self.label, "slice_reran", 1)
+        task.not_interactive = None
+        return True
+
+    def check_sft_task(self, task: Task, sources: dict[str, Any] | None,
+                       references: list[NotebookRun] | None = None) -> None:
         """A task of a notebook that cannot re-run offline: grounded in its stored outputs (checked
-        by `task_problem`), its solution not re-run. Where its files are present (a notebook that
-        lacks only a module, or uses a removed API), its reference program must print the label
-        or the task is dropped; where they are absent, `reference_checked` stays false."""
+        by `task_problem`), its solution not re-run, or re-run and failed (`slice_reran`). Where
+        its files are present (a notebook that lacks only a module, or uses a removed API), its
+        reference program must print the label or the task is dropped; where they are absent,
+        `reference_checked` stays false."""
         task.executable, task.deterministic, task.verified = False, None, False
+        if task.is_visualization:  # a chart's label comes from a re-run, which failed
+            task.drop_reason = f"chart_needs_rerun: {task.not_interactive}"
+            return
         if sources is None or not task.reference_code:
             return
         try:
-            references = self.run_reference(task, sources)
+            references = references if references is not None else self.run_reference(task, sources)
         except ValueError:  # a data file's path leaves the job folder: nothing was run
             return
         task.reference_agrees = all(run.executable and label_printed(run.cells[0].outputs, task.answers)

@@ -176,6 +176,15 @@ OPERATIONS = [
                                        "    months = pd.concat([months, pd.read_csv(f)], ignore_index=True)"],
               'months["region"].value_counts()["east"]', lambda d: (monthly().region == "east").sum(),
               ["`2025-02.csv`", "numbering all rows again from 0", "'east'"]),
+    Operation("groupby_series", [], 'df.groupby(df.region)["units"].sum()',
+              lambda d: {f"sum_units_{k}": v for k, v in d.groupby("region").units.sum().items()},
+              ["sum of `units` for each value of `region`"]),
+    Operation("set_index_drop", ['indexed = df.set_index("name", drop=True)'], "indexed.index.is_unique",
+              lambda d: d.name.is_unique, ["the column `name` as the index"]),
+    # the empty field stays an empty string: not missing, so it is counted
+    Operation("keep_default_na", ['df = pd.read_csv("../data/orders.csv", keep_default_na=False)'],
+              '(df["region"] == "").sum()', lambda d: d.region.isna().sum(),
+              ["keep_default_na=False", "the empty field"]),
     Operation("missing_per_column", [], "df.isna().sum()",
               lambda d: {f"missing_{k}": v for k, v in d.isna().sum().items()}, ["missing values in each column"]),
 ]

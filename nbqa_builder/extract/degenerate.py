@@ -1,7 +1,8 @@
 """Tasks that are right but teach nothing, dropped with a reason before they are built.
 
 - a filter on the *text* 'NaN' (or 'None', 'N/A'...): pandas reads those words as missing values,
-  so the filter keeps no row, whatever the notebook meant (`compares_with_missing_as_text`);
+  so the filter keeps no row, whatever the notebook meant (`compares_with_missing_as_text`),
+  unless the file was read with `keep_default_na=False`;
 - a count of rows (or of a Series' entries) that is 0: the condition keeps nothing (`keeps_no_rows`);
 - the non-missing count of a column whose missing values were filled: the row count again, and
   its missing count: 0 (`count_after_fillna`);
@@ -29,9 +30,9 @@ def degenerate_reason(stat: T.Statistic, values: list[str]) -> str | None:
     """Why a task asking `stat` with these label values is degenerate, or None."""
     inner = stat.inner if isinstance(stat, T.Round) else stat
     for frame in inner.frames():
-        if any(_missing_as_text(cond) for cond in _conditions(frame)):  # (the spec reads no `keep_default_na`)
+        if _reads_missing_words(frame) and any(_missing_as_text(cond) for cond in _conditions(frame)):
             return "compares_with_missing_as_text"
-    if isinstance(inner, T.CountWhere):
+    if isinstance(inner, T.CountWhere) and _reads_missing_words(inner.frame):
         if any(_missing_as_text(c) for c in _flat(inner.cond)):
             return "compares_with_missing_as_text"
     if (isinstance(inner, (T.RowCount, T.CountWhere, TT.EntriesWhere)) and values == ["0"]) or (
@@ -74,6 +75,12 @@ def _flat(cond: Any) -> Iterator[S.Cond]:
         yield from _flat(cond.part)
     else:
         yield cond
+
+
+def _reads_missing_words(frame: S.Frame) -> bool:
+    """Whether the file was read with pandas' default missing words (`keep_default_na=False`
+    keeps 'NA' and the empty field as text, which a filter may then compare with)."""
+    return dict(frame.source.options).get("keep_default_na", True) is not False
 
 
 def _missing_as_text(cond: S.Cond) -> bool:

@@ -318,13 +318,16 @@ class PandasCalls(ReshapeCalls):
                 ordered = frame.then(S.SortRows(by, (name == "nsmallest",) * len(by)))
                 return FrameV(ordered.then(S.HeadRows(n)))
             return Unknown()
-        if name == "set_index" and consts and len(args) == 1 and label_tuple(args[0].value) and not plain:
+        if name == "set_index" and consts and len(args) == 1 and label_tuple(args[0].value) and plain in ({}, {"drop": True}):
             labels = label_tuple(args[0].value)
             return FrameV(frame.then(S.SetIndex(labels[0] if len(labels) == 1 else labels)))
         if name == "astype" and consts and len(args) == 1 and isinstance(args[0].value, dict) and not plain:
             return self.astype_columns(frame, args[0].value)
         if name == "reset_index" and consts and not args and plain == {"drop": True}:
             return FrameV(frame.then(S.ResetIndex()))
+        if name == "groupby" and len(args) == 1 and not kwargs and isinstance(args[0], SeriesV) \
+                and isinstance(args[0].expr, S.Col) and args[0].frame == frame:
+            return GroupByV(frame, args[0].expr.name)  # df.groupby(df.region): df.groupby('region')
         if name == "groupby" and consts and len(args) == 1 and not plain:
             by = args[0].value
             labels = label_tuple(by)

@@ -419,6 +419,9 @@ READ_OPTIONS = {
     "dtype": lambda v: f"with the column types {quote(v)}",
     "lines": lambda v: "as JSON Lines" if v else "as one JSON document",
     "orient": lambda v: f"in the orientation {quote(v)}",
+    "keep_default_na": lambda v: ("with keep_default_na=False (the strings pandas reads as missing by default, "
+                                  "such as 'NA', 'NaN' and the empty field, are kept as they are)" if v is False
+                                  else "with keep_default_na=True"),
     "low_memory": None,  # how pandas reads, not what it gives
     "engine": None,
 }
@@ -427,7 +430,7 @@ READ_OPTIONS = {
 # options given at their default value say nothing (pandas' defaults; read_table reads tabs)
 READ_DEFAULTS = {"sep": ",", "delimiter": None, "header": "infer", "names": None, "index_col": None, "usecols": None,
                  "parse_dates": None, "na_values": None, "skiprows": None, "encoding": None, "thousands": None,
-                 "decimal": ".", "dtype": None}
+                 "decimal": ".", "dtype": None, "keep_default_na": True}
 READER_DEFAULTS = {"read_table": {"sep": "\t"}, "read_excel": {"sheet_name": 0, "header": 0},
                    "read_json": {"lines": False}}
 

@@ -112,13 +112,19 @@ def test_every_notebook_ends_as_tasks_or_a_recorded_drop(llm_run):
     # the notebook of tables only is scored low by the model and dropped with that reason
     assert extract["reasons"] == {"low_quality_score": 1} and extract["out"] == 6
     assert all(r["reason"] for r in rejects)
-    sources = {row["ipynb_name"]: row["not_interactive"] for row in task_rows(out)}
-    # the notebooks that cannot re-run offline give sft tasks too, grounded in their stored outputs
-    assert sources == {"notebooks/sales_summary.ipynb": None, "analysis.ipynb": None,
-                       "notebooks/outputs_stripped.ipynb": None,  # outputs from its re-run
-                       "notebooks/missing_returns.ipynb": "missing_file: ../data/returns.csv in cell 1",
-                       "notebooks/network_rates.ipynb": "network_read: pd.read_csv(https://example.org/fx/eur-rates.csv) in cell 1",
-                       "notebooks/python2.ipynb": "syntax_error: cell 1"}
+    rows = task_rows(out)
+    # the notebooks that cannot re-run offline give tasks too, grounded in their stored outputs; the
+    # model's tasks there are on cells that need neither the URL, the missing file nor the Python 2
+    # cell, so their solutions re-run with their files alone: interactive, as any task that re-runs
+    assert {row["ipynb_name"] for row in rows} == {
+        "notebooks/sales_summary.ipynb", "analysis.ipynb", "notebooks/outputs_stripped.ipynb",
+        "notebooks/missing_returns.ipynb", "notebooks/network_rates.ipynb", "notebooks/python2.ipynb"}
+    assert all(row["not_interactive"] is None and row["executable"] for row in rows)
+    routed = {json.loads(line)["path"]: json.loads(line)["reason"]
+              for line in (out / "rejects" / "not_interactive.jsonl").read_text().splitlines()}
+    assert routed == {"notebooks/missing_returns.ipynb": "missing_file: ../data/returns.csv in cell 1",
+                      "notebooks/network_rates.ipynb": "network_read: pd.read_csv(https://example.org/fx/eur-rates.csv) in cell 1",
+                      "notebooks/python2.ipynb": "syntax_error: cell 1"}
 
 
 def test_fabricated_answers_and_bad_cells_never_reach_the_shards(llm_run):

@@ -683,3 +683,67 @@ def test_jupiters_exact_string_vote_is_recorded_beside_ours():
     assert exact_majority(found) == "@c[3]"
     assert exact_majority([]) is None
 
+
+
+# -- first-play urgency and progressive widening: options JUPITER does not have (issue 27, point 8) --
+
+
+def rotating_plan(calls: list[int]):
+    """Every path gets code steps `<path>a`, `<path>b`, ... of equal priors; a request for one step
+    gets the next of them in turn (a sampling policy), and `calls` records each request's n."""
+    served: dict[tuple[str, ...], int] = {}
+
+    def script(body: dict) -> Reply:
+        path = path_of(body)
+        stem = path[-1] if path else "R"
+        n = body.get("n", 1)
+        calls.append(n)
+        start = served.get(path, 0)
+        served[path] = start + n
+        labels = [f"{stem}{'abc'[(start + i) % 3]}" for i in range(n)]
+        return Reply(choices=[code_step(label, "x = 1") for label in labels], logprobs=[[math.log(0.5)] * 3] * n)
+
+    return script
+
+
+def search_rotating(worker, **settings):
+    first = first_turns({"task": "What is the answer?", "constraints": "", "format": "@answer[value]"}, DEFAULT_TEMPLATE)
+    calls: list[int] = []
+    with FakeOpenAI(rotating_plan(calls)) as server:
+        policy = OpenAIPolicy(server.base_url, "rotating", max_attempts=2, max_wait_s=0.1)
+        with StatePool(worker, {}, ".", 16, 20) as pool:
+            return Searcher(first, LABEL, policy, NoValue(), pool, SearchSettings(**settings)).search().tree, calls
+
+
+class NoValue:
+    """No value model: every state is worth 0, so every Q stays 0 until an answer is found."""
+
+    def score(self, conversations):
+        return [0.0] * len(conversations)
+
+
+def test_a_negative_first_play_urgency_goes_deep_where_jupiters_puct_goes_wide(worker):
+    """c = 1.25, priors 0.5, every value 0. Iteration 2 picks one of the root's two children (a
+    tie). Iteration 3, at the root: the visited child scores 0 + 1.25 * 0.5 * sqrt(2) / 2 = 0.442;
+    the other, unvisited, 0 + 1.25 * 0.5 * sqrt(2) = 0.884 under JUPITER's rule (Q = 0): the search
+    goes wide. With a first-play urgency of -1 it scores -1 + 0.884 = -0.116: the search goes down
+    the visited child and expands one of its children, at depth 2."""
+    jupiter, _ = search_rotating(worker, iterations=3, children=2, c_puct=1.25)
+    urgent, _ = search_rotating(worker, iterations=3, children=2, c_puct=1.25, first_play=-1.0)
+    assert sorted(node.depth for node in jupiter.nodes) == [0, 1, 1, 2, 2, 2, 2]
+    assert sorted(node.depth for node in urgent.nodes) == [0, 1, 1, 2, 2, 3, 3]
+    assert all(node.visits <= 1 for node in jupiter.nodes[1:])
+
+
+def test_progressive_widening_adds_one_child_at_a_time_as_the_visits_allow(worker):
+    """a = 0.5: a node holds max(1, floor(sqrt(N))) children. Iterations 1 to 4 each add one child
+    below the last (the root's 1, 2, 3 visits allow one child); iteration 5 finds the root at 4
+    visits, which allows a second child: the root is expanded again. Every request asks one step."""
+    tree, calls = search_rotating(worker, iterations=5, children=3, c_puct=1.25, widening=0.5)
+    labels = [node.code and node.reply.split("step ")[1].split(".")[0] for node in tree.nodes[1:]]
+    assert labels == ["Ra", "Raa", "Raaa", "Raaaa", "Rb"]
+    assert [node.depth for node in tree.nodes[1:]] == [1, 2, 3, 4, 1]
+    assert calls == [1] * 5 and tree.root.visits == 5
+    many, _ = search_rotating(worker, iterations=40, children=3, c_puct=1.25, widening=0.5)
+    assert max(len(node.children) for node in many.nodes) == 3  # never more than --children
+    assert len(many.root.children) == 3

@@ -34,6 +34,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--children", type=int, default=3, help="steps sampled per expansion (default 3)")
     parser.add_argument("--c-puct", type=float, default=None,
                         help="exploration constant (default: 1.25 with --mode collect, 0 with --mode infer)")
+    parser.add_argument("--first-play", type=float, default=None, metavar="Q",
+                        help="first-play urgency: the Q an unvisited child is taken to have in PUCT (default: none, "
+                             "0 as JUPITER; below 0 goes deep before wide). Not in JUPITER; see the README")
+    parser.add_argument("--widening", type=float, default=None, metavar="A",
+                        help="progressive widening: a node holds at most max(1, floor(N ** A)) children for its N "
+                             "visits, up to --children, one sampled per expansion (default: none, JUPITER's "
+                             "--children at once). Not in JUPITER; see the README")
     parser.add_argument("--max-depth", type=int, default=10, help="continuing cells per branch; a deeper cell ends it, as JUPITER (default 10)")
     parser.add_argument("--max-errors", type=int, default=3, help="failed cells in a row that end a branch (default 3)")
     parser.add_argument("--cell-timeout", type=float, default=180.0, help="seconds per cell (default 180)")
@@ -97,6 +104,7 @@ def main(args: argparse.Namespace) -> int:
     iterations = args.iterations if args.iterations is not None else (40 if args.mode == INFER else 50)
     settings = SearchSettings(mode=args.mode, iterations=iterations, children=args.children,
                               c_puct=args.c_puct if args.c_puct is not None else (0.0 if args.mode == INFER else 1.25),
+                              first_play=args.first_play, widening=args.widening,
                               max_depth=args.max_depth, max_errors=args.max_errors, cell_timeout_s=args.cell_timeout,
                               total_timeout_s=args.task_timeout, max_tokens=args.max_tokens, seed=args.seed,
                               reward=args.reward, action_format=args.action_format,
@@ -104,6 +112,8 @@ def main(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if args.observation_chars < 1:
         raise UserError(f"--observation-chars must be at least 1, not {args.observation_chars}")
+    if args.widening is not None and not 0 < args.widening <= 1:
+        raise UserError(f"--widening must be in (0, 1], not {args.widening}")
     try:
         template = load_template(args.prompt)
         value = load_value(args.value)
@@ -115,8 +125,10 @@ def main(args: argparse.Namespace) -> int:
             tasks = run.dabench_tasks(args.dabench)
         header = {"mode": settings.mode, "method": args.method, "policy_model": args.model, "value": args.value,
                   "seed": settings.seed, "action_format": settings.action_format, "file_naming": args.file_names,
+                  # infer: no label, the value function
                   "reward": settings.reward if settings.mode != INFER else "value",
-                  "final_expression": settings.final_expression, "observation_chars": settings.observation_chars}  # infer: no label, the value function
+                  "final_expression": settings.final_expression, "observation_chars": settings.observation_chars,
+                  "first_play": settings.first_play, "widening": settings.widening}
         searched = skipped = unservable = 0
         with WarmWorker(args.sandbox, Limits(timeout_s=args.cell_timeout, total_timeout_s=args.task_timeout)) as worker:
             with tqdm(desc="search", unit="task", disable=args.no_progress, file=sys.stderr) as bar:

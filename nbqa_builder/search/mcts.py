@@ -53,6 +53,12 @@ class SearchSettings:
     iterations: int = 50  # JUPITER's collection: 50 (the CLI: 50 collecting, 40 at inference)
     children: int = 3  # steps sampled per expansion (JUPITER: 3)
     c_puct: float = 1.25  # exploration; JUPITER: 1.25 when collecting training trees, 0 at inference
+    # Options JUPITER does not have (search/tree.py), off by default. first_play: the Q an unvisited
+    # child is taken to have (JUPITER: 0, breadth-first while every Q is 0); widening: progressive
+    # widening's exponent a (a node holds max(1, floor(N ** a)) children, up to `children`; each
+    # expansion samples one step). bench/search_strategies.py measures them on the demo tasks.
+    first_play: float | None = None
+    widening: float | None = None
     max_depth: int = 10  # continuing cells from the root; a cell deeper ends its branch (JUPITER: 10, 25 for DSBench)
     max_errors: int = 3  # more failed cells in a row end a branch
     cell_timeout_s: float = 180.0  # per cell (JUPITER: 180 s)
@@ -118,7 +124,7 @@ class Searcher:
 
     def search(self) -> SearchResult:
         settings = self.settings
-        tree = Tree(settings.c_puct, settings.seed)
+        tree = Tree(settings.c_puct, settings.seed, settings.first_play, settings.widening, settings.children)
         deadline = time.monotonic() + settings.total_timeout_s
         for _ in range(settings.iterations):
             if time.monotonic() > deadline:
@@ -141,7 +147,7 @@ class Searcher:
             self.end(tree, leaf, TOKEN_LIMIT)
             return False
         try:
-            samples = self.policy.sample(messages, self.settings.children)
+            samples = self.policy.sample(messages, 1 if self.settings.widening is not None else self.settings.children)
         except PolicyError as exc:
             self.counts[f"policy_{exc.kind}"] += 1
             self.end(tree, leaf, POLICY_FAILURE)

@@ -7,6 +7,11 @@ Visits and value sums follow JUPITER's MCTS (NBQA.md, "Search over notebook stat
 - selection descends from the root by PUCT, `Q + c * P * sqrt(N_parent) / (1 + N)`, among the
   children that are not terminal (Q is 0 for a child never visited); ties are broken at random
   with the tree's seeded generator; a node whose children are all terminal is exhausted;
+- two options that JUPITER does not have, off by default: a first-play urgency (`first_play`:
+  the Q an unvisited child is taken to have; below 0, the search goes deep before it goes wide),
+  and progressive widening (`widening` = a): a node holds at most max(1, floor(N ** a)) children
+  for its N visits, up to `max_children`, so an expansion adds one child and selection stops at
+  a node that may take one more (or whose children have all ended);
 - a terminal child is backed up as soon as it exists, with its reward (collect mode: +matched /
   total sub-answers, -1 for a wrong answer and for every failure); the node just expanded is
   backed up with the value function's estimate (0 without one);
@@ -68,9 +73,10 @@ class Node:
     def q(self) -> float:
         return self.value_sum / self.visits if self.visits else 0.0
 
-    def puct(self, c: float) -> float:
+    def puct(self, c: float, first_play: float | None = None) -> float:
         parent_visits = self.parent.visits if self.parent is not None else 0
-        return self.q + c * self.prior * math.sqrt(parent_visits) / (1 + self.visits)
+        q = first_play if first_play is not None and not self.visits else self.q
+        return q + c * self.prior * math.sqrt(parent_visits) / (1 + self.visits)
 
     def path(self) -> list["Node"]:
         """The nodes from the root's first child to this one."""
@@ -96,8 +102,10 @@ class Node:
 
 
 class Tree:
-    def __init__(self, c_puct: float, seed: int) -> None:
+    def __init__(self, c_puct: float, seed: int, first_play: float | None = None, widening: float | None = None,
+                 max_children: int = 3) -> None:
         self.c_puct = c_puct
+        self.first_play, self.widening, self.max_children = first_play, widening, max_children
         self.random = random.Random(seed)
         self.root = Node(0, None, 0)
         self.nodes = [self.root]
@@ -114,16 +122,25 @@ class Tree:
         node = self.root
         while node.children and node.terminal is None:
             open_children = [child for child in node.children if child.terminal is None and not child.exhausted]
+            if self.may_widen(node, bool(open_children)):
+                return node
             if not open_children:
                 node.exhausted = True
                 self.exhausted = self.root.exhausted
                 return None
-            scores = [child.puct(self.c_puct) for child in open_children]
+            scores = [child.puct(self.c_puct, self.first_play) for child in open_children]
             best = max(scores)
             node = self.random.choice([child for child, score in zip(open_children, scores) if score == best])
         if node.terminal is not None:
             return None
         return node
+
+    def may_widen(self, node: Node, open_children: bool) -> bool:
+        """Progressive widening: whether `node` takes one more child now (its visits allow it, or
+        every child it has has ended)."""
+        if self.widening is None or len(node.children) >= self.max_children:
+            return False
+        return not open_children or len(node.children) < max(1, math.floor(node.visits ** self.widening))
 
     @staticmethod
     def backup(node: Node, value: float) -> None:

@@ -185,6 +185,21 @@ OPERATIONS = [
     Operation("keep_default_na", ['df = pd.read_csv("../data/orders.csv", keep_default_na=False)'],
               '(df["region"] == "").sum()', lambda d: d.region.isna().sum(),
               ["keep_default_na=False", "the empty field"]),
+    # every numeric column's mean per group: the columns the shown table has are named in the text
+    Operation("group_table_every_column", [], 'df.groupby("channel").mean(numeric_only=True)',
+              lambda d: (lambda t: {"channel": t.units.idxmax(), "mean_units": t.units.max(),
+                                    "mean_price": t.price[t.units.idxmax()], "mean_discount": t.discount[t.units.idxmax()]})(
+                  d.groupby("channel")[["units", "price", "discount"]].mean()),
+              ["the value of `channel` with the largest mean of `units`", "its mean of `price`",
+               "its mean of `discount`"]),
+    Operation("group_table_filtered", ['cheap = df[df["price"] < 5]'], 'cheap.groupby("region").median(numeric_only=True)',
+              lambda d: (lambda t: {"region": t.units.idxmax(), "median_units": t.units.max(),
+                                    "median_price": t.price[t.units.idxmax()], "median_discount": t.discount[t.units.idxmax()]})(
+                  d[d.price < 5].groupby("region")[["units", "price", "discount"]].median()),
+              ["`price` < 5", "the value of `region` with the largest median of `units`"]),
+    Operation("column_range", ['part = df.loc[:, "channel":"discount"]'], "part.isna().sum()",
+              lambda d: {f"missing_{k}": v for k, v in d.loc[:, "channel":"discount"].isna().sum().items()},
+              ["the columns from `channel` to `discount`, both included"]),
     Operation("missing_per_column", [], "df.isna().sum()",
               lambda d: {f"missing_{k}": v for k, v in d.isna().sum().items()}, ["missing values in each column"]),
 ]

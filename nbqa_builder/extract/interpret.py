@@ -365,6 +365,12 @@ class SliceReader(PandasCalls):
             selected = frame.then(S.FilterRows(cond.cond))
         if columns is None:
             return FrameV(selected)
+        if isinstance(columns, ast.Slice) and columns.step is None and columns.lower and columns.upper:
+            first, last = self.const(columns.lower), self.const(columns.upper)
+            if isinstance(first, Const) and isinstance(last, Const) and all(
+                    isinstance(end.value, str) for end in (first, last)):
+                return FrameV(selected.then(S.SelectColumnRange(first.value, last.value)))
+            return Unknown()
         key = self.const(columns)
         if isinstance(key, Const) and is_label(key.value):
             return SeriesV(selected, S.Col(key.value))

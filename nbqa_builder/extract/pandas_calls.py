@@ -538,6 +538,10 @@ class PandasCalls(ReshapeCalls):
             if isinstance(method, Const) and method.value in T.GROUP_METHODS and method.value != "size":
                 return GroupSeriesV(grouped.frame, grouped.by, grouped.of, method.value)
             return Unknown()
+        if grouped.of is None and name in T.GROUP_METHODS and name != "size" and not node.args and is_label(grouped.by) \
+                and _numeric_only_or_nothing(self.kwargs(node)):
+            # df.groupby(by).mean(): every (numeric) column; the shown table says which (tables.py)
+            return GroupTableV(grouped.frame, grouped.by, (), name)
         if node.args or node.keywords:
             return Unknown()
         if name == "size" and grouped.of is None:
@@ -545,6 +549,12 @@ class PandasCalls(ReshapeCalls):
         if name in T.GROUP_METHODS and name != "size" and grouped.of is not None:
             return GroupSeriesV(grouped.frame, grouped.by, grouped.of, name)
         return Unknown()
+
+
+def _numeric_only_or_nothing(kwargs: dict[str, Value]) -> bool:
+    """No keyword, or `numeric_only=True` (pandas 2 drops text columns only when told to)."""
+    return not kwargs or (set(kwargs) == {"numeric_only"} and isinstance(kwargs["numeric_only"], Const)
+                          and kwargs["numeric_only"].value is True)
 
 
 def _positive_count(reader: PandasCalls, node: ast.Call) -> bool:

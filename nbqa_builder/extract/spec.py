@@ -221,6 +221,30 @@ class SelectColumns(Op):
 
 
 @dataclass(frozen=True)
+class SelectColumnRange(Op):
+    """`df.loc[:, 'a':'b']`: the columns from `first` to `last`, both included, in the table's order."""
+
+    first: Any
+    last: Any
+
+    def text(self) -> str:
+        return (f"Keep only the columns from {column(self.first)} to {column(self.last)}, both included, "
+                "in the order the table has them")
+
+    def code(self, var: str, namer: Namer) -> list[str]:
+        return [f"{var} = {var}.loc[:, {quote(self.first)}:{quote(self.last)}]"]
+
+    def reads(self) -> set[Any] | None:
+        return None  # which columns lie between the two depends on every column before it
+
+    def writes(self) -> set[Any] | None:
+        return None
+
+    def changes_rows(self) -> bool:
+        return False
+
+
+@dataclass(frozen=True)
 class DropColumns(Op):
     names: tuple
 

@@ -24,6 +24,7 @@ no task; extract/heuristic.py builds the task from them like any other.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,6 +76,11 @@ def table_plan(shown: Any, outputs: list[dict[str, Any]]) -> Plan | str | None:
     if isinstance(shown, FrameV):
         return _top_rows(shown.frame, result)
     if isinstance(shown, GroupTableV) and shown.method:
+        if not shown.columns:  # `groupby(by).mean()` of every numeric column: the ones the table shows
+            table = shown_table(result) if result is not None else None
+            if table is None:
+                return "table_not_readable"
+            shown = dataclasses.replace(shown, columns=table.columns)
         rank_by = shown.columns[0] if shown.rank_by is None else shown.rank_by
         return _group_row(TT.GroupRow(shown.frame, shown.by, shown.columns, shown.method, rank_by, shown.largest), result)
     return None

@@ -92,6 +92,21 @@ def test_demo_tasks_say_what_their_label_computes(demo_run: Path):
     assert raw_mean != expected["Keep only the rows where `temp_c` > 20"]  # the trap matters
 
 
+def test_the_same_task_from_two_notebooks_is_one_row(demo_run: Path):
+    # two example notebooks that dedup keeps apart (their code differs) count the rows of the same
+    # sales.csv: one row, the other recorded as a duplicate
+    rows = task_rows(demo_run)
+    identities = [(r["task"], r["label"], tuple(sorted(f["sha256"] for f in r["data_files"]))) for r in rows]
+    assert len(identities) == len(set(identities))
+    rejects = [json.loads(line) for line in (demo_run / "rejects" / "tasks.jsonl").read_text().splitlines()]
+    duplicates = [r for r in rejects if r["reason"] == "duplicate_task"]
+    assert duplicates and all(r["path"] and r["repo"] for r in duplicates)
+    kept = {r["task"] for r in rows if r["ipynb_name"] != duplicates[0]["path"]}
+    assert "Using `sales.csv`, what is the number of rows?" in kept
+    stats = json.loads((demo_run / "stats.json").read_text())
+    assert stats["tasks"]["dropped"]["duplicate_task"] == len(duplicates)
+
+
 def test_audit_agrees_with_every_interactive_task_of_the_demo(demo_run: Path):
     result = run_cli("audit", str(demo_run / "dataset"), "--sandbox", "process")
     assert result.returncode == 0, result.stdout + result.stderr

@@ -55,6 +55,15 @@ def task_config(task: Task, require_solver: bool = False) -> str:
     return "sft"
 
 
+def same_task_key(task: Task) -> bytes:
+    """What makes two tasks one: the text a solver sees, the files' contents and the label. Copies
+    of a notebook that dedup keeps apart (they differ elsewhere) give such tasks; the first one
+    met, in part order (the same on every executor), is written."""
+    identity = [task.task, task.constraints, task.format, task.label, task.is_visualization,
+                sorted((f.path.rsplit("/", 1)[-1], f.sha256) for f in task.data_files)]
+    return hashlib.sha256(json.dumps(identity, ensure_ascii=False).encode()).digest()
+
+
 def iter_final_records(work: Path, last_stage: int, n_parts: int) -> Iterator[Notebook]:
     for part in range(n_parts):
         with open(work / f"stage-{last_stage}" / f"part-{part:05d}.pkl", "rb") as handle:
@@ -110,38 +119,50 @@ def _write_outputs(recipe: Recipe, stages: list, work: Path, n_parts: int, elaps
     solve = next((config for name, config in recipe.step_configs() if name == "solve"), None)
     solver: Counter[str] = Counter()  # the blind solver's verdicts on the tasks written
     tiers: Counter[str] = Counter()  # the kept notebooks: re-ran to their end, or why they cannot
-    for notebook in iter_final_records(work, last, n_parts):
-        if not notebook.kept:
-            continue
-        if notebook.not_interactive:
-            tiers["sft_only:" + notebook.not_interactive.partition(":")[0]] += 1
-        elif notebook.checks.get("executable"):
-            tiers["reran_to_end"] += 1
-        licenses[notebook.license or "unknown"] += 1
-        repositories[notebook.repo] = notebook.license
-        for task in notebook.tasks:
-            if task.drop_reason is not None:
+    written: set[bytes] = set()  # each task's identity (same_task_key): a task two notebooks give is one row
+    duplicates = open(rejects_staging / "tasks.jsonl", "ab")
+    try:
+        for notebook in iter_final_records(work, last, n_parts):
+            if not notebook.kept:
                 continue
-            redaction["task_text"].update(redact_task(task, redact))  # a guard: the redact step finds these first
-            for data_file in task.data_files:
-                final = published.get(data_file.sha256)
-                if final is None:  # not in `files` (unreadable or too large): the task cannot run from the dataset
-                    task.deps_complete = False
-                else:
-                    data_file.sha256, data_file.size = final
-            row, outputs_cut, size = fit_task_row_sized(task.to_row())
-            row_notes["outputs_cut"] += outputs_cut
-            if row is None:
-                row_notes["rows_too_large"] += 1
-                continue
-            config = task_config(task, bool(solve and solve.interactive_requires_agreement))
-            writers[config].write(row, size_hint=size)
-            if not task.is_visualization:
-                solver[{True: "agree", False: "disagree", None: "not_checked"}[task.solver_agrees]] += 1
-            task_counts[config] += 1
-            concepts.update(task.concepts)
-            difficulty[task.difficulty] += 1
-            kinds[task.question_kind or "unknown"] += 1
+            if notebook.not_interactive:
+                tiers["sft_only:" + notebook.not_interactive.partition(":")[0]] += 1
+            elif notebook.checks.get("executable"):
+                tiers["reran_to_end"] += 1
+            licenses[notebook.license or "unknown"] += 1
+            repositories[notebook.repo] = notebook.license
+            for task in notebook.tasks:
+                if task.drop_reason is not None:
+                    continue
+                redaction["task_text"].update(redact_task(task, redact))  # a guard: the redact step finds these first
+                for data_file in task.data_files:
+                    final = published.get(data_file.sha256)
+                    if final is None:  # not in `files` (unreadable or too large): the task cannot run from the dataset
+                        task.deps_complete = False
+                    else:
+                        data_file.sha256, data_file.size = final
+                key = same_task_key(task)
+                if key in written:  # the same question on the same files with the same label: one row
+                    tally.task_drops["duplicate_task"] += 1
+                    duplicates.write(_json_line({"id": task.id, "repo": notebook.repo, "path": notebook.path,
+                                                 "reason": "duplicate_task"}))
+                    continue
+                written.add(key)
+                row, outputs_cut, size = fit_task_row_sized(task.to_row())
+                row_notes["outputs_cut"] += outputs_cut
+                if row is None:
+                    row_notes["rows_too_large"] += 1
+                    continue
+                config = task_config(task, bool(solve and solve.interactive_requires_agreement))
+                writers[config].write(row, size_hint=size)
+                if not task.is_visualization:
+                    solver[{True: "agree", False: "disagree", None: "not_checked"}[task.solver_agrees]] += 1
+                task_counts[config] += 1
+                concepts.update(task.concepts)
+                difficulty[task.difficulty] += 1
+                kinds[task.question_kind or "unknown"] += 1
+    finally:
+        duplicates.close()
     shard_paths.update({name: writer.close() for name, writer in writers.items()})
 
     stats = funnel_stats(recipe, tally)

@@ -30,8 +30,11 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None,
                                 reason="bubblewrap is not installed (apt-get install bubblewrap); .ci/run installs it")
 
-SALES = "region,amount,units\n" + "".join(f"{region},{(i * 7) % 23 + 0.5},{i % 5 + 1}\n"
-                                          for i, region in zip(range(240), ["north", "south", "east"] * 80))
+def sales(shift: int) -> str:
+    """Each repository's own sales (amounts shifted apart): the same task on the same file with
+    the same label would be one row (publish/writer.py), so each repository asks its own."""
+    return "region,amount,units\n" + "".join(f"{region},{(i * 7) % 23 + 0.5 + shift},{i % 5 + 1}\n"
+                                              for i, region in zip(range(240), ["north", "south", "east"] * 80))
 
 
 def load(frame: str) -> str:
@@ -69,13 +72,13 @@ def run_output(tmp_path_factory) -> Path:
     repos = root / "repos"
     factory = NotebookFactory()
     try:
-        for name, (cells, saved_as) in ROUTES.items():
+        for shift, (name, (cells, saved_as)) in enumerate(ROUTES.items()):
             repo = repos / f"tiers__{name}"
             (repo / "data").mkdir(parents=True)
-            (repo / "data" / "sales.csv").write_text(SALES)
+            (repo / "data" / "sales.csv").write_text(sales(shift))
             (repo / "LICENSE").write_text("MIT License\n\nPermission is hereby granted, free of charge.\n")
             if name == "missing":
-                (repo / "data" / "returns.csv").write_text(SALES)
+                (repo / "data" / "returns.csv").write_text(sales(shift))
             written = factory.write(repo, "analysis.ipynb", cells, saved_as=saved_as)
             if name in STRIPPED:
                 notebook = json.loads(written.read_text())

@@ -236,8 +236,10 @@ class Recipe(Strict):
     output: str  # the run's folder: dataset/, stats.json, rejects/, and _work/ (the parts, for resume)
     # the tiers the dataset holds (NBQA.md, "The two tiers"). `sft` keeps the notebooks that cannot
     # re-run offline (a network read, a missing file or module, a removed API, a failed re-run):
-    # their tasks are grounded in the stored outputs, as the paper's 31,790 SFT tasks are.
-    # [interactive] drops those notebooks and writes only the tasks that re-ran and verified.
+    # their tasks are grounded in the stored outputs, as the paper's 31,790 SFT tasks are; one whose
+    # own solution re-runs with its files alone is interactive all the same. [interactive] drops
+    # those notebooks before extraction and writes only the tasks that re-ran and verified (fewer
+    # interactive tasks than the two-tier run).
     tiers: list[Literal["interactive", "sft"]] = Field(["interactive", "sft"], min_length=1)
     executor: ExecutorConfig = ExecutorConfig()  # how the work is spread over processes (below)
     publish: PublishConfig = PublishConfig()  # where the dataset goes after the run (below)

@@ -331,6 +331,13 @@ def test_a_run_fetches_the_url_rewrites_the_notebook_and_re_runs_it_offline(tmp_
         assert row["data_files"][0]["sha256"] == hashlib.sha256(SALES.encode()).hexdigest()
         code = "".join(step["python_code"] or "" for step in row["solution"])
         assert local in code and "https://" not in code
+    # the published file says where it came from and under which license: the holding repository's
+    files = [row for path in (output / "dataset" / "data" / "files").glob("train-*.parquet")
+             for row in pq.read_table(path).to_pylist()]
+    [published] = [row for row in files if row["sha256"] == hashlib.sha256(SALES.encode()).hexdigest()]
+    [origin] = published["origins"]
+    assert origin["license"] == "Apache-2.0" != reader.license
+    assert origin["source"].startswith("data-org/shared@") and origin["source"].endswith(":tables/sales.csv")
     assert not files_holding(output, TOKENS[0])
 
 

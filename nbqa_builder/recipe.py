@@ -408,7 +408,10 @@ def _problem(error: dict[str, Any], root: Any, filename: str, prefix: tuple[Any,
 
 
 def _did_you_mean(word: str, known: typing.Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.7)
+    known = set(known)
+    if word in known:  # spelled right, in the wrong place (`trusted` of a local source)
+        return f" ({word} is a key of another part of a recipe, not of this one: see docs/recipe.md)"
+    close = difflib.get_close_matches(word, sorted(known), n=1, cutoff=0.7)
     return f" (did you mean {close[0]}?)" if close else ""
 
 

@@ -151,11 +151,22 @@ class Notebook:
     def published_files(self) -> list[dict[str, Any]]:
         """The data files its kept tasks ship: sha256, path in the task, `source` (the file on
         this machine that is published: the redacted copy where there is one; None when its data
-        reference gives none) and `source_sha256`, the sha256 that file must have."""
-        sources = {ref.sha256: (str(ref.source(self.repo_dir)), ref.redacted_sha256 or ref.sha256)
-                   for ref in self.data_refs if ref.status == FOUND and ref.sha256 and ref.resolved}
+        reference gives none), `source_sha256`, the sha256 that file must have, and `origin`: where
+        the file came from and under which license (the notebook's repository, or, for a file the
+        crawl fetched from a URL, the repository or host that serves it: deps/fetched.py)."""
+        from nbqa_builder.deps.fetched import FETCHED_DIR, read_fetched_index
+
+        refs = [ref for ref in self.data_refs if ref.status == FOUND and ref.sha256 and ref.resolved]
+        sources = {ref.sha256: (str(ref.source(self.repo_dir)), ref.redacted_sha256 or ref.sha256) for ref in refs}
+        fetched = read_fetched_index(self.repo_dir).origins if any(
+            ref.resolved.startswith(FETCHED_DIR + "/") for ref in refs) else {}
+        own = f"{self.repo}@{self.commit}" if self.commit else self.repo
+        origins = {ref.sha256: fetched.get(ref.resolved, (f"{own}:{ref.resolved}", self.license))
+                   if ref.resolved.startswith(FETCHED_DIR + "/") else (f"{own}:{ref.resolved}", self.license)
+                   for ref in refs}
         return [{"sha256": f.sha256, "path": f.path, "source": sources.get(f.sha256, (None, None))[0],
-                 "source_sha256": sources.get(f.sha256, (None, None))[1]}
+                 "source_sha256": sources.get(f.sha256, (None, None))[1],
+                 "origin": dict(zip(("source", "license"), origins.get(f.sha256, (None, None))))}
                 for task in self.tasks if task.drop_reason is None for f in task.data_files]
 
     def release(self) -> None:
@@ -380,6 +391,9 @@ FILE_SCHEMA = pa.schema(
         ("size", pa.int64()),
         ("content", pa.binary()),
         ("paths", pa.list_(pa.string())),
+        # where the file came from (`owner/name@commit:path`, or the URL a crawl fetched it from)
+        # and under which license; several when several repositories hold the same content
+        ("origins", pa.list_(pa.struct([("source", pa.string()), ("license", pa.string())]))),
     ]
 )
 

@@ -57,6 +57,7 @@ class FakeRepo:
     default_branch: str = "main"
     description: str = ""
     other_branches: tuple[str, ...] = ()  # branches at the same commit as the default one
+    tags: tuple[str, ...] = ()  # tags of that commit too
     private: bool = False  # served to the token all the same, as GitHub does to a token that may see it
 
 
@@ -475,6 +476,13 @@ def _handler(world: FakeGithub) -> type[BaseHTTPRequestHandler]:
                     return 404, {"message": "Branch not found"}
                 commit = world.commits[key]
                 return 200, {"name": branch, "commit": {"sha": commit, "url": f"{base}/commits/{commit}"}, "protected": False}
+            if rest[0] == "commits" and len(rest) >= 2:  # a branch, a tag, or a commit id of 7 or more digits
+                ref, commit = "/".join(rest[1:]), world.commits[key]
+                if ref not in (repo.default_branch, *repo.other_branches, *repo.tags) and not (
+                        len(ref) >= 7 and commit.startswith(ref)):
+                    return 422, {"message": f"No commit found for SHA: {ref}"}
+                return 200, {"sha": commit, "url": f"{base}/commits/{commit}", "parents": [], "files": [],
+                             "commit": {"message": "fake", "tree": {"sha": world.commit_trees[commit]}}}
             if rest[:2] == ["git", "trees"] and len(rest) == 3:
                 sha = world.commit_trees.get(rest[2], rest[2])
                 if sha not in world.trees:

@@ -22,6 +22,7 @@ from nbqa_builder.records import FOUND, URL  # noqa: E402
 from nbqa_builder.recipe import RecipeError, parse_recipe  # noqa: E402
 from nbqa_builder.sources.github import crawl  # noqa: E402
 from nbqa_builder.sources.local import describe_repository, list_notebooks, read_notebook  # noqa: E402
+from tests.fake_git import build_repository  # noqa: E402
 from tests.fake_github import FakeGithub, FakeRepo  # noqa: E402
 from tests.fake_web import FakeWeb, Page  # noqa: E402
 from tests.github_fixtures import FETCH_MODES, TOKENS, csv_bytes, files_holding, notebook, settings  # noqa: E402
@@ -37,20 +38,25 @@ NOT_THERE = "https://raw.githubusercontent.com/data-org/shared/main/tables/nope.
 TOO_BIG = "https://raw.githubusercontent.com/data-org/shared/main/tables/big.csv"
 ELSEWHERE = "https://data.example.org/files/x.csv"
 PRIVATE = "https://raw.githubusercontent.com/data-org/secret/main/x.csv"
+SHARED_FILES = {"tables/sales.csv": SHARED, "tables/big.csv": csv_bytes(400, 2), "deep/er/points.csv": csv_bytes(10, 3)}
+TAGGED = "https://raw.githubusercontent.com/data-org/shared/v1.0/deep/er/points.csv"  # a tag
+# a short commit id (the fake's commits are made from the files, so the id is known beforehand)
+SHORT = ("https://github.com/data-org/shared/raw/"
+         f"{build_repository(SHARED_FILES, 'data-org/shared').commit[:7]}"
+         "/tables/sales.csv")
 MAX_BYTES = 5_000
 
 
 def github_world() -> tuple[list[FakeRepo], dict[str, dict[str, bytes]]]:
     reads = {"raw": RAW, "blob": BLOB, "nested": NESTED, "gist": GIST, "gpl": GPL, "missing": NOT_THERE,
-             "big": TOO_BIG, "elsewhere": ELSEWHERE, "private": PRIVATE}
+             "big": TOO_BIG, "elsewhere": ELSEWHERE, "private": PRIVATE, "tagged": TAGGED, "short": SHORT}
     reader = FakeRepo(READER, {f"nb/{name}.ipynb": notebook(i, url) for i, (name, url) in enumerate(reads.items())})
     # the same file, its URL built from parts: fetched, but no constant of the code can be rewritten
     base, name = RAW.rsplit("/", 1)
     reader.files["nb/parts.ipynb"] = notebook(20, name).replace(f"pd.read_csv('{name}')".encode(),
                                                                  f"pd.read_csv({base + '/'!r} + '{name}')".encode())
-    shared = FakeRepo("data-org/shared", {"tables/sales.csv": SHARED, "tables/big.csv": csv_bytes(400, 2),
-                                          "deep/er/points.csv": csv_bytes(10, 3)},
-                      license="Apache-2.0", other_branches=("release/v2",))
+    shared = FakeRepo("data-org/shared", dict(SHARED_FILES), license="Apache-2.0", other_branches=("release/v2",),
+                      tags=("v1.0",))
     gpl = FakeRepo("gpl-org/data", {"x.csv": csv_bytes(10, 4)}, license="GPL-3.0")
     secret = FakeRepo("data-org/secret", {"x.csv": csv_bytes(10, 6)}, private=True)
     return [reader, shared, gpl, secret], {"abc123": {"readings.csv": csv_bytes(12, 5)}}
@@ -85,13 +91,15 @@ def test_urls_into_other_github_repositories_and_gists_are_fetched_once_with_the
     folder = mirror / "ana__reader"
     index = json.loads((folder / ".nbqa-fetched.json").read_text())
     files, failed = index["files"], index["failed"]
-    assert set(files) == {RAW, BLOB, NESTED}
+    assert set(files) == {RAW, BLOB, NESTED, TAGGED, SHORT}  # a tag and a short commit id are refs too
     assert (folder / files[RAW]["path"]).read_bytes() == SHARED == (folder / files[BLOB]["path"]).read_bytes()
     assert files[RAW]["path"] == ".nbqa-fetched/raw.githubusercontent.com/data-org/shared/main/tables/sales.csv"
     # the holding repository's license and commit beside the file; a gist has none
     commit = server.commits["data-org/shared"]
     assert (files[RAW]["license"], files[RAW]["source"]) == ("Apache-2.0", f"data-org/shared@{commit}:tables/sales.csv")
     assert files[NESTED]["source"].endswith(":deep/er/points.csv")
+    assert files[TAGGED]["source"] == f"data-org/shared@{commit}:deep/er/points.csv"
+    assert files[SHORT]["source"] == files[RAW]["source"] and SHORT.split("/")[-3] == commit[:7]
     # stored once by content: the raw and the blob URL share one file of the store
     store = tmp_path / "out" / "_work" / "crawl" / "fetched"
     assert sorted(p.name for p in store.iterdir()) == sorted({entry["sha256"] for entry in files.values()})
@@ -331,6 +339,13 @@ def test_a_run_fetches_the_url_rewrites_the_notebook_and_re_runs_it_offline(tmp_
         assert row["data_files"][0]["sha256"] == hashlib.sha256(SALES.encode()).hexdigest()
         code = "".join(step["python_code"] or "" for step in row["solution"])
         assert local in code and "https://" not in code
+    # the published file says where it came from and under which license: the holding repository's
+    files = [row for path in (output / "dataset" / "data" / "files").glob("train-*.parquet")
+             for row in pq.read_table(path).to_pylist()]
+    [published] = [row for row in files if row["sha256"] == hashlib.sha256(SALES.encode()).hexdigest()]
+    [origin] = published["origins"]
+    assert origin["license"] == "Apache-2.0" != reader.license
+    assert origin["source"].startswith("data-org/shared@") and origin["source"].endswith(":tables/sales.csv")
     assert not files_holding(output, TOKENS[0])
 
 

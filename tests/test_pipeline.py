@@ -107,6 +107,23 @@ def test_the_same_task_from_two_notebooks_is_one_row(demo_run: Path):
     assert stats["tasks"]["dropped"]["duplicate_task"] == len(duplicates)
 
 
+def test_every_published_file_says_where_it_came_from_and_its_license(demo_run: Path):
+    files = [row for path in (demo_run / "dataset" / "data" / "files").glob("train-*.parquet")
+             for row in pq.read_table(path).to_pylist()]
+    # the repositories whose tasks read each file, with their licenses
+    readers = {}
+    for task in task_rows(demo_run):
+        for data_file in task["data_files"]:
+            readers.setdefault(data_file["sha256"], set()).add((task["github_repo"], task["license"]))
+    assert files
+    for row in files:
+        assert row["origins"], row["paths"]
+        for origin in row["origins"]:  # the example repositories: a local source, so no commit
+            repo, _, path = origin["source"].partition(":")
+            assert (repo, origin["license"]) in readers[row["sha256"]]
+            assert path.endswith(tuple(p.rsplit("/", 1)[-1] for p in row["paths"]))
+
+
 def test_audit_agrees_with_every_interactive_task_of_the_demo(demo_run: Path):
     result = run_cli("audit", str(demo_run / "dataset"), "--sandbox", "process")
     assert result.returncode == 0, result.stdout + result.stderr

@@ -104,6 +104,15 @@ def test_every_problem_of_a_recipe_is_reported_with_did_you_mean(tmp_path):
     assert result.stderr.splitlines() == [f"error: {line.replace('t.yaml', str(recipe))}" for line in lines]
 
 
+def test_a_key_of_another_part_is_not_suggested_as_itself():
+    # `trusted` belongs to the github source; a local source has none (it once said "did you mean trusted?")
+    bad = GOOD.replace("{kind: local, path: examples/repos}", "{kind: local, path: examples/repos, trusted: true}")
+    with pytest.raises(RecipeError) as info:
+        parse_recipe(bad, "t.yaml")
+    assert str(info.value) == ("t.yaml:2: source.trusted: unknown key (trusted is a key of another part of a "
+                               "recipe, not of this one: see docs/recipe.md)")
+
+
 def test_cli_bad_recipe_is_one_line_and_exit_2(tmp_path):
     recipe = tmp_path / "bad.yaml"
     recipe.write_text(GOOD.replace("min_data_rows: 10", "min_data_rowz: 10"))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -46,6 +46,9 @@ class FetchedIndex:
 
     files: dict[str, str]  # URL -> the local copy's path in the repository folder
     failed: dict[str, str]  # URL -> why it was not fetched
+    # the local copy's path -> (where it came from: `owner/name@commit:path` or the URL, the holding
+    # repository's license or None), published beside the file (`files` rows, `origins`)
+    origins: dict[str, tuple[str, str | None]] = field(default_factory=dict)
 
 
 def read_fetched_index(repo_dir: str | os.PathLike[str]) -> FetchedIndex:
@@ -54,9 +57,11 @@ def read_fetched_index(repo_dir: str | os.PathLike[str]) -> FetchedIndex:
         record = json.loads(Path(repo_dir, FETCHED_INDEX).read_text(encoding="utf-8"))
         files = {url: entry["path"] for url, entry in record.get("files", {}).items()}
         failed = {url: entry["reason"] for url, entry in record.get("failed", {}).items()}
+        origins = {entry["path"]: (str(entry.get("source") or url), entry.get("license"))
+                   for url, entry in record.get("files", {}).items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return FetchedIndex({}, {})
-    return FetchedIndex(files, failed)
+    return FetchedIndex(files, failed, origins)
 
 
 def github_file(url: str) -> GithubFile | None:

@@ -58,6 +58,8 @@ FILE_COLUMNS = {
     "size": "bytes",
     "content": "the file's bytes (credentials redacted)",
     "paths": "the paths the tasks read it at",
+    "origins": "where the file came from (`owner/name@commit:path`, or the URL the crawl fetched it from) and its "
+               "license: the holding repository's, which for a fetched file is not the notebook's",
 }
 
 

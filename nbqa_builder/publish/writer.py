@@ -252,8 +252,10 @@ def _write_files(directory: Path, needed: dict[str, dict[str, Any]], found: Coun
         if final in written:  # two files equal once redacted: stored once
             continue
         written.add(final)
-        writer.write({"sha256": final, "size": len(content), "content": content, "paths": sorted(entry["paths"])},
-                     size_hint=len(content))
+        origins = [{"source": source, "license": license}
+                   for source, license in sorted(entry["origins"], key=lambda o: (o[0], o[1] or ""))]
+        writer.write({"sha256": final, "size": len(content), "content": content, "paths": sorted(entry["paths"]),
+                      "origins": origins}, size_hint=len(content))
         total_bytes += len(content)
     return {"count": len(written), "bytes": total_bytes, **dict(sorted(notes.items()))}, published, {"files": writer.close()}
 
@@ -268,7 +270,8 @@ class Tally:
     task_drops: Counter[str] = field(default_factory=Counter)
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     # the data files the kept tasks need: original sha256 -> {"source": str | None, "paths": set,
-    # "source_sha256": the sha256 the source file must have (its redacted copy's, if redacted)}
+    # "source_sha256": the sha256 the source file must have (its redacted copy's, if redacted),
+    # "origins": {(where it came from, its license)}}
     data_files: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -297,8 +300,12 @@ def tally_parts(summary_files: list[Path], rejects_dir: Path) -> Tally:
             merge_metrics(tally.metrics, summary.get("metrics", {}))
             for needed in summary["data_files"]:
                 entry = tally.data_files.setdefault(needed["sha256"], {"source": needed["source"], "paths": set(),
-                                                                       "source_sha256": needed.get("source_sha256")})
+                                                                       "source_sha256": needed.get("source_sha256"),
+                                                                       "origins": set()})
                 entry["paths"].add(needed["path"])
+                origin = needed.get("origin") or {}
+                if origin.get("source"):
+                    entry["origins"].add((origin["source"], origin.get("license")))
     return tally
 
 

@@ -270,10 +270,9 @@ class UrlFetcher:
         return content, f"{full_name}@{commit}:{path}", info["license"]
 
     def _locate(self, full_name: str, rest: tuple[str, ...]) -> tuple[str, str, str, int]:
-        """(commit, path, blob sha, size) of the file the URL names: its ref is a commit id or a
-        branch, which may span several segments (`release/v2`); each candidate split is tried."""
-        from nbqa_builder.sources.github_crawler import _branch_commit
-
+        """(commit, path, blob sha, size) of the file the URL names: its ref is a commit id, a
+        branch, which may span several segments (`release/v2`), a tag or a short commit id; each
+        candidate split is tried."""
         if rest[0] == "refs" and len(rest) > 3 and rest[1] in ("heads", "tags"):
             rest = rest[2:]
         for cut in range(1, min(MAX_REF_SEGMENTS, len(rest) - 1) + 1):
@@ -283,12 +282,7 @@ class UrlFetcher:
             else:
                 key = (full_name, ref)
                 if key not in self.branches:
-                    try:
-                        self.branches[key] = self._call(lambda gh: _branch_commit(gh.get_repo(full_name), ref), f"{full_name}@{ref}")
-                    except FetchFailed as exc:
-                        if exc.failed.kind != "not_found":
-                            raise
-                        self.branches[key] = None
+                    self.branches[key] = self._ref_commit(full_name, ref)
                 commit = self.branches[key]
                 if commit is None:
                     continue
@@ -296,6 +290,23 @@ class UrlFetcher:
             if entry is not None:
                 return (commit, path, *entry)
         raise FetchFailed(f"not_found: {full_name} has no file {'/'.join(rest)} at a branch or commit the URL names")
+
+    def _ref_commit(self, full_name: str, ref: str) -> str | None:
+        """The commit a URL's ref names: a branch (one call, the usual case), else a tag or a short
+        commit id (GitHub's commits endpoint resolves both); None when it names none."""
+        from nbqa_builder.sources.github_crawler import _branch_commit
+
+        try:
+            return self._call(lambda gh: _branch_commit(gh.get_repo(full_name), ref), f"{full_name}@{ref}")
+        except FetchFailed as exc:
+            if exc.failed.kind != "not_found":
+                raise
+        try:
+            return self._call(lambda gh: _commit_sha(gh.get_repo(full_name), ref), f"{full_name}@{ref}")
+        except FetchFailed as exc:
+            if exc.failed.kind not in ("not_found", "http_422"):  # 422: "No commit found for SHA"
+                raise
+        return None
 
     def _tree_entry(self, full_name: str, commit: str, path: str) -> tuple[str, int] | None:
         """(blob sha, size) of `path` at `commit`, walking one folder at a time (a few small
@@ -370,6 +381,14 @@ class UrlFetcher:
         record = {"url": url, "status": status, "host": host_key(urlsplit(url)), "policy": self.policy, **asdict(outcome)}
         with self.log_path.open("a", encoding="utf-8") as out:
             out.write(json.dumps(record, sort_keys=True) + "\n")
+
+
+def _commit_sha(repo: Any, ref: str) -> str:
+    # PyGithub's Commit is lazy (its `sha` would be the ref as given): raw_data makes the request
+    sha = repo.get_commit(ref).raw_data.get("sha")
+    if not (isinstance(sha, str) and SHA.fullmatch(sha)):
+        raise ValueError(f"commit reply without a commit sha: {sha!r}")
+    return sha
 
 
 def _holder_info(repo: Any) -> dict[str, Any]:

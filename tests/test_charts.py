@@ -107,6 +107,14 @@ def test_a_chart_of_a_notebook_that_cannot_rerun_is_kept_only_where_its_cells_re
     assert task.label == ""
 
 
+def test_a_chart_whose_top_bar_is_tied_is_dropped_as_such(factory, verify, tmp_path):
+    # the maximum amount is 22.5 in every region: no single tallest bar, so no label to ask
+    notebook = extracted(factory, tmp_path, [LOAD, "sales.groupby('region')['amount'].max().plot(kind='bar')"])
+    [task] = charts(notebook)
+    verify([notebook])
+    assert task.drop_reason == "chart_top_tied"
+
+
 @pytest.mark.parametrize("plot, reason", [
     ("sales.plot(x='region', y='amount', kind='bar')", "unrenderable_chart"),  # the keywords choose the data
     ("sales['amount'].plot(kind='hist')", "unrenderable_chart"),  # a histogram: no kind we check

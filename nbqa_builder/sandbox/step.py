@@ -336,7 +336,10 @@ class VerifyStep(_SandboxStep):
         printed = [outputs_as_text(run.cells[0].outputs) if run.executable else None for run in references]
         answers = chart_answers(printed[0], kind) if printed[0] is not None else None
         if answers is None or len(set(printed)) != 1:
-            task.drop_reason = "reference_error"
+            # the program's own checks say when the chart has no single answer (charts.py)
+            failed = next((error_text(o) for o in references[0].cells[0].outputs if o.get("output_type") == "error"), "")
+            task.drop_reason = ("chart_top_tied" if "share the largest value" in failed
+                                else "chart_missing_value" if "drawn as no bar" in failed else "reference_error")
             return
         task.executable = runs[0].executable
         task.deterministic = all(run.executable for run in runs) and _same_results(runs, range(len(cells)))

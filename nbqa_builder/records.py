@@ -60,6 +60,9 @@ class DataRef:
     # and the writer publishes, and that copy's sha256; None when the file holds none
     redacted: str | None = None
     redacted_sha256: str | None = None
+    # a file the crawl fetched from a URL (deps/fetched.py): (where it came from, the holding
+    # repository's license); None for a file of the notebook's own repository
+    fetched_from: tuple[str, str | None] | None = None
 
     def source(self, repo_dir: str) -> Path | None:
         """The file on this machine that the steps after `redact` read: the redacted copy, if any."""
@@ -154,16 +157,10 @@ class Notebook:
         reference gives none), `source_sha256`, the sha256 that file must have, and `origin`: where
         the file came from and under which license (the notebook's repository, or, for a file the
         crawl fetched from a URL, the repository or host that serves it: deps/fetched.py)."""
-        from nbqa_builder.deps.fetched import FETCHED_DIR, read_fetched_index
-
         refs = [ref for ref in self.data_refs if ref.status == FOUND and ref.sha256 and ref.resolved]
         sources = {ref.sha256: (str(ref.source(self.repo_dir)), ref.redacted_sha256 or ref.sha256) for ref in refs}
-        fetched = read_fetched_index(self.repo_dir).origins if any(
-            ref.resolved.startswith(FETCHED_DIR + "/") for ref in refs) else {}
         own = f"{self.repo}@{self.commit}" if self.commit else self.repo
-        origins = {ref.sha256: fetched.get(ref.resolved, (f"{own}:{ref.resolved}", self.license))
-                   if ref.resolved.startswith(FETCHED_DIR + "/") else (f"{own}:{ref.resolved}", self.license)
-                   for ref in refs}
+        origins = {ref.sha256: ref.fetched_from or (f"{own}:{ref.resolved}", self.license) for ref in refs}
         return [{"sha256": f.sha256, "path": f.path, "source": sources.get(f.sha256, (None, None))[0],
                  "source_sha256": sources.get(f.sha256, (None, None))[1],
                  "origin": dict(zip(("source", "license"), origins.get(f.sha256, (None, None))))}

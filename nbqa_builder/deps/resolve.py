@@ -158,6 +158,8 @@ def _describe(ref: DataRef, status: str, resolved: str | None, repo_files: RepoF
         status, resolved = (URL if status == URL else MISSING), None
     if info is not None:
         status = FOUND
+        if resolved.startswith(FETCHED_DIR + "/"):  # a copy the crawl fetched (the URL, or the code rewritten to it)
+            ref.fetched_from = repo_files.fetched.origins.get(resolved)
         ref.sha256, ref.size, ref.rows = info.sha256, info.size, info.rows
     ref.status, ref.resolved = status, resolved
 

@@ -15,15 +15,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from extraction_fixtures import extracted_and_verified
 from notebook_factory import NotebookFactory
 from nbqa_builder.answers import roundings_in_format
-from nbqa_builder.deps.step import DepsStep
 from nbqa_builder.extract.grounding import same_value
-from nbqa_builder.extract.step import ExtractConfig, ExtractStep
-from nbqa_builder.notebooks.validate import ValidateStep
 from nbqa_builder.records import Task
-from nbqa_builder.sandbox.step import SandboxStepConfig, VerifyStep
-from nbqa_builder.sources.local import describe_repository, read_notebook
 
 READ = 'import pandas as pd\ndf = pd.read_csv("../data/orders.csv")'
 CUSTOMERS = [f"cust_{c}" for c in "abcdefghijkl"]  # 12: more than a short Series holds
@@ -186,16 +182,7 @@ def orders(tmp_path_factory):
     finally:
         factory.close()
     with_chart(written, "df.plot")
-    description = describe_repository(repo)
-    notebooks = [read_notebook(description, str(p.relative_to(repo)), 10**8) for p in sorted(repo.rglob("*.ipynb"))]
-    steps = [ValidateStep(), DepsStep(), ExtractStep(ExtractConfig(max_tasks_per_notebook=30)),
-             VerifyStep(SandboxStepConfig(sandbox="process", timeout_s=60))]
-    try:
-        for step in steps:
-            notebooks = step(notebooks)
-    finally:
-        steps[-1].close()
-    return raw, {nb.path: nb for nb in notebooks}
+    return raw, extracted_and_verified(repo)
 
 
 def kept(tasks: list[Task]) -> list[Task]:

@@ -23,10 +23,11 @@ import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from tests.local_server import LocalServer
 from tests.fake_git import GitRepository, build_repository, http_backend_path, read_request, run_http_backend, write_bare_repository
 
 LFS_POINTER = (
@@ -95,7 +96,7 @@ class Limit:
     window_s: int
 
 
-class FakeGithub:
+class FakeGithub(LocalServer):
     """The server: `with FakeGithub(repos, tokens={...}) as server:` then point PyGithub at `server.url`."""
 
     def __init__(
@@ -133,18 +134,11 @@ class FakeGithub:
         self.git_root = Path(tempfile.mkdtemp(prefix="fake-github-"))  # bare repositories, written when first asked for
         self.git_written: set[str] = set()
         self.http_backend = http_backend_path()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> "FakeGithub":
-        self.thread.start()
-        return self
+        self.serve(_handler(self))
+        self.url = f"http://127.0.0.1:{self.port}"
 
     def __exit__(self, *exc: Any) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__exit__(*exc)
         shutil.rmtree(self.git_root, ignore_errors=True)
 
     # -- the world as git objects ----------------------------------------------------------------

@@ -27,9 +27,11 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlparse
+
+from tests.local_server import LocalServer
 
 
 @dataclass
@@ -81,7 +83,7 @@ class Recorded:
     at: float
 
 
-class FakeOpenAI:
+class FakeOpenAI(LocalServer):
     def __init__(self, script: Callable[[dict[str, Any]], Reply], faults: list[Reply] | None = None,
                  batch_plans: list[BatchPlan] | None = None, api_faults: dict[str, list[Reply]] | None = None) -> None:
         self.script = script
@@ -94,21 +96,11 @@ class FakeOpenAI:
         self.usage_served = {"prompt_tokens": 0, "completion_tokens": 0}
         self.in_flight = self.max_in_flight = 0
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self.serve(self._handler())
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
-
-    def __enter__(self) -> "FakeOpenAI":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        return f"http://127.0.0.1:{self.port}/v1"
 
     def _answer(self, body: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any], float]:
         with self._lock:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.local_server import LocalServer
 
 
 @dataclass
@@ -24,26 +26,16 @@ class Page:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class FakeWeb:
+class FakeWeb(LocalServer):
     """`with FakeWeb({"/data/x.csv": Page(b"a,b\\n1,2\\n")}) as web:` then read `web.url + path`."""
 
     def __init__(self, pages: dict[str, Page]):
         self.pages = pages
         self.log: list[dict[str, Any]] = []
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self.server.daemon_threads = True
-        self.host = f"127.0.0.1:{self.server.server_address[1]}"
+        self.serve(_handler(self))
+        self.host = f"127.0.0.1:{self.port}"
         self.url = f"http://{self.host}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> "FakeWeb":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
     def requests_for(self, path: str) -> int:
         return sum(1 for entry in self.log if entry["path"] == path)

@@ -50,6 +50,11 @@ STRATEGIES = {"jupiter": {}, "first_play": {"first_play": -1.0}, "widening": {"w
 CODE = re.compile(r"```python\n(.*?)\n```", re.S)
 
 
+def code_steps(task) -> list:
+    """The solution's steps that run a cell (the last step gives the answer)."""
+    return [step for step in task.solution if step.python_code]
+
+
 class NoValue:
     def score(self, conversations):
         return [0.0] * len(conversations)
@@ -67,7 +72,7 @@ class NoisySolutionPolicy:
 
     def sample(self, messages, n):
         task = self.task_of(messages)
-        steps = [s for s in task.solution if s.python_code]
+        steps = code_steps(task)
         ran = [m.group(1) for message in messages if message["role"] == "assistant"
                for m in CODE.finditer(message["content"])]
         done = 0
@@ -118,7 +123,8 @@ def main() -> int:
         dataset = demo_dataset(Path(scratch))
         tasks = {task.id: task for task in load_tasks(str(dataset), "interactive")}
         searched = [task for task in run.shard_tasks(str(dataset), "interactive")]
-        print(f"{len(searched)} demo tasks, solution steps {sorted(len([s for s in t.solution if s.python_code]) for t in tasks.values())}")
+        long = {task_id for task_id, task in tasks.items() if len(code_steps(task)) >= 3}  # where selection matters
+        print(f"{len(searched)} demo tasks, solution steps {sorted(len(code_steps(t)) for t in tasks.values())}")
         totals = {name: {} for name in STRATEGIES}
         with WarmWorker(args.sandbox, Limits(timeout_s=30, total_timeout_s=600)) as worker:
             for name, options in STRATEGIES.items():
@@ -128,12 +134,12 @@ def main() -> int:
                         settings = SearchSettings(iterations=args.iterations, seed=seed, cell_timeout_s=30, **options)
                         result = run.search_one(task, worker, policy, NoValue(), settings, "mcts", 1, 32)
                         measured = measure(result, task.label)
-                        if len([s for s in tasks[task.id].solution if s.python_code]) >= 3:
+                        if task.id in long:
                             measured["solved_long"] = measured["solved"]
                         for key, value in measured.items():
                             totals[name][key] = totals[name].get(key, 0.0) + value
     runs = len(searched) * args.seeds
-    long_runs = sum(len([s for s in t.solution if s.python_code]) >= 3 for t in tasks.values()) * args.seeds
+    long_runs = len(long) * args.seeds
     for name, sums in totals.items():
         print(f"{name:>10}: solved {sums['solved'] / runs:.2f} (tasks of 3 or more steps: "
               f"{sums.get('solved_long', 0.0) / max(long_runs, 1):.2f}), nodes to the first right answer "

@@ -24,7 +24,6 @@ no task; extract/heuristic.py builds the task from them like any other.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,13 +75,7 @@ def table_plan(shown: Any, outputs: list[dict[str, Any]]) -> Plan | str | None:
     if isinstance(shown, FrameV):
         return _top_rows(shown.frame, result)
     if isinstance(shown, GroupTableV) and shown.method:
-        if not shown.columns:  # `groupby(by).mean()` of every numeric column: the ones the table shows
-            table = shown_table(result) if result is not None else None
-            if table is None:
-                return "table_not_readable"
-            shown = dataclasses.replace(shown, columns=table.columns)
-        rank_by = shown.columns[0] if shown.rank_by is None else shown.rank_by
-        return _group_row(TT.GroupRow(shown.frame, shown.by, shown.columns, shown.method, rank_by, shown.largest), result)
+        return _group_row(shown, result)
     return None
 
 
@@ -179,12 +172,17 @@ def _size(frame: S.Frame, result: dict[str, Any] | None) -> Plan | str:
                                   Pick("column_count", "value[1]", columns, places[columns])))
 
 
-def _group_row(stat: TT.GroupRow, result: dict[str, Any] | None) -> Plan | str:
+def _group_row(shown: GroupTableV, result: dict[str, Any] | None) -> Plan | str:
     if result is None:
         return "table_not_displayed"
     table = shown_table(result)
+    if table is None:
+        return "table_not_readable"
+    columns = shown.columns or table.columns  # `groupby(by).mean()` of every numeric column: those the table shows
+    rank_by = columns[0] if shown.rank_by is None else shown.rank_by
+    stat = TT.GroupRow(shown.frame, shown.by, columns, shown.method, rank_by, shown.largest)
     names = [str(name) for name in stat.of]
-    if table is None or table.columns != tuple(names) or len(names) > MAX_COUNTED_COLUMNS:
+    if table.columns != tuple(names) or len(names) > MAX_COUNTED_COLUMNS:
         return "table_not_readable"
     position = _single_top(table.column(str(stat.rank_by)), stat.largest)
     if isinstance(position, str):

@@ -28,6 +28,7 @@ from nbqa_builder.answers import parse_answers
 from nbqa_builder.extract import spec as S
 from nbqa_builder.extract import statistics as T
 from nbqa_builder.extract.concepts import VISUALIZATION
+from nbqa_builder.notebooks.code import parse_python
 
 # plot kind -> (chart words, what one entry is, which entry is asked for)
 CHART_KINDS = {
@@ -162,7 +163,7 @@ def probe_source(cell_source: str, kind: str) -> str | None:
     figure), printing the plotted data: the bars' heights (widths, for horizontal bars) or the
     line's points. None when the cell does not parse as it did at extraction."""
     try:
-        tree = ast.parse(cell_source)
+        tree = parse_python(cell_source)
     except SyntaxError:
         return None
     call = chart_call(tree)

@@ -23,6 +23,7 @@ from nbqa_builder.extract.descriptions import (
     UniqueV, Unknown, Value, frozen, is_label, label_tuple,
 )
 from nbqa_builder.extract.pandas_reshape import ASTYPES, BINNERS, READERS, ReshapeCalls
+from nbqa_builder.notebooks.code import parse_python
 from nbqa_builder.records import FOUND, MISSING, URL
 
 NUMPY_AGGREGATIONS = {"mean": "mean", "sum": "sum", "min": "min", "max": "max", "amin": "min", "amax": "max",
@@ -360,7 +361,7 @@ class PandasCalls(ReshapeCalls):
         if "@" in text or "`" in text:
             return Unknown()
         try:
-            tree = ast.parse(text.replace("&", " and ").replace("|", " or "), mode="eval")
+            tree = parse_python(text.replace("&", " and ").replace("|", " or "), mode="eval")
         except SyntaxError:
             return Unknown()
         cond = self.query_cond(frame, tree.body)

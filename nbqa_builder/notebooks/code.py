@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import re
+import threading
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -38,14 +39,26 @@ def ipython_to_python(source: str) -> str | None:
     return "\n".join(out)
 
 
+# CPython before 3.11.8 and 3.12.1 can fail `ast.parse` run in several threads at once
+# ("SystemError: AST constructor recursion depth mismatch", gh-106905), and warnings.catch_warnings
+# is not thread-safe: the LLM extractor parses cells from its worker threads, so every parse of
+# the package holds this lock (parsing is CPU work under the GIL: nothing is lost).
+_PARSE_LOCK = threading.Lock()
+
+
+def parse_python(source: str, mode: str = "exec") -> ast.AST:
+    """`ast.parse`, one thread at a time, without the warnings old code gives (invalid escapes)."""
+    with _PARSE_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ast.parse(source, mode=mode)
+
+
 def parse_cell(source: str) -> ast.Module | None:
     python = ipython_to_python(source)
     if python is None:
         return None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # invalid escape sequences in old notebooks
-            return ast.parse(python)
+        return parse_python(python)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
 

@@ -9,11 +9,11 @@ assistant turn (`Thought:` + `Action:` with the code, fenced or raw; or `Thought
 
 from __future__ import annotations
 
-import ast
 import re
 from dataclasses import dataclass
 from typing import Any
 
+from nbqa_builder.notebooks.code import parse_python
 from nbqa_builder.publish.chat import PromptTemplate, action_turn, answer_turn, load_template, observation_turn
 from nbqa_builder.publish.chat import first_turns as chat_first_turns
 from nbqa_builder.search.tree import Node
@@ -100,7 +100,7 @@ def parse_reply(text: str, action_format: str = "fenced") -> Step:
 
 def _is_python(code: str) -> bool:
     try:
-        ast.parse(code)
+        parse_python(code)
     except (SyntaxError, ValueError):
         return False
     return True

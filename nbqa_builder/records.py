@@ -23,8 +23,9 @@ from nbqa_builder import __version__
 FOUND, MISSING, URL, DYNAMIC, AMBIGUOUS = "found", "missing", "url", "dynamic", "ambiguous"
 REF_STATUSES = (FOUND, MISSING, URL, DYNAMIC, AMBIGUOUS)
 # What a data reference reads: a file by its path, the files a glob pattern matches (one ref
-# each), or something fetched over the network.
-FILE, GLOB, NETWORK = "file", "glob", "network"
+# each), something fetched over the network, or a table the notebook types in (written out as a
+# file by the extractor: extract/inline_tables.py).
+FILE, GLOB, NETWORK, INLINE = "file", "glob", "network", "inline"
 
 
 @dataclass
@@ -63,12 +64,24 @@ class DataRef:
     # a file the crawl fetched from a URL (deps/fetched.py): (where it came from, the holding
     # repository's license); None for a file of the notebook's own repository
     fetched_from: tuple[str, str | None] | None = None
+    # INLINE: the file the extractor wrote the table to (under `_work/inline/`), and the read
+    # options that give the table back from it (`index_col`, `dtype`)
+    generated: str | None = None
+    read_options: tuple = ()
+    series_column: str | None = None  # a Series typed in: the file's column that holds it
 
     def source(self, repo_dir: str) -> Path | None:
         """The file on this machine that the steps after `redact` read: the redacted copy, if any."""
         if self.redacted:
             return Path(self.redacted)
+        if self.generated:
+            return Path(self.generated)
         return Path(repo_dir, self.resolved) if self.resolved else None
+
+    @property
+    def on_disk(self) -> bool:
+        """Found and hashed, with a file on this machine (`source`) that the later steps read."""
+        return self.status == FOUND and bool(self.sha256) and bool(self.resolved or self.generated)
 
 
 def code_path(as_written: str) -> str | None:
@@ -157,10 +170,16 @@ class Notebook:
         reference gives none), `source_sha256`, the sha256 that file must have, and `origin`: where
         the file came from and under which license (the notebook's repository, or, for a file the
         crawl fetched from a URL, the repository or host that serves it: deps/fetched.py)."""
-        refs = [ref for ref in self.data_refs if ref.status == FOUND and ref.sha256 and ref.resolved]
+        refs = [ref for ref in self.data_refs if ref.on_disk]
         sources = {ref.sha256: (str(ref.source(self.repo_dir)), ref.redacted_sha256 or ref.sha256) for ref in refs}
         own = f"{self.repo}@{self.commit}" if self.commit else self.repo
-        origins = {ref.sha256: ref.fetched_from or (f"{own}:{ref.resolved}", self.license) for ref in refs}
+
+        def origin(ref: DataRef) -> tuple[str, str | None]:
+            if ref.kind == INLINE:
+                return f"{own}:{self.path} (the table cell {ref.cell} types in)", self.license
+            return ref.fetched_from or (f"{own}:{ref.resolved}", self.license)
+
+        origins = {ref.sha256: origin(ref) for ref in refs}
         return [{"sha256": f.sha256, "path": f.path, "source": sources.get(f.sha256, (None, None))[0],
                  "source_sha256": sources.get(f.sha256, (None, None))[1],
                  "origin": dict(zip(("source", "license"), origins.get(f.sha256, (None, None))))}

@@ -204,12 +204,19 @@ def label_tuple(value: Any) -> tuple | None | bool:
     return False
 
 
+class FrozenDict(tuple):
+    """A dict as a hashable tuple of its items, written back as the dict (`dtype={"id": "str"}`)."""
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+
 def frozen(value: Any) -> Any:
     """Read options as hashable constants (a frozen spec is a dict key)."""
     if isinstance(value, list):
         return tuple(frozen(v) for v in value)
     if isinstance(value, dict):
-        return tuple((k, frozen(v)) for k, v in value.items())
+        return FrozenDict((k, frozen(v)) for k, v in value.items())
     return value
 
 

@@ -24,7 +24,7 @@ from nbqa_builder.extract.descriptions import (
 )
 from nbqa_builder.extract.pandas_reshape import ASTYPES, BINNERS, READERS, ReshapeCalls
 from nbqa_builder.notebooks.code import parse_python
-from nbqa_builder.records import FOUND, MISSING, URL
+from nbqa_builder.records import FOUND, INLINE, MISSING, URL
 
 NUMPY_AGGREGATIONS = {"mean": "mean", "sum": "sum", "min": "min", "max": "max", "amin": "min", "amax": "max",
                       "std": "std", "var": "var", "nanmean": "mean", "nansum": "sum", "nanstd": "std", "nanvar": "var"}
@@ -109,8 +109,15 @@ class PandasCalls(ReshapeCalls):
             return self.read(node, READERS.get(name) or READERS[f"pandas.{short}"], node.args, self.kwargs(node))
         if name in ("pandas.concat", "pd.concat"):
             return self.concat(node)
-        if name in ("pandas.DataFrame", "pd.DataFrame") and not node.args and not node.keywords:
-            return EmptyFrameV()
+        if name in ("pandas.DataFrame", "pd.DataFrame", "pandas.Series", "pd.Series"):
+            inline = self.refs_by_site.get((self.cell, node.lineno, node.col_offset))
+            if inline is not None and inline.kind == INLINE:  # a table typed in, written out as a file
+                self.used_refs[id(inline)] = inline
+                frame = S.Frame(S.ReadFile(self.file_name(inline), "read_csv",
+                                           tuple((k, frozen(v)) for k, v in inline.read_options)))
+                return FrameV(frame) if inline.series_column is None else SeriesV(frame, S.Col(inline.series_column))
+            if name.endswith("DataFrame") and not node.args and not node.keywords:
+                return EmptyFrameV()
         args, kwargs, unknown = self.arguments(node)
         if unknown is not None:
             return unknown

@@ -440,7 +440,9 @@ READ_OPTIONS = {
     "thousands": lambda v: f"with {quote(v)} as the thousands separator",
     "decimal": lambda v: f"with {quote(v)} as the decimal point",
     "sheet_name": lambda v: f"from the sheet {quote(v)}",
-    "dtype": lambda v: f"with the column types {quote(v)}",
+    "dtype": lambda v: (f"reading {columns_text(tuple(dict(v)))} as text (str)"
+                        if isinstance(v, (dict, tuple)) and v and set(dict(v).values()) == {"str"}
+                        else f"with the column types {quote(v)}"),
     "lines": lambda v: "as JSON Lines" if v else "as one JSON document",
     "orient": lambda v: f"in the orientation {quote(v)}",
     "keep_default_na": lambda v: ("with keep_default_na=False (the strings pandas reads as missing by default, "

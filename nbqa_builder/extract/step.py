@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
+from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, Literal
 
@@ -89,7 +90,9 @@ class ExtractStep(Step):
                 return self.extractor().extract(notebook)
             except LLMRunMustStop as exc:
                 raise StopRun(str(exc)) from None
-        notebook.tasks = extract_tasks(notebook, self.config.max_tasks_per_notebook, self.config.max_value_chars)
+        output = self.context.get("output")
+        notebook.tasks = extract_tasks(notebook, self.config.max_tasks_per_notebook, self.config.max_value_chars,
+                                       Path(output, "_work", "inline") if output else None)
         kept = sum(1 for task in notebook.tasks if task.drop_reason is None)
         notebook.checks["extract"] = {"tasks": kept, "tasks_dropped": len(notebook.tasks) - kept}
         return None if kept else no_tasks_reason(notebook)

@@ -27,7 +27,7 @@ from nbqa_builder.extract.llm_client import (
 )
 from nbqa_builder.extract.llm_config import OPENAI_BASE_URL, BatchSettings, EndpointSettings, Price
 from nbqa_builder.extract.llm_store import llm_dir
-from nbqa_builder.records import FOUND, Notebook, Task
+from nbqa_builder.records import Notebook, Task
 from nbqa_builder.sandbox.step import SandboxStepConfig, _SandboxStep
 from nbqa_builder.solve.solver import STAGE, BlindSolver, Outcome, SolveMemory
 from nbqa_builder.step import StopRun, count
@@ -173,7 +173,7 @@ def task_files(notebook: Notebook, task: Task) -> dict[str, str] | None:
     paths (relative to the notebook's folder) point, as `verify` places them; None when one is
     missing."""
     sources = {ref.sha256: ref.source(notebook.repo_dir) for ref in notebook.data_refs
-               if ref.status == FOUND and ref.resolved and ref.sha256}
+               if ref.on_disk}
     if any(f.sha256 not in sources or not sources[f.sha256].is_file() for f in task.data_files):
         return None
     cwd = posixpath.dirname(notebook.path)

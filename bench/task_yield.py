@@ -58,7 +58,8 @@ def recipe_text(output: Path, sandbox: str, timeout_s: float, tiers: list[str]) 
     return yaml.safe_dump(recipe, sort_keys=False)
 
 
-LENIENT_RULES = (["no_code", "neural_network_or_gpu", "external_api"], ["teaching_dataset", "decontaminate"])
+# `no_outputs` drops nothing on its own: a notebook stored without outputs is re-run for them
+LENIENT_RULES = (["no_code", "neural_network_or_gpu", "external_api", "no_outputs"], ["teaching_dataset", "decontaminate"])
 
 
 def lenient_text(output: Path, sandbox: str, timeout_s: float) -> str:

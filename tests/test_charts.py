@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -115,9 +116,50 @@ def test_a_chart_whose_top_bar_is_tied_is_dropped_as_such(factory, verify, tmp_p
     assert task.drop_reason == "chart_top_tied"
 
 
+@pytest.mark.parametrize("plot", ["sales['amount'].hist(bins=7)\nplt.show()", "sales.amount.plot.hist(bins=7)",
+                                  "sales['amount'].plot(kind='hist', bins=7, color='gray')"])
+def test_a_histogram_gives_a_task_whose_label_is_what_its_bins_count(factory, verify, tmp_path, plot):
+    notebook = extracted(factory, tmp_path, [LOAD, plot])
+    [task] = charts(notebook)
+    assert task.drop_reason is None, task.drop_reason
+    assert "draw a histogram of `amount` with 7 equal-width bins" in task.task and task.question_kind == "hist_chart"
+    verify([notebook])
+    assert task.drop_reason is None, task.drop_reason
+    amounts = pd.read_csv(pd.io.common.StringIO(SALES))["amount"]
+    counts, edges = np.histogram(amounts, bins=7)  # computed here by hand, from the file
+    top = counts.argmax()
+    assert task.label == f"@value_count[150] @tallest_bin_count[{counts[top]}] @tallest_bin_start[{round(edges[top], 2)}]"
+    assert task.verified and task.deterministic and task.reference_agrees
+
+
+def test_verify_drops_a_histogram_drawn_with_other_bins_than_the_text_states(factory, verify, tmp_path):
+    notebook = extracted(factory, tmp_path, [LOAD, "sales['amount'].hist(bins=7)"])
+    [task] = charts(notebook)
+    task.reference_code = task.reference_code.replace("bins=7", "bins=5")  # a text that said 5 bins
+    verify([notebook])
+    assert task.drop_reason == "chart_data_mismatch"
+
+
+def test_a_line_chart_of_a_column_gives_its_points_and_the_highest(factory, verify, tmp_path):
+    # the column drawn row by row (a price over time): its points, and the row label of the highest
+    notebook = extracted(factory, tmp_path, [LOAD + "\nfirst = sales.head(20)",
+                                             "ax = first['amount'].plot(title='first')\nfig = ax.get_figure()\n"
+                                             "fig.set_size_inches(6, 3)"])
+    [task] = charts(notebook)
+    assert task.drop_reason is None, task.drop_reason
+    assert "Keep only the first 20 rows" in task.task, task.task
+    assert "a line chart of `amount`, one point per row, labelled by the row labels" in task.task
+    verify([notebook])
+    assert task.drop_reason is None, task.drop_reason
+    first = pd.read_csv(pd.io.common.StringIO(SALES))["amount"].head(20)
+    assert task.label == f"@point_count[20] @highest_point[{first.idxmax()}] @highest_value[{first.max()}]"
+    assert task.verified and task.reference_agrees
+
+
 @pytest.mark.parametrize("plot, reason", [
     ("sales.plot(x='region', y='amount', kind='bar')", "unrenderable_chart"),  # the keywords choose the data
-    ("sales['amount'].plot(kind='hist')", "unrenderable_chart"),  # a histogram: no kind we check
+    ("sales['amount'].hist(bins=[0, 5, 30])", "unrenderable_chart"),  # bin edges given: not stated here
+    ("sales['amount'].plot(kind='hist', density=True)", "unrenderable_chart"),  # heights as densities
 ])
 def test_a_chart_the_spec_cannot_state_gives_no_task_and_says_why(factory, tmp_path, plot, reason):
     notebook = extracted(factory, tmp_path, [LOAD, plot])

@@ -106,6 +106,12 @@ TABLES = {
     "counts_over": ('(df["city"].value_counts() >= 40).sum()', "entries_where",
                     lambda d: {"entries_count_city": (d.city.value_counts() >= 40).sum()},
                     ["the number of distinct values of `city` whose number of rows is at least 40"]),
+    # a table shown whole: the rows a filter kept, counted; sorted, the first values of its first key
+    "filtered_whole": ('df[df["units"] > 30]', "count_where",
+                       lambda d: {"row_count": (d.units > 30).sum()}, ["`units` > 30", "the number of rows"]),
+    "sorted_whole": ('df[df["units"] > 30].sort_values(["units", "amount"], ascending=False)', "top_values",
+                     lambda d: {f"largest_units_{i}": v for i, v in enumerate(d[d.units > 30].units.nlargest(3), 1)},
+                     ["`units` > 30", "the 3 largest values of `units`"]),
     "sorted_rows": ('df.sort_values("amount", ascending=False).head(3)', "top_values",
                     lambda d: {f"largest_amount_{i}": v for i, v in enumerate(d.amount.nlargest(3), 1)},
                     ["the 3 largest values of `amount`"]),

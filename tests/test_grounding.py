@@ -45,9 +45,11 @@ def test_the_places_a_cell_shows():
         "result.index[0]": "north", "result.index[1]": "south",  # the labels are values of `region`
     }
     assert shown_values([result("<Figure size 640x480 with 1 Axes>")]) == {}
-    # a table's cells are named by row and column; its numbered rows are positions, not values
+    # a table's cells are named by row and column; its numbered rows are positions, not values; a
+    # table shown whole can be counted
     assert shown_values([result("   a  b\n0  1  2\n1  3  4")]) == {
-        "result.loc[0, a]": "1", "result.loc[0, b]": "2", "result.loc[1, a]": "3", "result.loc[1, b]": "4"}
+        "result.loc[0, a]": "1", "result.loc[0, b]": "2", "result.loc[1, a]": "3", "result.loc[1, b]": "4",
+        "result.shape[0]": "2", "result.shape[1]": "2"}
     assert shown_values([result("(400, 6)")]) == {"result[0]": "400", "result[1]": "6"}
 
 

@@ -35,13 +35,17 @@ CHART_KINDS = {
     "bar": ("bar chart", "bar", "tallest"),
     "barh": ("horizontal bar chart", "bar", "longest"),
     "line": ("line chart", "point", "highest"),
+    "hist": ("histogram", "bin", "tallest"),
 }
+HIST_BINS = 10  # pandas' default for Series.hist() and Series.plot.hist()
 # keywords of a plot call that change how the chart looks, never which data it draws
 LOOK_KEYWORDS = frozenset({"figsize", "title", "color", "rot", "legend", "grid", "xlabel", "ylabel", "fontsize",
                            "alpha", "width", "edgecolor", "linewidth", "marker", "style", "ax", "label", "colormap"})
 # statements after the plot call that only decorate the chart
 DECORATIONS = frozenset({"show", "title", "xlabel", "ylabel", "tight_layout", "xticks", "yticks", "legend", "grid",
-                         "suptitle", "set_title", "set_xlabel", "set_ylabel", "savefig", "subplots_adjust"})
+                         "suptitle", "set_title", "set_xlabel", "set_ylabel", "savefig", "subplots_adjust",
+                         "get_figure", "set_size_inches", "set_figwidth", "set_figheight", "xlim", "ylim",
+                         "set_xlim", "set_ylim"})
 PROBE_MARK = "@@plotted "
 
 
@@ -50,6 +54,7 @@ class ChartCall:
     series: ast.expr  # what is plotted
     kind: str  # a key of CHART_KINDS
     statement: int  # the plot call's statement in the cell
+    bins: int = HIST_BINS  # a histogram's number of equal-width bins
 
 
 def chart_call(tree: ast.Module | None) -> ChartCall | None:
@@ -66,7 +71,7 @@ def chart_call(tree: ast.Module | None) -> ChartCall | None:
     if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Attribute):
         return None
     keywords = {k.arg: k.value for k in call.keywords}
-    if None in keywords or set(keywords) - LOOK_KEYWORDS - {"kind"}:
+    if None in keywords or set(keywords) - LOOK_KEYWORDS - {"kind", "bins"}:
         return None  # `**options`, or a keyword that chooses the data (`x=`, `y=`, `stacked=`, `logy=`...)
     func = call.func
     if func.attr == "plot":  # series.plot(kind=...), a line by default
@@ -77,13 +82,24 @@ def chart_call(tree: ast.Module | None) -> ChartCall | None:
         series = func.value
     elif isinstance(func.value, ast.Attribute) and func.value.attr == "plot" and not call.args and "kind" not in keywords:
         kind, series = func.attr, func.value.value  # series.plot.bar()
+    elif func.attr == "hist" and not call.args and "kind" not in keywords:
+        kind, series = "hist", func.value  # series.hist(bins=20)
     else:
         return None
-    return ChartCall(series, kind, position) if kind in CHART_KINDS else None
+    bins = keywords.get("bins", ast.Constant(HIST_BINS))
+    if "bins" in keywords and kind != "hist":
+        return None
+    if not (isinstance(bins, ast.Constant) and type(bins.value) is int and 1 < bins.value <= 1000):
+        return None  # bin edges given as a list, or computed: not stated here
+    return ChartCall(series, kind, position, bins.value) if kind in CHART_KINDS else None
 
 
 def _decoration(statement: ast.stmt) -> bool:
-    call = statement.value if isinstance(statement, ast.Expr) else None
+    """`plt.title(...)`, `plt.show()`, and `fig = ax.get_figure()`: statements that only dress the
+    chart."""
+    call = statement.value if isinstance(statement, (ast.Expr, ast.Assign)) else None
+    if isinstance(statement, ast.Assign) and not (len(statement.targets) == 1 and isinstance(statement.targets[0], ast.Name)):
+        return False
     return isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr in DECORATIONS
 
 
@@ -107,33 +123,55 @@ def plot_kind(question_kind: str | None) -> str | None:
 
 
 def answer_names(kind: str) -> tuple[str, str, str]:
+    if kind == "hist":
+        return "value_count", "tallest_bin_count", "tallest_bin_start"
     _, unit, top = CHART_KINDS[kind]
     return f"{unit}_count", f"{top}_{unit}", f"{top}_value"
 
 
-def chart_text(stat: T.Statistic, frame: S.Frame, kind: str) -> tuple[str, str, str]:
+def chart_text(stat: T.Statistic, frame: S.Frame, kind: str, bins: int = HIST_BINS) -> tuple[str, str, str]:
     """(task, constraints, format) of the chart task."""
     words, unit, top = CHART_KINDS[kind]
     files = " and ".join(S.column(name) for name in frame.files())
     steps = frame.steps()
     lead = (f"Using {files}: " + " ".join(f"{step}." for step in steps) + " Then draw") if steps else f"Using {files}, draw"
     count, top_name, top_value = answer_names(kind)
-    task = (f"{lead} a {words} of {stat.text()}, one {unit} per value. How many {unit}s does the chart have, "
-            f"which {unit} is the {top} (its label), and what is its value?")
     notes = ["Read each file with pandas' default settings unless a step says otherwise."]
     if steps:
         notes.append("Apply the steps in the order given.")
     notes += stat.notes()
+    if kind == "hist":
+        task = (f"{lead} a histogram of {stat.of.text()} with {bins} equal-width bins spanning its smallest to its "
+                f"largest value (missing values left out). How many values does it count, how many fall in its "
+                f"tallest bin, and where does that bin start?")
+        notes.append("The bins are those of numpy.histogram(values, bins) (what pandas' hist() draws): each bin holds "
+                     "its left edge, the last one its right edge too.")
+        rule = (f"@{count}[value] @{top_name}[value] @{top_value}[value] where {count} and {top_name} are integers "
+                f"and {top_value} is the bin's left edge rounded to 2 decimal places.")
+        return task, " ".join(dict.fromkeys(notes)), rule
+    drawn = (f"{stat.text()}, one {unit} per value" if isinstance(stat, T.GroupAll)
+             else f"{stat.text()}, one {unit} per row, labelled by the row labels")
+    task = (f"{lead} a {words} of {drawn}. How many {unit}s does the chart have, "
+            f"which {unit} is the {top} (its label), and what is its value?")
     rule = (f"@{count}[value] @{top_name}[value] @{top_value}[value] where {count} is an integer, {top_name} is "
             f"the {unit}'s label as pandas prints it, and {top_value} is rounded to 2 decimal places.")
     return task, " ".join(dict.fromkeys(notes)), rule
 
 
-def chart_program(stat: T.Statistic, kind: str) -> str:
+def chart_program(stat: T.Statistic, kind: str, bins: int = HIST_BINS) -> str:
     """The reference program: the plotted Series from the spec, and the answers it gives. A Series
     with a missing value or a tie for the largest has no one answer: the program fails."""
     count, top_name, top_value = answer_names(kind)
     body = T.program(stat, ["{value}"]).rsplit("print(", 1)[0]  # the frames and `value`, without its print
+    if kind == "hist":
+        return body + "\n".join([
+            "values = value.dropna()",
+            f"counts, edges = np.histogram(values, bins={bins})",
+            "assert (counts == counts.max()).sum() == 1, 'several entries share the largest value'",
+            "top = int(counts.argmax())",
+            f"print(f'@{count}[{{len(values)}}] @{top_name}[{{int(counts[top])}}] "
+            f"@{top_value}[{{round(float(edges[top]), 2)}}]')",
+        ]) + "\n"
     return body + "\n".join([
         "assert value.notna().all(), 'a missing value is drawn as no bar'",
         "assert (value == value.max()).sum() == 1, 'several entries share the largest value'",
@@ -172,12 +210,18 @@ def probe_source(cell_source: str, kind: str) -> str | None:
     lines = cell_source.splitlines()
     end = tree.body[call.statement].end_lineno or len(lines)
     measure = {"bar": "patch.get_height()", "barh": "patch.get_width()"}.get(kind)  # None: a line
+    if kind == "hist":  # each bar's left edge, then its height
+        collect = ("    _probe_values += [float(v) for patch in _probe_axes.patches "
+                   "for v in (patch.get_x(), patch.get_height())]")
+    elif measure:
+        collect = f"    _probe_values += [float({measure}) for patch in _probe_axes.patches]"
+    else:
+        collect = "    _probe_values += [float(y) for line in _probe_axes.get_lines() for y in line.get_ydata()]"
     probe = [
         "import json as _probe_json, matplotlib.pyplot as _probe_plt",
         "_probe_values = []",
         "for _probe_axes in _probe_plt.gcf().axes:",
-        (f"    _probe_values += [float({measure}) for patch in _probe_axes.patches]" if measure else
-         "    _probe_values += [float(y) for line in _probe_axes.get_lines() for y in line.get_ydata()]"),
+        collect,
         f"print({PROBE_MARK!r} + _probe_json.dumps(_probe_values))",
     ]
     return "\n".join(lines[:end] + probe) + "\n"
@@ -203,12 +247,18 @@ def chart_answers(printed: str, kind: str) -> list[tuple[str, str]] | None:
     return answers if [name for name, _ in answers] == list(answer_names(kind)) else None
 
 
-def plotted_agrees(values: list[float] | None, answers: list[tuple[str, str]]) -> bool:
-    """Whether the chart drew as many bars (points) as the answer counts, the largest at its value."""
+def plotted_agrees(values: list[float] | None, answers: list[tuple[str, str]], kind: str = "bar") -> bool:
+    """Whether the chart drew as many bars (points) as the answer counts, the largest at its value;
+    a histogram: bars that count that many values, the tallest that high, starting there."""
     if not values or any(math.isnan(v) for v in values):
         return False
-    count, _, top = (value for _, value in answers)
+    count, middle, top = (value for _, value in answers)
     try:
+        if kind == "hist":
+            starts, heights = values[0::2], values[1::2]
+            tallest = heights.index(max(heights))
+            return (len(starts) == len(heights) and round(sum(heights)) == int(count) and max(heights) == int(middle)
+                    and abs(round(starts[tallest], 2) - float(top)) <= 1e-6)
         return len(values) == int(count) and abs(round(max(values), 2) - float(top)) <= 1e-6
     except ValueError:
         return False

@@ -201,6 +201,8 @@ def table_places(key: str, data: dict[str, Any], text: str) -> dict[str, str]:
     table = shown_table(data)
     if table is None:
         return places
+    if not size:  # shown whole: its rows and columns can be counted
+        places = {f"{key}.shape[0]": str(len(table.index)), f"{key}.shape[1]": str(len(table.columns))}
     places.update(label_places(key, list(table.index), numbers=bool(table.index_name)))
     for row, cells in zip(table.index, table.rows):
         for column, cell in zip(table.columns, cells):

@@ -14,27 +14,29 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 from nbqa_builder.answers import EXACT, Rounding, render_answers
 from nbqa_builder.extract import spec as S
 from nbqa_builder.extract import statistics as T
+from nbqa_builder.extract import statistics_more as M
 from nbqa_builder.extract import table_statistics as TT
 from nbqa_builder.extract.charts import (
     chart_call, chart_concepts, chart_kind_name, chart_program, chart_text, plotted_tree, stored_image,
 )
 from nbqa_builder.extract.concepts import CORRELATION, DISTRIBUTION, FEATURES, PREPROCESSING, SUMMARY, VISUALIZATION
 from nbqa_builder.extract.degenerate import degenerate_reason
-from nbqa_builder.extract.descriptions import UNRENDERABLE_STATISTIC, snippet
+from nbqa_builder.extract.descriptions import UNRENDERABLE_STATISTIC, SeriesV, snippet
 from nbqa_builder.extract.grounding import (
     RESULT, Scalar, answer_field, ground_answers, has_image, line_value, read_scalar, series_entries, unwrapped,
 )
+from nbqa_builder.extract.inline_tables import inline_tables
 from nbqa_builder.extract.interpret import MAX_GROUPS, Reading, read_slice
 from nbqa_builder.extract.tables import Plan, table_plan
 from nbqa_builder.extract.slicer import cell_names, slice_cells
 from nbqa_builder.notebooks.code import notebook_trees
 from nbqa_builder.notebooks.parse import output_text, outputs_as_text, truncate_text
-from nbqa_builder.records import FOUND, Answer, DataRef, Notebook, SolutionStep, Task, TaskFile, code_path
+from nbqa_builder.records import FOUND, INLINE, Answer, DataRef, Notebook, SolutionStep, Task, TaskFile, code_path
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +142,15 @@ def task_files(refs: list[DataRef]) -> tuple[list[str], list[TaskFile], bool]:
     return file_names, data_files, complete
 
 
+def slice_refs(notebook: Notebook, cells: list[int], used: tuple[DataRef, ...]) -> list[DataRef]:
+    """The data files of a task on these cells: every file its cells read (the solution runs
+    them), and the tables they type in that the question reads (extract/inline_tables.py)."""
+    chosen = set(cells)
+    return [ref for ref in notebook.data_refs
+            if (any(site[0] in chosen for site in ref.sites) or ref.cell in chosen)
+            and (ref.kind != INLINE or any(ref is other for other in used))]
+
+
 def pruned(stat: T.Statistic) -> T.Statistic:
     """The statistic over frames without the steps that cannot change it (`Frame.pruned`)."""
     if isinstance(stat, T.Round):
@@ -195,8 +206,7 @@ def build_task(notebook: Notebook, cells: list[int], reading: Reading, shown: st
     `drop_reason` set when it cannot be asked exactly."""
     stat = pruned(plan.stat if plan is not None else reading.stat)
     frame = _one_frame(stat)
-    refs = [ref for ref in notebook.data_refs if any(site[0] in set(cells) for site in ref.sites) or ref.cell in set(cells)]
-    file_names, data_files, complete = task_files(refs)
+    file_names, data_files, complete = task_files(slice_refs(notebook, cells, reading.refs))
     task = Task(task="", file_names=file_names, concepts=[SUMMARY], difficulty="easy", constraints="", format="",
                 answer="", label="", solution=[], github_repo=notebook.repo, ipynb_name=notebook.path,
                 data_files=data_files, deps_complete=complete, source=notebook.notebook_id, commit=notebook.commit,
@@ -351,16 +361,20 @@ def output_kind(outputs: list[dict]) -> str:
     return "printed_text"
 
 
-def extract_tasks(notebook: Notebook, max_tasks: int, max_value_chars: int) -> list[Task]:
+def extract_tasks(notebook: Notebook, max_tasks: int, max_value_chars: int,
+                  inline_folder: Path | None = None) -> list[Task]:
     """The notebook's tasks, kept and dropped (a dropped one has `drop_reason`): every cell that
-    shows something gives a task or says why not."""
+    shows something gives a task or says why not. With `inline_folder`, the tables the notebook
+    types in are written there as data files (extract/inline_tables.py) and analysed like files."""
     candidates = [(index, displayed_text(cell.outputs)) for index, cell in enumerate(notebook.cells)
                   if cell.cell_type == "code" and cell.outputs and shows_something(cell.outputs)]
     if not candidates:
         return []
+    trees = notebook_trees(notebook)
+    if not any(ref.kind == INLINE for ref in notebook.data_refs):  # (once: verify re-extracts nothing)
+        notebook.data_refs += inline_tables(notebook, trees, inline_folder)
     if not notebook.data_refs:
         return [_dropped(notebook, [index], NO_DATA_FILE) for index, _ in candidates]
-    trees = notebook_trees(notebook)
     names = [cell_names(trees[i]) for i in range(candidates[-1][0] + 1)]  # slices look backwards only
     read_cells = {site[0] for ref in notebook.data_refs for site in ref.sites} | {ref.cell for ref in notebook.data_refs}
     tasks: list[Task] = []
@@ -433,14 +447,16 @@ def chart_task(notebook: Notebook, cells: list[int], trees) -> Task:
     plotted = {i: trees[i] for i in cells}
     plotted[index] = plotted_tree(trees[index], call)
     reading = read_slice(cells, plotted, notebook.data_refs)
-    if reading.stat is None:
+    if isinstance(reading.shown, SeriesV) and (call.kind == "hist" or reading.stat is None):
+        stat = pruned(M.Plotted(reading.shown.frame, reading.shown.expr))  # a column, drawn row by row
+    elif reading.stat is None:
         return _dropped(notebook, cells, reading.reason or "unrenderable_statistic", reading.detail)
-    stat = pruned(reading.stat)
+    else:
+        stat = pruned(reading.stat)
     frame = _one_frame(stat)
-    if not isinstance(stat, T.GroupAll) or frame is None:
-        return _dropped(notebook, cells, "unrenderable_chart", f"plots {stat.kind}, not a Series of one value per group")
-    refs = [ref for ref in notebook.data_refs if any(site[0] in set(cells) for site in ref.sites) or ref.cell in set(cells)]
-    file_names, data_files, complete = task_files(refs)
+    if not isinstance(stat, (T.GroupAll, M.Plotted)) or frame is None:
+        return _dropped(notebook, cells, "unrenderable_chart", f"plots {stat.kind}, not a column nor one value per group")
+    file_names, data_files, complete = task_files(slice_refs(notebook, cells, reading.refs))
     task = Task(task="", file_names=file_names, concepts=chart_concepts(), difficulty="medium", constraints="",
                 format="", answer="", label="", solution=[], github_repo=notebook.repo, ipynb_name=notebook.path,
                 data_files=data_files, deps_complete=complete, is_visualization=True, category=VISUALIZATION,
@@ -450,8 +466,8 @@ def chart_task(notebook: Notebook, cells: list[int], trees) -> Task:
         # its label comes from a re-run (verify's), which needs every file of the chart's cells
         task.drop_reason = f"chart_needs_rerun: {notebook.not_interactive}" if notebook.not_interactive else "data_file_not_local"
     else:
-        task.task, task.constraints, task.format = chart_text(stat, frame, call.kind)
-        task.reference_code = chart_program(stat, call.kind)
+        task.task, task.constraints, task.format = chart_text(stat, frame, call.kind, call.bins)
+        task.reference_code = chart_program(stat, call.kind, call.bins)
         task.chart_image = stored_image(notebook.cells[index].outputs)
         task.solution = _solution(notebook, cells, "a chart", "(the answers read off the chart)")
     task.assign_id()

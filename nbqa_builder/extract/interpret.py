@@ -36,6 +36,8 @@ from nbqa_builder.extract.pandas_calls import COMPARE, FLIPPED, PandasCalls
 from nbqa_builder.extract.slicer import cell_names
 from nbqa_builder.records import DataRef
 
+# what `df.groupby(by).<name>` means when it is not a column
+GROUPBY_ATTRIBUTES = {"groups", "indices", "ngroups", "ndim", "obj", "keys", "dtypes", "plot", "grouper"}
 MAX_GROUPS = 8  # a grouped result with more entries is a table, not a few answers
 
 
@@ -169,6 +171,9 @@ class SliceReader(PandasCalls):
         if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) \
                 and isinstance(self.env.get(target.value.id), Unknown):
             return  # already unknown: keep the first reason
+        if isinstance(target, ast.Attribute) and isinstance(self.value(target.value), Module) \
+                and ".options.display." in f"{self.value(target.value).name}.":
+            return  # pd.options.display.max_rows = 10: how pandas shows a table, not what it holds
         if (isinstance(target, ast.Attribute) and target.attr == "columns" and isinstance(target.value, ast.Name)
                 and isinstance(self.env.get(target.value.id), FrameV)):
             names = self.const(value_node)
@@ -294,6 +299,8 @@ class SliceReader(PandasCalls):
             return SeriesV(owner.series.frame, S.Apply(DT_FIELDS[name], owner.series.expr))
         if isinstance(owner, (CountsV, SortedGroupsV)) and name == "index":
             return IndexOfV(owner)
+        if isinstance(owner, GroupByV) and owner.of is None and name not in GROUPBY_ATTRIBUTES:
+            return GroupByV(owner.frame, owner.by, S.Col(name))  # df.groupby("a").price
         return self.other_attribute(owner, name)
 
     def subscript(self, node: ast.Subscript) -> Value:

@@ -186,3 +186,28 @@ class DaySpan(Statistic):
 
     def notes(self) -> list[str]:
         return self.inner.notes()
+
+
+@dataclass(frozen=True)
+class Plotted(Statistic):
+    """A column (or an expression over columns) as a chart draws it: one bar or point per row,
+    labelled by the row labels, or the values a histogram counts (extract/charts.py)."""
+
+    frame: Frame
+    of: Expr
+    kind = "plotted"
+
+    def text(self) -> str:
+        return self.of.text()
+
+    def expression(self, var_of: VarOf) -> str:
+        return self.of.code(var_of(self.frame))
+
+    def frames(self) -> list[Frame]:
+        return [self.frame]
+
+    def columns(self) -> set[Any] | None:
+        return self.of.columns()
+
+    def name(self) -> str:
+        return answer_name("values", _plain(self.of))

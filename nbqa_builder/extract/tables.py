@@ -36,6 +36,7 @@ from nbqa_builder.extract.shown_tables import info_counts, shown_table
 
 MAX_TOP_ROWS = 10  # a sorted table cut to more rows is a listing, not a few answers
 MAX_COUNTED_COLUMNS = 8  # info(): at most this many non-null counts are asked
+SORTED_FIRST_ROWS = 3  # a sorted table shown whole: the values of its first rows that are asked
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,10 @@ def _info(frame: S.Frame, outputs: list[dict[str, Any]]) -> Plan | str:
 
 def _top_rows(frame: S.Frame, result: dict[str, Any] | None) -> Plan | str:
     ops = frame.ops
+    if ops and isinstance(ops[-1], S.SortRows) and result is not None and _TABLE_SIZE_LINE not in _text(result):
+        # sorted and shown whole: its first rows hold the largest (smallest) values of the first key,
+        # whatever the later keys do with ties
+        return _first_rows(S.Frame(frame.source, ops[:-1]), ops[-1], result, SORTED_FIRST_ROWS)
     if len(ops) < 2 or not isinstance(ops[-1], S.HeadRows) or not isinstance(ops[-2], S.SortRows):
         return _size(frame, result)  # rows of a table, not sorted and cut: only its size is asked
     head, order = ops[-1], ops[-2]
@@ -148,13 +153,19 @@ def _top_rows(frame: S.Frame, result: dict[str, Any] | None) -> Plan | str:
         return "table_output"
     if result is None:
         return "table_not_displayed"
+    return _first_rows(S.Frame(frame.source, ops[:-2]), order, result, head.n, whole=True)
+
+
+def _first_rows(before: S.Frame, order: S.SortRows, result: dict[str, Any], k: int, whole: bool = False) -> Plan | str:
+    """The first `k` values of the first sort key, as the shown table has them (`whole`: the table
+    is those k rows)."""
     table = shown_table(result)
     name = order.by[0]
-    if table is None or str(name) not in table.columns or len(table.index) != head.n:
+    if table is None or str(name) not in table.columns or (len(table.index) != k if whole else len(table.index) < k):
         return "table_not_readable"
-    stat = TT.TopValues(S.Frame(frame.source, ops[:-2]), S.Col(name), head.n, largest=not order.ascending[0])
+    stat = TT.TopValues(before, S.Col(name), k, largest=not order.ascending[0])
     picks = []
-    for position, (row, cell) in enumerate(zip(table.index, table.column(str(name)))):
+    for position, (row, cell) in enumerate(list(zip(table.index, table.column(str(name))))[:k]):
         if read_scalar(cell) is None:
             return "not_a_value"  # a missing value among the first rows
         picks.append(Pick(T.answer_name(stat.name(), position + 1), f"value[{position}]",
@@ -162,14 +173,25 @@ def _top_rows(frame: S.Frame, result: dict[str, Any] | None) -> Plan | str:
     return Plan(stat, tuple(picks))
 
 
+ROW_CHOOSERS = (S.FilterRows, S.DropNA, S.DropDuplicates, S.Merge, S.Concat)
+
+
 def _size(frame: S.Frame, result: dict[str, Any] | None) -> Plan | str:
-    """The rows and columns of a table pandas cut, as it writes them under the table."""
+    """The rows and columns of a table pandas cut, as it writes them under the table; of a table
+    shown whole, the rows it kept when its last step chose rows (a filter, a merge)."""
     places = shown_values([{"output_type": "execute_result", "data": result}]) if result is not None else {}
     rows, columns = f"{RESULT}.shape[0]", f"{RESULT}.shape[1]"
     if rows not in places or any(isinstance(op, S.HeadRows) for op in frame.ops):
-        return "table_output"  # shown whole: its values are rows of data, not answers
+        return "table_output"
+    if _TABLE_SIZE_LINE not in _text(result or {}):  # shown whole
+        if not (frame.ops and isinstance(frame.ops[-1], ROW_CHOOSERS)):
+            return "table_output"  # its values are rows of data, not answers
+        return Plan(T.RowCount(frame), (Pick("row_count", "value", rows, places[rows]),))
     return Plan(TT.Shape(frame), (Pick("row_count", "value[0]", rows, places[rows]),
                                   Pick("column_count", "value[1]", columns, places[columns])))
+
+
+_TABLE_SIZE_LINE = " columns]"  # `[500 rows x 6 columns]`, under a table pandas cut
 
 
 def _group_row(shown: GroupTableV, result: dict[str, Any] | None) -> Plan | str:

@@ -160,25 +160,34 @@ class ExecuteStep(_SandboxStep):
         stripped = notebook.checks.get("needs_rerun_outputs")
         if reason is not None:
             count(notebook, self.label, "rerun_failed", 1)
-            if stripped:  # no stored outputs, and the re-run shows none either: no task to take
-                return f"{stripped}, and its re-run failed ({reason})"
             if "sft" not in self.context.get("tiers", ("interactive", "sft")):
                 return reason
+            if stripped and not self.adopt_rerun_outputs(notebook):
+                # no stored outputs, and the cells that re-ran before the failure show none either
+                return f"{stripped}, and its re-run failed ({reason})"
             notebook.route_to_sft(reason)
         elif stripped and notebook.checks.get("executable"):
             self.adopt_rerun_outputs(notebook)
         return None
 
-    def adopt_rerun_outputs(self, notebook: Notebook) -> None:
-        """A notebook stored without outputs that re-ran to its end: its cells take the outputs of
-        that re-run (real outputs of its own code on its own files), which tasks are then taken from."""
-        runs = notebook.checks["execution"]["cells"]
+    def adopt_rerun_outputs(self, notebook: Notebook) -> bool:
+        """A notebook stored without outputs: the cells its re-run ran, to its end or up to the cell
+        that failed, take the outputs of that re-run (real outputs of its own code on its own
+        files), which tasks are then taken from. Whether any of them shows something."""
+        runs = notebook.checks.get("execution", {}).get("cells") or []
         code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+        adopted = 0
         for cell, run in zip(code, runs):
+            if run["status"] != "ok":
+                break
             cell.outputs = run["outputs"]
+            adopted += bool(run["outputs"])
+        if not adopted:
+            return False
         notebook.checks["outputs_match"] = None  # nothing stored to match
         notebook.checks["outputs_from_rerun"] = True
         count(notebook, self.label, "outputs_from_rerun", 1)
+        return True
 
     def rerun(self, notebook: Notebook) -> str | None:
         """Run the notebook; `rerun_failed: cell N Error message` when it did not run to its end."""
@@ -267,7 +276,7 @@ class VerifyStep(_SandboxStep):
             task.drop_reason = problem
             return
         sources = {ref.sha256: ref.source(notebook.repo_dir) for ref in notebook.data_refs
-                   if ref.status == FOUND and ref.resolved and ref.sha256}
+                   if ref.on_disk}
         files_present = all(f.sha256 in sources and sources[f.sha256].is_file() for f in task.data_files)
         task.not_interactive = task.not_interactive or notebook.not_interactive
         if task.not_interactive and not (files_present and task.deps_complete):
@@ -346,7 +355,7 @@ class VerifyStep(_SandboxStep):
         if not task.executable or not has_image(runs[0].cells[-1].outputs):
             task.drop_reason = "chart_not_shown_again"
             return
-        if not (probed.executable and plotted_agrees(plotted_values(probed.cells[-1].outputs), answers)):
+        if not (probed.executable and plotted_agrees(plotted_values(probed.cells[-1].outputs), answers, kind)):
             task.drop_reason = "chart_data_mismatch"  # the chart draws other data than the text asks for
             return
         task.answers = [Answer(name, value) for name, value in answers]

@@ -156,6 +156,43 @@ def test_a_line_chart_of_a_column_gives_its_points_and_the_highest(factory, veri
     assert task.verified and task.reference_agrees
 
 
+@pytest.mark.parametrize("plot", ["sales.plot(kind='scatter', x='units', y='amount', s=20)",
+                                  "sales.plot.scatter(x='units', y='amount', c='gray')",
+                                  "plt.scatter(sales['units'], sales.amount, s=sales['units'])\nplt.xlabel('units')"])
+def test_a_scatter_plot_gives_its_points_and_the_highest(factory, verify, tmp_path, plot):
+    notebook = extracted(factory, tmp_path, [LOAD + "\nsales['units'] = sales['amount'] * 3 % 17", plot])
+    [task] = charts(notebook)
+    assert task.drop_reason is None, task.drop_reason
+    assert "draw a scatter plot of `amount` (vertical) against `units` (horizontal)" in task.task
+    assert "`units`" in task.task.split("draw")[0], task.task  # the derived column is stated
+    verify([notebook])
+    frame = pd.read_csv(pd.io.common.StringIO(SALES))
+    frame["units"] = frame.amount * 3 % 17
+    # the highest amount (22.5) is reached by several rows: no single highest point
+    assert (frame.amount == frame.amount.max()).sum() > 1 and task.drop_reason == "chart_top_tied"
+
+
+def test_verify_keeps_a_scatter_plot_whose_highest_point_is_single_and_drops_one_drawn_otherwise(factory, verify,
+                                                                                                 tmp_path):
+    cells = [LOAD + "\nfirst = sales.head(20)\nfirst['units'] = first['amount'] % 7", "first.plot.scatter(x='units', y='amount')"]
+    notebook = extracted(factory, tmp_path, cells)
+    [task] = charts(notebook)
+    verify([notebook])
+    first = pd.read_csv(pd.io.common.StringIO(SALES)).head(20)
+    top = first.amount.idxmax()
+    assert task.drop_reason is None, task.drop_reason
+    assert task.label == f"@point_count[20] @highest_point_x[{round(float(first.amount[top] % 7), 2)}] " \
+                         f"@highest_point_y[{first.amount.max()}]"
+    assert task.verified and task.reference_agrees
+    # a text that asked for other columns than the chart draws
+    notebook = extracted(factory, tmp_path / "other", cells)
+    [task] = charts(notebook)
+    assert "'x': df['units']" in task.reference_code
+    task.reference_code = task.reference_code.replace("'x': df['units']", "'x': df['amount'] * 2")
+    verify([notebook])
+    assert task.drop_reason == "chart_data_mismatch"
+
+
 @pytest.mark.parametrize("plot, reason", [
     ("sales.plot(x='region', y='amount', kind='bar')", "unrenderable_chart"),  # the keywords choose the data
     ("sales['amount'].hist(bins=[0, 5, 30])", "unrenderable_chart"),  # bin edges given: not stated here

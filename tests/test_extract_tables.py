@@ -153,7 +153,7 @@ NO_TASK = [
     ("df.head()", "table_output"),
     # the first groups in label order: the group at the top may not be shown, so nothing is asked
     ('df.groupby("customer")[["units", "amount"]].mean().head(3)', "table_output"),
-    ('df.plot.scatter(x="units", y="amount");', "unrenderable_chart"),  # a scatter plot: no chart kind we check
+    ('df.plot.bar(x="units", y="amount");', "unrenderable_chart"),  # keywords that choose the bars: not stated
     ('print("hello")', "no_data_file"),
     ('df["customer"].value_counts().sort_index()', "long_series_output"),
 ]

@@ -36,7 +36,10 @@ CHART_KINDS = {
     "barh": ("horizontal bar chart", "bar", "longest"),
     "line": ("line chart", "point", "highest"),
     "hist": ("histogram", "bin", "tallest"),
+    "scatter": ("scatter plot", "point", "highest"),
 }
+# keywords of a scatter plot that change how its points look (size, colour), never where they are
+SCATTER_LOOKS = frozenset({"s", "c", "cmap", "colorbar", "sharex", "edgecolors", "linewidths"})
 HIST_BINS = 10  # pandas' default for Series.hist() and Series.plot.hist()
 # keywords of a plot call that change how the chart looks, never which data it draws
 LOOK_KEYWORDS = frozenset({"figsize", "title", "color", "rot", "legend", "grid", "xlabel", "ylabel", "fontsize",
@@ -55,6 +58,10 @@ class ChartCall:
     kind: str  # a key of CHART_KINDS
     statement: int  # the plot call's statement in the cell
     bins: int = HIST_BINS  # a histogram's number of equal-width bins
+    # a scatter plot: its horizontal values (`plt.scatter(xs, ys)`), or the columns it draws of
+    # the frame in `series` (`df.plot.scatter(x="a", y="b")`)
+    x: ast.expr | None = None
+    columns: tuple[str, str] | None = None
 
 
 def chart_call(tree: ast.Module | None) -> ChartCall | None:
@@ -71,6 +78,8 @@ def chart_call(tree: ast.Module | None) -> ChartCall | None:
     if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Attribute):
         return None
     keywords = {k.arg: k.value for k in call.keywords}
+    if call.func.attr == "scatter" or _kind(call, keywords) == "scatter":
+        return _scatter_call(call, keywords, position)
     if None in keywords or set(keywords) - LOOK_KEYWORDS - {"kind", "bins"}:
         return None  # `**options`, or a keyword that chooses the data (`x=`, `y=`, `stacked=`, `logy=`...)
     func = call.func
@@ -94,6 +103,38 @@ def chart_call(tree: ast.Module | None) -> ChartCall | None:
     return ChartCall(series, kind, position, bins.value) if kind in CHART_KINDS else None
 
 
+def _kind(call: ast.Call, keywords: dict) -> str | None:
+    """The kind a `df.plot(kind=...)` or `df.plot.<kind>()` call names."""
+    func = call.func
+    if func.attr == "plot":
+        node = keywords.get("kind", call.args[0] if call.args else None)
+        return node.value if isinstance(node, ast.Constant) else None
+    if isinstance(func.value, ast.Attribute) and func.value.attr == "plot":
+        return func.attr
+    return None
+
+
+def _scatter_call(call: ast.Call, keywords: dict, position: int) -> ChartCall | None:
+    """`df.plot(kind="scatter", x="a", y="b")`, `df.plot.scatter(x="a", y="b")`, or
+    `plt.scatter(xs, ys)` (`ax.scatter` too), with keywords that only dress the points."""
+    looks = LOOK_KEYWORDS | SCATTER_LOOKS
+    if None in keywords:
+        return None
+    func = call.func
+    if func.attr == "scatter" and not (isinstance(func.value, ast.Attribute) and func.value.attr == "plot"):
+        if len(call.args) != 2 or set(keywords) - looks:
+            return None
+        return ChartCall(call.args[1], "scatter", position, x=call.args[0])
+    if set(keywords) - looks - {"kind", "x", "y"}:
+        return None
+    x, y = keywords.get("x"), keywords.get("y")
+    positional = call.args[1:] if func.attr == "plot" and "kind" not in keywords else call.args
+    if positional or not all(isinstance(k, ast.Constant) and isinstance(k.value, str) for k in (x, y)):
+        return None
+    frame = func.value if func.attr == "plot" else func.value.value
+    return ChartCall(frame, "scatter", position, columns=(x.value, y.value))
+
+
 def _decoration(statement: ast.stmt) -> bool:
     """`plt.title(...)`, `plt.show()`, and `fig = ax.get_figure()`: statements that only dress the
     chart."""
@@ -103,12 +144,12 @@ def _decoration(statement: ast.stmt) -> bool:
     return isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr in DECORATIONS
 
 
-def plotted_tree(tree: ast.Module, call: ChartCall) -> ast.Module:
-    """The cell with its plot call replaced by the plotted Series as its result (what the spec
-    reader reads), its nodes where they were (data reads are found by their place)."""
-    shown = ast.Expr(call.series)
-    ast.copy_location(shown, tree.body[call.statement])
-    return ast.Module(body=tree.body[:call.statement] + [shown], type_ignores=[])
+def plotted_tree(tree: ast.Module, plotted: ast.expr, statement: int) -> ast.Module:
+    """The cell with its plot call (its `statement`) replaced by what it plots as its result (what
+    the spec reader reads), its nodes where they were (data reads are found by their place)."""
+    shown = ast.Expr(plotted)
+    ast.copy_location(shown, tree.body[statement])
+    return ast.Module(body=tree.body[:statement] + [shown], type_ignores=[])
 
 
 def chart_kind_name(kind: str) -> str:
@@ -125,6 +166,8 @@ def plot_kind(question_kind: str | None) -> str | None:
 def answer_names(kind: str) -> tuple[str, str, str]:
     if kind == "hist":
         return "value_count", "tallest_bin_count", "tallest_bin_start"
+    if kind == "scatter":
+        return "point_count", "highest_point_x", "highest_point_y"
     _, unit, top = CHART_KINDS[kind]
     return f"{unit}_count", f"{top}_{unit}", f"{top}_value"
 
@@ -149,6 +192,13 @@ def chart_text(stat: T.Statistic, frame: S.Frame, kind: str, bins: int = HIST_BI
         rule = (f"@{count}[value] @{top_name}[value] @{top_value}[value] where {count} and {top_name} are integers "
                 f"and {top_value} is the bin's left edge rounded to 2 decimal places.")
         return task, " ".join(dict.fromkeys(notes)), rule
+    if kind == "scatter":
+        task = (f"{lead} a scatter plot of {stat.y.text()} (vertical) against {stat.x.text()} (horizontal), one point "
+                f"per row where both are present. How many points does it draw, and what are the horizontal and "
+                f"vertical values of its highest point?")
+        rule = (f"@{count}[value] @{top_name}[value] @{top_value}[value] where {count} is an integer and the "
+                f"others are rounded to 2 decimal places.")
+        return task, " ".join(dict.fromkeys(notes)), rule
     drawn = (f"{stat.text()}, one {unit} per value" if isinstance(stat, T.GroupAll)
              else f"{stat.text()}, one {unit} per row, labelled by the row labels")
     task = (f"{lead} a {words} of {drawn}. How many {unit}s does the chart have, "
@@ -171,6 +221,14 @@ def chart_program(stat: T.Statistic, kind: str, bins: int = HIST_BINS) -> str:
             "top = int(counts.argmax())",
             f"print(f'@{count}[{{len(values)}}] @{top_name}[{{int(counts[top])}}] "
             f"@{top_value}[{{round(float(edges[top]), 2)}}]')",
+        ]) + "\n"
+    if kind == "scatter":
+        return body + "\n".join([
+            "points = value.dropna()",
+            "assert (points['y'] == points['y'].max()).sum() == 1, 'several entries share the largest value'",
+            "top = points['y'].idxmax()",
+            f"print(f'@{count}[{{len(points)}}] @{top_name}[{{round(float(points.loc[top, \"x\"]), 2)}}] "
+            f"@{top_value}[{{round(float(points.loc[top, \"y\"]), 2)}}]')",
         ]) + "\n"
     return body + "\n".join([
         "assert value.notna().all(), 'a missing value is drawn as no bar'",
@@ -210,7 +268,10 @@ def probe_source(cell_source: str, kind: str) -> str | None:
     lines = cell_source.splitlines()
     end = tree.body[call.statement].end_lineno or len(lines)
     measure = {"bar": "patch.get_height()", "barh": "patch.get_width()"}.get(kind)  # None: a line
-    if kind == "hist":  # each bar's left edge, then its height
+    if kind == "scatter":  # each point's horizontal, then vertical value
+        collect = ("    _probe_values += [float(v) for _probe_points in _probe_axes.collections "
+                   "for xy in _probe_points.get_offsets() for v in xy]")
+    elif kind == "hist":  # each bar's left edge, then its height
         collect = ("    _probe_values += [float(v) for patch in _probe_axes.patches "
                    "for v in (patch.get_x(), patch.get_height())]")
     elif measure:
@@ -250,10 +311,15 @@ def chart_answers(printed: str, kind: str) -> list[tuple[str, str]] | None:
 def plotted_agrees(values: list[float] | None, answers: list[tuple[str, str]], kind: str = "bar") -> bool:
     """Whether the chart drew as many bars (points) as the answer counts, the largest at its value;
     a histogram: bars that count that many values, the tallest that high, starting there."""
-    if not values or any(math.isnan(v) for v in values):
+    if not values or (kind != "scatter" and any(math.isnan(v) for v in values)):
         return False
     count, middle, top = (value for _, value in answers)
     try:
+        if kind == "scatter":  # (points a missing value hides are not drawn)
+            points = [(x, y) for x, y in zip(values[0::2], values[1::2]) if math.isfinite(x) and math.isfinite(y)]
+            highest = max(points, key=lambda point: point[1])
+            return (len(points) == int(count) and abs(round(highest[0], 2) - float(middle)) <= 1e-6
+                    and abs(round(highest[1], 2) - float(top)) <= 1e-6)
         if kind == "hist":
             starts, heights = values[0::2], values[1::2]
             tallest = heights.index(max(heights))

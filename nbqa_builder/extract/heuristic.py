@@ -11,6 +11,7 @@ Nothing is invented, and a candidate the spec cannot state is dropped with its r
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import logging
 import re
@@ -26,7 +27,7 @@ from nbqa_builder.extract.charts import (
 )
 from nbqa_builder.extract.concepts import CORRELATION, DISTRIBUTION, FEATURES, PREPROCESSING, SUMMARY, VISUALIZATION
 from nbqa_builder.extract.degenerate import degenerate_reason
-from nbqa_builder.extract.descriptions import UNRENDERABLE_STATISTIC, SeriesV, snippet
+from nbqa_builder.extract.descriptions import UNRENDERABLE_STATISTIC, FrameV, SeriesV, snippet
 from nbqa_builder.extract.grounding import (
     RESULT, Scalar, answer_field, ground_answers, has_image, line_value, read_scalar, series_entries, unwrapped,
 )
@@ -420,7 +421,8 @@ def _candidate_task(notebook: Notebook, cells: list[int], shown: str | None, max
     """The task of one candidate cell (the last of `cells`), kept or dropped with its reason."""
     outputs = notebook.cells[cells[-1]].outputs
     value = shown_value(shown) if shown is not None else None
-    if value is None and has_image(outputs):
+    # a chart: its cell shows an image and draws it last (what `plt.xlabel(...)` returns is no value)
+    if has_image(outputs) and (value is None or chart_call(notebook_trees(notebook)[cells[-1]]) is not None):
         return chart_task(notebook, cells, notebook_trees(notebook))
     reading = read_slice(cells, notebook_trees(notebook), notebook.data_refs, notebook.cache.setdefault("defined", {}),
                          absent_files=bool(notebook.not_interactive))
@@ -444,17 +446,20 @@ def chart_task(notebook: Notebook, cells: list[int], trees) -> Task:
     call = chart_call(trees[index])
     if call is None:
         return _dropped(notebook, cells, "unrenderable_chart", "not a plot call of a Series, or a keyword that picks the data")
-    plotted = {i: trees[i] for i in cells}
-    plotted[index] = plotted_tree(trees[index], call)
-    reading = read_slice(cells, plotted, notebook.data_refs)
-    if isinstance(reading.shown, SeriesV) and (call.kind == "hist" or reading.stat is None):
+    reading = _plotted_reading(notebook, cells, trees, call.series, call.statement)
+    if call.kind == "scatter":
+        stat = _scatter_stat(notebook, cells, trees, call, reading)
+        if isinstance(stat, str):
+            return _dropped(notebook, cells, "unrenderable_chart", stat)
+        stat = pruned(stat)
+    elif isinstance(reading.shown, SeriesV) and (call.kind == "hist" or reading.stat is None):
         stat = pruned(M.Plotted(reading.shown.frame, reading.shown.expr))  # a column, drawn row by row
     elif reading.stat is None:
         return _dropped(notebook, cells, reading.reason or "unrenderable_statistic", reading.detail)
     else:
         stat = pruned(reading.stat)
     frame = _one_frame(stat)
-    if not isinstance(stat, (T.GroupAll, M.Plotted)) or frame is None:
+    if not isinstance(stat, (T.GroupAll, M.Plotted, M.PlottedPairs)) or frame is None:
         return _dropped(notebook, cells, "unrenderable_chart", f"plots {stat.kind}, not a column nor one value per group")
     file_names, data_files, complete = task_files(slice_refs(notebook, cells, reading.refs))
     task = Task(task="", file_names=file_names, concepts=chart_concepts(), difficulty="medium", constraints="",
@@ -472,6 +477,26 @@ def chart_task(notebook: Notebook, cells: list[int], trees) -> Task:
         task.solution = _solution(notebook, cells, "a chart", "(the answers read off the chart)")
     task.assign_id()
     return task
+
+
+def _plotted_reading(notebook: Notebook, cells: list[int], trees, shown: ast.expr, statement: int) -> Reading:
+    """The slice read with what the chart draws as the answer cell's result."""
+    plotted = {i: trees[i] for i in cells}
+    plotted[cells[-1]] = plotted_tree(trees[cells[-1]], shown, statement)
+    return read_slice(cells, plotted, notebook.data_refs)
+
+
+def _scatter_stat(notebook: Notebook, cells: list[int], trees, call, reading: Reading) -> M.PlottedPairs | str:
+    """The two columns a scatter plot draws, or why they cannot be stated."""
+    if call.columns is not None:  # df.plot.scatter(x="a", y="b")
+        if not isinstance(reading.shown, FrameV):
+            return "a scatter plot of a table the spec cannot state"
+        return M.PlottedPairs(reading.shown.frame, S.Col(call.columns[0]), S.Col(call.columns[1]))
+    xs = _plotted_reading(notebook, cells, trees, call.x, call.statement).shown  # plt.scatter(xs, ys)
+    ys = reading.shown
+    if not (isinstance(xs, SeriesV) and isinstance(ys, SeriesV) and xs.frame == ys.frame):
+        return "a scatter plot whose values are not two columns of one table"
+    return M.PlottedPairs(ys.frame, xs.expr, ys.expr)
 
 
 def _dropped(notebook: Notebook, cells: list[int], reason: str, detail: str = "") -> Task:

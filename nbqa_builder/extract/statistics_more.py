@@ -211,3 +211,30 @@ class Plotted(Statistic):
 
     def name(self) -> str:
         return answer_name("values", _plain(self.of))
+
+
+@dataclass(frozen=True)
+class PlottedPairs(Statistic):
+    """Two columns of one frame as a scatter plot draws them: one point per row where both are
+    present (extract/charts.py)."""
+
+    frame: Frame
+    x: Expr
+    y: Expr
+    kind = "plotted_pairs"
+
+    def text(self) -> str:
+        return f"{self.y.text()} against {self.x.text()}"
+
+    def expression(self, var_of: VarOf) -> str:
+        var = var_of(self.frame)
+        return f"pd.DataFrame({{'x': {self.x.code(var)}, 'y': {self.y.code(var)}}})"
+
+    def frames(self) -> list[Frame]:
+        return [self.frame]
+
+    def columns(self) -> set[Any] | None:
+        return self.x.columns() | self.y.columns()
+
+    def name(self) -> str:
+        return answer_name("points", _plain(self.y), "by", _plain(self.x))

@@ -112,6 +112,9 @@ TABLES = {
     "sorted_whole": ('df[df["units"] > 30].sort_values(["units", "amount"], ascending=False)', "top_values",
                      lambda d: {f"largest_units_{i}": v for i, v in enumerate(d[d.units > 30].units.nlargest(3), 1)},
                      ["`units` > 30", "the 3 largest values of `units`"]),
+    # a correlation matrix shown whole: its strongest pair, read off the table
+    "corr_matrix": ('df["spend"] = df["units"] * df["unit_price"] + df["year"] % 3\ndf.corr(numeric_only=True)',
+                    "strongest_correlation", lambda d: strongest_pair(d), ["largest in absolute value"]),
     "sorted_rows": ('df.sort_values("amount", ascending=False).head(3)', "top_values",
                     lambda d: {f"largest_amount_{i}": v for i, v in enumerate(d.amount.nlargest(3), 1)},
                     ["the 3 largest values of `amount`"]),
@@ -119,6 +122,14 @@ TABLES = {
                   lambda d: {f"smallest_units_{i}": v for i, v in enumerate(d.units.dropna().nsmallest(4), 1)},
                   ["the 4 smallest values of `units`"]),
 }
+
+def strongest_pair(d: pd.DataFrame) -> dict:
+    d = d.assign(spend=d.units * d.unit_price + d.year % 3)
+    corr = d.corr(numeric_only=True)
+    pairs = {(a, b): corr.loc[a, b] for i, a in enumerate(corr.index) for b in corr.columns[i + 1:]}
+    (a, b), r = max(pairs.items(), key=lambda item: abs(item[1]))
+    return {"column_a": a, "column_b": b, "correlation": r}
+
 
 # the same outputs behind a step the spec states (in the text) or cannot state (no task)
 TRAPS = {
@@ -274,6 +285,21 @@ def test_a_shown_dataframe_names_each_cell_by_row_and_column_and_refuses_what_it
     assert not any(".loc[" in place for place in shown_values([nested]))  # cells spanning rows: no guess
 
 
+def test_a_table_shown_as_wrapped_text_is_read_block_by_block_and_a_cut_one_is_not():
+    from nbqa_builder.extract.shown_tables import text_table
+
+    wide = pd.DataFrame({f"col{i}": [i * 1.5, i * 2.25, -i] for i in range(14)}, index=["p", "q", "r"])
+    with pd.option_context("display.width", 60, "display.max_columns", None, "display.expand_frame_repr", True):
+        text = repr(wide)
+    assert text.count("\\") == 1  # pandas wrapped it into blocks of columns, as old notebooks store it
+    table = text_table(text)
+    assert table.columns == tuple(wide.columns) and table.index == ("p", "q", "r")
+    assert table.cell("q", "col13") == "29.25" and table.cell("r", "col1") == "-1.00"
+    with pd.option_context("display.width", 60, "display.max_columns", None, "display.max_rows", 4):
+        cut = repr(pd.concat([wide] * 3, ignore_index=True))
+    assert text_table(cut) is None  # rows left out: no guess
+
+
 def test_info_prints_the_row_count_and_each_columns_non_null_count():
     import io
 
@@ -284,3 +310,28 @@ def test_info_prints_the_row_count_and_each_columns_non_null_count():
     places = shown_values([{"output_type": "stream", "name": "stdout", "text": buffer.getvalue()}])
     assert {k: v for k, v in places.items() if k.startswith("info")} == {
         "info.entries": "3", "info[customer]": "2", "info[units]": "2"}
+
+
+def test_past_the_task_limit_the_mix_stays_varied(tmp_path):
+    # six means, then a median and a count: with room for four tasks, the first of each kind comes
+    # before the second mean
+    from nbqa_builder.deps.step import DepsStep
+    from nbqa_builder.extract.step import ExtractConfig, ExtractStep
+    from nbqa_builder.notebooks.validate import ValidateStep
+    from nbqa_builder.sources.local import describe_repository, read_notebook
+
+    (tmp_path / "data").mkdir()
+    orders_data().to_csv(tmp_path / "data" / "orders.csv", index=False)
+    means = [f'df[df["year"] >= {year}]["units"].mean()' for year in range(2012, 2018)]
+    factory = NotebookFactory()
+    try:
+        factory.write(tmp_path, "work/many.ipynb", [READ, *means, 'df["amount"].median()', 'df["city"].nunique()'])
+    finally:
+        factory.close()
+    notebook = read_notebook(describe_repository(tmp_path), "work/many.ipynb", 10**8)
+    for step in (ValidateStep(), DepsStep(), ExtractStep(ExtractConfig(max_tasks_per_notebook=4))):
+        step([notebook])
+    chosen = kept(notebook.tasks)
+    assert [t.question_kind for t in chosen] == ["mean", "mean", "median", "nunique"]
+    assert ">= 2012" in chosen[0].task and ">= 2013" in chosen[1].task  # the earliest of each kind
+    assert [t.drop_reason for t in notebook.tasks].count("over_task_limit") == 4

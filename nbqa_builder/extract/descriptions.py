@@ -122,6 +122,13 @@ class CountsV:
 
 
 @dataclass(eq=False)
+class CorrMatrixV:
+    """`df.corr()`: the Pearson correlation of every two numeric columns, as a square table."""
+
+    frame: S.Frame
+
+
+@dataclass(eq=False)
 class FrameInfoV:
     """`df.info()`: it prints the row count and each column's non-null count."""
 

@@ -167,7 +167,7 @@ def pruned(stat: T.Statistic) -> T.Statistic:
 
 def concepts_for(stat: T.Statistic, frame: S.Frame) -> list[str]:
     kind = stat.kind
-    concepts = [CORRELATION if kind == "correlation" else
+    concepts = [CORRELATION if kind in ("correlation", "strongest_correlation") else
                 DISTRIBUTION if kind in ("quantile", "skew", "kurt", "most_common", "describe", "share_where", "value_counts",
                                              "top_values") else SUMMARY]
     if any(isinstance(op, (S.FilterRows, S.DropNA, S.FillNA, S.DropDuplicates, S.Rename, S.Merge, S.SetColumns))
@@ -379,7 +379,6 @@ def extract_tasks(notebook: Notebook, max_tasks: int, max_value_chars: int,
     names = [cell_names(trees[i]) for i in range(candidates[-1][0] + 1)]  # slices look backwards only
     read_cells = {site[0] for ref in notebook.data_refs for site in ref.sites} | {ref.cell for ref in notebook.data_refs}
     tasks: list[Task] = []
-    kept = 0
     seen: set[str] = set()
     for index, shown in candidates:
         cells = slice_cells(names, index)
@@ -394,13 +393,28 @@ def extract_tasks(notebook: Notebook, max_tasks: int, max_value_chars: int,
         if task.drop_reason is None:
             if task.task in seen:  # the same question again (shown again, or rounded otherwise)
                 task.drop_reason = "duplicate_task"
-            elif kept >= max_tasks:
-                task.drop_reason = "over_task_limit"
             else:
                 seen.add(task.task)
-                kept += 1
         tasks.append(task)
-    return _without_bare_reads(tasks)
+    return _within_limit(_without_bare_reads(tasks), max_tasks)
+
+
+def _within_limit(tasks: list[Task], max_tasks: int) -> list[Task]:
+    """At most `max_tasks` kept, the mix as varied as the notebook allows: the first task of each
+    kind comes before the second of any, and so on; in notebook order within each round."""
+    kept = [task for task in tasks if task.drop_reason is None]
+    if len(kept) <= max_tasks:
+        return tasks
+    seen: dict[str, int] = {}
+    rounds = []
+    for position, task in enumerate(kept):
+        rounds.append((seen.get(task.question_kind, 0), position))
+        seen[task.question_kind] = seen.get(task.question_kind, 0) + 1
+    chosen = {position for _, position in sorted(rounds)[:max_tasks]}
+    for position, task in enumerate(kept):
+        if position not in chosen:
+            task.drop_reason = "over_task_limit"
+    return tasks
 
 
 BARE_READ_KINDS = ("shape", "row_count", "column_count", "non_null_counts")

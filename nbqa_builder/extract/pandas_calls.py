@@ -18,7 +18,7 @@ from nbqa_builder.extract import statistics as T
 from nbqa_builder.extract import statistics_more as M
 from nbqa_builder.extract import table_statistics as TT
 from nbqa_builder.extract.descriptions import (
-    DATA_NOT_LOCAL, UNRENDERABLE_STATISTIC, AccessorV, CondV, Const, CountsV, EmptyFrameV, EntryCondV, FrameInfoV,
+    DATA_NOT_LOCAL, UNRENDERABLE_STATISTIC, AccessorV, CondV, Const, CorrMatrixV, CountsV, EmptyFrameV, EntryCondV, FrameInfoV,
     FrameMissingV, FrameV, GroupByV, GroupSeriesV, GroupTableV, IndexerV, ModeV, PivotV, SeriesV, SortedGroupsV, StatV,
     UniqueV, Unknown, Value, frozen, is_label, label_tuple,
 )
@@ -360,6 +360,9 @@ class PandasCalls(ReshapeCalls):
             return StatV(TT.FrameNunique(frame))
         if name == "info" and not args and not kwargs:
             return FrameInfoV(frame)
+        if name == "corr" and not args and set(plain) <= {"numeric_only", "method"} and consts \
+                and plain.get("method", "pearson") == "pearson" and plain.get("numeric_only", True) is True:
+            return CorrMatrixV(frame)  # every pair of numeric columns (text columns are left out)
         return Unknown()
 
     def query(self, frame: S.Frame, text: str) -> Value:

@@ -98,7 +98,27 @@ def html_table(html: str) -> ShownTable | None:
 
 def text_table(text: str) -> ShownTable | None:
     """A DataFrame's `text/plain` display, in the simple case where no label or value holds a
-    space (cells are then the words of each line); wrapped (`\\`) or cut displays give None."""
+    space (cells are then the words of each line). A display pandas wrapped into blocks of columns
+    (the header of each block but the last ending with `\\`) is read block by block; a cut one
+    gives None."""
+    blocks = [block for block in re.split(r"\n\s*\n", text.strip("\n")) if block.strip()]
+    if len(blocks) == 1:
+        return _text_block(blocks[0])
+    parts = []
+    for position, block in enumerate(blocks):
+        lines = [line.rstrip() for line in block.splitlines()]
+        wrapped = lines[0].endswith("\\")  # pandas ends a block's header with `\\` when more follow
+        if wrapped == (position == len(blocks) - 1):  # only the last block is not continued
+            return None
+        parts.append(_text_block("\n".join(line.removesuffix("\\").rstrip() for line in lines)))
+    if any(part is None for part in parts) or len({(p.index, p.index_name) for p in parts}) != 1:
+        return None
+    columns = tuple(c for part in parts for c in part.columns)
+    rows = [(label, [cell for part in parts for cell in part.rows[i]]) for i, label in enumerate(parts[0].index)]
+    return _table(columns, rows, parts[0].index_name, True)
+
+
+def _text_block(text: str) -> ShownTable | None:
     lines = [line.rstrip() for line in text.strip("\n").splitlines()]
     if len(lines) < 2 or any(line.endswith("\\") or "..." in line for line in lines):
         return None

@@ -44,6 +44,7 @@ def _plain(expr: Expr) -> str:
 class Statistic:
     kind: str = ""
     uses_tie_helper = False
+    helper: str = ""  # a function the reference program defines before it computes the statistic
 
     def text(self) -> str:
         raise NotImplementedError
@@ -656,6 +657,8 @@ def program(stat: Statistic, printers: list[str], entry_names: dict[str, str] | 
     lines = ["import numpy as np", "import pandas as pd", ""]
     if stat.uses_tie_helper:
         lines += [TIE_HELPER]
+    if stat.helper:
+        lines += [stat.helper]
     for frame in stat.frames():
         if frame not in names:
             var = names[frame] = namer.next()

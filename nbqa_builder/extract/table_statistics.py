@@ -20,6 +20,14 @@ from nbqa_builder.extract.statistics import (
 )
 
 COUNTS_NOTE = "Missing values are not counted as a value."
+PAIR_HELPER = '''def strongest_pair(corr):
+    """The two columns whose correlation is the largest in absolute value (each pair once), and it."""
+    pairs = corr.where(np.triu(np.ones(corr.shape, dtype=bool), k=1)).stack()
+    strength = pairs.abs()
+    assert (strength == strength.max()).sum() == 1, "several pairs share the strongest correlation"
+    a, b = strength.idxmax()
+    return a, b, pairs[(a, b)]
+'''
 
 
 @dataclass(frozen=True)
@@ -365,3 +373,34 @@ class EntriesWhere(Statistic):
 
     def notes(self) -> list[str]:
         return self.series.notes()
+
+
+@dataclass(frozen=True)
+class StrongestCorrelation(Statistic):
+    """`df.corr()` shown as a table: the two columns whose Pearson correlation is the largest in
+    absolute value, and that correlation."""
+
+    frame: Frame
+    kind = "strongest_correlation"
+
+    def text(self) -> str:
+        return ("the two numeric columns whose Pearson correlation coefficient is the largest in absolute value "
+                "(each pair once, a column not paired with itself), and that coefficient")
+
+    helper = PAIR_HELPER
+
+    def expression(self, var_of: VarOf) -> str:
+        return f"strongest_pair({var_of(self.frame)}.corr(numeric_only=True))"
+
+    def frames(self) -> list[Frame]:
+        return [self.frame]
+
+    def columns(self) -> set[Any] | None:
+        return None
+
+    def name(self) -> str:
+        return "strongest_correlation"
+
+    def notes(self) -> list[str]:
+        return ["Only numeric columns are correlated; for each pair, rows where either value is missing are left out.",
+                "Name the two columns in the order they have in the file."]

@@ -30,7 +30,7 @@ from typing import Any
 from nbqa_builder.extract import spec as S
 from nbqa_builder.extract import statistics as T
 from nbqa_builder.extract import table_statistics as TT
-from nbqa_builder.extract.descriptions import CountsV, FrameInfoV, FrameV, GroupTableV, IndexerV, SortedGroupsV, StatV
+from nbqa_builder.extract.descriptions import CorrMatrixV, CountsV, FrameInfoV, FrameV, GroupTableV, IndexerV, SortedGroupsV, StatV
 from nbqa_builder.extract.grounding import RESULT, printed, read_scalar, series_entries, shown_values
 from nbqa_builder.extract.shown_tables import info_counts, shown_table
 
@@ -77,6 +77,8 @@ def table_plan(shown: Any, outputs: list[dict[str, Any]]) -> Plan | str | None:
         return _top_rows(shown.frame, result)
     if isinstance(shown, GroupTableV) and shown.method:
         return _group_row(shown, result)
+    if isinstance(shown, CorrMatrixV):
+        return _strongest_pair(shown.frame, result)
     return None
 
 
@@ -192,6 +194,35 @@ def _size(frame: S.Frame, result: dict[str, Any] | None) -> Plan | str:
 
 
 _TABLE_SIZE_LINE = " columns]"  # `[500 rows x 6 columns]`, under a table pandas cut
+
+
+def _strongest_pair(frame: S.Frame, result: dict[str, Any] | None) -> Plan | str:
+    """A correlation matrix shown whole: the pair of columns it correlates most strongly (largest
+    absolute value above the diagonal), read off the table, and that correlation."""
+    if result is None:
+        return "table_not_displayed"
+    table = shown_table(result)
+    if table is None or table.columns != table.index or len(table.index) < 3:
+        return "table_not_readable"
+    pairs = []
+    for i, row in enumerate(table.index):
+        for j in range(i + 1, len(table.columns)):
+            value = read_scalar(table.rows[i][j])
+            if value is None or value.kind not in ("int", "float"):
+                return "not_a_value"
+            pairs.append((abs(float(value.value)), i, j))
+    strongest = max(pairs)
+    if sum(1 for pair in pairs if pair[0] == strongest[0]) > 1:
+        return "tied_top_entry"
+    _, i, j = strongest
+    a, b = table.index[i], table.index[j]
+    if read_scalar(a) is None or read_scalar(a).kind != "str" or read_scalar(b).kind != "str":
+        return "label_not_a_value"
+    return Plan(TT.StrongestCorrelation(frame), (
+        Pick("column_a", "value[0]", f"{RESULT}.index[{i}]", a),
+        Pick("column_b", "value[1]", f"{RESULT}.index[{j}]", b),
+        Pick("correlation", "value[2]", f"{RESULT}.loc[{a}, {b}]", table.rows[i][j]),
+    ))
 
 
 def _group_row(shown: GroupTableV, result: dict[str, Any] | None) -> Plan | str:

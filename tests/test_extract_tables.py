@@ -143,6 +143,8 @@ TRAPS["renamed_counts"] = (['df = df.rename(columns={"city": "town"})'], 'df["to
 TRAPS["filtered_info"] = (['df = df[df["year"] >= 2015]'], "df.info()",
                           lambda d: (d.year >= 2015).sum(), "`year` >= 2015")
 UNSTATED = ('df["amount"] = df["amount"].apply(lambda a: a * 2)', 'df.groupby("customer")["amount"].sum()')
+# ... which stops only the questions that read the column it sets
+ELSEWHERE = ('df["customer"] = df["customer"].apply(lambda c: c.upper())', 'df["amount"].sum()')
 
 # (cells after the read, the drop reason)
 DEGENERATE = {
@@ -192,6 +194,7 @@ def orders(tmp_path_factory):
         for name, (setup, answer, _, _) in TRAPS.items():
             factory.write(repo, f"traps/{name}.ipynb", [READ, *setup, answer])
         factory.write(repo, "traps/unstated.ipynb", [READ, *UNSTATED])
+        factory.write(repo, "traps/elsewhere.ipynb", [READ, *ELSEWHERE])
         for name, (cells, _) in DEGENERATE.items():
             factory.write(repo, f"degenerate/{name}.ipynb", [READ, *cells])
         written = factory.write(repo, "no_task/all.ipynb", [READ, "import matplotlib\nmatplotlib.use('Agg')",
@@ -251,6 +254,13 @@ def test_a_step_the_spec_cannot_state_gives_no_task_and_names_it(orders):
     assert not kept(notebook.tasks)
     reasons = [t.drop_reason for t in notebook.tasks]
     assert reasons == ["unrenderable_preprocessing: df['amount'] = df['amount'].apply(lambda a: a * 2)"], reasons
+
+
+def test_a_column_set_by_code_the_spec_cannot_state_stops_only_the_questions_that_read_it(orders):
+    raw, notebooks = orders
+    (task,) = kept(notebooks["traps/elsewhere.ipynb"].tasks)
+    assert task.task == "Using `orders.csv`, what is the sum of `amount`?"  # `customer` plays no part
+    assert agrees(task, "sum_amount", raw.amount.sum()) and task.verified and task.reference_agrees
 
 
 @pytest.mark.parametrize("name", list(DEGENERATE))

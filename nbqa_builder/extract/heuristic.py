@@ -27,7 +27,7 @@ from nbqa_builder.extract.charts import (
 )
 from nbqa_builder.extract.concepts import CORRELATION, DISTRIBUTION, FEATURES, PREPROCESSING, SUMMARY, VISUALIZATION
 from nbqa_builder.extract.degenerate import degenerate_reason
-from nbqa_builder.extract.descriptions import UNRENDERABLE_STATISTIC, FrameV, SeriesV, snippet
+from nbqa_builder.extract.descriptions import UNRENDERABLE_PREPROCESSING, UNRENDERABLE_STATISTIC, FrameV, SeriesV, snippet
 from nbqa_builder.extract.grounding import (
     RESULT, Scalar, answer_field, ground_answers, has_image, line_value, read_scalar, series_entries, unwrapped,
 )
@@ -225,6 +225,8 @@ def build_task(notebook: Notebook, cells: list[int], reading: Reading, shown: st
     elif (len({PurePosixPath(path).name for path in spec_files}) != len(spec_files)
             or len({PurePosixPath(f.path).name for f in data_files}) != len(data_files)):
         task.drop_reason = "ambiguous_file_names"  # the reference program finds its files by name
+    elif S.opaque_step(stat.frames()):  # a column the question reads was set by code no text states
+        task.drop_reason = f"{UNRENDERABLE_PREPROCESSING}: {S.opaque_step(stat.frames())}"
     else:
         task.drop_reason = _build(task, notebook, cells, stat, frame, shown, max_value_chars, plan)
     task.assign_id()
@@ -473,6 +475,8 @@ def chart_task(notebook: Notebook, cells: list[int], trees) -> Task:
     else:
         stat = pruned(reading.stat)
     frame = _one_frame(stat)
+    if S.opaque_step(stat.frames()):
+        return _dropped(notebook, cells, UNRENDERABLE_PREPROCESSING, S.opaque_step(stat.frames()))
     if not isinstance(stat, (T.GroupAll, M.Plotted, M.PlottedPairs)) or frame is None:
         return _dropped(notebook, cells, "unrenderable_chart", f"plots {stat.kind}, not a column nor one value per group")
     file_names, data_files, complete = task_files(slice_refs(notebook, cells, reading.refs))

@@ -30,7 +30,7 @@ from nbqa_builder.extract import table_statistics as TT
 from nbqa_builder.extract.descriptions import (
     UNRENDERABLE_PREPROCESSING, UNRENDERABLE_STATISTIC, AccessorV, CondV, Const, CountsV, EntryCondV, FrameV, GroupByV,
     GroupTableV,
-    GroupSeriesV, IndexerV, IndexOfV, Module, ModeV, SeriesV, SortedGroupsV, StatV, Unknown, Value, is_label,
+    GroupSeriesV, IndexerV, IndexOfV, Module, ModeV, SeriesV, SortedGroupsV, StatV, Unknown, Value, is_label, snippet,
 )
 from nbqa_builder.extract.pandas_calls import COMPARE, FLIPPED, PandasCalls
 from nbqa_builder.extract.slicer import cell_names
@@ -163,9 +163,10 @@ class SliceReader(PandasCalls):
             key = self.const(key_node) if isinstance(key_node, ast.AST) else Const(key_node)
             if isinstance(owner, FrameV) and isinstance(key, Const) and is_label(key.value):
                 expr = self.column_expr(self.value(value_node), owner.frame)
-                if expr is not None:
-                    self.rebind(name, owner, FrameV(owner.frame.then(_set_column(key.value, expr))))
-                    return
+                op = _set_column(key.value, expr) if expr is not None else S.OpaqueColumn(key.value, snippet(statement))
+                # (a column set by code we cannot state only stops the questions that read it)
+                self.rebind(name, owner, FrameV(owner.frame.then(op)))
+                return
             self.env[name] = Unknown(UNRENDERABLE_PREPROCESSING, statement)
             return
         if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) \

@@ -281,6 +281,45 @@ class SortRows(Op):
 
 
 @dataclass(frozen=True)
+class OpaqueColumn(Op):
+    """A column set by code the spec cannot state (`df["year"] = df["year"].apply(fix_century)`).
+    A question that never reads that column is not changed by it (`Frame.pruned` drops it); a
+    question that does gives no task (`opaque_step`), so it is never rendered."""
+
+    name: Any
+    statement: str  # the code, for the drop reason
+
+    def text(self) -> str:
+        raise ValueError(f"{self.statement}: no sentence states it")
+
+    def code(self, var: str, namer: Namer) -> list[str]:
+        raise ValueError(f"{self.statement}: no program states it")
+
+    def reads(self) -> set[Any] | None:
+        return None
+
+    def writes(self) -> set[Any] | None:
+        return {self.name}
+
+    def changes_rows(self) -> bool:
+        return False  # a column assignment aligns on the row labels: the rows stay
+
+
+def opaque_step(frames: list["Frame"]) -> str | None:
+    """The code of the first step of these frames (or of the tables they merge) that no text can
+    state, or None."""
+    for frame in frames:
+        for op in frame.ops:
+            if isinstance(op, OpaqueColumn):
+                return op.statement
+            inner = op.right if isinstance(op, Merge) else op.other if isinstance(op, Concat) else None
+            found = opaque_step([inner]) if inner is not None else None
+            if found:
+                return found
+    return None
+
+
+@dataclass(frozen=True)
 class HeadRows(Op):
     n: int
     last: bool = False

@@ -102,6 +102,7 @@ CLEAN = [  # (cell, raw-file statistic)
     ('df["region"].nunique()', lambda d: d.region.nunique()),
     ('df["region"].value_counts().idxmax()', lambda d: d.region.value_counts().idxmax()),
     ('df["units"].corr(df["price"])', lambda d: d.units.corr(d.price)),
+    ('df["units"].cov(df["discount"])', lambda d: d.units.cov(d.discount)),
     ('df["price"].quantile(0.9)', lambda d: d.price.quantile(0.9)),
     ("len(df)", lambda d: len(d)),
     ("df.shape[1]", lambda d: d.shape[1]),

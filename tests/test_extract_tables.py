@@ -112,6 +112,9 @@ TABLES = {
     "sorted_whole": ('df[df["units"] > 30].sort_values(["units", "amount"], ascending=False)', "top_values",
                      lambda d: {f"largest_units_{i}": v for i, v in enumerate(d[d.units > 30].units.nlargest(3), 1)},
                      ["`units` > 30", "the 3 largest values of `units`"]),
+    # the rows of a grouped table: one per distinct key
+    "group_count": ('sums = df.groupby("city")[["units"]].sum()\nlen(sums)', "nunique",
+                    lambda d: {"nunique_city": d.city.nunique()}, ["the number of distinct values of `city`"]),
     # a correlation matrix shown whole: its strongest pair, read off the table
     "corr_matrix": ('df["spend"] = df["units"] * df["unit_price"] + df["year"] % 3\ndf.corr(numeric_only=True)',
                     "strongest_correlation", lambda d: strongest_pair(d), ["largest in absolute value"]),

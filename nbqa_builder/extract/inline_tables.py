@@ -138,6 +138,9 @@ def csv_of(frame: pd.DataFrame) -> tuple[bytes, tuple] | None:
         values = frame[column]
         if _textual(values) and not all(isinstance(v, (str, int, float, bool)) or v is None for v in values):
             return None  # lists, dicts, dates: no CSV cell holds them as they are
+    empty = [c for c in frame.columns if _textual(frame[c]) and frame[c].isna().all()]
+    if empty:  # a column named but given no values (`columns=[..., "debt"]`): a CSV file reads it as numbers
+        frame = frame.astype({c: "float64" for c in empty})
     index = not isinstance(frame.index, pd.RangeIndex) or frame.index.start != 0 or frame.index.step != 1
     if index and (frame.index.name in frame.columns or not frame.index.is_unique):
         return None

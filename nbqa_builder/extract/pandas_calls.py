@@ -91,6 +91,9 @@ class PandasCalls(ReshapeCalls):
                 return StatV(T.RowCount(target.frame) if target.kind == "index" else T.ColumnCount(target.frame))
             if isinstance(target, UniqueV):
                 return StatV(T.Agg(target.frame, target.expr, "nunique_all"))
+            if isinstance(target, (GroupSeriesV, GroupTableV, GroupByV)) and is_label(target.by):
+                # one row per group: the distinct values of the key (groupby leaves out a missing key)
+                return StatV(T.Agg(target.frame, S.Col(target.by), "nunique"))
             return Unknown()
         if name == "round" and args and isinstance(args[0], StatV) and not args[0].stat.multi():
             digits = args[1] if len(args) > 1 else Const(None)
@@ -456,6 +459,8 @@ class PandasCalls(ReshapeCalls):
             if plain or method not in ("pearson", "spearman", "kendall") or len(kwargs) > 1:
                 return Unknown()
             return StatV(T.Corr(frame, expr, args[0].expr, method))
+        if name == "cov" and len(args) == 1 and isinstance(args[0], SeriesV) and args[0].frame == frame and not kwargs:
+            return StatV(T.Corr(frame, expr, args[0].expr, "covariance"))
         if name in ("isnull", "isna", "notnull", "notna") and not args and not kwargs:
             return CondV(frame, S.IsNull(expr, negated=name in ("notnull", "notna")))
         if name == "isin" and consts and len(args) == 1 and isinstance(args[0].value, (list, tuple, set)) and not plain:

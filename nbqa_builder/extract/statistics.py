@@ -247,14 +247,18 @@ class Corr(Statistic):
     frame: Frame
     left: Expr
     right: Expr
-    method: str = "pearson"
+    method: str = "pearson"  # or "spearman", "kendall"; "covariance": the sample covariance instead
     kind = "correlation"
 
     def text(self) -> str:
+        if self.method == "covariance":
+            return f"the sample covariance (divided by n - 1) of {self.left.text()} and {self.right.text()}"
         return f"the {self.method.capitalize()} correlation coefficient between {self.left.text()} and {self.right.text()}"
 
     def expression(self, var_of: VarOf) -> str:
         var = var_of(self.frame)
+        if self.method == "covariance":
+            return f"{self.left.code(var)}.cov({self.right.code(var)})"
         return f"{self.left.code(var)}.corr({self.right.code(var)}, method={quote(self.method)})"
 
     def frames(self) -> list[Frame]:
@@ -264,10 +268,11 @@ class Corr(Statistic):
         return self.left.columns() | self.right.columns()
 
     def name(self) -> str:
-        return answer_name("corr", _plain(self.left), _plain(self.right))
+        return answer_name("cov" if self.method == "covariance" else "corr", _plain(self.left), _plain(self.right))
 
     def notes(self) -> list[str]:
-        return ["Rows where either value is missing are left out of the correlation."]
+        return ["Rows where either value is missing are left out of the "
+                f"{'covariance' if self.method == 'covariance' else 'correlation'}."]
 
 
 @dataclass(frozen=True)

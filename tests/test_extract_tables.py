@@ -117,7 +117,9 @@ TABLES = {
                     lambda d: {"nunique_city": d.city.nunique()}, ["the number of distinct values of `city`"]),
     # a correlation matrix shown whole: its strongest pair, read off the table
     "corr_matrix": ('df["spend"] = df["units"] * df["unit_price"] + df["year"] % 3\ndf.corr(numeric_only=True)',
-                    "strongest_correlation", lambda d: strongest_pair(d), ["largest in absolute value"]),
+                    "strongest_correlation", lambda d: strongest_pair(d),
+                    ["Set the column `spend`", "what are the two numeric columns whose Pearson correlation coefficient is "
+                     "the largest in absolute value"]),
     "sorted_rows": ('df.sort_values("amount", ascending=False).head(3)', "top_values",
                     lambda d: {f"largest_amount_{i}": v for i, v in enumerate(d.amount.nlargest(3), 1)},
                     ["the 3 largest values of `amount`"]),

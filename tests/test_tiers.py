@@ -65,8 +65,12 @@ ROUTES = {
     # ... and one whose re-run fails after a cell that shows a value: that cell's output is real
     "stripped_partly": ([load("tally"), mean("tally"), "k = 3\n(tally['units'] * k).sum()"],
                         {"k = 3\n(tally['units'] * k).sum()": "(tally['units'] * k).sum()"}),
+    # ... and one the rules know cannot re-run to its end (a URL further down): re-run all the same
+    # for the outputs of the cells before it
+    "stripped_url": ([load("pantry"), mean("pantry"), "fx = pd.read_csv('data/sales.csv')\nfx['amount'].sum()"],
+                     {"fx = pd.read_csv('data/sales.csv')": "fx = pd.read_csv('https://example.org/fx.csv')"}),
 }
-STRIPPED = {"stripped", "stripped_broken", "stripped_partly"}
+STRIPPED = {"stripped", "stripped_broken", "stripped_partly", "stripped_url"}
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +138,8 @@ def test_each_route_reaches_its_tier_with_its_cause_named(run_output: Path):
     # is sft with the failure named, and the task whose slice re-runs is interactive
     [partly] = rows["stripped_partly"]
     assert partly["label"].startswith("@mean_amount[") and partly["config"] == "interactive" and partly["verified"]
+    [before_url] = rows["stripped_url"]  # the URL's cell never ran: its own task has no output to come from
+    assert before_url["label"].startswith("@mean_amount[") and before_url["config"] == "interactive"
     rejected = [json.loads(line) for line in (run_output / "rejects" / "not_interactive.jsonl").read_text().splitlines()]
     assert any("stripped_partly" in r["repo"] and r["reason"].startswith("rerun_failed: cell 2 NameError") for r in rejected)
     expected = {
@@ -166,7 +172,7 @@ def test_a_task_whose_solution_avoids_what_stops_the_rerun_is_interactive(run_ou
     assert appended["label"] == "@row_count[480]" and appended["not_interactive"].startswith("removed_api: DataFrame.append")
     assert appended["executable"] is False and appended["reference_checked"]
     stats = json.loads((run_output / "stats.json").read_text())
-    assert stats["metrics"]["verify"]["slice_reran"] == 3  # removed, rerun, stripped_partly
+    assert stats["metrics"]["verify"]["slice_reran"] == 4  # removed, rerun, stripped_partly, stripped_url
 
 
 def test_sft_tasks_check_their_reference_where_the_files_are_present(run_output: Path):
@@ -184,21 +190,21 @@ def test_sft_tasks_check_their_reference_where_the_files_are_present(run_output:
 
 def test_stats_and_rejects_say_which_notebooks_cannot_rerun_and_why(run_output: Path):
     stats = json.loads((run_output / "stats.json").read_text())
-    assert stats["notebooks"] == {**stats["notebooks"], "input": 9, "kept": 8, "dropped": 1}
+    assert stats["notebooks"] == {**stats["notebooks"], "input": 10, "kept": 9, "dropped": 1}
     [dropped] = [json.loads(line) for line in (run_output / "rejects" / "notebooks.jsonl").read_text().splitlines()]
     assert (dropped["repo"], dropped["reason"]) == ("tiers/stripped_broken", "no_outputs")
     assert dropped["detail"].endswith("and its re-run failed (rerun_failed: cell 1 NameError name 'k' is not defined)")
     tiers = stats["notebooks"]["tiers"]
-    assert tiers["reran_to_end"] == 2 and tiers["sft_only"] == 6
-    assert tiers["sft_only_by_cause"] == {"network_read": 1, "missing_file": 1, "removed_api": 1,
+    assert tiers["reran_to_end"] == 2 and tiers["sft_only"] == 7
+    assert tiers["sft_only_by_cause"] == {"network_read": 2, "missing_file": 1, "removed_api": 1,
                                           "missing_module": 1, "rerun_failed": 2}
     hundred = stats["tasks"]["per_100_input_notebooks"]
-    assert hundred["tasks"] == round(100 * stats["tasks"]["written"] / 9, 1)
+    assert hundred["tasks"] == round(100 * stats["tasks"]["written"] / 10, 1)
     assert hundred["sft"] + hundred["interactive"] == pytest.approx(hundred["tasks"], abs=0.2)
     routed = [json.loads(line) for line in (run_output / "rejects" / "not_interactive.jsonl").read_text().splitlines()]
     assert {r["repo"].split("/")[1]: r["reason"].split(":")[0] for r in routed} == {
         "url": "network_read", "missing": "missing_file", "removed": "removed_api", "module": "missing_module",
-        "rerun": "rerun_failed", "stripped_partly": "rerun_failed"}
+        "rerun": "rerun_failed", "stripped_partly": "rerun_failed", "stripped_url": "network_read"}
 
 
 def test_a_recipe_for_the_interactive_tier_alone_keeps_only_what_reruns(run_output: Path, tmp_path: Path):
@@ -216,5 +222,6 @@ def test_a_recipe_for_the_interactive_tier_alone_keeps_only_what_reruns(run_outp
                for line in (tmp_path / "out" / "rejects" / "notebooks.jsonl").read_text().splitlines()}
     assert {repo: r["reason"] for repo, r in rejects.items()} == {
         "url": "network_read", "missing": "missing_file", "removed": "removed_api", "module": "missing_module",
-        "rerun": "rerun_failed", "stripped_broken": "no_outputs", "stripped_partly": "rerun_failed"}
+        "rerun": "rerun_failed", "stripped_broken": "no_outputs", "stripped_partly": "no_outputs",
+        "stripped_url": "network_read"}
     assert rejects["rerun"]["detail"] == "cell 1 NameError name 'rate' is not defined"

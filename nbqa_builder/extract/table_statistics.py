@@ -382,6 +382,7 @@ class StrongestCorrelation(Statistic):
 
     frame: Frame
     kind = "strongest_correlation"
+    plural = True  # "what are the two numeric columns ..."
 
     def text(self) -> str:
         return ("the two numeric columns whose Pearson correlation coefficient is the largest in absolute value "

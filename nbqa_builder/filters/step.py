@@ -113,8 +113,6 @@ class FilterStep(Step):
             drop = drop or verdict
             if not self.config.all_verdicts:
                 break
-        needs_outputs = notebook.checks.get("needs_rerun_outputs")
-        if drop is None and needs_outputs and notebook.not_interactive:
-            # no stored outputs, and no re-run to give it some: nothing to take a task from
-            return f"{needs_outputs}, and it cannot re-run offline ({notebook.not_interactive})"
+        # a notebook without stored outputs that cannot re-run to its end still goes to `execute`:
+        # the cells its re-run runs before what stops it give it outputs (sandbox/step.py)
         return drop

@@ -150,6 +150,15 @@ class ExecuteStep(_SandboxStep):
     requires: ClassVar[tuple[str, ...]] = ("validate", "deps", "redact")  # it places the (redacted) data files
 
     def process(self, notebook: Notebook) -> str | None:
+        stripped = notebook.checks.get("needs_rerun_outputs")
+        if notebook.not_interactive and stripped:
+            # what stops a re-run offline is known, but the notebook has no outputs to take tasks
+            # from: the cells its re-run runs before that point give them (it stays sft, as it is)
+            self.rerun(notebook, counted=False)
+            count(notebook, self.label, "rerun_for_outputs_sft", 1)
+            if not self.adopt_rerun_outputs(notebook):
+                return f"{stripped}, and it cannot re-run offline ({notebook.not_interactive})"
+            return None
         if notebook.not_interactive:  # the rules found what stops a re-run offline: sft, as it is
             notebook.checks["execution"] = {"sandbox": self.config.sandbox, "status": "not_run",
                                              "message": notebook.not_interactive}
@@ -157,14 +166,15 @@ class ExecuteStep(_SandboxStep):
             count(notebook, self.label, "not_run_sft", 1)
             return None
         reason = self.rerun(notebook)
-        stripped = notebook.checks.get("needs_rerun_outputs")
         if reason is not None:
             count(notebook, self.label, "rerun_failed", 1)
-            if "sft" not in self.context.get("tiers", ("interactive", "sft")):
-                return reason
-            if stripped and not self.adopt_rerun_outputs(notebook):
-                # no stored outputs, and the cells that re-ran before the failure show none either
+            sft = "sft" in self.context.get("tiers", ("interactive", "sft"))
+            if stripped and not (sft and self.adopt_rerun_outputs(notebook)):
+                # no stored outputs, and none from the cells that re-ran before the failure (or no
+                # sft tier to keep them for)
                 return f"{stripped}, and its re-run failed ({reason})"
+            if not sft:
+                return reason
             notebook.route_to_sft(reason)
         elif stripped and notebook.checks.get("executable"):
             self.adopt_rerun_outputs(notebook)
@@ -189,8 +199,9 @@ class ExecuteStep(_SandboxStep):
         count(notebook, self.label, "outputs_from_rerun", 1)
         return True
 
-    def rerun(self, notebook: Notebook) -> str | None:
-        """Run the notebook; `rerun_failed: cell N Error message` when it did not run to its end."""
+    def rerun(self, notebook: Notebook, counted: bool = True) -> str | None:
+        """Run the notebook; `rerun_failed: cell N Error message` when it did not run to its end.
+        `counted`: it counts among the re-runs of notebooks the rules found nothing against."""
         code_cells = [(index, cell) for index, cell in enumerate(notebook.cells) if cell.cell_type == "code"]
         cwd = posixpath.dirname(notebook.path)
         try:
@@ -210,8 +221,9 @@ class ExecuteStep(_SandboxStep):
         }
         notebook.checks["executable"] = first.executable
         # of the notebooks the rules kept, those that re-run offline to their end (stats, run summary)
-        count(notebook, self.label, "ran_to_end", int(first.executable))
-        count(notebook, self.label, "run", 1)
+        if counted:
+            count(notebook, self.label, "ran_to_end", int(first.executable))
+            count(notebook, self.label, "run", 1)
         notebook.checks["outputs_match"] = first.executable and all(
             outputs_match(cell.outputs, run.outputs) for (_, cell), run in zip(code_cells, first.cells)
         )

@@ -125,3 +125,51 @@ def test_without_a_folder_to_write_into_no_table_is_typed_out(factory, tmp_path)
     for step in (ValidateStep(), DepsStep(), ExtractStep()):
         step([notebook])
     assert not notebook.data_refs and notebook.drop_reason.startswith("no_tasks")
+
+
+def typed_tables(tmp_path: Path, cells: list[str]) -> list:
+    """The tables `inline_tables` writes for these code cells (no kernel needed: nothing runs)."""
+    from types import SimpleNamespace
+
+    from nbqa_builder.extract.inline_tables import inline_tables
+    from nbqa_builder.notebooks.code import parse_cell
+    from nbqa_builder.records import Cell
+
+    notebook = SimpleNamespace(cells=[Cell("code", source) for source in cells], data_refs=[])
+    return inline_tables(notebook, [parse_cell(source) for source in cells], tmp_path / "inline")
+
+
+@pytest.mark.parametrize("cells", [
+    # changed in place after it was typed: what the literal says is not the table any more
+    [RAW + "\nraw_data.update({'preTestScore': [0] * 6})", "t = pd.DataFrame(raw_data)"],
+    # bound again to something computed
+    [RAW + "\nraw_data = dict(raw_data)", "t = pd.DataFrame(raw_data)"],
+    # defined only after the table is built
+    ["import pandas as pd\nt = pd.DataFrame(later)", "later = {'a': [1, 2], 'b': [3, 4]}"],
+    # not pandas: a function of the notebook's that happens to be named DataFrame
+    ["def DataFrame(x):\n    return x\nt = DataFrame({'a': [1, 2]})"],
+    # an option that changes the values, or a dtype no CSV file gives back
+    ["import pandas as pd\nt = pd.DataFrame({'a': [1, 2]}, copy=False)"],
+    ["import pandas as pd\nt = pd.DataFrame({'a': ['x', 'y']}, dtype='category')"],
+])
+def test_only_a_table_its_literals_state_is_typed_out(tmp_path, cells):
+    assert typed_tables(tmp_path, cells) == []
+
+
+def test_a_literal_too_large_to_read_gives_no_file(tmp_path, monkeypatch):
+    import nbqa_builder.extract.inline_tables as inline
+
+    cells = ["import pandas as pd\nt = pd.DataFrame({'a': list_of_numbers})".replace(
+        "list_of_numbers", repr(list(range(200))))]
+    assert len(typed_tables(tmp_path / "small", cells)) == 1
+    monkeypatch.setattr(inline, "MAX_NODES", 100)
+    assert typed_tables(tmp_path / "large", cells) == []
+
+
+def test_two_cells_that_type_the_same_table_share_one_file_and_name(tmp_path):
+    cells = ["import pandas as pd\nleft = pd.DataFrame({'a': [1, 2], 'b': ['x', 'y']})",
+             "right = pd.DataFrame({'a': [1, 2], 'b': ['x', 'y']})\nother = pd.DataFrame({'a': [3, 4]})"]
+    left, right, other = typed_tables(tmp_path, cells)
+    assert left.as_written == right.as_written == "left.csv" and left.sha256 == right.sha256
+    assert other.as_written == "other.csv" and Path(other.generated).read_text() == "a\n3\n4\n"
+    assert [ref.sites[0][0] for ref in (left, right, other)] == [0, 1, 1]

@@ -28,6 +28,7 @@ import ast
 import hashlib
 import io
 import math
+import os
 import re
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -42,6 +43,7 @@ MAX_CSV_BYTES = 1_000_000
 MIN_ROWS = 2  # a one-row table has nothing to analyse
 NAN_NAMES = {"nan", "NaN", "NAN"}
 SERIES_COLUMN = "value"  # the column of a Series typed in without a name
+SIMPLE_DTYPES = {"float64", "float", "int64", "int", "str", "object", "bool", "float32", "int32"}
 
 
 class NotLiteral(Exception):
@@ -94,9 +96,9 @@ class Literals:
         kind = self.pandas_class(function)
         if kind is None or len(node.args) > 1 or any(k.arg is None for k in node.keywords):
             raise NotLiteral("call")
-        allowed = {"DataFrame": {"data", "columns", "index"}, "Series": {"data", "index", "name"}}[kind]
+        allowed = {"DataFrame": {"data", "columns", "index", "dtype"}, "Series": {"data", "index", "name", "dtype"}}[kind]
         kwargs = {k.arg: self.value(k.value) for k in node.keywords}
-        if set(kwargs) - allowed:
+        if set(kwargs) - allowed or kwargs.get("dtype", "float64") not in SIMPLE_DTYPES:
             raise NotLiteral(f"{kind} option")
         if node.args:
             if "data" in kwargs:
@@ -245,14 +247,14 @@ def _table_ref(call: ast.Call, variable: str, index: int, literals: Literals, ta
     data, options = made
     digest = hashlib.sha256(data).hexdigest()
     path = folder / digest
-    if not path.exists():
+    if not path.exists():  # by content: the workers that write the same table write the same bytes
         folder.mkdir(parents=True, exist_ok=True)
-        temp = path.with_name(f".{digest}.tmp")
+        temp = path.with_name(f".{digest}.{os.getpid()}.tmp")
         temp.write_bytes(data)
         temp.replace(path)
     name = by_content.get(data) or _file_name(variable, taken)
     by_content[data] = name
-    return DataRef(as_written=name, cell=index, call="pd.DataFrame", status=FOUND, sha256=digest, size=len(data),
+    return DataRef(as_written=name, cell=index, call="pd.Series" if column else "pd.DataFrame", status=FOUND, sha256=digest, size=len(data),
                    rows=data.count(b"\n"), sites=[(index, call.lineno, call.col_offset)], kind=INLINE,
                    generated=str(path), read_options=options, series_column=column)
 

@@ -115,6 +115,15 @@ TABLES = {
     # the rows of a grouped table: one per distinct key
     "group_count": ('sums = df.groupby("city")[["units"]].sum()\nlen(sums)', "nunique",
                     lambda d: {"nunique_city": d.city.nunique()}, ["the number of distinct values of `city`"]),
+    # outliers: a count beyond the IQR fences, or of z-scores past a threshold, the rule in the text
+    "iqr_outliers": ('q1 = df["units"].quantile(0.25)\nq3 = df["units"].quantile(0.75)\niqr = q3 - q1\n'
+                     'far = df[(df["units"] < q1 - 1.5 * iqr) | (df["units"] > q3 + 1.5 * iqr)]\nlen(far)',
+                     "count_where", lambda d: {"row_count": iqr_outliers(d.units, 1.5)},
+                     ["the 0.25 quantile of `units`", "1.5 multiplied by"]),
+    "zscore_outliers": ('import numpy as np\nfrom scipy import stats\n(np.abs(stats.zscore(df["unit_price"])) > 1.5).sum()',
+                        "count_where",
+                        lambda d: {"count_unit_price": int((abs((d.unit_price - d.unit_price.mean()) / d.unit_price.std(ddof=0)) > 1.5).sum())},
+                        ["the standard deviation of `unit_price` (population, denominator n)", "> 1.5"]),
     # a correlation matrix shown whole: its strongest pair, read off the table
     "corr_matrix": ('df["spend"] = df["units"] * df["unit_price"] + df["year"] % 3\ndf.corr(numeric_only=True)',
                     "strongest_correlation", lambda d: strongest_pair(d),
@@ -127,6 +136,11 @@ TABLES = {
                   lambda d: {f"smallest_units_{i}": v for i, v in enumerate(d.units.dropna().nsmallest(4), 1)},
                   ["the 4 smallest values of `units`"]),
 }
+
+def iqr_outliers(values: pd.Series, k: float) -> int:
+    q1, q3 = values.quantile(0.25), values.quantile(0.75)
+    return int(((values < q1 - k * (q3 - q1)) | (values > q3 + k * (q3 - q1))).sum())
+
 
 def strongest_pair(d: pd.DataFrame) -> dict:
     d = d.assign(spend=d.units * d.unit_price + d.year % 3)
@@ -259,6 +273,15 @@ def test_a_step_the_spec_cannot_state_gives_no_task_and_names_it(orders):
     assert not kept(notebook.tasks)
     reasons = [t.drop_reason for t in notebook.tasks]
     assert reasons == ["unrenderable_preprocessing: df['amount'] = df['amount'].apply(lambda a: a * 2)"], reasons
+
+
+@pytest.mark.parametrize("name", ["iqr_outliers", "zscore_outliers"])
+def test_a_count_by_a_rule_of_outliers_is_an_outlier_task(orders, name):
+    _, notebooks = orders
+    (task,) = kept(notebooks[f"tables/{name}.ipynb"].tasks)
+    assert task.category == "Outlier Detection" and task.concepts[0] == "Outlier Detection"
+    (other,) = kept(notebooks["tables/shape.ipynb"].tasks)  # a filter on a constant is no rule of outliers
+    assert other.category != "Outlier Detection"
 
 
 def test_a_column_set_by_code_the_spec_cannot_state_stops_only_the_questions_that_read_it(orders):

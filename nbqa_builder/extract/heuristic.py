@@ -25,7 +25,9 @@ from nbqa_builder.extract import table_statistics as TT
 from nbqa_builder.extract.charts import (
     chart_call, chart_concepts, chart_kind_name, chart_program, chart_text, plotted_tree, stored_image,
 )
-from nbqa_builder.extract.concepts import CORRELATION, DISTRIBUTION, FEATURES, PREPROCESSING, SUMMARY, VISUALIZATION
+from nbqa_builder.extract.concepts import (
+    CORRELATION, DISTRIBUTION, FEATURES, OUTLIERS, PREPROCESSING, SUMMARY, VISUALIZATION,
+)
 from nbqa_builder.extract.degenerate import degenerate_reason
 from nbqa_builder.extract.descriptions import UNRENDERABLE_PREPROCESSING, UNRENDERABLE_STATISTIC, FrameV, SeriesV, snippet
 from nbqa_builder.extract.grounding import (
@@ -165,8 +167,40 @@ def pruned(stat: T.Statistic) -> T.Statistic:
     return dataclasses.replace(stat, frame=frame.pruned(stat.columns())) if frame is not None else stat
 
 
+def _nodes(node):
+    """Every spec node under `node` (dataclass fields, tuples), `node` included."""
+    yield node
+    if dataclasses.is_dataclass(node) and not isinstance(node, type):
+        for field in dataclasses.fields(node):
+            yield from _nodes(getattr(node, field.name))
+    elif isinstance(node, tuple):
+        for item in node:
+            yield from _nodes(item)
+
+
+def outlier_rule(stat: T.Statistic, frame: S.Frame) -> bool:
+    """Whether the statistic counts the rows a rule of outliers picks: a condition against the
+    IQR fences (built from the 0.25 and 0.75 quantiles) or on a z-score (a deviation from the mean
+    divided by the standard deviation)."""
+    if stat.kind not in ("count_where", "row_count", "share_where"):
+        return False
+    conds = [n for n in _nodes((stat, frame.ops)) if isinstance(n, (S.Compare, S.Between))]
+    derived = {op.name: op.value for op in frame.ops if isinstance(op, S.SetColumn)}  # `df["z"] = ...`
+    for cond in conds:
+        tested = [cond] + [derived[c] for c in cond.columns() if c in derived]
+        for node in _nodes(tuple(tested)):
+            if isinstance(node, T.Agg) and node.method == "quantile" and node.q in (0.25, 0.75):
+                return True
+            if isinstance(node, S.Arith) and node.op == "/" and isinstance(node.right, S.StatRef) \
+                    and isinstance(node.right.stat, T.Agg) and node.right.stat.method == "std":
+                return True
+    return False
+
+
 def concepts_for(stat: T.Statistic, frame: S.Frame) -> list[str]:
     kind = stat.kind
+    if outlier_rule(stat, frame):
+        return [OUTLIERS, PREPROCESSING] + ([FEATURES] if any(isinstance(op, S.SetColumn) for op in frame.ops) else [])
     concepts = [CORRELATION if kind in ("correlation", "strongest_correlation") else
                 DISTRIBUTION if kind in ("quantile", "skew", "kurt", "most_common", "describe", "share_where", "value_counts",
                                              "top_values") else SUMMARY]

@@ -158,6 +158,13 @@ class PandasCalls(ReshapeCalls):
             return Unknown()
         if module in ("pandas", "pd") and function in BINNERS and args and isinstance(args[0], SeriesV):
             return self.binned(args[0], function, args[1:], kwargs)
+        if function == "zscore" and module.endswith("stats") and len(args) == 1 and isinstance(args[0], SeriesV) \
+                and not kwargs:
+            # scipy.stats.zscore(s): (s - its mean) / its standard deviation with denominator n
+            series = args[0]
+            mean = S.StatRef(T.Agg(series.frame, series.expr, "mean"))
+            std = S.StatRef(T.Agg(series.frame, series.expr, "std", ddof=0))
+            return SeriesV(series.frame, S.Arith("/", S.Arith("-", series.expr, mean), std))
         if module in ("numpy", "np") and len(args) == 1 and isinstance(args[0], SeriesV):
             series = args[0]
             if function in NUMPY_FUNCTIONS and not kwargs:

@@ -26,7 +26,7 @@ from nbqa_builder.extract.charts import (
     chart_call, chart_concepts, chart_kind_name, chart_program, chart_text, plotted_tree, stored_image,
 )
 from nbqa_builder.extract.concepts import (
-    CORRELATION, DISTRIBUTION, FEATURES, OUTLIERS, PREPROCESSING, SUMMARY, VISUALIZATION,
+    CORRELATION, DISTRIBUTION, FEATURES, MACHINE_LEARNING, OUTLIERS, PREPROCESSING, SUMMARY, VISUALIZATION,
 )
 from nbqa_builder.extract.degenerate import degenerate_reason
 from nbqa_builder.extract.descriptions import UNRENDERABLE_PREPROCESSING, UNRENDERABLE_STATISTIC, FrameV, SeriesV, snippet
@@ -35,6 +35,7 @@ from nbqa_builder.extract.grounding import (
 )
 from nbqa_builder.extract.inline_tables import inline_tables
 from nbqa_builder.extract.interpret import MAX_GROUPS, Reading, read_slice
+from nbqa_builder.extract.models import ModelMetric
 from nbqa_builder.extract.tables import Plan, table_plan
 from nbqa_builder.extract.slicer import cell_names, slice_cells
 from nbqa_builder.notebooks.code import notebook_trees
@@ -163,6 +164,9 @@ def pruned(stat: T.Statistic) -> T.Statistic:
     if isinstance(stat, T.Combine):
         sides = [pruned(s) if isinstance(s, T.Statistic) else s for s in (stat.left, stat.right)]
         return dataclasses.replace(stat, left=sides[0], right=sides[1])
+    if isinstance(stat, ModelMetric):
+        split = stat.split
+        return dataclasses.replace(stat, split=dataclasses.replace(split, frame=split.frame.pruned(stat.columns())))
     frame = getattr(stat, "frame", None)
     return dataclasses.replace(stat, frame=frame.pruned(stat.columns())) if frame is not None else stat
 
@@ -199,6 +203,8 @@ def outlier_rule(stat: T.Statistic, frame: S.Frame) -> bool:
 
 def concepts_for(stat: T.Statistic, frame: S.Frame) -> list[str]:
     kind = stat.kind
+    if kind == "model_metric":
+        return [MACHINE_LEARNING] + ([FEATURES] if any(isinstance(op, S.SetColumn) for op in frame.ops) else [])
     if outlier_rule(stat, frame):
         return [OUTLIERS, PREPROCESSING] + ([FEATURES] if any(isinstance(op, S.SetColumn) for op in frame.ops) else [])
     concepts = [CORRELATION if kind in ("correlation", "strongest_correlation") else

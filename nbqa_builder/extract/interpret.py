@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 from nbqa_builder.deps.analyze import is_url
 from nbqa_builder.extract import spec as S
 from nbqa_builder.extract import statistics as T
+from nbqa_builder.extract import models
 from nbqa_builder.extract import table_statistics as TT
 from nbqa_builder.extract.descriptions import (
     UNRENDERABLE_PREPROCESSING, UNRENDERABLE_STATISTIC, AccessorV, CondV, Const, CountsV, EntryCondV, FrameV, GroupByV,
@@ -147,6 +148,8 @@ class SliceReader(PandasCalls):
                 self.env[alias.asname or alias.name] = Module(f"{module}.{alias.name}")
 
     def assign(self, target: ast.expr, value_node: ast.expr, statement: ast.stmt) -> None:
+        if isinstance(target, ast.Tuple) and self.split_assign(target, value_node):
+            return
         if isinstance(target, ast.Name):
             value = self.value(value_node)
             if isinstance(value, Unknown):
@@ -191,6 +194,25 @@ class SliceReader(PandasCalls):
                 return
         self.taint(statement)
 
+    def split_assign(self, target: ast.Tuple, value_node: ast.expr) -> bool:
+        """`X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=..., random_state=...)`
+        (extract/models.py); False for any other unpacking."""
+        names = [n.id for n in target.elts if isinstance(n, ast.Name)]
+        if len(names) != 4 or len(target.elts) != 4 or not isinstance(value_node, ast.Call):
+            return False
+        callee = self.value(value_node.func)
+        if not (isinstance(callee, Module) and callee.name.endswith("train_test_split")):
+            return False
+        args, kwargs, unknown = self.arguments(value_node)
+        split = models.split_of(*args, kwargs) if unknown is None and len(args) == 2 else None
+        if split is None:
+            for name in names:
+                self.env[name] = Unknown(UNRENDERABLE_PREPROCESSING, value_node)
+            return True
+        for name, (role, part) in zip(names, [("X", "train"), ("X", "test"), ("y", "train"), ("y", "test")]):
+            self.env[name] = models.SplitPartV(split, role, part)
+        return True
+
     def rebind(self, name: str, old: Value, new: Value) -> None:
         """A frame changed in place: other names bound to the same object now hold something else."""
         for other, value in list(self.env.items()):
@@ -206,6 +228,9 @@ class SliceReader(PandasCalls):
         method = node.func.attr
         inplace = any(k.arg == "inplace" and isinstance(k.value, ast.Constant) and k.value.value is True for k in node.keywords)
         receiver = node.func.value
+        if method == "fit" and isinstance(receiver, ast.Name) and isinstance(self.env.get(receiver.id), models.ModelV):
+            self.env[receiver.id] = self.value(node)  # model.fit(X_train, y_train): the model is fitted
+            return
         if not inplace and method not in MUTATORS:
             return
         base = receiver

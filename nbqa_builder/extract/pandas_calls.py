@@ -16,9 +16,10 @@ import dataclasses
 from nbqa_builder.extract import spec as S
 from nbqa_builder.extract import statistics as T
 from nbqa_builder.extract import statistics_more as M
+from nbqa_builder.extract import models
 from nbqa_builder.extract import table_statistics as TT
 from nbqa_builder.extract.descriptions import (
-    DATA_NOT_LOCAL, UNRENDERABLE_STATISTIC, AccessorV, CondV, Const, CorrMatrixV, CountsV, EmptyFrameV, EntryCondV, FrameInfoV,
+    DATA_NOT_LOCAL, UNRENDERABLE_PREPROCESSING, UNRENDERABLE_STATISTIC, AccessorV, CondV, Const, CorrMatrixV, CountsV, EmptyFrameV, EntryCondV, FrameInfoV,
     FrameMissingV, FrameV, GroupByV, GroupSeriesV, GroupTableV, IndexerV, ModeV, PivotV, SeriesV, SortedGroupsV, StatV,
     UniqueV, Unknown, Value, frozen, is_label, label_tuple,
 )
@@ -158,6 +159,11 @@ class PandasCalls(ReshapeCalls):
             return Unknown()
         if module in ("pandas", "pd") and function in BINNERS and args and isinstance(args[0], SeriesV):
             return self.binned(args[0], function, args[1:], kwargs)
+        if module.startswith("sklearn"):
+            if function in models.MODEL_CLASSES and not args:
+                return models.model_of(function, kwargs) or Unknown(UNRENDERABLE_PREPROCESSING, node)
+            metric = models.metric_of(function, args) if not kwargs else None
+            return StatV(metric) if metric is not None else Unknown(UNRENDERABLE_PREPROCESSING, node)
         if function == "zscore" and module.endswith("stats") and len(args) == 1 and isinstance(args[0], SeriesV) \
                 and not kwargs:
             # scipy.stats.zscore(s): (s - its mean) / its standard deviation with denominator n
@@ -222,6 +228,14 @@ class PandasCalls(ReshapeCalls):
         return FrameV(left.then(S.Merge(right, how, keys.get("on"), keys.get("left_on"), keys.get("right_on"))))
 
     def method(self, owner: Value, name: str, node: ast.Call) -> Value:
+        if isinstance(owner, (models.ModelV, models.FittedV)):
+            args, kwargs, unknown = self.arguments(node)
+            if unknown is not None:
+                return unknown
+            made = models.model_method(owner, name, args, kwargs)
+            if isinstance(made, models.ModelMetric):
+                return StatV(made)
+            return made if made is not None else Unknown(UNRENDERABLE_PREPROCESSING, node)
         if isinstance(owner, FrameV):
             return self.frame_method(owner.frame, name, node)
         if isinstance(owner, SeriesV):

@@ -15,27 +15,11 @@ from nbqa_builder.deps.step import DepsStep
 from nbqa_builder.extract.step import ExtractStep
 from nbqa_builder.notebooks.validate import ValidateStep
 from nbqa_builder.records import Notebook
-from nbqa_builder.sandbox.step import SandboxStepConfig, VerifyStep
 from nbqa_builder.sources.local import describe_repository, read_notebook
-from tests.notebook_factory import NotebookFactory
 
 SALES = "region,amount\n" + "".join(f"{region},{(i * 7) % 23 + 0.5}\n"
                                     for i, region in zip(range(150), ["north", "south", "east", "west", "north"] * 30))
 LOAD = "import pandas as pd\nimport matplotlib.pyplot as plt\nsales = pd.read_csv('data/sales.csv')"
-
-
-@pytest.fixture(scope="module")
-def factory():
-    factory = NotebookFactory()
-    yield factory
-    factory.close()
-
-
-@pytest.fixture(scope="module")
-def verify():
-    step = VerifyStep(SandboxStepConfig(sandbox="process", runs=2, timeout_s=60))
-    yield step
-    step.close()
 
 
 def extracted(factory, tmp_path: Path, cells: list[str]) -> Notebook:

@@ -23,7 +23,6 @@ from nbqa_builder.notebooks.validate import ValidateStep
 from nbqa_builder.records import FOUND, MISSING, URL, Notebook
 from nbqa_builder.sandbox.step import ExecuteStep, SandboxStepConfig, VerifyStep
 from nbqa_builder.sources.local import describe_repository, find_repositories, read_notebook
-from tests.notebook_factory import NotebookFactory
 
 ROOT = Path(__file__).resolve().parents[1]
 needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None,
@@ -31,13 +30,6 @@ needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None,
 SALES = "region,amount\n" + "".join(f"{region},{(i * 7) % 23 + 0.5}\n"
                                     for i, region in zip(range(150), ["north", "south", "east"] * 50))
 RAW = "https://raw.githubusercontent.com/acme/sales/main/"
-
-
-@pytest.fixture(scope="module")
-def factory():
-    factory = NotebookFactory()
-    yield factory
-    factory.close()
 
 
 @pytest.fixture(scope="module")

@@ -13,28 +13,12 @@ from nbqa_builder.extract.inline_tables import csv_of
 from nbqa_builder.extract.step import ExtractStep
 from nbqa_builder.notebooks.validate import ValidateStep
 from nbqa_builder.records import INLINE, Notebook
-from nbqa_builder.sandbox.step import SandboxStepConfig, VerifyStep
 from nbqa_builder.sources.local import describe_repository, read_notebook
-from tests.notebook_factory import NotebookFactory
 
 RAW = ("import pandas as pd\n"
        "raw_data = {'regiment': ['Nighthawks', 'Nighthawks', 'Dragoons', 'Dragoons', 'Scouts', 'Scouts'],\n"
        "            'company': ['1st', '2nd', '1st', '2nd', '1st', '2nd'],\n"
        "            'preTestScore': [4, 24, 31, 2, 3, 70]}")
-
-
-@pytest.fixture(scope="module")
-def factory():
-    factory = NotebookFactory()
-    yield factory
-    factory.close()
-
-
-@pytest.fixture(scope="module")
-def verify():
-    step = VerifyStep(SandboxStepConfig(sandbox="process", runs=2, timeout_s=60))
-    yield step
-    step.close()
 
 
 def extracted(factory, tmp_path: Path, cells: list[str], saved_as: dict[str, str] | None = None) -> Notebook:

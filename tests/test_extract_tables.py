@@ -112,6 +112,11 @@ TABLES = {
     "sorted_whole": ('df[df["units"] > 30].sort_values(["units", "amount"], ascending=False)', "top_values",
                      lambda d: {f"largest_units_{i}": v for i, v in enumerate(d[d.units > 30].units.nlargest(3), 1)},
                      ["`units` > 30", "the 3 largest values of `units`"]),
+    # describe() of a text column: its count, distinct values, most frequent value and its count
+    "text_describe": ('df["city"].describe()', "text_describe",
+                      lambda d: {"count_city": d.city.count(), "unique_city": d.city.nunique(),
+                                 "top_city": d.city.value_counts().index[0], "freq_city": d.city.value_counts().iloc[0]},
+                      ["its most frequent value and how many rows have that value"]),
     # the rows of a grouped table: one per distinct key
     "group_count": ('sums = df.groupby("city")[["units"]].sum()\nlen(sums)', "nunique",
                     lambda d: {"nunique_city": d.city.nunique()}, ["the number of distinct values of `city`"]),

@@ -208,8 +208,8 @@ def concepts_for(stat: T.Statistic, frame: S.Frame) -> list[str]:
     if outlier_rule(stat, frame):
         return [OUTLIERS, PREPROCESSING] + ([FEATURES] if any(isinstance(op, S.SetColumn) for op in frame.ops) else [])
     concepts = [CORRELATION if kind in ("correlation", "strongest_correlation") else
-                DISTRIBUTION if kind in ("quantile", "skew", "kurt", "most_common", "describe", "share_where", "value_counts",
-                                             "top_values") else SUMMARY]
+                DISTRIBUTION if kind in ("quantile", "skew", "kurt", "most_common", "describe", "text_describe", "share_where",
+                                         "value_counts", "top_values") else SUMMARY]
     if any(isinstance(op, (S.FilterRows, S.DropNA, S.FillNA, S.DropDuplicates, S.Rename, S.Merge, S.SetColumns))
            for op in frame.ops):
         concepts.append(PREPROCESSING)

@@ -405,3 +405,40 @@ class StrongestCorrelation(Statistic):
     def notes(self) -> list[str]:
         return ["Only numeric columns are correlated; for each pair, rows where either value is missing are left out.",
                 "Name the two columns in the order they have in the file."]
+
+
+TEXT_SUMMARY_HELPER = '''def text_summary(values):
+    """What describe() shows of a text column: values, distinct values, the most frequent one, its count."""
+    counts = values.value_counts()
+    assert (counts == counts.max()).sum() == 1, "several values share the largest count"
+    return int(values.count()), int(values.nunique()), counts.index[0], int(counts.iloc[0])
+'''
+
+
+@dataclass(frozen=True)
+class TextSummary(Statistic):
+    """`s.describe()` of a text column: count, unique, top and freq."""
+
+    frame: Frame
+    of: Col
+    kind = "text_describe"
+    helper = TEXT_SUMMARY_HELPER
+
+    def text(self) -> str:
+        return (f"the number of non-missing values of {self.of.text()}, its number of distinct values, its most "
+                f"frequent value and how many rows have that value")
+
+    def expression(self, var_of: VarOf) -> str:
+        return f"text_summary({self.of.code(var_of(self.frame))})"
+
+    def frames(self) -> list[Frame]:
+        return [self.frame]
+
+    def columns(self) -> set[Any] | None:
+        return self.of.columns()
+
+    def name(self) -> str:
+        return answer_name("summary", self.of.name)
+
+    def notes(self) -> list[str]:
+        return [COUNTS_NOTE]

@@ -61,6 +61,8 @@ def table_plan(shown: Any, outputs: list[dict[str, Any]]) -> Plan | str | None:
         if shown.stat.method != "count":
             return "per_column_series_too_long"  # the largest mean among unlike columns means nothing
         return _extreme(TT.EntryExtreme(shown.stat, largest=False), result)  # the column missing most
+    if isinstance(shown, StatV) and isinstance(shown.stat, T.Describe) and isinstance(shown.stat.of, S.Col):
+        return _text_summary(shown.stat, result)
     if isinstance(shown, StatV) and shown.stat.multi() and not isinstance(shown.stat, T.Describe):
         return _extreme(TT.EntryExtreme(shown.stat), result)
     if isinstance(shown, SortedGroupsV):
@@ -109,6 +111,22 @@ def _extreme(stat: TT.EntryExtreme, result: dict[str, Any] | None) -> Plan | str
         Pick(label_name, f"single_top(value, largest={stat.largest})", label_place, label),
         Pick(value_name, f"value.{'max' if stat.largest else 'min'}()", f"{RESULT}[{label}]", entries[label]),
     ))
+
+
+TEXT_DESCRIBE = ("count", "unique", "top", "freq")
+
+
+def _text_summary(describe: T.Describe, result: dict[str, Any] | None) -> Plan | str:
+    """`describe()` of a text column shows its count, distinct values, top value and its count."""
+    if result is None:
+        return "series_not_displayed"
+    entries = series_entries(_text(result))
+    if entries is None or tuple(entries) != TEXT_DESCRIBE:
+        return "long_series_output"
+    stat = TT.TextSummary(describe.frame, describe.of)
+    names = [T.answer_name(key, describe.of.name) for key in TEXT_DESCRIBE]
+    return Plan(stat, tuple(Pick(name, f"value[{i}]", f"{RESULT}[{key}]", entries[key])
+                            for i, (name, key) in enumerate(zip(names, TEXT_DESCRIBE))))
 
 
 def _single_top(shown: list[str], largest: bool) -> int | str:

@@ -184,6 +184,8 @@ DEGENERATE = {
     "mean_of_many_columns": ([*[f'df["units{k}"] = df["units"] * {k}' for k in range(2, 7)],
                               "df.mean(numeric_only=True)"], "per_column_series_too_long"),
     "bare_read": (["df.shape", 'df["units"].mean()'], "bare_read_beside_richer_task"),
+    # four rows, four customers: describe() names one of them as the top value, and any would do
+    "tied_text_top": (['df.head(4)["customer"].describe()'], "tied_top_entry"),
 }
 # cells that show something but give no task: (code, reason prefix)
 NO_TASK = [

@@ -328,7 +328,7 @@ class VerifyStep(_SandboxStep):
             task.deterministic = task.deterministic and _same_results(references, [0])
             task.reference_checked = bool(task.reference_agrees)
             if not task.reference_agrees:
-                task.drop_reason = "question_label_mismatch" if references[0].executable else "reference_error"
+                task.drop_reason = _reference_failure(references[0])
         task.verified = bool(task.executable and shown_again and task.reference_agrees is not False)
         if not task.verified and _touches_a_secret(notebook, task):
             task.drop_reason = "needs_secret"  # redaction took what the task needs to give its label
@@ -422,7 +422,16 @@ class VerifyStep(_SandboxStep):
                                     for run in references)
         task.reference_checked = task.reference_agrees
         if not task.reference_agrees:
-            task.drop_reason = "question_label_mismatch" if references[0].executable else "reference_error"
+            task.drop_reason = _reference_failure(references[0])
+
+
+def _reference_failure(run: NotebookRun) -> str:
+    """Why a reference program did not print the label: another label, a tie its own check found
+    (the notebook's value was one of several right answers), or an error."""
+    if run.executable:
+        return "question_label_mismatch"
+    failed = next((error_text(o) for o in run.cells[0].outputs if o.get("output_type") == "error"), "")
+    return "tied_top_entry" if "share the largest" in failed else "reference_error"
 
 
 def _touches_a_secret(notebook: Notebook, task: Task) -> bool:

@@ -157,3 +157,24 @@ def test_two_cells_that_type_the_same_table_share_one_file_and_name(tmp_path):
     assert left.as_written == right.as_written == "left.csv" and left.sha256 == right.sha256
     assert other.as_written == "other.csv" and Path(other.generated).read_text() == "a\n3\n4\n"
     assert [ref.sites[0][0] for ref in (left, right, other)] == [0, 1, 1]
+
+
+def test_cells_picked_by_their_labels_give_their_values(factory, verify, tmp_path):
+    # the value of a cell of a shown table, named by its row and column labels: the analyst picked them
+    cells = ["import pandas as pd\nraw = {'origin': ['Maine', 'Alaska', 'Texas'], 'deaths': [43, 523, 25], "
+             "'size': [1592, 987, 1099]}",
+             "army = pd.DataFrame(raw)\narmy = army.set_index('origin')",
+             "army.loc[['Maine', 'Alaska'], ['deaths', 'size']]", "army.loc['Texas', 'deaths']",
+             "army.loc[['Maine', 'Alaska', 'Texas']]"]
+    notebook = extracted(factory, tmp_path, cells)
+    picked, single = kept(notebook)[:2]
+    assert "Keep only the rows whose label (index value) is 'Maine' or 'Alaska', in that order" in picked.task
+    assert "Keep only the columns `deaths` and `size`" in picked.task
+    assert single.task.endswith("what is the value of `deaths` in the row whose label (index value) is 'Texas'?")
+    verify([notebook])
+    assert picked.label == "@deaths_maine[43] @size_maine[1592] @deaths_alaska[523] @size_alaska[987]"
+    assert single.label == "@deaths_texas[25]"
+    assert picked.verified and single.verified and picked.reference_agrees and single.reference_agrees
+    # rows picked with every column: the table itself, never asked
+    assert len(kept(notebook)) == 2
+    assert [t.drop_reason for t in notebook.tasks if t.cells[-1] == 4] == ["table_output: army.loc[['Maine', 'Alaska', 'Texas']]"]

@@ -389,8 +389,17 @@ class SliceReader(PandasCalls):
         rows, columns = parts[0], parts[1] if len(parts) == 2 else None
         if len(parts) > 2:
             return Unknown()
+        labels = self.const(rows) if not isinstance(rows, ast.Slice) else None
+        if isinstance(labels, Const) and is_label(labels.value) and columns is not None:
+            key = self.const(columns)  # df.loc["Maine", "deaths"]: one cell, by its row and column labels
+            if isinstance(key, Const) and is_label(key.value):
+                return StatV(TT.CellValue(frame, labels.value, S.Col(key.value)))
+            return Unknown()
         if isinstance(rows, ast.Slice) and rows.lower is rows.upper is rows.step is None:
             selected = frame
+        elif isinstance(labels, Const) and isinstance(labels.value, list) and labels.value \
+                and all(map(is_label, labels.value)):
+            selected = frame.then(S.SelectRows(tuple(labels.value)))  # df.loc[["Maine", "Alaska"], ...]
         else:
             cond = self.value(rows)
             if not (isinstance(cond, CondV) and cond.frame == frame):

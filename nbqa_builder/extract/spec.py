@@ -221,6 +221,19 @@ class SelectColumns(Op):
 
 
 @dataclass(frozen=True)
+class SelectRows(Op):
+    """`df.loc[["Maine", "Alaska"]]`: the rows with these labels (index values), in this order."""
+
+    labels: tuple
+
+    def text(self) -> str:
+        return f"Keep only the rows whose label (index value) is {' or '.join(map(quote, self.labels))}, in that order"
+
+    def code(self, var: str, namer: Namer) -> list[str]:
+        return [f"{var} = {var}.loc[{quote(list(self.labels))}]"]
+
+
+@dataclass(frozen=True)
 class SelectColumnRange(Op):
     """`df.loc[:, 'a':'b']`: the columns from `first` to `last`, both included, in the table's order."""
 

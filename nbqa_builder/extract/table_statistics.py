@@ -442,3 +442,53 @@ class TextSummary(Statistic):
 
     def notes(self) -> list[str]:
         return [COUNTS_NOTE]
+
+
+@dataclass(frozen=True)
+class CellValue(Statistic):
+    """`df.loc["Maine", "deaths"]`: one cell, named by its row label and its column."""
+
+    frame: Frame
+    row: Any
+    of: Col
+    kind = "cell_value"
+
+    def text(self) -> str:
+        return f"the value of {self.of.text()} in the row whose label (index value) is {quote(self.row)}"
+
+    def expression(self, var_of: VarOf) -> str:
+        return f"{var_of(self.frame)}.loc[{quote(self.row)}, {quote(self.of.name)}]"
+
+    def frames(self) -> list[Frame]:
+        return [self.frame]
+
+    def columns(self) -> set[Any] | None:
+        return self.of.columns()
+
+    def name(self) -> str:
+        return answer_name(self.of.name, self.row)
+
+
+@dataclass(frozen=True)
+class Cells(Statistic):
+    """A few cells the notebook picked by their labels (`df.loc[["Maine", "Alaska"], ["deaths"]]`)
+    and shows whole: each one is an answer."""
+
+    frame: Frame  # the rows and columns already picked (SelectRows, SelectColumns)
+    kind = "cells"
+    plural = True
+
+    def text(self) -> str:
+        return "the value of each cell of the resulting table"
+
+    def expression(self, var_of: VarOf) -> str:
+        return var_of(self.frame)
+
+    def frames(self) -> list[Frame]:
+        return [self.frame]
+
+    def columns(self) -> set[Any] | None:
+        return None
+
+    def name(self) -> str:
+        return "cells"

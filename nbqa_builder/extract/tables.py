@@ -166,6 +166,8 @@ def _top_rows(frame: S.Frame, result: dict[str, Any] | None) -> Plan | str:
         # sorted and shown whole: its first rows hold the largest (smallest) values of the first key,
         # whatever the later keys do with ties
         return _first_rows(S.Frame(frame.source, ops[:-1]), ops[-1], result, SORTED_FIRST_ROWS)
+    if len(ops) > 1 and isinstance(ops[-1], S.SelectColumns) and isinstance(ops[-2], S.SelectRows):
+        return _picked_cells(frame, result)  # rows and columns picked by label (never a whole table)
     if len(ops) < 2 or not isinstance(ops[-1], S.HeadRows) or not isinstance(ops[-2], S.SortRows):
         return _size(frame, result)  # rows of a table, not sorted and cut: only its size is asked
     head, order = ops[-1], ops[-2]
@@ -194,6 +196,29 @@ def _first_rows(before: S.Frame, order: S.SortRows, result: dict[str, Any], k: i
 
 
 ROW_CHOOSERS = (S.FilterRows, S.DropNA, S.DropDuplicates, S.Merge, S.Concat)
+
+
+MAX_PICKED_CELLS = 9  # a table picked by labels: at most this many cells are asked
+
+
+def _picked_cells(frame: S.Frame, result: dict[str, Any] | None) -> Plan | str:
+    """Rows the notebook picked by their labels (and perhaps some columns), shown whole: the value of
+    each cell, named by its column and row."""
+    table = shown_table(result) if result is not None else None
+    if table is None:
+        return "table_not_readable"
+    if len(table.index) * len(table.columns) > MAX_PICKED_CELLS:
+        return "table_output"
+    stat = TT.Cells(frame)
+    picks = []
+    for row, cells in zip(table.index, table.rows):
+        if read_scalar(row) is None or read_scalar(row).kind != "str":
+            return "label_not_a_value"  # (a numbered row: its label is a position)
+        for name, cell in zip(table.columns, cells):
+            if read_scalar(cell) is None:
+                return "not_a_value"
+            picks.append(Pick(T.answer_name(name, row), f"value.loc[{row!r}, {name!r}]", f"{RESULT}.loc[{row}, {name}]", cell))
+    return Plan(stat, tuple(picks))
 
 
 def _size(frame: S.Frame, result: dict[str, Any] | None) -> Plan | str:

@@ -217,7 +217,7 @@ def chart_program(stat: T.Statistic, kind: str, bins: int = HIST_BINS) -> str:
         return body + "\n".join([
             "values = value.dropna()",
             f"counts, edges = np.histogram(values, bins={bins})",
-            "assert (counts == counts.max()).sum() == 1, 'several entries share the largest value'",
+            f"assert (counts == counts.max()).sum() == 1, {T.TIE_MESSAGE!r}",
             "top = int(counts.argmax())",
             f"print(f'@{count}[{{len(values)}}] @{top_name}[{{int(counts[top])}}] "
             f"@{top_value}[{{round(float(edges[top]), 2)}}]')",
@@ -225,14 +225,14 @@ def chart_program(stat: T.Statistic, kind: str, bins: int = HIST_BINS) -> str:
     if kind == "scatter":
         return body + "\n".join([
             "points = value.dropna()",
-            "assert (points['y'] == points['y'].max()).sum() == 1, 'several entries share the largest value'",
+            f"assert (points['y'] == points['y'].max()).sum() == 1, {T.TIE_MESSAGE!r}",
             "top = points['y'].idxmax()",
             f"print(f'@{count}[{{len(points)}}] @{top_name}[{{round(float(points.loc[top, \"x\"]), 2)}}] "
             f"@{top_value}[{{round(float(points.loc[top, \"y\"]), 2)}}]')",
         ]) + "\n"
     return body + "\n".join([
         "assert value.notna().all(), 'a missing value is drawn as no bar'",
-        "assert (value == value.max()).sum() == 1, 'several entries share the largest value'",
+        f"assert (value == value.max()).sum() == 1, {T.TIE_MESSAGE!r}",
         f"print(f'@{count}[{{len(value)}}] @{top_name}[{{value.idxmax()}}] @{top_value}[{{round(float(value.max()), 2)}}]')",
     ]) + "\n"
 

@@ -214,6 +214,11 @@ def table_places(key: str, data: dict[str, Any], text: str) -> dict[str, str]:
 _TABLE_SIZE = re.compile(r"\n\[(\d+) rows x (\d+) columns\]\s*$")
 
 
+def table_cut(text: str) -> bool:
+    """Whether pandas cut the table this `text/plain` shows (it writes its size under it)."""
+    return _TABLE_SIZE.search(text) is not None
+
+
 def info_places(text: str) -> dict[str, str]:
     """What `DataFrame.info()` printed: `info.entries` (rows) and `info[<column>]` (non-null)."""
     info = info_counts(text) if "non-null" in text else None

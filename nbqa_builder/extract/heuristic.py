@@ -203,19 +203,18 @@ def outlier_rule(stat: T.Statistic, frame: S.Frame) -> bool:
 
 def concepts_for(stat: T.Statistic, frame: S.Frame) -> list[str]:
     kind = stat.kind
+    features = [FEATURES] if any(isinstance(op, S.SetColumn) for op in frame.ops) else []
     if kind == "model_metric":
-        return [MACHINE_LEARNING] + ([FEATURES] if any(isinstance(op, S.SetColumn) for op in frame.ops) else [])
+        return [MACHINE_LEARNING] + features
     if outlier_rule(stat, frame):
-        return [OUTLIERS, PREPROCESSING] + ([FEATURES] if any(isinstance(op, S.SetColumn) for op in frame.ops) else [])
+        return [OUTLIERS, PREPROCESSING] + features
     concepts = [CORRELATION if kind in ("correlation", "strongest_correlation") else
                 DISTRIBUTION if kind in ("quantile", "skew", "kurt", "most_common", "describe", "text_describe", "share_where",
                                          "value_counts", "top_values") else SUMMARY]
     if any(isinstance(op, (S.FilterRows, S.DropNA, S.FillNA, S.DropDuplicates, S.Rename, S.Merge, S.SetColumns))
            for op in frame.ops):
         concepts.append(PREPROCESSING)
-    if any(isinstance(op, S.SetColumn) for op in frame.ops):
-        concepts.append(FEATURES)
-    return concepts
+    return concepts + features
 
 
 def question(stat: T.Statistic, frame: S.Frame) -> tuple[str, str]:
@@ -265,8 +264,8 @@ def build_task(notebook: Notebook, cells: list[int], reading: Reading, shown: st
     elif (len({PurePosixPath(path).name for path in spec_files}) != len(spec_files)
             or len({PurePosixPath(f.path).name for f in data_files}) != len(data_files)):
         task.drop_reason = "ambiguous_file_names"  # the reference program finds its files by name
-    elif S.opaque_step(stat.frames()):  # a column the question reads was set by code no text states
-        task.drop_reason = f"{UNRENDERABLE_PREPROCESSING}: {S.opaque_step(stat.frames())}"
+    elif opaque := S.opaque_step(stat.frames()):  # a column the question reads was set by code no text states
+        task.drop_reason = f"{UNRENDERABLE_PREPROCESSING}: {opaque}"
     else:
         task.drop_reason = _build(task, notebook, cells, stat, frame, shown, max_value_chars, plan)
     task.assign_id()
@@ -515,8 +514,8 @@ def chart_task(notebook: Notebook, cells: list[int], trees) -> Task:
     else:
         stat = pruned(reading.stat)
     frame = _one_frame(stat)
-    if S.opaque_step(stat.frames()):
-        return _dropped(notebook, cells, UNRENDERABLE_PREPROCESSING, S.opaque_step(stat.frames()))
+    if opaque := S.opaque_step(stat.frames()):
+        return _dropped(notebook, cells, UNRENDERABLE_PREPROCESSING, opaque)
     if not isinstance(stat, (T.GroupAll, M.Plotted, M.PlottedPairs)) or frame is None:
         return _dropped(notebook, cells, "unrenderable_chart", f"plots {stat.kind}, not a column nor one value per group")
     file_names, data_files, complete = task_files(slice_refs(notebook, cells, reading.refs))

@@ -54,10 +54,20 @@ class Literals:
     """Evaluates the literal part of Python: constants, lists, tuples, dicts, names bound to such
     values, `np.nan`, and pandas' Series and DataFrame built from them. Nothing else runs."""
 
-    def __init__(self, pandas: set[str], numpy: set[str], frame_names: set[str]) -> None:
-        self.pandas, self.numpy, self.frame_names = pandas, numpy, frame_names
+    def __init__(self, pandas: set[str] | None = None, numpy: set[str] | None = None) -> None:
+        # the names pandas and numpy are imported as, and `from pandas import DataFrame, Series`
+        self.pandas, self.numpy = set(pandas or ()), set(numpy or ())
+        self.frame_names: set[str] = set()
         self.env: dict[str, Any] = {}
         self.nodes = 0
+
+    def imports(self, node: ast.stmt) -> None:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name in ("pandas", "numpy"):
+                    (self.pandas if alias.name == "pandas" else self.numpy).add(alias.asname or alias.name)
+        elif isinstance(node, ast.ImportFrom) and node.module == "pandas":
+            self.frame_names.update(a.name for a in node.names if a.name in ("DataFrame", "Series") and not a.asname)
 
     def value(self, node: ast.expr) -> Any:
         self.nodes += 1
@@ -118,15 +128,6 @@ class Literals:
         if isinstance(function, ast.Name) and function.id in self.frame_names:
             return function.id
         return None
-
-
-def _imports(node: ast.stmt, pandas: set[str], numpy: set[str], frame_names: set[str]) -> None:
-    if isinstance(node, ast.Import):
-        for alias in node.names:
-            if alias.name in ("pandas", "numpy"):
-                (pandas if alias.name == "pandas" else numpy).add(alias.asname or alias.name)
-    elif isinstance(node, ast.ImportFrom) and node.module == "pandas":
-        frame_names.update(a.name for a in node.names if a.name in ("DataFrame", "Series") and not a.asname)
 
 
 def csv_of(frame: pd.DataFrame) -> tuple[bytes, tuple] | None:
@@ -211,8 +212,7 @@ def inline_tables(notebook: Notebook, trees: list[ast.Module | None], folder: Pa
     kind `inline`; [] when there is no folder to write into."""
     if folder is None:
         return []
-    pandas, numpy, frame_names = set(), set(), set()
-    literals = Literals(pandas, numpy, frame_names)
+    literals = Literals()
     taken = {PurePosixPath(code_path(ref.as_written) or ref.as_written).name for ref in notebook.data_refs}
     refs: list[DataRef] = []
     by_content: dict[bytes, str] = {}
@@ -220,8 +220,8 @@ def inline_tables(notebook: Notebook, trees: list[ast.Module | None], folder: Pa
         if tree is None or notebook.cells[index].cell_type != "code":
             continue
         for statement in tree.body:
-            _imports(statement, pandas, numpy, frame_names)
-            if pandas or frame_names:
+            literals.imports(statement)
+            if literals.pandas or literals.frame_names:
                 for call, name in _frame_calls(statement, literals):
                     ref = _table_ref(call, name or f"table_cell{index}", index, literals, taken, by_content, folder)
                     if ref is not None:

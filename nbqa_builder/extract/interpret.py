@@ -175,8 +175,7 @@ class SliceReader(PandasCalls):
         if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) \
                 and isinstance(self.env.get(target.value.id), Unknown):
             return  # already unknown: keep the first reason
-        if isinstance(target, ast.Attribute) and isinstance(self.value(target.value), Module) \
-                and ".options.display." in f"{self.value(target.value).name}.":
+        if isinstance(target, ast.Attribute) and ".options.display." in f"{_module_name(self.value(target.value))}.":
             return  # pd.options.display.max_rows = 10: how pandas shows a table, not what it holds
         if (isinstance(target, ast.Attribute) and target.attr == "columns" and isinstance(target.value, ast.Name)
                 and isinstance(self.env.get(target.value.id), FrameV)):
@@ -548,6 +547,10 @@ FRAME_ATTRIBUTES = frozenset((
     "fillna", "isnull", "isna", "merge", "join", "pivot", "melt", "rename", "nunique", "mode", "quantile", "cov",
     "memory_usage", "to_csv", "hist", "boxplot", "agg", "aggregate", "transform", "where", "mask", "all", "any",
 ))
+
+
+def _module_name(value: Value) -> str:
+    return value.name if isinstance(value, Module) else ""
 
 
 def _column_target(node: ast.AST) -> tuple[str, Any] | None:

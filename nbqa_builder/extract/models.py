@@ -22,6 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from nbqa_builder.extract import spec as S
+from nbqa_builder.extract.descriptions import Const, FrameV, SeriesV
 from nbqa_builder.extract.spec import Frame, column, columns_text, quote
 from nbqa_builder.extract.statistics import Statistic, VarOf, answer_name
 
@@ -124,12 +126,16 @@ class ModelMetric(Statistic):
         module, _ = MODEL_CLASSES[self.model]
         return f"{module}.{self.model}({', '.join(f'{k}={quote(v)}' for k, v in self.params)})"
 
+    def measured(self) -> tuple[str, str]:
+        """(how the question names the metric, the answer's name): `score` is the accuracy of a
+        classifier and the R² of a regressor."""
+        if self.metric != "score":
+            return METRICS[self.metric]
+        classifier = self.model.endswith("Classifier") or self.model == "LogisticRegression"
+        return METRICS["accuracy_score" if classifier else "r2_score"]
+
     def text(self) -> str:
-        if self.metric == "score":
-            measured = ("the accuracy (the share of rows predicted right)" if self.model.endswith("Classifier")
-                        or self.model == "LogisticRegression" else "the R² score (coefficient of determination)")
-        else:
-            measured = METRICS[self.metric][0]
+        measured = self.measured()[0]
         split = self.split
         features = (f"{column(split.features[0])} as the only feature" if len(split.features) == 1
                     else f"{columns_text(split.features)} as the features")
@@ -150,9 +156,7 @@ class ModelMetric(Statistic):
         return set(self.split.features) | {self.split.target}
 
     def name(self) -> str:
-        short = METRICS[self.metric][1] if self.metric != "score" else (
-            "accuracy" if "accuracy" in self.text().split(" on ", 1)[0] else "r2")
-        return answer_name(short, self.split.target)
+        return answer_name(self.measured()[1], self.split.target)
 
     def notes(self) -> list[str]:
         return ["Use scikit-learn with the settings stated and its defaults otherwise; the split, the fit and "
@@ -165,9 +169,6 @@ class ModelMetric(Statistic):
 def split_of(features: Any, target: Any, kwargs: dict[str, Any]) -> Split | None:
     """The split `train_test_split(X, y, ...)` makes, when X is some columns of the table y is a
     column of, and the split is fixed (a `random_state`)."""
-    from nbqa_builder.extract import spec as S
-    from nbqa_builder.extract.descriptions import Const, FrameV, SeriesV
-
     if not (isinstance(features, FrameV) and isinstance(target, SeriesV) and isinstance(target.expr, S.Col)):
         return None
     ops = features.frame.ops
@@ -183,8 +184,6 @@ def split_of(features: Any, target: Any, kwargs: dict[str, Any]) -> Split | None
 
 
 def model_of(name: str, kwargs: dict[str, Any]) -> ModelV | None:
-    from nbqa_builder.extract.descriptions import Const
-
     short = name.rsplit(".", 1)[-1]
     if short not in MODEL_CLASSES or not all(isinstance(v, Const) for v in kwargs.values()):
         return None

@@ -16,7 +16,7 @@ from typing import Any
 
 from nbqa_builder.extract.spec import Col, Expr, Frame, column, quote
 from nbqa_builder.extract.statistics import (
-    AGGREGATIONS, MISSING_NOTE, GroupAll, Statistic, VarOf, _group_phrase, _plain, answer_name,
+    AGGREGATIONS, MISSING_NOTE, TIE_MESSAGE, GroupAll, Statistic, VarOf, _group_phrase, _plain, answer_name,
 )
 
 COUNTS_NOTE = "Missing values are not counted as a value."
@@ -407,10 +407,10 @@ class StrongestCorrelation(Statistic):
                 "Name the two columns in the order they have in the file."]
 
 
-TEXT_SUMMARY_HELPER = '''def text_summary(values):
+TEXT_SUMMARY_HELPER = f'''def text_summary(values):
     """What describe() shows of a text column: values, distinct values, the most frequent one, its count."""
     counts = values.value_counts()
-    assert (counts == counts.max()).sum() == 1, "several values share the largest count"
+    assert (counts == counts.max()).sum() == 1, {TIE_MESSAGE!r}
     return int(values.count()), int(values.nunique()), counts.index[0], int(counts.iloc[0])
 '''
 

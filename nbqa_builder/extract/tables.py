@@ -31,7 +31,7 @@ from nbqa_builder.extract import spec as S
 from nbqa_builder.extract import statistics as T
 from nbqa_builder.extract import table_statistics as TT
 from nbqa_builder.extract.descriptions import CorrMatrixV, CountsV, FrameInfoV, FrameV, GroupTableV, IndexerV, SortedGroupsV, StatV
-from nbqa_builder.extract.grounding import RESULT, printed, read_scalar, series_entries, shown_values
+from nbqa_builder.extract.grounding import RESULT, printed, read_scalar, series_entries, shown_values, table_cut
 from nbqa_builder.extract.shown_tables import info_counts, shown_table
 
 MAX_TOP_ROWS = 10  # a sorted table cut to more rows is a listing, not a few answers
@@ -162,7 +162,7 @@ def _info(frame: S.Frame, outputs: list[dict[str, Any]]) -> Plan | str:
 
 def _top_rows(frame: S.Frame, result: dict[str, Any] | None) -> Plan | str:
     ops = frame.ops
-    if ops and isinstance(ops[-1], S.SortRows) and result is not None and _TABLE_SIZE_LINE not in _text(result):
+    if ops and isinstance(ops[-1], S.SortRows) and result is not None and not table_cut(_text(result)):
         # sorted and shown whole: its first rows hold the largest (smallest) values of the first key,
         # whatever the later keys do with ties
         return _first_rows(S.Frame(frame.source, ops[:-1]), ops[-1], result, SORTED_FIRST_ROWS)
@@ -228,15 +228,12 @@ def _size(frame: S.Frame, result: dict[str, Any] | None) -> Plan | str:
     rows, columns = f"{RESULT}.shape[0]", f"{RESULT}.shape[1]"
     if rows not in places or any(isinstance(op, S.HeadRows) for op in frame.ops):
         return "table_output"
-    if _TABLE_SIZE_LINE not in _text(result or {}):  # shown whole
+    if not table_cut(_text(result or {})):  # shown whole
         if not (frame.ops and isinstance(frame.ops[-1], ROW_CHOOSERS)):
             return "table_output"  # its values are rows of data, not answers
         return Plan(T.RowCount(frame), (Pick("row_count", "value", rows, places[rows]),))
     return Plan(TT.Shape(frame), (Pick("row_count", "value[0]", rows, places[rows]),
                                   Pick("column_count", "value[1]", columns, places[columns])))
-
-
-_TABLE_SIZE_LINE = " columns]"  # `[500 rows x 6 columns]`, under a table pandas cut
 
 
 def _strongest_pair(frame: S.Frame, result: dict[str, Any] | None) -> Plan | str:
@@ -248,7 +245,7 @@ def _strongest_pair(frame: S.Frame, result: dict[str, Any] | None) -> Plan | str
     if table is None or table.columns != table.index or len(table.index) < 3:
         return "table_not_readable"
     pairs = []
-    for i, row in enumerate(table.index):
+    for i in range(len(table.index)):
         for j in range(i + 1, len(table.columns)):
             value = read_scalar(table.rows[i][j])
             if value is None or value.kind not in ("int", "float"):

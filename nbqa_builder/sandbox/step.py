@@ -20,6 +20,7 @@ from pydantic import Field, field_validator
 
 from nbqa_builder.answers import render_answers
 from nbqa_builder.extract.charts import chart_answers, plot_kind, plotted_agrees, plotted_values, probe_source
+from nbqa_builder.extract.statistics import TIE_MESSAGE
 from nbqa_builder.extract.grounding import (
     answer_field, answers_shown_again, has_image, label_printed, task_problem,
 )
@@ -358,8 +359,8 @@ class VerifyStep(_SandboxStep):
         answers = chart_answers(printed[0], kind) if printed[0] is not None else None
         if answers is None or len(set(printed)) != 1:
             # the program's own checks say when the chart has no single answer (charts.py)
-            failed = next((error_text(o) for o in references[0].cells[0].outputs if o.get("output_type") == "error"), "")
-            task.drop_reason = ("chart_top_tied" if "share the largest value" in failed
+            failed = _error_of(references[0])
+            task.drop_reason = ("chart_top_tied" if TIE_MESSAGE in failed
                                 else "chart_missing_value" if "drawn as no bar" in failed else "reference_error")
             return
         task.executable = runs[0].executable
@@ -430,8 +431,12 @@ def _reference_failure(run: NotebookRun) -> str:
     (the notebook's value was one of several right answers), or an error."""
     if run.executable:
         return "question_label_mismatch"
-    failed = next((error_text(o) for o in run.cells[0].outputs if o.get("output_type") == "error"), "")
-    return "tied_top_entry" if "share the largest" in failed else "reference_error"
+    return "tied_top_entry" if TIE_MESSAGE in _error_of(run) else "reference_error"
+
+
+def _error_of(run: NotebookRun) -> str:
+    """The error a one-cell run (a reference program) raised, as `error_text` writes it; "" for none."""
+    return next((error_text(o) for o in run.cells[0].outputs if o.get("output_type") == "error"), "")
 
 
 def _touches_a_secret(notebook: Notebook, task: Task) -> bool:

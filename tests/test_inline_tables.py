@@ -69,6 +69,16 @@ def test_digit_strings_stay_text_and_the_question_says_so(factory, verify, tmp_p
     assert task.drop_reason is None and task.label == "@row_count[4]"
 
 
+def test_a_task_ships_only_the_typed_in_tables_its_question_reads(factory, tmp_path):
+    cells = ["import pandas as pd\nleft = pd.DataFrame({'k': ['a', 'b', 'c'], 'v': [1, 2, 3]})\n"
+             "unused = pd.DataFrame({'k': ['x', 'y'], 'w': [5, 6]})", "left['v'].sum()"]
+    notebook = extracted(factory, tmp_path, cells)
+    tasks = kept(notebook)
+    assert len(tasks) == 1, [t.drop_reason for t in notebook.tasks]
+    [task] = tasks
+    assert [f.path for f in task.data_files] == ["left.csv"] and task.file_names == ["left.csv"]
+
+
 def test_a_series_typed_in_is_a_table_of_one_column(factory, verify, tmp_path):
     cells = ["import pandas as pd\nobj = pd.Series([4, 7, -5, 3], index=['d', 'b', 'a', 'c'])", "obj[obj > 0].sum()"]
     notebook = extracted(factory, tmp_path, cells)

@@ -146,13 +146,19 @@ def task_files(refs: list[DataRef]) -> tuple[list[str], list[TaskFile], bool]:
     return file_names, data_files, complete
 
 
-def slice_refs(notebook: Notebook, cells: list[int], used: tuple[DataRef, ...]) -> list[DataRef]:
+def slice_refs(notebook: Notebook, cells: list[int], stat: T.Statistic) -> list[DataRef]:
     """The data files of a task on these cells: every file its cells read (the solution runs
-    them), and the tables they type in that the question reads (extract/inline_tables.py)."""
+    them), and the tables they type in that the question reads (extract/inline_tables.py; a cell
+    that types in three tables ships only those the statistic's frames read)."""
     chosen = set(cells)
-    return [ref for ref in notebook.data_refs
-            if (any(site[0] in chosen for site in ref.sites) or ref.cell in chosen)
-            and (ref.kind != INLINE or any(ref is other for other in used))]
+    return question_refs([ref for ref in notebook.data_refs
+                          if any(site[0] in chosen for site in ref.sites) or ref.cell in chosen], stat)
+
+
+def question_refs(refs, stat: T.Statistic) -> list[DataRef]:
+    """These data refs less the typed-in tables the statistic does not read."""
+    read = {name for frame in stat.frames() for name in frame.files()}
+    return [ref for ref in refs if ref.kind != INLINE or ref.as_written in read]
 
 
 def pruned(stat: T.Statistic) -> T.Statistic:
@@ -246,15 +252,16 @@ def build_task(notebook: Notebook, cells: list[int], reading: Reading, shown: st
     `drop_reason` set when it cannot be asked exactly."""
     stat = pruned(plan.stat if plan is not None else reading.stat)
     frame = _one_frame(stat)
-    file_names, data_files, complete = task_files(slice_refs(notebook, cells, reading.refs))
+    file_names, data_files, complete = task_files(slice_refs(notebook, cells, stat))
     task = Task(task="", file_names=file_names, concepts=[SUMMARY], difficulty="easy", constraints="", format="",
                 answer="", label="", solution=[], github_repo=notebook.repo, ipynb_name=notebook.path,
                 data_files=data_files, deps_complete=complete, source=notebook.notebook_id, commit=notebook.commit,
                 license=notebook.license, url=notebook.url, extractor_backend="heuristic", cells=list(cells),
                 question_kind=stat.kind)
-    spec_files = {(ref.resolved or ref.as_written) for ref in reading.refs}
+    used = question_refs(reading.refs, stat)
+    spec_files = {(ref.resolved or ref.as_written) for ref in used}
     placed = {f.sha256 for f in data_files}
-    absent = [ref for ref in reading.refs if ref.sha256 is None or ref.sha256 not in placed]
+    absent = [ref for ref in used if ref.sha256 is None or ref.sha256 not in placed]
     if absent and not (notebook.not_interactive and all(_FILE_NAME.match(PurePosixPath(ref.resolved or ref.as_written).name)
                                                         for ref in absent)):
         # read from a URL or a missing file: the task's files cannot hold it. A notebook kept for
@@ -518,7 +525,7 @@ def chart_task(notebook: Notebook, cells: list[int], trees) -> Task:
         return _dropped(notebook, cells, UNRENDERABLE_PREPROCESSING, opaque)
     if not isinstance(stat, (T.GroupAll, M.Plotted, M.PlottedPairs)) or frame is None:
         return _dropped(notebook, cells, "unrenderable_chart", f"plots {stat.kind}, not a column nor one value per group")
-    file_names, data_files, complete = task_files(slice_refs(notebook, cells, reading.refs))
+    file_names, data_files, complete = task_files(slice_refs(notebook, cells, stat))
     task = Task(task="", file_names=file_names, concepts=chart_concepts(), difficulty="medium", constraints="",
                 format="", answer="", label="", solution=[], github_repo=notebook.repo, ipynb_name=notebook.path,
                 data_files=data_files, deps_complete=complete, is_visualization=True, category=VISUALIZATION,

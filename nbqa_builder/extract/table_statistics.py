@@ -479,7 +479,7 @@ class Cells(Statistic):
     plural = True
 
     def text(self) -> str:
-        return "the value of each cell of the resulting table"
+        return "the values of the cells of the resulting table"
 
     def expression(self, var_of: VarOf) -> str:
         return var_of(self.frame)

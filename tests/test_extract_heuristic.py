@@ -85,7 +85,7 @@ TRAPS = [
 
 # preparation the spec cannot state: the cell gives no task, with a reason
 UNRENDERABLE = [
-    ('df["double"] = df["price"].apply(lambda p: p * 2)', 'df["double"].mean()'),
+    ('df["double"] = df["price"].apply(lambda p: p * 2 if p > 3 else p)', 'df["double"].mean()'),
     ('for i in range(3):\n    df = df[df["units"] > i]', 'df["price"].mean()'),
     ('def clean(frame):\n    return frame[frame["units"] > 3]\ndf = clean(df)', 'df["price"].mean()'),
     ('df = df.sample(frac=0.5, random_state=0)', 'df["price"].mean()'),

@@ -202,6 +202,35 @@ OPERATIONS = [
               ["the columns from `channel` to `discount`, both included"]),
     Operation("missing_per_column", [], "df.isna().sum()",
               lambda d: {f"missing_{k}": v for k, v in d.isna().sum().items()}, ["missing values in each column"]),
+    # functions of one value, applied to a column: read per column where both agree
+    Operation("apply_lambda_string_method", ['cap = lambda x: x.capitalize()', 'df["channel"] = df["channel"].apply(cap)'],
+              'df["channel"].value_counts().idxmax()', lambda d: d.channel.str.capitalize().value_counts().idxmax(),
+              ["`channel` with its first character in upper case and the rest in lower case"]),
+    Operation("apply_def_true_false", ['def big(u):\n    if u > 20:\n        return True\n    else:\n        return False',
+                                       'df["big"] = df["units"].apply(big)'],
+              'df["big"].sum()', lambda d: (d.units > 20).sum(), ["whether `units` > 20 (True or False)"]),
+    Operation("map_lambda_arithmetic", ['df["twice"] = df["units"].map(lambda u: u * 2 + 1)'], 'df["twice"].mean()',
+              lambda d: (d.units * 2 + 1).mean(), ["((`units` * 2) + 1)"]),
+    # a derived column shown in the first rows: its values there
+    Operation("row_values_of_a_derived_column", ['df["total"] = df["units"] * df["price"]'], "df.head(4)",
+              lambda d: {f"first_total_{i + 1}": v for i, v in enumerate((d.units * d.price).head(4))},
+              ["the values of `total` in the first 4 rows"]),
+    # the whole table summed and counted: the mean of every value
+    Operation("grand_mean", ['nums = df[["units", "price", "discount"]]'], "nums.sum().sum() / nums.notna().sum().sum()",
+              lambda d: d[["units", "price", "discount"]].stack().mean(),
+              ["the sum of every value of the numeric columns", "the number of non-missing values in the whole table"]),
+    # one constant given to two tables at once; a sheet named by position
+    Operation("chained_names", ['a = df[["units", "price"]].copy()', 'b = df[["units", "price"]].head(30)',
+                                'a.columns = b.columns = ["u", "p"]', 'a.index.name = b.index.name = "row"'],
+              "pd.concat([a, b]).shape", lambda d: {"row_count": len(d) + 30, "column_count": 2},
+              ["Name the columns, in order, `u` and `p`"]),
+    Operation("excel_sheet_by_position", ['sheet = pd.read_excel("../data/orders.xlsx", "first")'], 'sheet["units"].sum()',
+              lambda d: d.head(50).units.sum(), ["from the sheet 'first'"]),
+    # a column set by unstatable code, then made the index: to a count per column, only a column gone
+    Operation("unstated_column_made_the_index", ['def month(d):\n    return d[:7]', 'df["date"] = df["date"].apply(month)',
+                                                  'df = df.set_index("date")'],
+              "df.isna().sum()", lambda d: {f"missing_{k}": v for k, v in d.drop(columns="date").isna().sum().items()},
+              ["Drop the column `date`"]),
 ]
 
 # operations whose effect the text could not state: no task, with a reason
@@ -215,6 +244,13 @@ UNSTATED = [
      'months["units"].sum()'),
     ("resample_unnamed_period", ['df["date"] = pd.to_datetime(df["date"])'],
      'df.resample("2W", on="date")["units"].sum().max()'),
+    # a function whose value per row a column operation may not give (a call, two unlike branches)
+    ("apply_lambda_with_a_call", ['df["letters"] = df["name"].apply(lambda s: len(s))'], 'df["letters"].mean()'),
+    ("apply_def_two_values", ['def level(u):\n    if u > 20:\n        return u\n    return 0',
+                              'df["level"] = df["units"].apply(level)'], 'df["level"].mean()'),
+    # an unstatable column made the index, and a statistic that reads the row labels
+    ("unstated_index_read", ['df["date"] = df["date"].apply(lambda d: d[:7])', 'df = df.set_index("date")'],
+     'df["units"].idxmax()'),
 ]
 
 
@@ -226,6 +262,7 @@ def orders(tmp_path_factory):
     raw = orders_data(np.random.RandomState(11))
     raw.to_csv(repo / "data" / "orders.csv", index=False)
     MORE.to_csv(repo / "data" / "more_orders.csv", index=False)
+    raw.head(50).to_excel(repo / "data" / "orders.xlsx", sheet_name="first", index=False)
     (repo / "data" / "monthly").mkdir()
     for name, month in MONTHLY.items():
         month.to_csv(repo / "data" / "monthly" / name, index=False)

@@ -166,9 +166,9 @@ TRAPS["renamed_counts"] = (['df = df.rename(columns={"city": "town"})'], 'df["to
                            lambda d: d.city.value_counts().idxmax(), "`city` to `town`")
 TRAPS["filtered_info"] = (['df = df[df["year"] >= 2015]'], "df.info()",
                           lambda d: (d.year >= 2015).sum(), "`year` >= 2015")
-UNSTATED = ('df["amount"] = df["amount"].apply(lambda a: a * 2)', 'df.groupby("customer")["amount"].sum()')
+UNSTATED = ('df["amount"] = df["amount"].apply(lambda a: abs(a) * 2)', 'df.groupby("customer")["amount"].sum()')
 # ... which stops only the questions that read the column it sets
-ELSEWHERE = ('df["customer"] = df["customer"].apply(lambda c: c.upper())', 'df["amount"].sum()')
+ELSEWHERE = ('df["customer"] = df["customer"].apply(lambda c: c[::-1])', 'df["amount"].sum()')
 
 # (cells after the read, the drop reason)
 DEGENERATE = {
@@ -279,7 +279,7 @@ def test_a_step_the_spec_cannot_state_gives_no_task_and_names_it(orders):
     notebook = notebooks["traps/unstated.ipynb"]
     assert not kept(notebook.tasks)
     reasons = [t.drop_reason for t in notebook.tasks]
-    assert reasons == ["unrenderable_preprocessing: df['amount'] = df['amount'].apply(lambda a: a * 2)"], reasons
+    assert reasons == ["unrenderable_preprocessing: df['amount'] = df['amount'].apply(lambda a: abs(a) * 2)"], reasons
 
 
 @pytest.mark.parametrize("name", ["iqr_outliers", "zscore_outliers"])

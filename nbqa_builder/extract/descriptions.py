@@ -136,6 +136,15 @@ class FrameInfoV:
 
 
 @dataclass(eq=False)
+class FunctionV:
+    """A function of one value the notebook defines (`lambda x: x.capitalize()`, or a `def` that
+    returns one expression): `apply` and `map` read its body per column (PandasCalls.element_apply)."""
+
+    param: str
+    body: ast.expr
+
+
+@dataclass(eq=False)
 class StatV:
     stat: T.Statistic
 
@@ -164,10 +173,12 @@ class UniqueV:
 
 @dataclass(eq=False)
 class FrameMissingV:
-    """`df.isna()`, then `.sum()` per column, then `.sum()` again: missing values in the table."""
+    """`df.isna()`, then `.sum()` per column, then `.sum()` again: missing values in the table
+    (`present`: `df.notna()`, the values there)."""
 
     frame: S.Frame
     summed: bool = False
+    present: bool = False
 
 
 @dataclass(eq=False)

@@ -174,7 +174,14 @@ def pruned(stat: T.Statistic) -> T.Statistic:
         split = stat.split
         return dataclasses.replace(stat, split=dataclasses.replace(split, frame=split.frame.pruned(stat.columns())))
     frame = getattr(stat, "frame", None)
-    return dataclasses.replace(stat, frame=frame.pruned(stat.columns())) if frame is not None else stat
+    if frame is None:
+        return stat
+    return dataclasses.replace(stat, frame=frame.pruned(stat.columns(), labels=not isinstance(stat, LABEL_FREE)))
+
+
+# statistics whose value never depends on the row labels (`Frame.pruned`'s `labels`): aggregates
+# of columns, counts, and a Series whose labels are the column names
+LABEL_FREE = (T.Agg, T.RowCount, T.ColumnCount, T.MissingCount, M.MissingPerColumn, TT.FrameAgg, TT.TableTotal)
 
 
 def _nodes(node):

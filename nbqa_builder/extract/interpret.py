@@ -29,8 +29,8 @@ from nbqa_builder.extract import statistics as T
 from nbqa_builder.extract import models
 from nbqa_builder.extract import table_statistics as TT
 from nbqa_builder.extract.descriptions import (
-    UNRENDERABLE_PREPROCESSING, UNRENDERABLE_STATISTIC, AccessorV, CondV, Const, CountsV, EntryCondV, FrameV, GroupByV,
-    GroupTableV,
+    UNRENDERABLE_PREPROCESSING, UNRENDERABLE_STATISTIC, AccessorV, CondV, Const, CountsV, EntryCondV, FrameV, FunctionV,
+    GroupByV, GroupTableV,
     GroupSeriesV, IndexerV, IndexOfV, Module, ModeV, SeriesV, SortedGroupsV, StatV, Unknown, Value, is_label, snippet,
 )
 from nbqa_builder.extract.pandas_calls import COMPARE, FLIPPED, PandasCalls
@@ -110,6 +110,9 @@ class SliceReader(PandasCalls):
             self.imports(node)
         elif isinstance(node, ast.Assign) and len(node.targets) == 1:
             self.assign(node.targets[0], node.value, node)
+        elif isinstance(node, ast.Assign) and isinstance(self.const(node.value), Const):
+            for target in node.targets:  # `a.columns = b.columns = ["n"]`: one constant, each target
+                self.assign(target, node.value, node)
         elif isinstance(node, ast.AugAssign):
             target = node.target
             current = ast.Subscript(value=target.value, slice=target.slice, ctx=ast.Load()) if isinstance(target, ast.Subscript) else target
@@ -120,6 +123,8 @@ class SliceReader(PandasCalls):
             self.expression_statement(node.value)
         elif isinstance(node, ast.Pass):
             pass
+        elif isinstance(node, ast.FunctionDef) and isinstance(function := element_function(node), FunctionV):
+            self.env[node.name] = function
         elif not (isinstance(node, ast.For) and self.files_loop(node)):
             self.taint(node)
 
@@ -184,6 +189,13 @@ class SliceReader(PandasCalls):
             if isinstance(names, Const) and isinstance(names.value, (list, tuple)) and all(map(is_label, names.value)):
                 self.rebind(target.value.id, owner, FrameV(owner.frame.then(S.SetColumns(tuple(names.value)))))
                 return
+        if (isinstance(target, ast.Attribute) and target.attr == "name" and isinstance(target.value, ast.Attribute)
+                and target.value.attr == "index" and isinstance(target.value.value, ast.Name)
+                and isinstance(self.env.get(target.value.value.id), FrameV) and isinstance(value_node, ast.Constant)
+                and is_label(value_node.value)):
+            owner = self.env[target.value.value.id]
+            self.rebind(target.value.value.id, owner, FrameV(owner.frame.then(S.NameIndex(value_node.value))))
+            return
         if (isinstance(target, ast.Attribute) and target.attr == "index" and isinstance(target.value, ast.Name)
                 and isinstance(self.env.get(target.value.id), FrameV)):
             owner = self.env[target.value.id]
@@ -301,6 +313,8 @@ class SliceReader(PandasCalls):
             return self.unary(node)
         if kind is ast.ListComp:
             return self.files_read(node)
+        if kind is ast.Lambda:
+            return element_function(node) or Unknown()
         return Unknown()
 
     def attribute(self, node: ast.Attribute) -> Value:
@@ -622,3 +636,30 @@ def read_slice(cells: list[int], trees: Any, refs: list[DataRef], defined: dict[
     if isinstance(shown, Unknown):
         return Reading(reason=shown.reason, detail=shown.detail, refs=used, **seen)
     return Reading(reason=UNRENDERABLE_STATISTIC, refs=used, **seen)
+
+
+def element_function(node: ast.Lambda | ast.FunctionDef) -> FunctionV | None:
+    """A function of one value whose result is one expression: `lambda x: x.capitalize()`, a `def`
+    that returns an expression, or one that returns one of two (`if x > 17: return True` then
+    `return False`, read as `True if x > 17 else False`). None for any other function."""
+    args = node.args
+    if args.posonlyargs or args.vararg or args.kwonlyargs or args.kwarg or args.defaults or len(args.args) != 1:
+        return None
+    if isinstance(node, ast.Lambda):
+        return FunctionV(args.args[0].arg, node.body)
+    body = list(node.body)
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]  # the docstring
+    if node.decorator_list or not body:
+        return None
+    if len(body) == 1 and isinstance(body[0], ast.Return) and body[0].value is not None:
+        return FunctionV(args.args[0].arg, body[0].value)
+    branch = body[0]
+    if not isinstance(branch, ast.If) or len(branch.body) != 1 or not isinstance(branch.body[0], ast.Return):
+        return None
+    otherwise = branch.orelse if branch.orelse else body[1:]
+    if len(body) != (1 if branch.orelse else 2) or len(otherwise) != 1 or not isinstance(otherwise[0], ast.Return):
+        return None
+    if branch.body[0].value is None or otherwise[0].value is None:
+        return None
+    return FunctionV(args.args[0].arg, ast.IfExp(test=branch.test, body=branch.body[0].value, orelse=otherwise[0].value))

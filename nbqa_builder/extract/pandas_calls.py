@@ -20,7 +20,7 @@ from nbqa_builder.extract import models
 from nbqa_builder.extract import table_statistics as TT
 from nbqa_builder.extract.descriptions import (
     DATA_NOT_LOCAL, UNRENDERABLE_PREPROCESSING, UNRENDERABLE_STATISTIC, AccessorV, CondV, Const, CorrMatrixV, CountsV, EmptyFrameV, EntryCondV, FrameInfoV,
-    FrameMissingV, FrameV, GroupByV, GroupSeriesV, GroupTableV, IndexerV, ModeV, PivotV, SeriesV, SortedGroupsV, StatV,
+    FrameMissingV, FrameV, FunctionV, GroupByV, GroupSeriesV, GroupTableV, IndexerV, ModeV, PivotV, SeriesV, SortedGroupsV, StatV,
     UniqueV, Unknown, Value, frozen, is_label, label_tuple,
 )
 from nbqa_builder.extract.pandas_reshape import ASTYPES, BINNERS, READERS, ReshapeCalls
@@ -32,7 +32,12 @@ NUMPY_AGGREGATIONS = {"mean": "mean", "sum": "sum", "min": "min", "max": "max", 
 NUMPY_FUNCTIONS = {"log": "log", "log10": "log10", "log1p": "log1p", "sqrt": "sqrt", "exp": "exp", "abs": "abs"}
 SERIES_AGGREGATIONS = ("mean", "median", "sum", "min", "max", "count", "nunique", "std", "var", "sem", "skew",
                        "kurt", "prod")
-STR_METHODS = {"lower": "str.lower", "upper": "str.upper", "strip": "str.strip", "len": "str.len"}
+STR_METHODS = {"lower": "str.lower", "upper": "str.upper", "strip": "str.strip", "len": "str.len",
+               "capitalize": "str.capitalize", "title": "str.title"}
+# what a function of one value may hold to be read per column: the value, constants, arithmetic,
+# one comparison (and `True if ... else False`)
+ELEMENT_NODES = (ast.Name, ast.Constant, ast.BinOp, ast.UnaryOp, ast.Compare, ast.Load, ast.operator, ast.unaryop,
+                 ast.cmpop)
 DT_METHODS = {"day_name": "dt.day_name", "month_name": "dt.month_name"}
 COMPARE = {ast.Gt: ">", ast.GtE: ">=", ast.Lt: "<", ast.LtE: "<=", ast.Eq: "==", ast.NotEq: "!="}
 FLIPPED = {">": "<", ">=": "<=", "<": ">", "<=": ">=", "==": "==", "!=": "!="}
@@ -202,12 +207,17 @@ class PandasCalls(ReshapeCalls):
 
     def read_options(self, reader: str, args: list, kwargs: dict[str, Value]) -> tuple | None:
         """The options of a read the text can state (those not at their default), or None."""
+        if reader == "read_excel" and len(args) == 2 and "sheet_name" not in kwargs:
+            args, kwargs = args[:1], {**kwargs, "sheet_name": self.const(args[1])}  # `read_excel(path, "Sheet 1")`
         if len(args) > 1:
             return None
         options = []
         for key, value in kwargs.items():
             if key not in S.READ_OPTIONS or not isinstance(value, Const) or key in ("filepath_or_buffer", "io", "path"):
                 return None
+            if key == "parse_dates" and isinstance(value.value, (list, tuple, dict)) \
+                    and not all(map(is_label, value.value)):
+                return None  # columns combined into one date (`[[0, 1, 2]]`, a dict): pandas 3 removed it
             if S.READ_OPTIONS[key] is not None and not S.is_default(reader, key, value.value):
                 stored = tuple(value.value) if isinstance(value.value, list) else value.value
                 options.append((key, list(stored) if isinstance(stored, tuple) else stored))
@@ -265,7 +275,12 @@ class PandasCalls(ReshapeCalls):
                 and not node.keywords:
             return StatV(M.IndexExtreme(owner.frame, largest=name == "max"))
         if isinstance(owner, FrameMissingV) and name == "sum" and not node.args and not node.keywords:
+            if owner.present:  # per column, the values there: `count()`
+                return StatV(TT.FrameAgg(owner.frame, "count"))
             return StatV(T.MissingCount(owner.frame, None)) if owner.summed else FrameMissingV(owner.frame, summed=True)
+        if isinstance(owner, StatV) and isinstance(owner.stat, TT.FrameAgg) and owner.stat.method in ("sum", "count") \
+                and name == "sum" and not node.args and not node.keywords:
+            return StatV(TT.TableTotal(owner.stat.frame, owner.stat.method))  # `df.sum().sum()`: the whole table
         if isinstance(owner, CountsV):
             if name in ("idxmax", "idxmin") and not node.args and not node.keywords and not owner.normalize:
                 return StatV(T.MostCommon(owner.frame, owner.of, least=name == "idxmin"))
@@ -375,8 +390,8 @@ class PandasCalls(ReshapeCalls):
             return self.time_bins(frame, plain.get("on"), args[0].value)
         if name == "describe" and not args and not kwargs:
             return Unknown(UNRENDERABLE_STATISTIC)  # a table of every column: too many answers
-        if name in ("isnull", "isna") and not args and not kwargs:
-            return FrameMissingV(frame)
+        if name in ("isnull", "isna", "notnull", "notna") and not args and not kwargs:
+            return FrameMissingV(frame, present=name.startswith("not"))
         if name in TT.FRAME_AGGREGATIONS and not args and (
                 not kwargs or (plain == {"numeric_only": True} and name != "count")):
             return StatV(TT.FrameAgg(frame, name))
@@ -440,6 +455,10 @@ class PandasCalls(ReshapeCalls):
         return None
 
     def series_method(self, series: SeriesV, name: str, node: ast.Call) -> Value:
+        if name in ("apply", "map") and len(node.args) == 1 and not node.keywords:
+            function = self.value(node.args[0])
+            if isinstance(function, FunctionV):
+                return self.element_apply(series, function)
         if name == "astype":  # its argument may be a builtin type: `astype(int)`
             kind = type_name(node.args[0]) if len(node.args) == 1 and not node.keywords else None
             return SeriesV(series.frame, S.Apply("astype", series.expr, (S.Lit(ASTYPES[kind]),))) if kind in ASTYPES else Unknown()
@@ -520,6 +539,41 @@ class PandasCalls(ReshapeCalls):
             return StatV(T.CountWhere(cond.frame, cond.cond))
         if name == "mean":
             return StatV(T.ShareWhere(cond.frame, cond.cond))
+        return Unknown()
+
+    def element_apply(self, series: SeriesV, function: FunctionV) -> Value:
+        """`s.apply(f)`, `s.map(f)` with a function of one value: its body read over the whole column,
+        where per value and per column agree (a string method of the value, arithmetic, one
+        comparison, `True if <comparison> else False`)."""
+        body, param = function.body, function.param
+        if isinstance(body, ast.Call) and isinstance(body.func, ast.Attribute) and isinstance(body.func.value, ast.Name) \
+                and body.func.value.id == param and body.func.attr in STR_METHODS and body.func.attr != "len" \
+                and not body.args and not body.keywords:
+            return SeriesV(series.frame, S.Apply(STR_METHODS[body.func.attr], series.expr))
+        negated = False
+        if isinstance(body, ast.IfExp):
+            branches = (body.body, body.orelse)
+            if not all(isinstance(b, ast.Constant) and isinstance(b.value, bool) for b in branches) \
+                    or branches[0].value == branches[1].value:
+                return Unknown()
+            body, negated = body.test, branches[0].value is False
+        nodes = list(ast.walk(body))
+        if not all(isinstance(n, ELEMENT_NODES) for n in nodes) or any(isinstance(n, ast.Name) and n.id != param for n in nodes) \
+                or any(isinstance(n, ast.UnaryOp) and not isinstance(n.op, ast.USub) for n in nodes):
+            return Unknown()
+        saved = self.env.get(param)
+        self.env[param] = series
+        try:
+            result = self.value(body)
+        finally:
+            if saved is None:
+                del self.env[param]
+            else:
+                self.env[param] = saved
+        if isinstance(result, CondV) and result.frame == series.frame:
+            return SeriesV(series.frame, S.Flag(S.Not(result.cond) if negated else result.cond))
+        if isinstance(result, SeriesV) and not isinstance(function.body, ast.IfExp) and result.frame == series.frame:
+            return result
         return Unknown()
 
     def accessor_method(self, accessor: AccessorV, name: str, node: ast.Call) -> Value:

@@ -27,7 +27,7 @@ from nbqa_builder.extract.spec_columns import (  # noqa: F401 - the spec's nodes
     ARITHMETIC, FUNCTIONS, Apply, Arith, Col, Expr, ListLit, Lit, Namer, Neg, StatRef, column, columns_text, quote,
 )
 from nbqa_builder.extract.spec_conditions import (  # noqa: F401
-    COMPARISONS, STRING_TESTS, AllOf, AnyOf, Between, Compare, Cond, IsIn, IsNull, Not, StrTest,
+    COMPARISONS, STRING_TESTS, AllOf, AnyOf, Between, Compare, Cond, Flag, IsIn, IsNull, Not, StrTest,
 )
 
 # -- operations on a frame -----------------------------------------------------------------------
@@ -390,6 +390,25 @@ class SetIndexTo(Op):
 
 
 @dataclass(frozen=True)
+class NameIndex(Op):
+    """`df.index.name = "taxon"`: the row labels keep their values and take a name."""
+
+    name: Any
+
+    def text(self) -> str:
+        return f"Name the index (the row labels) {quote(self.name)}"
+
+    def code(self, var: str, namer: Namer) -> list[str]:
+        return [f"{var}.index.name = {quote(self.name)}"]
+
+    def writes(self) -> set[Any] | None:
+        return {self.name}  # (kept only for a step that reads it as a column name, as groupby may)
+
+    def changes_rows(self) -> bool:
+        return False
+
+
+@dataclass(frozen=True)
 class ResetIndex(Op):
     def text(self) -> str:
         return "Number the rows again from 0, dropping the old row labels"
@@ -569,18 +588,27 @@ class Frame:
             lines += op.code(var, namer)
         return lines
 
-    def pruned(self, needed: set[Any] | None) -> "Frame":
+    def pruned(self, needed: set[Any] | None, labels: bool = True) -> "Frame":
         """The frame without the steps that cannot change what a statistic of the `needed` columns
-        sees (None: every column matters), such as a derived column nobody reads. Steps that
-        change which rows there are, or their order or labels, always stay."""
+        sees (None: every column matters), such as a derived column nobody reads, or a column
+        written and then dropped unread. Steps that change which rows there are, or their order
+        or labels, always stay; except that for a statistic that never reads the row labels
+        (`labels` False), an unstatable column made the index is only a column dropped."""
+        ops = self.ops if labels else _opaque_index_dropped(self.ops)
         kept: list[Op] = []
         want = None if needed is None else set(needed)
-        for op in reversed(self.ops):
+        dropped: set[Any] = set()  # dropped further on, and not read before that
+        for op in reversed(ops):
             writes = op.writes()
+            if writes and writes <= dropped and not op.changes_rows():
+                continue
             if not (op.changes_rows() or want is None or writes is None or writes & want
                     or isinstance(op, (SortRows, SetIndex, SetIndexTo, ResetIndex))):
                 continue
             kept.append(op)
+            dropped = set() if op.reads() is None else dropped - op.reads()
+            if isinstance(op, DropColumns):
+                dropped |= set(op.names)
             reads = op.reads()
             if reads is None:
                 want = None
@@ -591,3 +619,21 @@ class Frame:
                     want.discard(op.name)
                 want |= reads
         return Frame(self.source, tuple(reversed(kept)))
+
+
+# the steps that never read the row labels: after them, an index nobody reads is only a column gone
+_LABEL_FREE = (FilterRows, DropNA, FillNA, DropDuplicates, SetColumn, Rename, SelectColumns, DropColumns, SortRows,
+               HeadRows)
+
+
+def _opaque_index_dropped(ops: tuple) -> tuple:
+    """`ops` where `set_index(c)` of a column set by unstatable code (`OpaqueColumn`) becomes
+    `DropColumns((c,))`, when no later step reads the row labels: to a statistic that never reads
+    them either, the two leave the same table (`Frame.pruned` then drops the unstatable step)."""
+    opaque = set()
+    for position, op in enumerate(ops):
+        if isinstance(op, OpaqueColumn):
+            opaque.add(op.name)
+        elif isinstance(op, SetIndex) and op.name in opaque and all(isinstance(o, _LABEL_FREE) for o in ops[position + 1:]):
+            return ops[:position] + (DropColumns((op.name,)),) + ops[position + 1:]
+    return ops

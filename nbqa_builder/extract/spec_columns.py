@@ -134,6 +134,8 @@ FUNCTIONS: dict[str, tuple[str, str]] = {
     "exp": ("e to the power {x}", "np.exp({x})"),
     "str.lower": ("{x} in lower case", "{x}.str.lower()"),
     "str.upper": ("{x} in upper case", "{x}.str.upper()"),
+    "str.capitalize": ("{x} with its first character in upper case and the rest in lower case", "{x}.str.capitalize()"),
+    "str.title": ("{x} with each word's first letter in upper case and the rest in lower case", "{x}.str.title()"),
     "str.strip": ("{x} without surrounding spaces", "{x}.str.strip()"),
     "str.len": ("the number of characters of {x}", "{x}.str.len()"),
     "dt.year": ("the year of {x}", "{x}.dt.year"),

@@ -160,3 +160,19 @@ class Not(Cond):
 
     def columns(self) -> set[Any]:
         return self.part.columns()
+
+
+@dataclass(frozen=True)
+class Flag(Expr):
+    """A column of True and False: whether each row meets a condition (`df["age"] > 17` as a value)."""
+
+    cond: Cond
+
+    def text(self) -> str:
+        return f"whether {self.cond.text()} (True or False)"
+
+    def code(self, var: str) -> str:
+        return self.cond.code(var)
+
+    def columns(self) -> set[Any]:
+        return self.cond.columns()

@@ -117,6 +117,12 @@ class MissingPerColumn(Statistic):
     def multi(self) -> bool:
         return True
 
+    def label_phrase(self) -> str:
+        return "the column"
+
+    def value_phrase(self) -> str:
+        return "number of missing values"
+
 
 
 @dataclass(frozen=True)

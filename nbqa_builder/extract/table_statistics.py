@@ -213,6 +213,40 @@ class FrameAgg(Statistic):
         return "number of non-missing values" if self.method == "count" else self.phrase()
 
 
+@dataclass(frozen=True)
+class TableTotal(Statistic):
+    """`df.sum().sum()`, `df.notna().sum().sum()`: the sum of every value of the numeric columns,
+    or the number of non-missing values of the whole table."""
+
+    frame: Frame
+    method: str  # "sum" or "count"
+
+    @property
+    def kind(self) -> str:  # type: ignore[override]
+        return f"table_{self.method}"
+
+    def text(self) -> str:
+        if self.method == "count":
+            return "the number of non-missing values in the whole table"
+        return "the sum of every value of the numeric columns"
+
+    def expression(self, var_of: VarOf) -> str:
+        var = var_of(self.frame)
+        return f"int({var}.count().sum())" if self.method == "count" else f"{var}.sum(numeric_only=True).sum()"
+
+    def frames(self) -> list[Frame]:
+        return [self.frame]
+
+    def columns(self) -> set[Any] | None:
+        return None
+
+    def name(self) -> str:
+        return "non_missing_values" if self.method == "count" else "table_sum"
+
+    def notes(self) -> list[str]:
+        return [MISSING_NOTE] if self.method == "sum" else []
+
+
 def label_phrase(series: Statistic) -> str:
     if isinstance(series, GroupAll):
         return f"the value of {column(series.by)}"
@@ -259,6 +293,34 @@ class EntryExtreme(Statistic):
     def notes(self) -> list[str]:
         notes = self.series.notes()
         return [*notes, "A tie for the top has no single answer."]
+
+
+@dataclass(frozen=True)
+class RowValues(Statistic):
+    """The values of a column the notebook derived or changed, in the first (last) k rows, as
+    `df.head(k)` shows them: what checks the new column was computed right."""
+
+    frame: Frame  # before the cut
+    of: Col
+    k: int
+    last: bool = False
+    kind = "row_values"
+    plural = True
+
+    def text(self) -> str:
+        return f"the values of {self.of.text()} in the {'last' if self.last else 'first'} {self.k} rows, in row order"
+
+    def expression(self, var_of: VarOf) -> str:
+        return f"{self.of.code(var_of(self.frame))}.{'tail' if self.last else 'head'}({self.k}).tolist()"
+
+    def frames(self) -> list[Frame]:
+        return [self.frame]
+
+    def columns(self) -> set[Any] | None:
+        return self.of.columns()
+
+    def name(self) -> str:
+        return answer_name("last" if self.last else "first", _plain(self.of))
 
 
 @dataclass(frozen=True)

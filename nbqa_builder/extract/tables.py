@@ -168,6 +168,8 @@ def _top_rows(frame: S.Frame, result: dict[str, Any] | None) -> Plan | str:
         return _first_rows(S.Frame(frame.source, ops[:-1]), ops[-1], result, SORTED_FIRST_ROWS)
     if len(ops) > 1 and isinstance(ops[-1], S.SelectColumns) and isinstance(ops[-2], S.SelectRows):
         return _picked_cells(frame, result)  # rows and columns picked by label (never a whole table)
+    if ops and isinstance(ops[-1], S.HeadRows) and any(isinstance(op, S.SetColumn) for op in ops):
+        return _row_values(frame, result)  # a derived column, shown in the first rows
     if len(ops) < 2 or not isinstance(ops[-1], S.HeadRows) or not isinstance(ops[-2], S.SortRows):
         return _size(frame, result)  # rows of a table, not sorted and cut: only its size is asked
     head, order = ops[-1], ops[-2]
@@ -192,6 +194,30 @@ def _first_rows(before: S.Frame, order: S.SortRows, result: dict[str, Any], k: i
             return "not_a_value"  # a missing value among the first rows
         picks.append(Pick(T.answer_name(stat.name(), position + 1), f"value[{position}]",
                           f"{RESULT}.loc[{row}, {name}]", cell))
+    return Plan(stat, tuple(picks))
+
+
+def _row_values(frame: S.Frame, result: dict[str, Any] | None) -> Plan | str:
+    """The first (last) rows of a table after the notebook set a column: that column's values
+    there, read off the shown table (the column set last that the table shows)."""
+    head = frame.ops[-1]
+    if head.n > MAX_TOP_ROWS:
+        return "table_output"
+    table = shown_table(result) if result is not None else None
+    if table is None:
+        return "table_not_readable"
+    set_columns = [op.name for op in frame.ops[:-1] if isinstance(op, S.SetColumn)]
+    name = next((c for c in reversed(set_columns) if str(c) in table.columns), None)
+    if name is None:
+        return _size(frame, result)  # the columns set are not shown (made the index, cut out)
+    if len(table.index) != head.n:
+        return "table_not_readable"
+    stat = TT.RowValues(S.Frame(frame.source, frame.ops[:-1]), S.Col(name), head.n, head.last)
+    picks = []
+    for position, (row, cell) in enumerate(zip(table.index, table.column(str(name)))):
+        if read_scalar(cell) is None:
+            return "not_a_value"  # a missing value among the rows
+        picks.append(Pick(T.answer_name(stat.name(), position + 1), f"value[{position}]", f"{RESULT}.loc[{row}, {name}]", cell))
     return Plan(stat, tuple(picks))
 
 

@@ -62,6 +62,7 @@ def test_a_cell_with_nothing_to_run_may_repeat_the_count_before_it(extra):
     "notebook, reason",
     [
         (make(["", "   "]), "no_code"),
+        (make(["# Solution 1\n\n", "  # Solution 2", ""]), "no_code"),  # a sheet whose code was cleared
         (make(GOOD, counts=[2, 1]), "out_of_order"),
         (make(GOOD, counts=[1, 1]), "out_of_order"),
         (make(GOOD + ["# Write your answer here", "df['price'].max()"], counts=[1, 2, 2, 1]), "out_of_order"),

@@ -50,10 +50,17 @@ _API_URL = re.compile(r"https?://(api\.|[^/\s]+/(?:api|v\d)/)|[?&](api_?key|toke
 
 
 def no_code(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -> str | None:
-    # `not isspace()` is `strip()` being non-empty, without copying the source
-    if any(c.source and not c.source.isspace() for c in notebook.code_cells):
+    """Every code cell blank or only comments (an exercise sheet with its code cleared: "# Solution 1")."""
+    if any(_has_code(c.source) for c in notebook.code_cells):
         return None
-    return f"no_code: {len(notebook.code_cells)} code cells, all blank"
+    return f"no_code: {len(notebook.code_cells)} code cells, all blank or comments"
+
+
+def _has_code(source: str) -> bool:
+    # `not isspace()` is `strip()` being non-empty, without copying the source
+    if not source or source.isspace():
+        return False
+    return any(line.strip() and not line.lstrip().startswith("#") for line in source.splitlines())
 
 
 def out_of_order(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -> str | None:

@@ -238,6 +238,15 @@ def frozen(value: Any) -> Any:
     return value
 
 
+def thawed(value: Any) -> Any:
+    """A frozen read option as pandas takes it (the inverse of `frozen`)."""
+    if isinstance(value, FrozenDict):
+        return {k: thawed(v) for k, v in value}
+    if isinstance(value, tuple):
+        return [thawed(v) for v in value]
+    return value
+
+
 @dataclass(eq=False)
 class PivotV:
     """`df.pivot_table(values="x", index="a", columns="b", aggfunc="sum")` or `pd.crosstab(df.a, df.b)`

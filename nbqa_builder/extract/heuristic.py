@@ -494,7 +494,7 @@ def _candidate_task(notebook: Notebook, cells: list[int], shown: str | None, max
     if has_image(outputs) and (value is None or chart_call(notebook_trees(notebook)[cells[-1]]) is not None):
         return chart_task(notebook, cells, notebook_trees(notebook))
     reading = read_slice(cells, notebook_trees(notebook), notebook.data_refs, notebook.cache.setdefault("defined", {}),
-                         absent_files=bool(notebook.not_interactive))
+                         absent_files=bool(notebook.not_interactive), repo_dir=notebook.repo_dir)
     if reading.stat is not None and value is not None:
         return build_task(notebook, cells, reading, shown, max_value_chars)
     if reading.reason not in (None, UNRENDERABLE_STATISTIC):  # a step before the answer stopped it
@@ -554,7 +554,7 @@ def _plotted_reading(notebook: Notebook, cells: list[int], trees, shown: ast.exp
     """The slice read with what the chart draws as the answer cell's result."""
     plotted = {i: trees[i] for i in cells}
     plotted[cells[-1]] = plotted_tree(trees[cells[-1]], shown, statement)
-    return read_slice(cells, plotted, notebook.data_refs)
+    return read_slice(cells, plotted, notebook.data_refs, repo_dir=notebook.repo_dir)
 
 
 def _scatter_stat(notebook: Notebook, cells: list[int], trees, call, reading: Reading) -> M.PlottedPairs | str:

@@ -199,11 +199,37 @@ class PandasCalls(ReshapeCalls):
             return Unknown()
         if (ref.status != FOUND or not ref.resolved) and not (self.absent_files and ref.status in (MISSING, URL)):
             return Unknown(DATA_NOT_LOCAL)
+        combined = date_parts(kwargs.get("parse_dates"))
+        if combined is not None:  # columns read as one date: a step after a plain read
+            kwargs = {k: v for k, v in kwargs.items() if k != "parse_dates"}
         options = self.read_options(reader, args, kwargs)
         if options is None:
             return Unknown()
+        frame = S.Frame(S.ReadFile(self.file_name(ref), reader, options))
+        if combined is not None:
+            op = self.combined_dates(ref, reader, options, *combined)
+            if op is None:
+                return Unknown(UNRENDERABLE_PREPROCESSING, node)
+            frame = frame.then(op)
         self.used_refs[id(ref)] = ref
-        return FrameV(S.Frame(S.ReadFile(self.file_name(ref), reader, options)))
+        return FrameV(frame)
+
+    def combined_dates(self, ref, reader: str, options: tuple, name: object, parts: tuple) -> S.CombineDates | None:
+        """The step of `parse_dates=[[0, 1, 2]]` (or `{"date": ["d", "t"]}`): columns named, or
+        placed, in the file's header (read from the file: the positions name no column by themselves)."""
+        if any(key in ("index_col", "usecols", "names", "header") for key, _ in options):
+            return None  # which columns the positions mean, and where the date goes, would change
+        if all(isinstance(p, int) and not isinstance(p, bool) for p in parts):
+            header = self.columns_of(ref, reader, options)
+            if header is None or any(p < 0 or p >= len(header) for p in parts):
+                return None
+            parts = tuple(header[p] for p in parts)
+        elif not all(isinstance(p, str) for p in parts):
+            return None
+        return S.CombineDates(parts, name if name is not None else "_".join(parts))
+
+    def columns_of(self, ref, reader: str, options: tuple) -> list[str] | None:
+        raise NotImplementedError
 
     def read_options(self, reader: str, args: list, kwargs: dict[str, Value]) -> tuple | None:
         """The options of a read the text can state (those not at their default), or None."""
@@ -656,3 +682,17 @@ def _positive_count(reader: PandasCalls, node: ast.Call) -> bool:
         return True
     n = reader.const(node.args[0])
     return isinstance(n, Const) and isinstance(n.value, int) and not isinstance(n.value, bool) and n.value > 0
+
+
+def date_parts(value: object) -> tuple | None:
+    """(the new column's name or None, the columns) of a `parse_dates` that combines columns into
+    one date (`[[0, 1, 2]]`, `{"when": ["day", "time"]}`); None for any other `parse_dates`."""
+    if not isinstance(value, Const):
+        return None
+    found = value.value
+    if isinstance(found, dict) and len(found) == 1:
+        (name, parts), = found.items()
+        return (name, tuple(parts)) if isinstance(name, str) and isinstance(parts, (list, tuple)) and len(parts) > 1 else None
+    if isinstance(found, (list, tuple)) and len(found) == 1 and isinstance(found[0], (list, tuple)) and len(found[0]) > 1:
+        return None, tuple(found[0])
+    return None

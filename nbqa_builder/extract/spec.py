@@ -390,6 +390,33 @@ class SetIndexTo(Op):
 
 
 @dataclass(frozen=True)
+class CombineDates(Op):
+    """`read_csv(..., parse_dates=[["y", "m", "d"]])` as old pandas did it (pandas 3 removed it): the
+    columns' values joined with spaces and read as one date column, placed first, in their stead."""
+
+    parts: tuple
+    name: Any
+
+    def text(self) -> str:
+        return (f"Replace the columns {columns_text(self.parts)} by one column {column(self.name)}, placed first: "
+                "the values of each row joined with spaces, read as a date")
+
+    def code(self, var: str, namer: Namer) -> list[str]:
+        parts = quote(list(self.parts))
+        return [f"{var}.insert(0, {quote(self.name)}, pd.to_datetime({var}[{parts}].astype(str).agg(' '.join, axis=1)))",
+                f"{var} = {var}.drop(columns={parts})"]
+
+    def reads(self) -> set[Any] | None:
+        return set(self.parts)
+
+    def writes(self) -> set[Any] | None:
+        return None  # it removes columns too: always kept, as a drop is (`_combined_then_dropped`)
+
+    def changes_rows(self) -> bool:
+        return False
+
+
+@dataclass(frozen=True)
 class NameIndex(Op):
     """`df.index.name = "taxon"`: the row labels keep their values and take a name."""
 
@@ -402,7 +429,7 @@ class NameIndex(Op):
         return [f"{var}.index.name = {quote(self.name)}"]
 
     def writes(self) -> set[Any] | None:
-        return {self.name}  # (kept only for a step that reads it as a column name, as groupby may)
+        return {self.name}  # (`Frame.pruned` keeps it only for a step that reads that name, as groupby may)
 
     def changes_rows(self) -> bool:
         return False
@@ -602,6 +629,8 @@ class Frame:
             writes = op.writes()
             if writes and writes <= dropped and not op.changes_rows():
                 continue
+            if isinstance(op, NameIndex) and (want is None or op.name not in want):
+                continue  # only a step that reads the index by its name sees it
             if not (op.changes_rows() or want is None or writes is None or writes & want
                     or isinstance(op, (SortRows, SetIndex, SetIndexTo, ResetIndex))):
                 continue
@@ -618,7 +647,7 @@ class Frame:
                 elif isinstance(op, SetColumn):
                     want.discard(op.name)
                 want |= reads
-        return Frame(self.source, tuple(reversed(kept)))
+        return Frame(self.source, _combined_then_dropped(tuple(reversed(kept))))
 
 
 # the steps that never read the row labels: after them, an index nobody reads is only a column gone
@@ -636,4 +665,23 @@ def _opaque_index_dropped(ops: tuple) -> tuple:
             opaque.add(op.name)
         elif isinstance(op, SetIndex) and op.name in opaque and all(isinstance(o, _LABEL_FREE) for o in ops[position + 1:]):
             return ops[:position] + (DropColumns((op.name,)),) + ops[position + 1:]
+    return ops
+
+
+def _combined_then_dropped(ops: tuple) -> tuple:
+    """Date columns combined (`CombineDates`) and the combined column dropped before any step reads
+    it: only the parts are dropped (what is left is the same table, stated plainly)."""
+    for position, op in enumerate(ops):
+        if not isinstance(op, CombineDates):
+            continue
+        for later, other in enumerate(ops[position + 1:], start=position + 1):
+            if isinstance(other, DropColumns) and op.name in other.names:
+                rest = tuple(n for n in other.names if n != op.name)
+                tail = ((DropColumns(rest),) if rest else ()) + ops[later + 1:]
+                return ops[:position] + (DropColumns(op.parts),) + ops[position + 1:later] + _combined_then_dropped(tail)
+            if isinstance(other, DropColumns):
+                continue  # other columns dropped
+            reads, writes = other.reads(), other.writes()
+            if not isinstance(other, _LABEL_FREE) or reads is None or writes is None or op.name in reads | writes:
+                break  # a step that may see the combined column
     return ops

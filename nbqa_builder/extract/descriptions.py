@@ -96,8 +96,9 @@ class GroupTableV:
     by: Any
     columns: tuple  # the selected columns, in order
     method: str  # None until aggregated
-    rank_by: Any = None  # None: the first selected column
+    rank_by: Any = None  # None: the first selected column (of `methods`, the first method)
     largest: bool = True
+    methods: tuple = ()  # `[x].agg(["mean", "max"])`: one selected column, a table column per method
 
 
 @dataclass(eq=False)

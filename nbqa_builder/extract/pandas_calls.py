@@ -640,7 +640,8 @@ class PandasCalls(ReshapeCalls):
             plain = {k: v.value for k, v in kwargs.items() if isinstance(v, Const)}
             by = plain.pop("by", args[0].value if args and isinstance(args[0], Const) else None)
             ascending = plain.pop("ascending", True)
-            if unknown is None and not plain and len(args) <= 1 and by in table.columns and isinstance(ascending, bool):
+            if unknown is None and not plain and len(args) <= 1 and by in (table.methods or table.columns) \
+                    and isinstance(ascending, bool):
                 return dataclasses.replace(table, rank_by=by, largest=not ascending)
         return Unknown()
 
@@ -654,6 +655,12 @@ class PandasCalls(ReshapeCalls):
             method = self.const(node.args[0])
             if isinstance(method, Const) and method.value in T.GROUP_METHODS and method.value != "size":
                 return GroupSeriesV(grouped.frame, grouped.by, grouped.of, method.value)
+            methods = method.value if isinstance(method, Const) else None
+            if isinstance(methods, list) and len(methods) > 1 and len(set(methods)) == len(methods) \
+                    and all(m in T.GROUP_METHODS and m != "size" for m in methods) \
+                    and isinstance(grouped.of, S.Col) and is_label(grouped.by):
+                # one row per group, one column per method: the top group's row is asked (tables.py)
+                return GroupTableV(grouped.frame, grouped.by, (grouped.of.name,), "agg", methods=tuple(methods))
             return Unknown()
         if grouped.of is None and name in T.GROUP_METHODS and name != "size" and not node.args and is_label(grouped.by) \
                 and _numeric_only_or_nothing(self.kwargs(node)):

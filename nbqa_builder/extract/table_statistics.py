@@ -401,6 +401,49 @@ class GroupRow(Statistic):
                 MISSING_NOTE, "A tie for the top has no single answer."]
 
 
+@dataclass(frozen=True)
+class GroupMethodsRow(Statistic):
+    """The row of `df.groupby(by)[x].agg(["mean", "max"])` whose `rank_by` method is the largest (or
+    smallest): its group, and each aggregate of `x` in that group."""
+
+    frame: Frame
+    by: Any
+    of: Any  # the one aggregated column
+    methods: tuple
+    rank_by: str  # one of `methods`
+    largest: bool = True
+    kind = "group_row"
+    uses_tie_helper = True
+
+    def phrase(self, method: str) -> str:
+        return _group_phrase(method, Col(self.of))
+
+    def text(self) -> str:
+        which = "largest" if self.largest else "smallest"
+        values = [f"its {self.phrase(method)}" for method in self.methods]
+        listed = ", ".join(values[:-1]) + " and " + values[-1]
+        return f"the value of {column(self.by)} with the {which} {self.phrase(self.rank_by)}, and {listed}"
+
+    def expression(self, var_of: VarOf) -> str:
+        return f"{var_of(self.frame)}.groupby({quote(self.by)})[{quote(self.of)}].agg({quote(list(self.methods))})"
+
+    def frames(self) -> list[Frame]:
+        return [self.frame]
+
+    def columns(self) -> set[Any] | None:
+        return {self.by, self.of}
+
+    def name(self) -> str:
+        return answer_name(self.by, "top" if self.largest else "bottom", self.rank_by, self.of)
+
+    def top_code(self) -> str:
+        return f"single_top(value[{quote(self.rank_by)}], largest={self.largest})"
+
+    def notes(self) -> list[str]:
+        return ["Rows are grouped by each distinct value; rows whose group value is missing are left out.",
+                MISSING_NOTE, "A tie for the top has no single answer."]
+
+
 OP_WORDS = {">": "greater than", ">=": "at least", "<": "less than", "<=": "at most", "==": "equal to",
             "!=": "not equal to"}
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from nbqa_builder.executors.local import LocalExecutor
-from nbqa_builder.extract.llm_store import adopt_work_layout
+from nbqa_builder.extract.llm_store import adopt_work_layout, retry_failed_requests
 from nbqa_builder.progress import ProgressChannel, Reporter, progress_bar
 from nbqa_builder.recipe import Recipe, step_class
 from nbqa_builder.records import Notebook
@@ -320,6 +320,8 @@ class Pipeline:
         # the LLM replies and spend of earlier runs live in <output>/_llm/, which --restart keeps
         # (those of runs made before it existed are moved there from _work/ first)
         adopt_work_layout(self.output)
+        if restart:
+            retry_failed_requests(self.output)  # (an outage's failures are not held against a new run)
         if restart and self.work.exists():
             shutil.rmtree(self.work)
         self.parts_run = 0

@@ -214,6 +214,59 @@ def test_max_cost_is_checked_before_a_batch_is_submitted(notebooks, tmp_path):
         assert len(server.batches) == created and notebooks[1].kept
 
 
+class Killed(BaseException):
+    """A SIGKILL at one point of the code: nothing after it runs, and no handler sees it."""
+
+
+def spend_rows(output: Path) -> int:
+    with sqlite3.connect(output / "_llm" / "spend.sqlite") as db:
+        return db.execute("SELECT COUNT(*) FROM spend").fetchone()[0]
+
+
+def test_a_run_killed_between_caching_a_batch_and_recording_its_spend_records_it_when_resumed(
+        notebooks, tmp_path, monkeypatch):
+    from nbqa_builder.extract.llm_store import ReplyCache
+
+    put = ReplyCache.put
+    with FakeOpenAI(notebook_model()) as server:
+        def put_then_die(cache, key, reply):
+            put(cache, key, reply)
+            first = batch_requests(server)[0]
+            if reply.get("batch") and all(cache.get(r["custom_id"]) is not None for r in first):
+                raise Killed  # every reply of the first batch cached, none of its spend recorded
+
+        monkeypatch.setattr(ReplyCache, "put", put_then_die)
+        with pytest.raises(Killed):
+            extract(server, tmp_path, notebooks)
+        assert spend_rows(tmp_path) == 0 and list((tmp_path / "_llm" / "batches").glob("*.jsonl"))
+        monkeypatch.setattr(ReplyCache, "put", put)
+        extract(server, tmp_path, copy.deepcopy(notebooks))
+    sent = [r["custom_id"] for batch in batch_requests(server) for r in batch]
+    assert len(sent) == len(set(sent))  # nothing paid for twice
+    assert spend_rows(tmp_path) == len(sent)  # and every reply paid for is in the ledger
+    assert not list((tmp_path / "_llm" / "batches").glob("*.jsonl"))  # the killed run's batch was collected
+
+
+def test_a_sync_run_killed_between_caching_a_reply_and_recording_its_spend_records_it_when_resumed(
+        notebooks, tmp_path, monkeypatch):
+    from nbqa_builder.extract.llm_store import SpendLedger
+
+    add = SpendLedger.add
+
+    def die(*args, **kwargs):
+        raise Killed  # the reply is cached, its spend is not recorded
+
+    with FakeOpenAI(notebook_model()) as server:
+        monkeypatch.setattr(SpendLedger, "add", die)
+        with pytest.raises(Killed):
+            extract(server, tmp_path, notebooks[:1], llm={"mode": "sync"})
+        monkeypatch.setattr(SpendLedger, "add", add)
+        extract(server, tmp_path, copy.deepcopy(notebooks[:1]), llm={"mode": "sync"})
+    sent = [json.dumps(r.body, sort_keys=True) for r in posts(server, "/v1/chat/completions")]
+    assert sent and len(sent) == len(set(sent))  # nothing paid for twice
+    assert spend_rows(tmp_path) == len(sent)  # and every reply paid for is in the ledger
+
+
 # ---------------------------------------------------------------------------------------------
 # A run killed while its batch is in progress, through the CLI.
 
@@ -266,6 +319,23 @@ def test_a_run_killed_while_its_batch_is_in_progress_resumes_that_batch(tmp_path
     assert (out / "_llm" / "spend.sqlite") in files
     assert [p for p in files if FAKE_KEY.encode() in p.read_bytes()] == []
     assert FAKE_KEY not in resumed.stdout + resumed.stderr
+
+
+def test_restart_after_an_outage_gives_the_failed_requests_a_new_chance(tmp_path):
+    env = {**os.environ, "OPENAI_API_KEY": FAKE_KEY}
+    with FakeOpenAI(notebook_model(), batch_plans=[BatchPlan(end="failed")] * 30) as down:  # every batch fails
+        recipe = small_recipe(tmp_path, down.base_url)
+        failed = subprocess.run(cli("run", str(recipe), "--no-progress"), cwd=ROOT, env=env, capture_output=True, text=True)
+    assert failed.returncode == 0, failed.stderr
+    assert not task_rows(tmp_path / "out") and "llm_batch_failed" in (tmp_path / "out" / "rejects" / "notebooks.jsonl").read_text()
+    with FakeOpenAI(notebook_model()) as healthy:
+        recipe = small_recipe(tmp_path, healthy.base_url)
+        again = subprocess.run(cli("run", str(recipe), "--restart", "--no-progress"), cwd=ROOT, env=env,
+                               capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert task_rows(tmp_path / "out") and healthy.batches  # the requests went out again, and were answered
+    rejects = tmp_path / "out" / "rejects" / "notebooks.jsonl"
+    assert not rejects.exists() or "llm_batch_failed" not in rejects.read_text()
 
 
 @pytest.mark.parametrize("step, settings, message", [

@@ -11,7 +11,8 @@ from typing import Any
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recipe", help="recipe YAML file")
-    parser.add_argument("--restart", action="store_true", help="forget finished parts and start over")
+    parser.add_argument("--restart", action="store_true",
+                        help="forget finished parts and start over (LLM requests that failed in a batch are tried again)")
     parser.add_argument("--forget-llm-cache", action="store_true",
                         help="forget the LLM replies kept in OUTPUT/_llm/ (--restart keeps them): requests are "
                              "sent and paid again; the spend ledger stays")

@@ -40,7 +40,7 @@ from tqdm import tqdm
 
 from nbqa_builder.executors.local import _keep_freed_memory, _StepCache
 from nbqa_builder.executors.storage import StorageError, WorkStore, part_outputs
-from nbqa_builder.extract.llm_store import adopt_work_layout
+from nbqa_builder.extract.llm_store import adopt_work_layout, retry_failed_requests
 from nbqa_builder.pipeline import PartJob, Pipeline, Stage, build_stage_steps, recipe_fingerprint, run_part
 from nbqa_builder.recipe import RayResources, Recipe, RecipeError
 from nbqa_builder.step import GlobalStep
@@ -239,6 +239,7 @@ def run_on_ray(pipeline: Pipeline, restart: bool) -> dict[str, Any]:
     pipeline.parts_run = 0
     try:
         if restart:
+            retry_failed_requests(pipeline.output)
             store.remove_all()
             shutil.rmtree(pipeline.work, ignore_errors=True)
         if not store.shared and store.exists("plan.json") and not (pipeline.work / "plan.json").exists():

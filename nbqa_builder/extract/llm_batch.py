@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 import psutil
 
 from nbqa_builder.extract.llm_client import LLMRequestFailed, NeedsReply, reply_fields_from_json
-from nbqa_builder.extract.llm_store import BATCH_FILES_DIR, LEDGER_FILE, connect
+from nbqa_builder.extract.llm_store import BATCH_FILES_DIR, LEDGER_FILE, SPEND_COLUMNS, connect
 
 if TYPE_CHECKING:
     from nbqa_builder.extract.llm_client import ChatClient
@@ -151,6 +151,25 @@ class BatchRunner:
             self._wait(rows)
             for row in rows:
                 received |= self._collect(row) & set(todo)
+
+    def collect_left_over(self) -> None:
+        """A run killed after it cached a batch's replies and before it recorded their spend left
+        the batch uncollected: its requests are answered from the cache now, so no later run would
+        look at it again. Collect it (its spend recorded, its request file removed)."""
+        if not self.ledger_path.exists():
+            return
+        connection = connect(self.ledger_path)
+        with connection:
+            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            rows = self._rows(connection, "collected = 0 AND batch_id IS NOT NULL", ()) if "batches" in tables else []
+            pending = {row.local_id: [key for (key,) in connection.execute(
+                "SELECT key FROM batch_items WHERE local_id = ? AND outcome = 'pending'", (row.local_id,))] for row in rows}
+        connection.close()
+        left = [row for row in rows if any(self.client.cache.get(key) is not None for key in pending[row.local_id])]
+        if left:
+            self._wait(left)
+            for row in left:
+                self._collect(row)
 
     # -- state -------------------------------------------------------------------------------
 
@@ -364,9 +383,10 @@ class BatchRunner:
             (collected,) = connection.execute("SELECT collected FROM batches WHERE local_id = ?", (row.local_id,)).fetchone()
             if not collected:
                 now = time.time()
-                connection.executemany("INSERT INTO spend VALUES (?, ?, ?, ?, ?, ?, 'batch')", [
+                connection.executemany(f"INSERT INTO spend {SPEND_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, 'batch', ?)", [
                     (now, items[key], row.model, reply["prompt_tokens"], reply["completion_tokens"],
-                     self.client.cost(row.model, reply["prompt_tokens"], reply["completion_tokens"], batch=True))
+                     self.client.cost(row.model, reply["prompt_tokens"], reply["completion_tokens"], batch=True),
+                     f"{row.local_id}/{key}")
                     for key, reply in replies.items()])
                 connection.executemany("UPDATE batch_items SET outcome = 'ok' WHERE key = ? AND local_id = ?",
                                        [(key, row.local_id) for key in replies])

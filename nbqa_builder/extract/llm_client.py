@@ -26,6 +26,7 @@ import json
 import os
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -113,15 +114,18 @@ class ChatClient:
         self.batch_failures: dict[str, tuple[str, str]] = {}  # key -> (drop reason, detail)
         self._client: Any = None
         self._lock = threading.Lock()
+        self._settled = False  # whether the batches a killed run left uncollected were collected
+        self._settle_lock = threading.Lock()
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["_client"], state["_lock"] = None, None
+        state["_client"], state["_lock"], state["_settle_lock"] = None, None, None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._lock = threading.Lock()
+        self._settle_lock = threading.Lock()
 
     def _sdk(self) -> Any:
         with self._lock:
@@ -160,7 +164,10 @@ class ChatClient:
         payload = {"model": model, "messages": messages, "temperature": temperature, "max_tokens": max_tokens,
                    "response_format": response_format}
         key = request_key(payload)
+        self._settle()
         cached = self.cache.get(key)
+        if cached is not None and "unrecorded" in cached:
+            cached = self._record_spend(key, cached)  # a run killed between caching and recording it
         if cached is not None:
             batch = bool(cached.get("batch"))
             return Completion(cached["content"], cached["refusal"], cached["prompt_tokens"],
@@ -173,11 +180,37 @@ class ChatClient:
             raise NeedsReply(key, stage, model, payload)
         self.check_budget()
         reply = self._send(payload)
-        self.cache.put(key, reply)
         cost = self.cost(model, reply["prompt_tokens"], reply["completion_tokens"])
-        self.ledger.add(stage, model, reply["prompt_tokens"], reply["completion_tokens"], cost)
+        # cached first, marked as not yet in the ledger, then recorded, then unmarked: a run killed
+        # anywhere in between neither pays for the request again nor leaves it out of the spend
+        entry = {**reply, "unrecorded": {"stage": stage, "model": model, "cost": cost, "payment": uuid.uuid4().hex}}
+        self.cache.put(key, entry)
+        self._record_spend(key, entry)
         return Completion(reply["content"], reply["refusal"], reply["prompt_tokens"], reply["completion_tokens"],
                           False, cost)
+
+    def _settle(self) -> None:
+        """Once per client: collect the batches a killed run left with their replies cached and
+        their spend unrecorded (extract/llm_batch.py), before any reply is served from the cache."""
+        if self._settled:
+            return
+        with self._settle_lock:
+            if not self._settled:
+                from nbqa_builder.extract.llm_batch import BatchRunner
+
+                BatchRunner(self).collect_left_over()
+                self._settled = True
+
+    def _record_spend(self, key: str, entry: dict[str, Any]) -> dict[str, Any]:
+        """Record the spend of a cached reply marked `unrecorded` (unless the ledger has it), then
+        unmark it; the reply as cached from now on."""
+        pending = entry["unrecorded"]
+        reply = {k: v for k, v in entry.items() if k != "unrecorded"}
+        if not self.ledger.has(pending["payment"]):
+            self.ledger.add(pending["stage"], pending["model"], reply["prompt_tokens"], reply["completion_tokens"],
+                            pending["cost"], payment=pending["payment"])
+        self.cache.put(key, reply)
+        return reply
 
     def fetch(self, needs: dict[str, NeedsReply]) -> None:
         """Have these requests answered through the Batch API (extract/llm_batch.py): their replies

@@ -7,7 +7,9 @@
     _llm/batches/<id>.jsonl       a batch's request file until its results are in
 
 `--restart` starts the pipeline over but keeps these, so no request already answered is sent (or
-paid) again and `max_cost` counts what earlier runs spent. `--forget-llm-cache` forgets the replies
+paid) again and `max_cost` counts what earlier runs spent; requests that failed in earlier batches
+get a new chance (`retry_failed_requests`). A reply is cached marked `unrecorded` until its spend
+is in the ledger (each spend row names its payment), so a run killed in between records it later. `--forget-llm-cache` forgets the replies
 and the batch state; the ledger stays, because that money is spent. Nothing here holds an API key.
 Only the standard library is used: the pipeline and the writer read this without the SDK.
 """
@@ -66,12 +68,22 @@ def connect(path: Path) -> sqlite3.Connection:
     connection = sqlite3.connect(path, timeout=60)
     connection.execute(
         "CREATE TABLE IF NOT EXISTS spend (at REAL, stage TEXT, model TEXT, prompt_tokens INTEGER,"
-        " completion_tokens INTEGER, cost REAL, mode TEXT DEFAULT 'sync')"
+        " completion_tokens INTEGER, cost REAL, mode TEXT DEFAULT 'sync', payment TEXT)"
     )
     columns = {row[1] for row in connection.execute("PRAGMA table_info(spend)")}
-    if "mode" not in columns:  # a ledger written before batch mode existed
-        connection.execute("ALTER TABLE spend ADD COLUMN mode TEXT DEFAULT 'sync'")
+    for name, kind in (("mode", "TEXT DEFAULT 'sync'"), ("payment", "TEXT")):  # a ledger older than the column
+        if name not in columns:
+            try:
+                connection.execute(f"ALTER TABLE spend ADD COLUMN {name} {kind}")
+            except sqlite3.OperationalError as exc:  # another worker added it first
+                if "duplicate column" not in str(exc):
+                    raise
+    connection.execute("CREATE INDEX IF NOT EXISTS spend_payment ON spend (payment)")
     return connection
+
+
+# `payment`: one request sent once (a sync send's own id; a batch's id and the request's key)
+SPEND_COLUMNS = "(at, stage, model, prompt_tokens, completion_tokens, cost, mode, payment)"
 
 
 class SpendLedger:
@@ -81,12 +93,22 @@ class SpendLedger:
         self.path = path
 
     def add(self, stage: str, model: str, prompt_tokens: int, completion_tokens: int, cost: float,
-            mode: str = "sync") -> None:
+            mode: str = "sync", payment: str | None = None) -> None:
         connection = connect(self.path)
         with connection:
-            connection.execute("INSERT INTO spend VALUES (?, ?, ?, ?, ?, ?, ?)",
-                               (time.time(), stage, model, prompt_tokens, completion_tokens, cost, mode))
+            connection.execute(f"INSERT INTO spend {SPEND_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                               (time.time(), stage, model, prompt_tokens, completion_tokens, cost, mode, payment))
         connection.close()
+
+    def has(self, payment: str) -> bool:
+        """Whether this payment (one request sent once) is recorded."""
+        if not self.path.exists():
+            return False
+        connection = connect(self.path)
+        with connection:
+            found = connection.execute("SELECT 1 FROM spend WHERE payment = ? LIMIT 1", (payment,)).fetchone()
+        connection.close()
+        return found is not None
 
     def total(self, stages: tuple[str, ...] | None = None) -> float:
         """The spend so far, of every stage or of these stages."""
@@ -130,6 +152,22 @@ def adopt_work_layout(output: str | os.PathLike) -> None:
         if old.exists() and not new.exists():
             target.mkdir(parents=True, exist_ok=True)
             os.replace(old, new)
+
+
+def retry_failed_requests(output: str | os.PathLike) -> int:
+    """`run --restart`: the requests that failed in earlier batches (an outage, an expired batch)
+    get a new chance; their failures stay in the ledger as history ('retired'), and the replies
+    paid for stay cached. How many were given one."""
+    ledger = llm_dir(output) / LEDGER_FILE
+    if not ledger.exists():
+        return 0
+    connection = connect(ledger)
+    with connection:
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        retried = connection.execute("UPDATE batch_items SET outcome = 'retired' WHERE outcome = 'failed'").rowcount \
+            if "batch_items" in tables else 0
+    connection.close()
+    return retried
 
 
 def forget_replies(output: str | os.PathLike) -> str:

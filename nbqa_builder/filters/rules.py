@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Any, Callable, Protocol
 
 from nbqa_builder.filters.compat import incompatibility
 from nbqa_builder.filters.shapes import shown_rows
@@ -28,10 +28,22 @@ from nbqa_builder.notebooks.facts import CodeFacts
 from nbqa_builder.notebooks.parse import error_text
 from nbqa_builder.records import AMBIGUOUS, DYNAMIC, FOUND, MISSING, URL, Notebook
 
-if TYPE_CHECKING:
-    from nbqa_builder.filters.step import FilterConfig
 
-Rule = Callable[[Notebook, "FilterConfig", CodeFacts], "str | None"]
+class Thresholds(Protocol):
+    """What the rules read of their settings (filters/step.py's `FilterConfig`, which imports this
+    module for the rule names: the rules know the settings only by this shape)."""
+
+    max_unexecuted_code_cells: int
+    max_error_outputs: int
+    min_data_rows: int
+    min_data_bytes: int
+    max_network_reads: int
+    max_missing_data_files: int
+    header_bytes: int
+    decontaminate: Any  # the names and sha256 of benchmark tables
+
+
+Rule = Callable[[Notebook, Thresholds, CodeFacts], "str | None"]
 
 NEURAL_NETWORK_MODULES = {
     "tensorflow", "keras", "torch", "torchvision", "torchaudio", "torchtext", "jax", "flax", "mxnet",
@@ -49,7 +61,7 @@ HTTP_CALLS = ("requests.", "httpx.", "urllib.request.urlopen", "urllib2.urlopen"
 _API_URL = re.compile(r"https?://(api\.|[^/\s]+/(?:api|v\d)/)|[?&](api_?key|token|access_token)=", re.I)
 
 
-def no_code(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -> str | None:
+def no_code(notebook: Notebook, config: Thresholds, facts: CodeFacts) -> str | None:
     """Every code cell blank or only comments (an exercise sheet with its code cleared: "# Solution 1")."""
     if any(_has_code(c.source) for c in notebook.code_cells):
         return None
@@ -63,7 +75,7 @@ def _has_code(source: str) -> bool:
     return any(line.strip() and not line.lstrip().startswith("#") for line in source.splitlines())
 
 
-def out_of_order(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -> str | None:
+def out_of_order(notebook: Notebook, config: Thresholds, facts: CodeFacts) -> str | None:
     """Execution counts must rise strictly down the notebook (cells run top to bottom).
 
     A cell with nothing to run (blank, or comments only: "# Write your answer here") is left out:
@@ -80,7 +92,7 @@ def _has_code(source: str) -> bool:
     return any(line.strip() and not line.lstrip().startswith("#") for line in source.splitlines())
 
 
-def unexecuted_code_cells(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -> str | None:
+def unexecuted_code_cells(notebook: Notebook, config: Thresholds, facts: CodeFacts) -> str | None:
     """A non-blank code cell that never ran means the stored outputs do not tell the whole story."""
     unexecuted = [i for i, c in enumerate(notebook.cells) if c.cell_type == "code"
                   and c.execution_count is None and c.source and not c.source.isspace()]
@@ -89,7 +101,7 @@ def unexecuted_code_cells(notebook: Notebook, config: "FilterConfig", facts: Cod
     return None
 
 
-def error_outputs(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -> str | None:
+def error_outputs(notebook: Notebook, config: Thresholds, facts: CodeFacts) -> str | None:
     errors = [(i, o) for i, c in enumerate(notebook.cells) if c.cell_type == "code"
               for o in c.outputs if o.get("output_type") == "error"]
     if len(errors) > config.max_error_outputs:
@@ -98,7 +110,7 @@ def error_outputs(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) 
     return None
 
 
-def no_outputs(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -> str | None:
+def no_outputs(notebook: Notebook, config: Thresholds, facts: CodeFacts) -> str | None:
     """Code cells with execution counts but not one output: the outputs were stripped, so no task
     can be taken from stored outputs. Not a paper rule: such a notebook is kept for the execute
     step, whose re-run gives it outputs (`RERUN_FOR_OUTPUTS`); one that cannot re-run is dropped."""
@@ -107,7 +119,7 @@ def no_outputs(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -> 
     return f"no_outputs: none of {len(notebook.code_cells)} code cells shows an output"
 
 
-def neural_network_or_gpu(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -> str | None:
+def neural_network_or_gpu(notebook: Notebook, config: Thresholds, facts: CodeFacts) -> str | None:
     modules = facts.top_modules()
     networks = sorted(modules & NEURAL_NETWORK_MODULES) + sorted(
         m for m in facts.imports if m.startswith("sklearn.neural_network"))
@@ -122,7 +134,7 @@ def neural_network_or_gpu(notebook: Notebook, config: "FilterConfig", facts: Cod
     return None
 
 
-def external_api(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -> str | None:
+def external_api(notebook: Notebook, config: Thresholds, facts: CodeFacts) -> str | None:
     clients = sorted(m for m in facts.imports if m in API_CLIENT_MODULES or m.split(".")[0] in API_CLIENT_MODULES)
     if clients:
         return f"external_api: import {clients[0]}"
@@ -134,7 +146,7 @@ def external_api(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -
     return None
 
 
-def teaching_dataset(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -> str | None:
+def teaching_dataset(notebook: Notebook, config: Thresholds, facts: CodeFacts) -> str | None:
     for name, calls in facts.calls.items():
         if SKLEARN_TOY_LOADERS.match(name) or FRAMEWORK_DATASET_MODULES.match(name):
             named = next((teaching_name(s) for args in calls for s in args if teaching_name(s)), None)
@@ -156,7 +168,7 @@ def teaching_dataset(notebook: Notebook, config: "FilterConfig", facts: CodeFact
     return None
 
 
-def decontaminated(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -> str | None:
+def decontaminated(notebook: Notebook, config: Thresholds, facts: CodeFacts) -> str | None:
     """Tables of evaluation benchmarks must not end up in training data."""
     names = {n.lower() for n in config.decontaminate.names}
     hashes = set(config.decontaminate.sha256)
@@ -169,7 +181,7 @@ def decontaminated(notebook: Notebook, config: "FilterConfig", facts: CodeFacts)
     return None
 
 
-def network_read(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -> str | None:
+def network_read(notebook: Notebook, config: Thresholds, facts: CodeFacts) -> str | None:
     """A read over the network (a URL of another repository, `requests.get`, `sns.load_dataset`,
     a download) fails in the sandbox, which has none, and its data is not in the dataset. A
     tier rule: the notebook's tasks go to `sft`. (A URL the source fetched at crawl time is
@@ -184,7 +196,7 @@ def network_read(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -
     return None
 
 
-def missing_data_file(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -> str | None:
+def missing_data_file(notebook: Notebook, config: Thresholds, facts: CodeFacts) -> str | None:
     """An input the repository lacks, or that cannot be told (a path built at run time, a name
     that several files share), makes the notebook fail on re-execution at that read, even when
     its other files are there. A tier rule: the notebook's tasks go to `sft`."""
@@ -196,7 +208,7 @@ def missing_data_file(notebook: Notebook, config: "FilterConfig", facts: CodeFac
     return None
 
 
-def too_little_data(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -> str | None:
+def too_little_data(notebook: Notebook, config: Thresholds, facts: CodeFacts) -> str | None:
     """Judged on the data files present; where none is (read from a URL, or missing), on the
     table lengths the stored outputs show; where none shows one, the notebook is kept."""
     if not notebook.data_refs:
@@ -216,7 +228,7 @@ def too_little_data(notebook: Notebook, config: "FilterConfig", facts: CodeFacts
     return None
 
 
-def incompatible_code(notebook: Notebook, config: "FilterConfig", facts: CodeFacts) -> str | None:
+def incompatible_code(notebook: Notebook, config: Thresholds, facts: CodeFacts) -> str | None:
     """Code this machine's Python and libraries cannot run (filters/compat.py): the sandbox
     re-runs it with them, and it would fail there. A tier rule: the notebook's tasks go to `sft`."""
     return incompatibility(notebook)
@@ -252,7 +264,7 @@ RULES: dict[str, Rule] = {
 }
 
 
-def _first_line(notebook: Notebook, resolved: str, config: "FilterConfig") -> str:
+def _first_line(notebook: Notebook, resolved: str, config: Thresholds) -> str:
     try:
         with open(Path(notebook.repo_dir) / resolved, "rb") as handle:
             head = handle.read(config.header_bytes)

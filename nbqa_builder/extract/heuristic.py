@@ -29,7 +29,9 @@ from nbqa_builder.extract.concepts import (
     CORRELATION, DISTRIBUTION, FEATURES, MACHINE_LEARNING, OUTLIERS, PREPROCESSING, SUMMARY, VISUALIZATION,
 )
 from nbqa_builder.extract.degenerate import degenerate_reason
-from nbqa_builder.extract.descriptions import UNRENDERABLE_PREPROCESSING, UNRENDERABLE_STATISTIC, FrameV, SeriesV, snippet
+from nbqa_builder.extract.descriptions import (
+    UNRENDERABLE_PREPROCESSING, UNRENDERABLE_STATISTIC, FrameV, SeriesV, snippet, thawed,
+)
 from nbqa_builder.extract.grounding import (
     RESULT, Scalar, answer_field, ground_answers, has_image, line_value, read_scalar, series_entries, unwrapped,
 )
@@ -161,6 +163,32 @@ def question_refs(refs, stat: T.Statistic) -> list[DataRef]:
     return [ref for ref in refs if ref.kind != INLINE or ref.as_written in read]
 
 
+def file_header(notebook: Notebook):
+    """The columns a read of one of the notebook's files gives (its header: no rows are read), or
+    None; each read once per notebook (the slices of its cells share `notebook.cache`)."""
+    headers = notebook.cache.setdefault("headers", {})
+
+    def header(ref: DataRef, reader: str, options: tuple) -> list[str] | None:
+        key = (ref.resolved, reader, options)
+        if key not in headers:
+            headers[key] = _read_header(ref.source(notebook.repo_dir) if ref.status == FOUND else None, reader, options)
+        return headers[key]
+
+    return header
+
+
+def _read_header(path: Path | None, reader: str, options: tuple) -> list[str] | None:
+    if path is None or not path.is_file() or reader not in ("read_csv", "read_table", "read_excel"):
+        return None
+    import pandas as pd  # (only notebooks that read columns by position come here)
+
+    try:
+        read = getattr(pd, reader)(path, nrows=0, **{key: thawed(value) for key, value in options})
+        return [str(c) for c in read.columns]
+    except Exception:  # noqa: BLE001 - a file pandas cannot read this way names no column
+        return None
+
+
 def pruned(stat: T.Statistic) -> T.Statistic:
     """The statistic over frames without the steps that cannot change it (`Frame.pruned`)."""
     if isinstance(stat, T.Round):
@@ -176,12 +204,14 @@ def pruned(stat: T.Statistic) -> T.Statistic:
     frame = getattr(stat, "frame", None)
     if frame is None:
         return stat
-    return dataclasses.replace(stat, frame=frame.pruned(stat.columns(), labels=not isinstance(stat, LABEL_FREE)))
+    labels = not isinstance(stat, LABEL_FREE_STATISTICS)
+    return dataclasses.replace(stat, frame=frame.pruned(stat.columns(), labels=labels))
 
 
 # statistics whose value never depends on the row labels (`Frame.pruned`'s `labels`): aggregates
 # of columns, counts, and a Series whose labels are the column names
-LABEL_FREE = (T.Agg, T.RowCount, T.ColumnCount, T.MissingCount, M.MissingPerColumn, TT.FrameAgg, TT.TableTotal)
+LABEL_FREE_STATISTICS = (T.Agg, T.RowCount, T.ColumnCount, T.MissingCount, M.MissingPerColumn, TT.FrameAgg,
+                         TT.TableTotal)
 
 
 def _nodes(node):
@@ -494,7 +524,7 @@ def _candidate_task(notebook: Notebook, cells: list[int], shown: str | None, max
     if has_image(outputs) and (value is None or chart_call(notebook_trees(notebook)[cells[-1]]) is not None):
         return chart_task(notebook, cells, notebook_trees(notebook))
     reading = read_slice(cells, notebook_trees(notebook), notebook.data_refs, notebook.cache.setdefault("defined", {}),
-                         absent_files=bool(notebook.not_interactive), repo_dir=notebook.repo_dir)
+                         absent_files=bool(notebook.not_interactive), header=file_header(notebook))
     if reading.stat is not None and value is not None:
         return build_task(notebook, cells, reading, shown, max_value_chars)
     if reading.reason not in (None, UNRENDERABLE_STATISTIC):  # a step before the answer stopped it
@@ -554,7 +584,7 @@ def _plotted_reading(notebook: Notebook, cells: list[int], trees, shown: ast.exp
     """The slice read with what the chart draws as the answer cell's result."""
     plotted = {i: trees[i] for i in cells}
     plotted[cells[-1]] = plotted_tree(trees[cells[-1]], shown, statement)
-    return read_slice(cells, plotted, notebook.data_refs, repo_dir=notebook.repo_dir)
+    return read_slice(cells, plotted, notebook.data_refs, header=file_header(notebook))
 
 
 def _scatter_stat(notebook: Notebook, cells: list[int], trees, call, reading: Reading) -> M.PlottedPairs | str:

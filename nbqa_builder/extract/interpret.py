@@ -23,8 +23,6 @@ from pathlib import PurePosixPath
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-import pandas as pd
-
 from nbqa_builder.deps.analyze import is_url
 from nbqa_builder.extract import spec as S
 from nbqa_builder.extract import statistics as T
@@ -32,12 +30,12 @@ from nbqa_builder.extract import models
 from nbqa_builder.extract import table_statistics as TT
 from nbqa_builder.extract.descriptions import (
     UNRENDERABLE_PREPROCESSING, UNRENDERABLE_STATISTIC, AccessorV, CondV, Const, CountsV, EntryCondV, FrameV, FunctionV,
-    GroupByV, GroupTableV, thawed,
+    GroupByV, GroupTableV,
     GroupSeriesV, IndexerV, IndexOfV, Module, ModeV, SeriesV, SortedGroupsV, StatV, Unknown, Value, is_label, snippet,
 )
-from nbqa_builder.extract.pandas_calls import COMPARE, FLIPPED, PandasCalls
+from nbqa_builder.extract.pandas_calls import COMPARE, FLIPPED, Header, PandasCalls
 from nbqa_builder.extract.slicer import cell_names
-from nbqa_builder.records import FOUND, DataRef
+from nbqa_builder.records import DataRef
 
 # what `df.groupby(by).<name>` means when it is not a column
 GROUPBY_ATTRIBUTES = {"groups", "indices", "ngroups", "ndim", "obj", "keys", "dtypes", "plot", "grouper"}
@@ -72,9 +70,10 @@ class SliceReader(PandasCalls):
     """Follows the cells of a slice over descriptions (see the module doc). One per task."""
 
     def __init__(self, refs: list[DataRef], file_name: Callable[[DataRef], str],
-                 defined: dict[int, Any] | None = None, absent_files: bool = False, repo_dir: str = "") -> None:
+                 defined: dict[int, Any] | None = None, absent_files: bool = False,
+                 header: Header | None = None) -> None:
         self.env: dict[str, Value] = {}
-        self.repo_dir = repo_dir  # where the files lie: a header names the columns a read gives by position
+        self.header = header  # the columns a read gives, from its file: what names columns given by position
         # id(statement) -> the names it defines: the slices of one notebook share their cells'
         # statements, and reading what a statement defines costs more than the rest of a taint
         self.defined = {} if defined is None else defined
@@ -87,17 +86,6 @@ class SliceReader(PandasCalls):
         self.used_refs: dict[int, DataRef] = {}
         self.cell = 0
         self.last: ast.expr | None = None  # the answer cell's last expression
-
-    def columns_of(self, ref: DataRef, reader: str, options: tuple) -> list[str] | None:
-        """The column names a read gives, from the file's header (no rows are read), or None."""
-        path = ref.source(self.repo_dir) if self.repo_dir and ref.status == FOUND else None
-        if path is None or not path.is_file() or reader not in ("read_csv", "read_table", "read_excel"):
-            return None
-        plain = {key: thawed(value) for key, value in options}
-        try:
-            return [str(c) for c in getattr(pd, reader)(path, nrows=0, **plain).columns]
-        except Exception:  # noqa: BLE001 - a file pandas cannot read this way names no column
-            return None
 
     # -- statements ------------------------------------------------------------------------------
 
@@ -624,18 +612,19 @@ def _side(value: Value) -> Any:
 
 
 def read_slice(cells: list[int], trees: Any, refs: list[DataRef], defined: dict[int, Any] | None = None,
-               absent_files: bool = False, repo_dir: str = "") -> Reading:
+               absent_files: bool = False, header: Header | None = None) -> Reading:
     """The statistic the last cell of `cells` shows, read off the cells in order (`defined`: a
     cache shared by the slices of one notebook, see `SliceReader`). `absent_files`: reads of
     missing files and URLs count too, by their file's name (a notebook kept for `sft`).
-    `repo_dir`: where the files lie, for the header of a read that names columns by position."""
+    `header`: the columns a read of a file gives (extract/heuristic.py reads them from the file), for
+    a read that names columns by position."""
 
     def file_name(ref: DataRef) -> str:
         if ref.resolved:
             return PurePosixPath(ref.resolved).name
         return PurePosixPath(urlsplit(ref.as_written).path if is_url(ref.as_written) else ref.as_written).name
 
-    reader = SliceReader(refs, file_name, defined, absent_files, repo_dir)
+    reader = SliceReader(refs, file_name, defined, absent_files, header)
     shown: Value = Unknown(UNRENDERABLE_STATISTIC)
     for position, index in enumerate(cells):
         tree = trees[index]

@@ -185,7 +185,7 @@ class ChatClient:
         # anywhere in between neither pays for the request again nor leaves it out of the spend
         entry = {**reply, "unrecorded": {"stage": stage, "model": model, "cost": cost, "payment": uuid.uuid4().hex}}
         self.cache.put(key, entry)
-        self._record_spend(key, entry)
+        self._record_spend(key, entry, sent_now=True)
         return Completion(reply["content"], reply["refusal"], reply["prompt_tokens"], reply["completion_tokens"],
                           False, cost)
 
@@ -201,12 +201,12 @@ class ChatClient:
                 BatchRunner(self).collect_left_over()
                 self._settled = True
 
-    def _record_spend(self, key: str, entry: dict[str, Any]) -> dict[str, Any]:
-        """Record the spend of a cached reply marked `unrecorded` (unless the ledger has it), then
-        unmark it; the reply as cached from now on."""
+    def _record_spend(self, key: str, entry: dict[str, Any], sent_now: bool = False) -> dict[str, Any]:
+        """Record the spend of a cached reply marked `unrecorded` (unless the ledger has it: a run
+        killed after recording it; `sent_now`, it cannot), then unmark it; the reply as cached."""
         pending = entry["unrecorded"]
         reply = {k: v for k, v in entry.items() if k != "unrecorded"}
-        if not self.ledger.has(pending["payment"]):
+        if sent_now or not self.ledger.has(pending["payment"]):
             self.ledger.add(pending["stage"], pending["model"], reply["prompt_tokens"], reply["completion_tokens"],
                             pending["cost"], payment=pending["payment"])
         self.cache.put(key, reply)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+from typing import Callable
 
 from nbqa_builder.extract import spec as S
 from nbqa_builder.extract import statistics as T
@@ -25,7 +26,7 @@ from nbqa_builder.extract.descriptions import (
 )
 from nbqa_builder.extract.pandas_reshape import ASTYPES, BINNERS, READERS, ReshapeCalls
 from nbqa_builder.notebooks.code import parse_python
-from nbqa_builder.records import FOUND, INLINE, MISSING, URL
+from nbqa_builder.records import FOUND, INLINE, MISSING, URL, DataRef
 
 NUMPY_AGGREGATIONS = {"mean": "mean", "sum": "sum", "min": "min", "max": "max", "amin": "min", "amax": "max",
                       "std": "std", "var": "var", "nanmean": "mean", "nansum": "sum", "nanstd": "std", "nanvar": "var"}
@@ -39,6 +40,8 @@ STR_METHODS = {"lower": "str.lower", "upper": "str.upper", "strip": "str.strip",
 ELEMENT_NODES = (ast.Name, ast.Constant, ast.BinOp, ast.UnaryOp, ast.Compare, ast.Load, ast.operator, ast.unaryop,
                  ast.cmpop)
 DT_METHODS = {"day_name": "dt.day_name", "month_name": "dt.month_name"}
+# (the file's ref, the reader, the read's options) -> the columns that read gives, or None
+Header = Callable[[DataRef, str, tuple], "list[str] | None"]
 COMPARE = {ast.Gt: ">", ast.GtE: ">=", ast.Lt: "<", ast.LtE: "<=", ast.Eq: "==", ast.NotEq: "!="}
 FLIPPED = {">": "<", ">=": "<=", "<": ">", "<=": ">=", "==": "==", "!=": "!="}
 
@@ -57,6 +60,7 @@ class PandasCalls(ReshapeCalls):
     reader's state are declared in `ReshapeCalls`."""
 
     refs_by_site: dict
+    header: "Header | None"
 
     def column_expr(self, value: Value, frame: S.Frame) -> S.Expr | None:
         raise NotImplementedError
@@ -220,16 +224,13 @@ class PandasCalls(ReshapeCalls):
         if any(key in ("index_col", "usecols", "names", "header") for key, _ in options):
             return None  # which columns the positions mean, and where the date goes, would change
         if all(isinstance(p, int) and not isinstance(p, bool) for p in parts):
-            header = self.columns_of(ref, reader, options)
+            header = self.header(ref, reader, options) if self.header is not None else None
             if header is None or any(p < 0 or p >= len(header) for p in parts):
                 return None
             parts = tuple(header[p] for p in parts)
         elif not all(isinstance(p, str) for p in parts):
             return None
         return S.CombineDates(parts, name if name is not None else "_".join(parts))
-
-    def columns_of(self, ref, reader: str, options: tuple) -> list[str] | None:
-        raise NotImplementedError
 
     def read_options(self, reader: str, args: list, kwargs: dict[str, Value]) -> tuple | None:
         """The options of a read the text can state (those not at their default), or None."""

@@ -651,8 +651,8 @@ class Frame:
 
 
 # the steps that never read the row labels: after them, an index nobody reads is only a column gone
-_LABEL_FREE = (FilterRows, DropNA, FillNA, DropDuplicates, SetColumn, Rename, SelectColumns, DropColumns, SortRows,
-               HeadRows)
+_LABEL_FREE_STEPS = (FilterRows, DropNA, FillNA, DropDuplicates, SetColumn, Rename, SelectColumns, DropColumns,
+                     SortRows, HeadRows)
 
 
 def _opaque_index_dropped(ops: tuple) -> tuple:
@@ -663,7 +663,8 @@ def _opaque_index_dropped(ops: tuple) -> tuple:
     for position, op in enumerate(ops):
         if isinstance(op, OpaqueColumn):
             opaque.add(op.name)
-        elif isinstance(op, SetIndex) and op.name in opaque and all(isinstance(o, _LABEL_FREE) for o in ops[position + 1:]):
+        elif isinstance(op, SetIndex) and op.name in opaque \
+                and all(isinstance(o, _LABEL_FREE_STEPS) for o in ops[position + 1:]):
             return ops[:position] + (DropColumns((op.name,)),) + ops[position + 1:]
     return ops
 
@@ -682,6 +683,6 @@ def _combined_then_dropped(ops: tuple) -> tuple:
             if isinstance(other, DropColumns):
                 continue  # other columns dropped
             reads, writes = other.reads(), other.writes()
-            if not isinstance(other, _LABEL_FREE) or reads is None or writes is None or op.name in reads | writes:
+            if not isinstance(other, _LABEL_FREE_STEPS) or reads is None or writes is None or op.name in reads | writes:
                 break  # a step that may see the combined column
     return ops

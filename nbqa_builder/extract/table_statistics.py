@@ -360,20 +360,27 @@ class TopValues(Statistic):
 
 @dataclass(frozen=True)
 class GroupRow(Statistic):
-    """The row of a grouped table (`df.groupby(by)[[a, b]].mean()`) whose `rank_by` is the
-    largest (or smallest): its group, and each of its values."""
+    """The row of a grouped table (`df.groupby(by)[[a, b]].mean()`, or `df.groupby(by)[x].agg(["mean",
+    "max"])`) whose `rank_by` is the largest (or smallest): its group, and each of its values."""
 
     frame: Frame
     by: Any
-    of: tuple  # the selected columns
-    method: str  # a GROUP_METHODS entry other than size
-    rank_by: Any
+    of: tuple  # the table's columns: the selected columns, or with `aggregated` the methods
+    method: str  # a GROUP_METHODS entry other than size ("agg" with `aggregated`)
+    rank_by: Any  # one of `of`
     largest: bool = True
+    aggregated: Any = None  # `[x].agg([...])`: the one column every method aggregates
     kind = "group_row"
     uses_tie_helper = True
 
     def phrase(self, name: Any) -> str:
+        if self.aggregated is not None:
+            return _group_phrase(name, Col(self.aggregated))
         return _group_phrase(self.method, Col(name))
+
+    def value_name(self, name: Any) -> str:
+        """The answer name of the top group's value in the table's column `name`."""
+        return answer_name(name, self.aggregated) if self.aggregated is not None else answer_name(self.method, name)
 
     def text(self) -> str:
         which = "largest" if self.largest else "smallest"
@@ -382,59 +389,22 @@ class GroupRow(Statistic):
         return f"the value of {column(self.by)} with the {which} {self.phrase(self.rank_by)}, and {listed}"
 
     def expression(self, var_of: VarOf) -> str:
-        return f"{var_of(self.frame)}.groupby({quote(self.by)})[{quote(list(self.of))}].{self.method}()"
+        grouped = f"{var_of(self.frame)}.groupby({quote(self.by)})"
+        if self.aggregated is not None:
+            return f"{grouped}[{quote(self.aggregated)}].agg({quote(list(self.of))})"
+        return f"{grouped}[{quote(list(self.of))}].{self.method}()"
 
     def frames(self) -> list[Frame]:
         return [self.frame]
 
     def columns(self) -> set[Any] | None:
-        return {self.by, *self.of}
+        return {self.by, self.aggregated} if self.aggregated is not None else {self.by, *self.of}
 
     def name(self) -> str:
-        return answer_name(self.by, "top" if self.largest else "bottom", self.method, self.rank_by)
-
-    def top_code(self) -> str:
-        return f"single_top(value[{quote(self.rank_by)}], largest={self.largest})"
-
-    def notes(self) -> list[str]:
-        return ["Rows are grouped by each distinct value; rows whose group value is missing are left out.",
-                MISSING_NOTE, "A tie for the top has no single answer."]
-
-
-@dataclass(frozen=True)
-class GroupMethodsRow(Statistic):
-    """The row of `df.groupby(by)[x].agg(["mean", "max"])` whose `rank_by` method is the largest (or
-    smallest): its group, and each aggregate of `x` in that group."""
-
-    frame: Frame
-    by: Any
-    of: Any  # the one aggregated column
-    methods: tuple
-    rank_by: str  # one of `methods`
-    largest: bool = True
-    kind = "group_row"
-    uses_tie_helper = True
-
-    def phrase(self, method: str) -> str:
-        return _group_phrase(method, Col(self.of))
-
-    def text(self) -> str:
-        which = "largest" if self.largest else "smallest"
-        values = [f"its {self.phrase(method)}" for method in self.methods]
-        listed = ", ".join(values[:-1]) + " and " + values[-1]
-        return f"the value of {column(self.by)} with the {which} {self.phrase(self.rank_by)}, and {listed}"
-
-    def expression(self, var_of: VarOf) -> str:
-        return f"{var_of(self.frame)}.groupby({quote(self.by)})[{quote(self.of)}].agg({quote(list(self.methods))})"
-
-    def frames(self) -> list[Frame]:
-        return [self.frame]
-
-    def columns(self) -> set[Any] | None:
-        return {self.by, self.of}
-
-    def name(self) -> str:
-        return answer_name(self.by, "top" if self.largest else "bottom", self.rank_by, self.of)
+        top = "top" if self.largest else "bottom"
+        if self.aggregated is not None:
+            return answer_name(self.by, top, self.rank_by, self.aggregated)
+        return answer_name(self.by, top, self.method, self.rank_by)
 
     def top_code(self) -> str:
         return f"single_top(value[{quote(self.rank_by)}], largest={self.largest})"

@@ -297,11 +297,11 @@ def _group_row(shown: GroupTableV, result: dict[str, Any] | None) -> Plan | str:
     table = shown_table(result)
     if table is None:
         return "table_not_readable"
-    if shown.methods:
-        return _group_methods_row(shown, table)
-    columns = shown.columns or table.columns  # `groupby(by).mean()` of every numeric column: those the table shows
+    # `[x].agg([...])`: a column per method; `groupby(by).mean()` of every numeric column: those the table shows
+    columns = shown.methods or shown.columns or table.columns
     rank_by = columns[0] if shown.rank_by is None else shown.rank_by
-    stat = TT.GroupRow(shown.frame, shown.by, columns, shown.method, rank_by, shown.largest)
+    stat = TT.GroupRow(shown.frame, shown.by, columns, shown.method, rank_by, shown.largest,
+                       aggregated=shown.columns[0] if shown.methods else None)
     names = [str(name) for name in stat.of]
     if table.columns != tuple(names) or len(names) > MAX_COUNTED_COLUMNS:
         return "table_not_readable"
@@ -315,27 +315,7 @@ def _group_row(shown: GroupTableV, result: dict[str, Any] | None) -> Plan | str:
     top = stat.top_code()
     picks = [Pick(T.answer_name(stat.by), top, label_place, label)]
     for name, original in zip(names, stat.of):
-        picks.append(Pick(T.answer_name(stat.method, name), f"value.loc[{top}, {S.quote(original)}]",
+        picks.append(Pick(stat.value_name(name), f"value.loc[{top}, {S.quote(original)}]",
                           f"{RESULT}.loc[{label}, {name}]", table.cell(label, name)))
     return Plan(stat, tuple(picks))
 
-
-def _group_methods_row(shown: GroupTableV, table) -> Plan | str:
-    """`df.groupby(by)[x].agg(["mean", "max"])` shown: the group at the top of the first (or
-    sorted) method, and each of its aggregates."""
-    rank_by = shown.methods[0] if shown.rank_by is None else shown.rank_by
-    stat = TT.GroupMethodsRow(shown.frame, shown.by, shown.columns[0], shown.methods, rank_by, shown.largest)
-    if table.columns != shown.methods or len(shown.methods) > MAX_COUNTED_COLUMNS:
-        return "table_not_readable"  # (a MultiIndex of columns, or cut)
-    position = _single_top(table.column(rank_by), stat.largest)
-    if isinstance(position, str):
-        return position
-    label = table.index[position]
-    if read_scalar(label) is None or (read_scalar(label).kind != "str" and not table.index_name):
-        return "label_not_a_value"
-    top = stat.top_code()
-    picks = [Pick(T.answer_name(stat.by), top, f"{RESULT}.index[{position}]", label)]
-    for method in shown.methods:
-        picks.append(Pick(T.answer_name(method, stat.of), f"value.loc[{top}, {S.quote(method)}]",
-                          f"{RESULT}.loc[{label}, {method}]", table.cell(label, method)))
-    return Plan(stat, tuple(picks))

@@ -333,6 +333,13 @@ COMBINED = {  # notebook -> (cells after the read, truth, what the text must say
     "dropped": (['df = df.drop(columns="y_m_d")'], 'df["wind"].mean()', lambda d: d.wind.mean(),
                 "Drop the columns `y`, `m` and `d`"),
 }
+# date options whose effect a step could not state (two new date columns, one column renamed):
+# the read is run plainly and saved with them
+PLAIN_RUN = 'import pandas as pd\ndf = pd.read_csv("../data/days.csv", sep=" ")'
+UNSTATED_DATES = {
+    "two_combined_columns": PLAIN_RUN.replace('sep=" ")', 'sep=" ", parse_dates={"a": ["y", "m"], "b": ["m", "d"]})'),
+    "one_column_renamed": PLAIN_RUN.replace('sep=" ")', 'sep=" ", parse_dates={"when": ["y"]})'),
+}
 
 
 @pytest.fixture(scope="module")
@@ -347,6 +354,8 @@ def combined(tmp_path_factory):
     try:
         for name, (cells, answer, _, _) in COMBINED.items():
             factory.write(repo, f"nb/{name}.ipynb", [COMBINED_RUN, *cells, answer], saved_as={COMBINED_RUN: COMBINED_READ})
+        for name, saved in UNSTATED_DATES.items():
+            factory.write(repo, f"nb/{name}.ipynb", [PLAIN_RUN, 'df["wind"].mean()'], saved_as={PLAIN_RUN: saved})
     finally:
         factory.close()
     return days, extracted_and_verified(repo)
@@ -364,3 +373,11 @@ def test_date_columns_combined_by_the_read_are_a_stated_step(combined, name):
     assert equals_truth(task, task.answers[0].name, truth(days)), (task.label, truth(days))
     # the notebook's own read fails under pandas 3 (an sft task); the program written from the spec agrees
     assert task.reference_agrees and task.executable is False and not task.verified, task
+
+
+@pytest.mark.parametrize("name", list(UNSTATED_DATES))
+def test_date_options_no_step_states_give_no_task(combined, name):
+    _, notebooks = combined
+    notebook = notebooks[f"nb/{name}.ipynb"]
+    assert not kept(notebook)
+    assert [t.drop_reason.split(":")[0] for t in notebook.tasks] == ["unrenderable_preprocessing"], notebook.tasks

@@ -242,9 +242,9 @@ class PandasCalls(ReshapeCalls):
         for key, value in kwargs.items():
             if key not in S.READ_OPTIONS or not isinstance(value, Const) or key in ("filepath_or_buffer", "io", "path"):
                 return None
-            if key == "parse_dates" and isinstance(value.value, (list, tuple, dict)) \
-                    and not all(map(is_label, value.value)):
-                return None  # columns combined into one date (`[[0, 1, 2]]`, a dict): pandas 3 removed it
+            if key == "parse_dates" and (isinstance(value.value, dict) or isinstance(value.value, (list, tuple))
+                                         and not all(map(is_label, value.value))):
+                return None  # new date columns (`{"when": [...]}`, `[[0, 1], [2, 3]]`): pandas 3 removed them
             if S.READ_OPTIONS[key] is not None and not S.is_default(reader, key, value.value):
                 stored = tuple(value.value) if isinstance(value.value, list) else value.value
                 options.append((key, list(stored) if isinstance(stored, tuple) else stored))

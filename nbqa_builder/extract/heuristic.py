@@ -178,7 +178,9 @@ def file_header(notebook: Notebook):
 
 
 def _read_header(path: Path | None, reader: str, options: tuple) -> list[str] | None:
-    if path is None or not path.is_file() or reader not in ("read_csv", "read_table", "read_excel"):
+    # text files only: a header line is read, where a crawled workbook would be parsed whole here,
+    # outside the sandbox
+    if path is None or not path.is_file() or reader not in ("read_csv", "read_table"):
         return None
     import pandas as pd  # (only notebooks that read columns by position come here)
 

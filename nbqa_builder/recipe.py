@@ -91,7 +91,7 @@ class CodeSearch(Strict):
 
 
 class FetchUrls(Strict):
-    """Data that notebooks read by URL, fetched at crawl time into the mirror (sources/github_urls.py)."""
+    """Data that notebooks read by URL, fetched at crawl time into the mirror (sources/github/urls.py)."""
 
     # files that another public GitHub repository serves at a raw, blob or gist URL, fetched through
     # the crawl's own REST client and token; a notebook whose reads are all fetched can re-run offline.
@@ -116,7 +116,7 @@ class FetchUrls(Strict):
 
 
 class GithubSource(Strict):
-    """Crawl GitHub (sources/github.py). The token comes from GITHUB_TOKEN or GITHUB_TOKENS, never from here."""
+    """Crawl GitHub (sources/github/). The token comes from GITHUB_TOKEN or GITHUB_TOKENS, never from here."""
 
     kind: Literal["github"]  # crawl GitHub: repositories found by the discovery keys below, into a local mirror
     # Crawled notebooks are strangers' code: they run in the `bwrap` sandbox. `trusted: true` says

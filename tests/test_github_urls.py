@@ -1,4 +1,4 @@
-"""Data that crawled notebooks read by URL, fetched at crawl time (sources/github_urls.py), against
+"""Data that crawled notebooks read by URL, fetched at crawl time (sources/github/urls.py), against
 the fake GitHub (tests/fake_github.py) and a fake web server (tests/fake_web.py) on 127.0.0.1;
 then the deps step, which rewrites each fetched read to the local copy (deps/step.py)."""
 

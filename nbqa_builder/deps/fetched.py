@@ -1,6 +1,6 @@
 """What a crawl left in a repository's folder for the URLs its notebooks read, as the deps step reads it.
 
-The github source fetches such files at crawl time (sources/github_urls.py) and writes, in the
+The github source fetches such files at crawl time (sources/github/urls.py) and writes, in the
 repository's folder, the copies under `.nbqa-fetched/<host>/<path of the URL>` and an index,
 `.nbqa-fetched.json`: each URL with its copy's path, its source and the holding repository's
 license, or the reason it could not be fetched. The resolver turns a fetched URL into its copy

@@ -4,7 +4,7 @@ A read of the repository's own file through a URL or an absolute path is rewritt
 the local file (deps/rewrite.py; `checks["rewritten_reads"]` lists them); a found read that still
 names a URL or an absolute path cannot be served in the sandbox, so it counts as a network read
 (`url`) or a `missing` file. It never drops a notebook; the filter step decides from
-`notebook.checks["deps"]`. A URL whose file the crawl fetched (sources/github_urls.py) is rewritten
+`notebook.checks["deps"]`. A URL whose file the crawl fetched (sources/github/urls.py) is rewritten
 the same way to the copy in the repository's folder; one it could not fetch, or whose code builds the
 URL from parts (no constant to rewrite), stays a `url` read, with the reason in
 `checks["url_fetch"]` (URL -> reason).

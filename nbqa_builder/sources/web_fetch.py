@@ -3,7 +3,7 @@
 A plain GET: no token, no cookie, no credentials of any kind, redirects followed only among the
 allowed hosts, at most `max_bytes` read. What can go wrong is a reason of the form `kind: detail`
 (`timeout`, `html`, `not_found`, `http_500`, `over_cap`, `host_not_allowed`, `connection`), which
-the crawl records beside the URL (sources/github_urls.py); a timeout, a 5xx or a dropped
+the crawl records beside the URL (sources/github/urls.py); a timeout, a 5xx or a dropped
 connection may pass, so it is tried again on the next crawl.
 """
 

@@ -29,7 +29,7 @@ from github import Auth, BadAttributeException, Github, GithubException
 from github.Requester import Requester
 
 from nbqa_builder.recipe import GithubSource
-from nbqa_builder.sources.github import CrawlError, CrawlPaused, PermanentError, TransientExhausted
+from nbqa_builder.sources.github.errors import CrawlError, CrawlPaused, PermanentError, TransientExhausted
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -13,15 +13,11 @@ from typing import Any
 
 from nbqa_builder.progress import progress_bar
 from nbqa_builder.recipe import GithubSource
-from nbqa_builder.sources.github import (
-    MAX_FAILURES_IN_A_ROW,
-    CrawlError,
-    CrawlPaused,
-    PermanentError,
-    TransientExhausted,
-    NEAR_CAP,
+from nbqa_builder.sources.github.api import CODE_SEARCH, CORE, SEARCH, GithubApi
+from nbqa_builder.sources.github.discovery import NEAR_CAP, SEARCH_PAGE, read_repository_list
+from nbqa_builder.sources.github.errors import MAX_FAILURES_IN_A_ROW, CrawlError, CrawlPaused, PermanentError, TransientExhausted
+from nbqa_builder.sources.github.mirror import (
     REPO_FILE,
-    SEARCH_PAGE,
     choose_files,
     decode_blob,
     git_blob_sha,
@@ -29,15 +25,13 @@ from nbqa_builder.sources.github import (
     is_lfs_pointer,
     mirror_folder,
     mirror_holds,
-    read_repository_list,
     remove_folder,
     repo_file_content,
     safe_repo_path,
     write_atomically,
 )
-from nbqa_builder.sources.github_api import CODE_SEARCH, CORE, SEARCH, GithubApi
-from nbqa_builder.sources.github_reads import TreeListing, files_read_by
-from nbqa_builder.sources.github_state import CRAWLED, LISTED, PENDING, CrawlState
+from nbqa_builder.sources.github.reads import TreeListing, files_read_by
+from nbqa_builder.sources.github.state import CRAWLED, LISTED, PENDING, CrawlState
 
 log = logging.getLogger("nbqa_builder.sources.github")
 

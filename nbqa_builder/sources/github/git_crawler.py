@@ -34,19 +34,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from nbqa_builder.recipe import GithubSource
-from nbqa_builder.sources.github import (
-    MAX_FAILURES_IN_A_ROW,
-    CrawlPaused,
-    git_blob_sha,
-    html_base,
-    is_lfs_pointer,
-    mirror_folder,
-    mirror_holds,
-    write_atomically,
-)
-from nbqa_builder.sources.github_api import GithubApi, TokenState
-from nbqa_builder.sources.github_crawler import GONE, Crawler, Recorded
-from nbqa_builder.sources.github_git import (
+from nbqa_builder.sources.github.api import GithubApi, TokenState
+from nbqa_builder.sources.github.crawler import GONE, Crawler, Recorded
+from nbqa_builder.sources.github.errors import MAX_FAILURES_IN_A_ROW, CrawlPaused
+from nbqa_builder.sources.github.mirror import git_blob_sha, html_base, is_lfs_pointer, mirror_folder, mirror_holds, write_atomically
+from nbqa_builder.sources.github.state import CRAWLED, PENDING, CrawlState
+from nbqa_builder.sources.github.transport import (
     CloneTooLarge,
     GitAuthRejected,
     GitFailure,
@@ -54,7 +47,6 @@ from nbqa_builder.sources.github_git import (
     GitTransport,
     basic_auth,
 )
-from nbqa_builder.sources.github_state import CRAWLED, PENDING, CrawlState
 
 log = logging.getLogger("nbqa_builder.sources.github")
 

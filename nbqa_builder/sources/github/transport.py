@@ -11,7 +11,7 @@ or a config file: nothing on disk and no error message holds it. The user's and 
 config are not read, so a credential helper or a URL rewrite of theirs plays no part, and git never
 prompts. A git process runs under a deadline, with git's own low-speed limit cutting a stalled
 transfer sooner, and can be stopped from another thread (the crawl stopping). A networked git
-command and the helpers it starts end with the crawler, even a killed one (sources/github_git_reaper.py).
+command and the helpers it starts end with the crawler, even a killed one (sources/github/reaper.py).
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Iterator
 
 from nbqa_builder.recipe import GithubSource
-from nbqa_builder.sources.github import CrawlError
-from nbqa_builder.sources.github_git_reaper import GitReaper, kill_group
+from nbqa_builder.sources.github.errors import CrawlError
+from nbqa_builder.sources.github.reaper import GitReaper, kill_group
 
 # config from the environment (GIT_CONFIG_COUNT) came with git 2.31; partial clone long before
 MIN_GIT_VERSION = (2, 31)

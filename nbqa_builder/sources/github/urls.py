@@ -6,7 +6,7 @@ or `/raw/` URL, a gist) or from a web server. The sandbox has no network, so suc
 re-run as written. After the crawl has stored the repositories, each repository's notebooks are
 scanned for URL reads (deps/analyze.py finds them, as the deps step will), and each URL is fetched:
 
-- from GitHub through the crawl's own REST client (sources/github_api.py: its token, rate limits
+- from GitHub through the crawl's own REST client (sources/github/api.py: its token, rate limits
   and retries): the holding repository's metadata (its license must pass `source.licenses`, as the
   crawled repositories' do), the ref's commit, the tree down to the file, the blob; a gist through
   the gists API (a gist has no license, so only `licenses: null` fetches one);
@@ -42,14 +42,9 @@ from nbqa_builder.deps.analyze import find_data_refs, is_url
 from nbqa_builder.deps.fetched import FETCHED_DIR, FETCHED_INDEX, GithubFile, github_file
 from nbqa_builder.recipe import FetchUrls, GithubSource
 from nbqa_builder.records import FILE
-from nbqa_builder.sources.github import (
-    REPO_FILE,
-    PermanentError,
-    TransientExhausted,
-    is_lfs_pointer,
-    safe_repo_path,
-    write_atomically,
-)
+from nbqa_builder.sources.github.crawler import _blob, _branch_commit, _repo_info, _tree
+from nbqa_builder.sources.github.errors import PermanentError, TransientExhausted
+from nbqa_builder.sources.github.mirror import REPO_FILE, is_lfs_pointer, safe_repo_path, write_atomically
 from nbqa_builder.sources.web_fetch import CREDENTIAL_PARAMS, Failed, FetchFailed, host_key, http_get, masked_url
 
 log = logging.getLogger("nbqa_builder.sources.github")
@@ -262,8 +257,6 @@ class UrlFetcher:
         cap = self.config.max_bytes
         if size > cap:
             raise FetchFailed(f"over_cap: {size} bytes, fetch_urls.max_bytes is {cap}")
-        from nbqa_builder.sources.github_crawler import _blob
-
         content = self._call(lambda gh: _blob(gh.get_repo(full_name), blob_sha), f"{full_name}:{path}")
         if is_lfs_pointer(content):
             raise FetchFailed("lfs_pointer: the file is stored in Git LFS, which the crawl does not fetch")
@@ -294,8 +287,6 @@ class UrlFetcher:
     def _ref_commit(self, full_name: str, ref: str) -> str | None:
         """The commit a URL's ref names: a branch (one call, the usual case), else a tag or a short
         commit id (GitHub's commits endpoint resolves both); None when it names none."""
-        from nbqa_builder.sources.github_crawler import _branch_commit
-
         try:
             return self._call(lambda gh: _branch_commit(gh.get_repo(full_name), ref), f"{full_name}@{ref}")
         except FetchFailed as exc:
@@ -311,8 +302,6 @@ class UrlFetcher:
     def _tree_entry(self, full_name: str, commit: str, path: str) -> tuple[str, int] | None:
         """(blob sha, size) of `path` at `commit`, walking one folder at a time (a few small
         requests, where the recursive tree of a large repository is megabytes)."""
-        from nbqa_builder.sources.github_crawler import _tree
-
         sha = commit
         parts = path.split("/")
         for depth, name in enumerate(parts):
@@ -392,8 +381,6 @@ def _commit_sha(repo: Any, ref: str) -> str:
 
 
 def _holder_info(repo: Any) -> dict[str, Any]:
-    from nbqa_builder.sources.github_crawler import _repo_info
-
     return {**_repo_info(repo), "private": repo.private is not False}
 
 

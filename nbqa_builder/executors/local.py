@@ -38,8 +38,8 @@ from nbqa_builder.sources.local import Repository
 from nbqa_builder.stages import PartJob, Stage, atomic_write, build_stage_steps, run_part
 from nbqa_builder.step import GlobalStep, Step
 
-# `-v` shows the stages' parts under the pipeline's name (`nbqa_builder.pipeline: stage 0 (...): 4 of
-# 4 parts to run`), as before the run moved into the executors
+# the run's log: `-v` shows each stage's parts under the pipeline's name, whichever module runs them
+# (`nbqa_builder.pipeline: stage 0 (validate > ...): 4 of 4 parts to run`)
 log = logging.getLogger("nbqa_builder.pipeline")
 
 StepsFactory = Callable[[], list[Step]]

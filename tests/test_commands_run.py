@@ -99,6 +99,7 @@ def test_progress_in_a_log_is_plain_lines(demo):
 @pytest.mark.parametrize("workers", [1, 2])
 def test_progress_moves_a_notebook_at_a_time(tmp_path, monkeypatch, workers):
     from nbqa_builder import pipeline, progress
+    from nbqa_builder.executors import local as local_executor
     from nbqa_builder.recipe import load_recipe
 
     updates: dict[str, list[int]] = {}
@@ -114,7 +115,7 @@ def test_progress_moves_a_notebook_at_a_time(tmp_path, monkeypatch, workers):
         def close(self):
             pass
 
-    monkeypatch.setattr(pipeline, "progress_bar", Recording)
+    monkeypatch.setattr(local_executor, "progress_bar", Recording)
     monkeypatch.setattr(progress, "REPORT_INTERVAL_S", 0.0)  # (in this process: workers=1)
     recipe = load_recipe(recipe_file(tmp_path, sandbox_steps=False, workers=workers, part_size=8))
     pipeline.Pipeline(recipe, progress=True).run()

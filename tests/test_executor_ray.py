@@ -167,8 +167,8 @@ def test_a_recipe_asks_ray_for_a_sandbox_steps_memory_and_bounds_llm_parts():
     import yaml
 
     from nbqa_builder.executors.ray import stage_resources
-    from nbqa_builder.pipeline import plan_stages
     from nbqa_builder.recipe import parse_recipe
+    from nbqa_builder.stages import plan_stages
 
     demo = yaml.safe_load((ROOT / "recipes" / "demo.yaml").read_text())
     recipe = parse_recipe(yaml.safe_dump(demo))

@@ -227,6 +227,8 @@ def test_a_resumed_run_reuses_finished_parts(demo_run: Path, tmp_path: Path, mon
     from collections import Counter
 
     from nbqa_builder import pipeline as pipeline_module
+    from nbqa_builder import stages
+    from nbqa_builder.executors import local as local_executor
     from nbqa_builder.recipe import load_recipe
     from nbqa_builder.step import Step
 
@@ -245,7 +247,7 @@ def test_a_resumed_run_reuses_finished_parts(demo_run: Path, tmp_path: Path, mon
 
     parts_run: list[tuple[int, int]] = []
     notebooks_seen: Counter[str] = Counter()
-    run_part, step_call = pipeline_module.run_part, Step.__call__
+    run_part, step_call = local_executor.run_part, Step.__call__
 
     def counting_run_part(steps, job):
         parts_run.append((job.stage.index, job.part))
@@ -255,7 +257,7 @@ def test_a_resumed_run_reuses_finished_parts(demo_run: Path, tmp_path: Path, mon
         notebooks_seen[step.label] += len(batch)
         return step_call(step, batch)
 
-    monkeypatch.setattr(pipeline_module, "run_part", counting_run_part)
+    monkeypatch.setattr(local_executor, "run_part", counting_run_part)
     monkeypatch.setattr(Step, "__call__", counting_call)
     pipeline_module.Pipeline(recipe, progress=False).run()
 
@@ -263,7 +265,7 @@ def test_a_resumed_run_reuses_finished_parts(demo_run: Path, tmp_path: Path, mon
     assert parts_run == [(stage, part) for part in lost_parts]
     lost_notebooks = sum(len(plan["parts"][part]) for part in lost_parts)
     last_steps = [label for label, (name, _) in zip(recipe.step_labels(), recipe.step_configs())
-                  if label in pipeline_module.plan_stages(recipe)[stage].names]
+                  if label in stages.plan_stages(recipe)[stage].names]
     assert last_steps and notebooks_seen == Counter({label: lost_notebooks for label in last_steps})
     for path, (mtime, content) in finished.items():
         assert path.stat().st_mtime_ns == mtime and path.read_bytes() == content, path

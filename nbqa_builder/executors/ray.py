@@ -2,7 +2,7 @@
 
 `executor: {kind: ray, address: local | auto | host:port | ray://host:10001}`.
 
-- Per-record stages run as Ray tasks over the plan's parts. Each task calls `pipeline.run_part`,
+- Per-record stages run as Ray tasks over the plan's parts. Each task calls `stages.run_part`,
   the function the local executor's processes call, with the steps that its Ray worker process
   built for the stage the first time it got one of its parts (a sandbox step keeps one warm
   sandbox worker per Ray worker). Parts are the unit of resume, as locally: a part is done when
@@ -38,11 +38,12 @@ from typing import Any, Callable
 
 from tqdm import tqdm
 
-from nbqa_builder.executors.local import _keep_freed_memory, _StepCache
+from nbqa_builder.executors.base import PlannedRun
+from nbqa_builder.executors.local import StepCache, keep_freed_memory
 from nbqa_builder.executors.storage import StorageError, WorkStore, part_outputs
 from nbqa_builder.extract.llm_store import adopt_work_layout, retry_failed_requests
-from nbqa_builder.pipeline import PartJob, Pipeline, Stage, build_stage_steps, recipe_fingerprint, run_part
 from nbqa_builder.recipe import RayResources, Recipe, RecipeError
+from nbqa_builder.stages import PartJob, Stage, build_stage_steps, recipe_fingerprint, run_part
 from nbqa_builder.step import GlobalStep
 
 log = logging.getLogger(__name__)
@@ -107,14 +108,14 @@ def stage_resources(recipe: Recipe, stage: Stage) -> RayResources:
 # In the Ray worker processes
 
 
-_worker_steps: _StepCache | None = None
+_worker_steps: StepCache | None = None
 
 
 def _steps_for(key: Any, build: Callable) -> list:
     global _worker_steps
     if _worker_steps is None:
-        _keep_freed_memory()
-        _worker_steps = _StepCache()
+        keep_freed_memory()
+        _worker_steps = StepCache()
         atexit.register(_worker_steps.close)
     return _worker_steps.get(key, build)
 
@@ -217,56 +218,63 @@ def _get(ray: Any, refs: Any) -> Any:
         raise
 
 
-def run_on_ray(pipeline: Pipeline, restart: bool) -> dict[str, Any]:
-    recipe = pipeline.recipe
-    ray = _import_ray(recipe)
-    store = WorkStore(pipeline.work, recipe.executor.storage)
-    try:
-        store.fs  # noqa: B018 (a storage URL nothing can open is the recipe's error, before any work)
-    except StorageError as exc:
-        raise RecipeError(f"{recipe.path or 'recipe'}: executor.storage {exc}") from None
-    llm_steps = [label for (name, config), label in zip(recipe.step_configs(), recipe.step_labels())
-                 if uses_llm(name, config)]
-    if llm_steps and recipe.executor.storage:
-        # each node would keep its own replies and ledger, and max_cost would count one node's spend
-        raise RecipeError(f"{recipe.path or 'recipe'}: executor.storage is for nodes that do not share <output>, "
-                          f"but {llm_steps[0]} keeps its LLM replies and spend in <output>/_llm/, which every node "
-                          "must share: put <output> on a shared file system and leave storage out")
-    # as the local run: the LLM replies and spend of older runs are moved to <output>/_llm/
-    adopt_work_layout(pipeline.output)
-    connected_here = _connect(ray, recipe)
-    started = time.time()  # like the local run's, without starting the cluster
-    pipeline.parts_run = 0
-    try:
-        if restart:
-            retry_failed_requests(pipeline.output)
-            store.remove_all()
-            shutil.rmtree(pipeline.work, ignore_errors=True)
-        if not store.shared and store.exists("plan.json") and not (pipeline.work / "plan.json").exists():
-            pipeline.work.mkdir(parents=True, exist_ok=True)
-            (pipeline.work / "plan.json").write_bytes(store.read_bytes("plan.json"))
-        repositories, parts = pipeline.plan()
-        plan_bytes = (pipeline.work / "plan.json").read_bytes()
-        if not store.shared and not store.exists("plan.json"):
-            store.write_bytes("plan.json", plan_bytes)
-        # names the tasks' mirrors of `_work/` and their steps: new for each run of the driver, so
-        # that no node reuses a reduce.json it kept from an earlier run of the same plan
-        run_key = hashlib.sha256(plan_bytes).hexdigest()[:16] + recipe_fingerprint(recipe) + uuid.uuid4().hex[:8]
-        cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        total = sum(len(p) for p in parts)
-        for stage in pipeline.stages:
-            _run_stage(ray, pipeline, store, stage, [dataclasses.asdict(r) for r in repositories], parts,
-                       total, run_key, cpus)
-            if stage.global_step is not None:
-                _reduce(ray, recipe, store, stage, len(parts), total, cpus)
-        if not store.shared:
-            _fetch_final(store, pipeline.work, pipeline.stages[-1].index, len(parts))
-    finally:
-        if connected_here:
-            ray.shutdown()
-    from nbqa_builder.publish.writer import write_outputs
+class RayExecutor:
+    """Runs a planned run on a Ray cluster: `RayExecutor(pipeline).run(restart)`."""
 
-    return write_outputs(recipe, pipeline.stages, pipeline.work, len(parts), elapsed_s=time.time() - started)
+    def __init__(self, pipeline: PlannedRun) -> None:
+        self.pipeline = pipeline
+
+    def run(self, restart: bool = False) -> dict[str, Any]:
+        pipeline = self.pipeline
+        recipe = pipeline.recipe
+        ray = _import_ray(recipe)
+        store = WorkStore(pipeline.work, recipe.executor.storage)
+        try:
+            store.fs  # noqa: B018 (a storage URL nothing can open is the recipe's error, before any work)
+        except StorageError as exc:
+            raise RecipeError(f"{recipe.path or 'recipe'}: executor.storage {exc}") from None
+        llm_steps = [label for (name, config), label in zip(recipe.step_configs(), recipe.step_labels())
+                     if uses_llm(name, config)]
+        if llm_steps and recipe.executor.storage:
+            # each node would keep its own replies and ledger, and max_cost would count one node's spend
+            raise RecipeError(f"{recipe.path or 'recipe'}: executor.storage is for nodes that do not share <output>, "
+                              f"but {llm_steps[0]} keeps its LLM replies and spend in <output>/_llm/, which every node "
+                              "must share: put <output> on a shared file system and leave storage out")
+        # as the local run: the LLM replies and spend of older runs are moved to <output>/_llm/
+        adopt_work_layout(pipeline.output)
+        connected_here = _connect(ray, recipe)
+        started = time.time()  # like the local run's, without starting the cluster
+        pipeline.parts_run = 0
+        try:
+            if restart:
+                retry_failed_requests(pipeline.output)
+                store.remove_all()
+                shutil.rmtree(pipeline.work, ignore_errors=True)
+            if not store.shared and store.exists("plan.json") and not (pipeline.work / "plan.json").exists():
+                pipeline.work.mkdir(parents=True, exist_ok=True)
+                (pipeline.work / "plan.json").write_bytes(store.read_bytes("plan.json"))
+            repositories, parts = pipeline.plan()
+            plan_bytes = (pipeline.work / "plan.json").read_bytes()
+            if not store.shared and not store.exists("plan.json"):
+                store.write_bytes("plan.json", plan_bytes)
+            # names the tasks' mirrors of `_work/` and their steps: new for each run of the driver, so
+            # that no node reuses a reduce.json it kept from an earlier run of the same plan
+            run_key = hashlib.sha256(plan_bytes).hexdigest()[:16] + recipe_fingerprint(recipe) + uuid.uuid4().hex[:8]
+            cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+            total = sum(len(p) for p in parts)
+            for stage in pipeline.stages:
+                _run_stage(ray, pipeline, store, stage, [dataclasses.asdict(r) for r in repositories], parts,
+                           total, run_key, cpus)
+                if stage.global_step is not None:
+                    _reduce(ray, recipe, store, stage, len(parts), total, cpus)
+            if not store.shared:
+                _fetch_final(store, pipeline.work, pipeline.stages[-1].index, len(parts))
+        finally:
+            if connected_here:
+                ray.shutdown()
+        from nbqa_builder.publish.writer import write_outputs
+
+        return write_outputs(recipe, pipeline.stages, pipeline.work, len(parts), elapsed_s=time.time() - started)
 
 
 def _largest_node_memory_mb(ray: Any) -> float:
@@ -274,7 +282,7 @@ def _largest_node_memory_mb(ray: Any) -> float:
     return max(sizes, default=0) / 2**20
 
 
-def _run_stage(ray: Any, pipeline: Pipeline, store: WorkStore, stage: Stage, repositories: list[dict],
+def _run_stage(ray: Any, pipeline: PlannedRun, store: WorkStore, stage: Stage, repositories: list[dict],
                parts: list, total: int, run_key: str, cpus: int) -> None:
     recipe = pipeline.recipe
     folder = f"stage-{stage.index}"

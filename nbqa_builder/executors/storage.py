@@ -1,6 +1,6 @@
 """Where a cluster run keeps `_work/`: a folder every node reads, or object storage.
 
-The steps and `pipeline.run_part` read and write plain files under a work folder. On one machine,
+The steps and `stages.run_part` read and write plain files under a work folder. On one machine,
 or on a cluster with a shared file system (NFS, Lustre, a mounted bucket), that folder is
 `<output>/_work` itself and nothing is copied. With `executor.storage: s3://...`, `gs://...` or
 `file:///...` the parts live there instead (through `pyarrow.fs`; a scheme pyarrow does not know,

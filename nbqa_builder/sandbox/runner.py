@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterator
 
-from nbqa_builder.sandbox import backends
+import nbqa_builder.sandbox.backends as backends
 from nbqa_builder.sandbox.cgroups import JobCgroup, JobCgroups
 from nbqa_builder.sandbox.channel import DIED, ERROR, NOT_RUN, OK, OUTPUT_LIMIT, TIMEOUT, Channel, Dead
 from nbqa_builder.sandbox.limits import Limits, sandbox_environment

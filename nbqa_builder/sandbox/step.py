@@ -7,7 +7,8 @@ with the cell and its error (`rerun_failed: cell 7 KeyError '2014'`), its stored
 goes on; a sandbox that cannot start raises `SandboxError`, which stops the run before the part
 is marked done. Each step owns two warm workers with different hash seeds (one when it runs
 each notebook once), started together on first use and stopped by `close()`, at garbage
-collection or at interpreter exit (so sandbox processes never outlive the run).
+collection or at interpreter exit (so sandbox processes never outlive the run). Their base,
+`SandboxStep`, is also the `solve` step's (solve/step.py).
 """
 
 from __future__ import annotations
@@ -83,7 +84,10 @@ class SandboxStepConfig(StepConfig):
         )
 
 
-class _SandboxStep(Step):
+class SandboxStep(Step):
+    """The base of the steps that run notebook code in the sandbox (execute, verify, solve): their
+    warm workers, and the repeated runs that show a notebook deterministic."""
+
     Config = SandboxStepConfig
     config: SandboxStepConfig
 
@@ -144,7 +148,7 @@ def notebook_files(notebook: Notebook) -> dict[str, str]:
     return files
 
 
-class ExecuteStep(_SandboxStep):
+class ExecuteStep(SandboxStep):
     """Re-run each notebook with its data files; set executable, outputs_match, deterministic."""
 
     name = "execute"
@@ -258,7 +262,7 @@ def _same_results(runs: list[NotebookRun], positions) -> bool:
 # extractors, so a task is judged by one rule before and after it is re-run.
 
 
-class VerifyStep(_SandboxStep):
+class VerifyStep(SandboxStep):
     """Re-run each task in the sandbox with its data files alone; set its flags or drop it.
 
     - A task that is wrong as written (`grounding.task_problem`: an answer not shown whole by the

@@ -28,7 +28,7 @@ from nbqa_builder.extract.llm_client import (
 from nbqa_builder.extract.llm_config import OPENAI_BASE_URL, BatchSettings, EndpointSettings, Price
 from nbqa_builder.extract.llm_store import llm_dir
 from nbqa_builder.records import Notebook, Task
-from nbqa_builder.sandbox.step import SandboxStepConfig, _SandboxStep
+from nbqa_builder.sandbox.step import SandboxStep, SandboxStepConfig
 from nbqa_builder.solve.solver import STAGE, BlindSolver, Outcome, SolveMemory
 from nbqa_builder.step import StopRun, count
 
@@ -77,7 +77,7 @@ class SolveConfig(SandboxStepConfig):
                                 max_cost=self.max_cost, llm=self.llm)
 
 
-class SolveStep(_SandboxStep):
+class SolveStep(SandboxStep):
     name = "solve"
     Config = SolveConfig
     config: SolveConfig

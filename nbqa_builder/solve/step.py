@@ -28,7 +28,7 @@ from nbqa_builder.extract.llm_client import (
 from nbqa_builder.extract.llm_config import OPENAI_BASE_URL, BatchSettings, EndpointSettings, Price
 from nbqa_builder.extract.llm_store import llm_dir
 from nbqa_builder.records import Notebook, Task
-from nbqa_builder.sandbox.step import SandboxStep, SandboxStepConfig
+from nbqa_builder.sandbox.warm import SandboxStep, SandboxStepConfig
 from nbqa_builder.solve.solver import STAGE, BlindSolver, Outcome, SolveMemory
 from nbqa_builder.step import StopRun, count
 

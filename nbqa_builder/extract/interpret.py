@@ -23,7 +23,7 @@ from pathlib import PurePosixPath
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from nbqa_builder.deps.analyze import is_url
+from nbqa_builder.deps.paths import is_url
 from nbqa_builder.extract import spec as S
 from nbqa_builder.extract import statistics as T
 from nbqa_builder.extract import models

@@ -22,8 +22,8 @@ import posixpath
 import re
 from dataclasses import dataclass
 
-from nbqa_builder.deps.analyze import is_url
 from nbqa_builder.deps.fetched import FETCHED_DIR, FetchedIndex, github_file, read_fetched_index
+from nbqa_builder.deps.paths import is_url
 from nbqa_builder.records import AMBIGUOUS, DYNAMIC, FOUND, GLOB, MISSING, NETWORK, URL, DataRef, Notebook
 
 SKIPPED_DIRS = frozenset((".git", ".hg", ".svn"))

@@ -17,8 +17,9 @@ from typing import Any
 
 from pydantic import Field
 
-from nbqa_builder.deps.analyze import find_data_refs, is_url
+from nbqa_builder.deps.analyze import find_data_refs
 from nbqa_builder.deps.fetched import FetchedIndex
+from nbqa_builder.deps.paths import is_url
 from nbqa_builder.deps.resolve import RepoFiles, resolve_data_refs
 from nbqa_builder.deps.rewrite import local_targets, rewrite_reads
 from nbqa_builder.notebooks.code import notebook_trees

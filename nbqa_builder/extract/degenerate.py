@@ -18,7 +18,6 @@ from typing import Any, Iterator
 
 from nbqa_builder.extract import spec as S
 from nbqa_builder.extract import statistics as T
-from nbqa_builder.extract import table_statistics as TT
 
 # the words pandas' readers turn into missing values by default (`na_values`), lower-cased
 MISSING_WORDS = {"", "nan", "-nan", "na", "n/a", "#n/a", "null", "none", "<na>", "-1.#ind", "1.#qnan", "#na", "nat"}
@@ -35,8 +34,8 @@ def degenerate_reason(stat: T.Statistic, values: list[str]) -> str | None:
     if isinstance(inner, T.CountWhere) and _reads_missing_words(inner.frame):
         if any(_missing_as_text(c) for c in _flat(inner.cond)):
             return "compares_with_missing_as_text"
-    if (isinstance(inner, (T.RowCount, T.CountWhere, TT.EntriesWhere)) and values == ["0"]) or (
-            isinstance(inner, (TT.Shape, TT.NonNullCounts)) and values[:1] == ["0"]):
+    if (isinstance(inner, (T.RowCount, T.CountWhere, T.EntriesWhere)) and values == ["0"]) or (
+            isinstance(inner, (T.Shape, T.NonNullCounts)) and values[:1] == ["0"]):
         return "keeps_no_rows"
     if isinstance(inner, (T.Agg, T.MissingCount)) and isinstance(inner.of, S.Col):
         filled = _filled(inner.frame, inner.of.name)

@@ -3,7 +3,7 @@
 A code cell is a candidate when what it shows (its result, or what it prints) is one value, or a
 short Series (`describe()`, a `groupby` result: several answers). Its backward slice is read by
 extract/interpret.py into a spec: the data file, every preparation step in order, the statistic.
-The spec is rendered twice (extract/spec.py, extract/statistics.py): as a self-contained question
+The spec is rendered twice (extract/spec/, extract/statistics/): as a self-contained question
 that names every step, and as a reference program that `verify` runs on the files alone. The label
 is the notebook's own stored value; the solution is the slice's cells with their stored outputs.
 Nothing is invented, and a candidate the spec cannot state is dropped with its reason.
@@ -20,8 +20,6 @@ from pathlib import Path, PurePosixPath
 from nbqa_builder.answers import EXACT, Rounding, render_answers
 from nbqa_builder.extract import spec as S
 from nbqa_builder.extract import statistics as T
-from nbqa_builder.extract import statistics_more as M
-from nbqa_builder.extract import table_statistics as TT
 from nbqa_builder.extract.charts import (
     chart_call, chart_concepts, chart_kind_name, chart_program, chart_text, plotted_tree, stored_image,
 )
@@ -195,7 +193,7 @@ def pruned(stat: T.Statistic) -> T.Statistic:
     """The statistic over frames without the steps that cannot change it (`Frame.pruned`)."""
     if isinstance(stat, T.Round):
         return dataclasses.replace(stat, inner=pruned(stat.inner))
-    if isinstance(stat, (TT.EntryExtreme, TT.EntriesWhere)):
+    if isinstance(stat, (T.EntryExtreme, T.EntriesWhere)):
         return dataclasses.replace(stat, series=pruned(stat.series))
     if isinstance(stat, T.Combine):
         sides = [pruned(s) if isinstance(s, T.Statistic) else s for s in (stat.left, stat.right)]
@@ -212,8 +210,8 @@ def pruned(stat: T.Statistic) -> T.Statistic:
 
 # statistics whose value never depends on the row labels (`Frame.pruned`'s `labels`): aggregates
 # of columns, counts, and a Series whose labels are the column names
-LABEL_FREE_STATISTICS = (T.Agg, T.RowCount, T.ColumnCount, T.MissingCount, M.MissingPerColumn, TT.FrameAgg,
-                         TT.TableTotal)
+LABEL_FREE_STATISTICS = (T.Agg, T.RowCount, T.ColumnCount, T.MissingCount, T.MissingPerColumn, T.FrameAgg,
+                         T.TableTotal)
 
 
 def _nodes(node):
@@ -554,7 +552,7 @@ def chart_task(notebook: Notebook, cells: list[int], trees) -> Task:
             return _dropped(notebook, cells, "unrenderable_chart", stat)
         stat = pruned(stat)
     elif isinstance(reading.shown, SeriesV) and (call.kind == "hist" or reading.stat is None):
-        stat = pruned(M.Plotted(reading.shown.frame, reading.shown.expr))  # a column, drawn row by row
+        stat = pruned(T.Plotted(reading.shown.frame, reading.shown.expr))  # a column, drawn row by row
     elif reading.stat is None:
         return _dropped(notebook, cells, reading.reason or "unrenderable_statistic", reading.detail)
     else:
@@ -562,7 +560,7 @@ def chart_task(notebook: Notebook, cells: list[int], trees) -> Task:
     frame = _one_frame(stat)
     if opaque := S.opaque_step(stat.frames()):
         return _dropped(notebook, cells, UNRENDERABLE_PREPROCESSING, opaque)
-    if not isinstance(stat, (T.GroupAll, M.Plotted, M.PlottedPairs)) or frame is None:
+    if not isinstance(stat, (T.GroupAll, T.Plotted, T.PlottedPairs)) or frame is None:
         return _dropped(notebook, cells, "unrenderable_chart", f"plots {stat.kind}, not a column nor one value per group")
     file_names, data_files, complete = task_files(slice_refs(notebook, cells, stat))
     task = Task(task="", file_names=file_names, concepts=chart_concepts(), difficulty="medium", constraints="",
@@ -589,17 +587,17 @@ def _plotted_reading(notebook: Notebook, cells: list[int], trees, shown: ast.exp
     return read_slice(cells, plotted, notebook.data_refs, header=file_header(notebook))
 
 
-def _scatter_stat(notebook: Notebook, cells: list[int], trees, call, reading: Reading) -> M.PlottedPairs | str:
+def _scatter_stat(notebook: Notebook, cells: list[int], trees, call, reading: Reading) -> T.PlottedPairs | str:
     """The two columns a scatter plot draws, or why they cannot be stated."""
     if call.columns is not None:  # df.plot.scatter(x="a", y="b")
         if not isinstance(reading.shown, FrameV):
             return "a scatter plot of a table the spec cannot state"
-        return M.PlottedPairs(reading.shown.frame, S.Col(call.columns[0]), S.Col(call.columns[1]))
+        return T.PlottedPairs(reading.shown.frame, S.Col(call.columns[0]), S.Col(call.columns[1]))
     xs = _plotted_reading(notebook, cells, trees, call.x, call.statement).shown  # plt.scatter(xs, ys)
     ys = reading.shown
     if not (isinstance(xs, SeriesV) and isinstance(ys, SeriesV) and xs.frame == ys.frame):
         return "a scatter plot whose values are not two columns of one table"
-    return M.PlottedPairs(ys.frame, xs.expr, ys.expr)
+    return T.PlottedPairs(ys.frame, xs.expr, ys.expr)
 
 
 def _dropped(notebook: Notebook, cells: list[int], reason: str, detail: str = "") -> Task:

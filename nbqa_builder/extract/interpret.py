@@ -23,11 +23,10 @@ from pathlib import PurePosixPath
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from nbqa_builder.deps.analyze import is_url
+from nbqa_builder.deps.paths import is_url
 from nbqa_builder.extract import spec as S
 from nbqa_builder.extract import statistics as T
 from nbqa_builder.extract import models
-from nbqa_builder.extract import table_statistics as TT
 from nbqa_builder.extract.descriptions import (
     UNRENDERABLE_PREPROCESSING, UNRENDERABLE_STATISTIC, AccessorV, CondV, Const, CountsV, EntryCondV, FrameV, FunctionV,
     GroupByV, GroupTableV,
@@ -408,7 +407,7 @@ class SliceReader(PandasCalls):
         if isinstance(labels, Const) and is_label(labels.value) and columns is not None:
             key = self.const(columns)  # df.loc["Maine", "deaths"]: one cell, by its row and column labels
             if isinstance(key, Const) and is_label(key.value):
-                return StatV(TT.CellValue(frame, labels.value, S.Col(key.value)))
+                return StatV(T.CellValue(frame, labels.value, S.Col(key.value)))
             return Unknown()
         if isinstance(rows, ast.Slice) and rows.lower is rows.upper is rows.step is None:
             selected = frame
@@ -551,7 +550,7 @@ class SliceReader(PandasCalls):
         if isinstance(value, CountsV) and value.cut:
             return value  # the top entries only: no whole Series to answer from
         if isinstance(value, CountsV) and not value.normalize:
-            return StatV(TT.ValueCounts(value.frame, value.of, value.normalize))
+            return StatV(T.ValueCounts(value.frame, value.of, value.normalize))
         return self.whole_series(value)  # shares of every value, missing values per column
 
 
@@ -590,7 +589,7 @@ def _entries(value: Value) -> T.Statistic | None:
     if isinstance(value, GroupSeriesV):
         return T.GroupAll(value.frame, value.by, value.of, value.method)
     if isinstance(value, CountsV) and not value.cut:
-        return TT.ValueCounts(value.frame, value.of, value.normalize)
+        return T.ValueCounts(value.frame, value.of, value.normalize)
     return None
 
 

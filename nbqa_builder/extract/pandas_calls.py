@@ -16,9 +16,7 @@ from typing import Callable
 
 from nbqa_builder.extract import spec as S
 from nbqa_builder.extract import statistics as T
-from nbqa_builder.extract import statistics_more as M
 from nbqa_builder.extract import models
-from nbqa_builder.extract import table_statistics as TT
 from nbqa_builder.extract.descriptions import (
     DATA_NOT_LOCAL, UNRENDERABLE_PREPROCESSING, UNRENDERABLE_STATISTIC, AccessorV, CondV, Const, CorrMatrixV, CountsV, EmptyFrameV, EntryCondV, FrameInfoV,
     FrameMissingV, FrameV, FunctionV, GroupByV, GroupSeriesV, GroupTableV, IndexerV, ModeV, PivotV, SeriesV, SortedGroupsV, StatV,
@@ -90,7 +88,7 @@ class PandasCalls(ReshapeCalls):
         if name == "len" and len(args) == 1:
             target = args[0]
             if isinstance(target, EntryCondV) and target.kept:
-                return StatV(TT.EntriesWhere(target.series, target.op, target.value))
+                return StatV(T.EntriesWhere(target.series, target.op, target.value))
             if isinstance(target, FrameV):
                 return StatV(T.RowCount(target.frame))
             if isinstance(target, SeriesV):
@@ -287,7 +285,7 @@ class PandasCalls(ReshapeCalls):
             return self.group_table_method(owner, name, node)
         if isinstance(owner, EntryCondV) and not node.args and not node.keywords and (
                 (name == "sum" and not owner.kept) or (name == "count" and owner.kept)):
-            return StatV(TT.EntriesWhere(owner.series, owner.op, owner.value))  # (s > x).sum(), s[s > x].count()
+            return StatV(T.EntriesWhere(owner.series, owner.op, owner.value))  # (s > x).sum(), s[s > x].count()
         if isinstance(owner, GroupSeriesV) and is_label(owner.by):
             if name in ("idxmax", "idxmin") and not node.args and not node.keywords:
                 return StatV(T.GroupArgExtreme(owner.frame, owner.by, owner.of, owner.method, name == "idxmax"))
@@ -300,14 +298,14 @@ class PandasCalls(ReshapeCalls):
             return dataclasses.replace(owner, cut=True)  # the top entries, the same top
         if isinstance(owner, IndexerV) and owner.kind == "index" and name in ("max", "min") and not node.args \
                 and not node.keywords:
-            return StatV(M.IndexExtreme(owner.frame, largest=name == "max"))
+            return StatV(T.IndexExtreme(owner.frame, largest=name == "max"))
         if isinstance(owner, FrameMissingV) and name == "sum" and not node.args and not node.keywords:
             if owner.present:  # per column, the values there: `count()`
-                return StatV(TT.FrameAgg(owner.frame, "count"))
+                return StatV(T.FrameAgg(owner.frame, "count"))
             return StatV(T.MissingCount(owner.frame, None)) if owner.summed else FrameMissingV(owner.frame, summed=True)
-        if isinstance(owner, StatV) and isinstance(owner.stat, TT.FrameAgg) and owner.stat.method in ("sum", "count") \
+        if isinstance(owner, StatV) and isinstance(owner.stat, T.FrameAgg) and owner.stat.method in ("sum", "count") \
                 and name == "sum" and not node.args and not node.keywords:
-            return StatV(TT.TableTotal(owner.stat.frame, owner.stat.method))  # `df.sum().sum()`: the whole table
+            return StatV(T.TableTotal(owner.stat.frame, owner.stat.method))  # `df.sum().sum()`: the whole table
         if isinstance(owner, CountsV):
             if name in ("idxmax", "idxmin") and not node.args and not node.keywords and not owner.normalize:
                 return StatV(T.MostCommon(owner.frame, owner.of, least=name == "idxmin"))
@@ -419,11 +417,11 @@ class PandasCalls(ReshapeCalls):
             return Unknown(UNRENDERABLE_STATISTIC)  # a table of every column: too many answers
         if name in ("isnull", "isna", "notnull", "notna") and not args and not kwargs:
             return FrameMissingV(frame, present=name.startswith("not"))
-        if name in TT.FRAME_AGGREGATIONS and not args and (
+        if name in T.FRAME_AGGREGATIONS and not args and (
                 not kwargs or (plain == {"numeric_only": True} and name != "count")):
-            return StatV(TT.FrameAgg(frame, name))
+            return StatV(T.FrameAgg(frame, name))
         if name == "nunique" and not args and not kwargs:
-            return StatV(TT.FrameNunique(frame))
+            return StatV(T.FrameNunique(frame))
         if name == "info" and not args and not kwargs:
             return FrameInfoV(frame)
         if name == "corr" and not args and set(plain) <= {"numeric_only", "method"} and consts \
@@ -508,7 +506,7 @@ class PandasCalls(ReshapeCalls):
                 return StatV(T.Agg(frame, expr, methods))
             if isinstance(methods, list) and methods and all(m in T.AGGREGATIONS and m != "nunique_all" for m in methods) \
                     and len(set(methods)) == len(methods):
-                return StatV(M.AggMany(frame, expr, tuple(methods)))
+                return StatV(T.AggMany(frame, expr, tuple(methods)))
             return Unknown()
         if name == "kurtosis" and not args and not kwargs:
             return StatV(T.Agg(frame, expr, "kurt"))

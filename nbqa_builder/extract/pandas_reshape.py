@@ -10,7 +10,6 @@ import ast
 
 from nbqa_builder.extract import spec as S
 from nbqa_builder.extract import statistics as T
-from nbqa_builder.extract import statistics_more as M
 from nbqa_builder.extract.descriptions import (
     DATA_NOT_LOCAL, UNRENDERABLE_PREPROCESSING, UNRENDERABLE_STATISTIC, AccessorV, Const, CountsV, EmptyFrameV,
     FrameMissingV, FramesV, FrameV, GroupByV, GroupSeriesV, IndexerV, PivotCellsV, PivotV, SeriesV, StatV, Unknown,
@@ -86,25 +85,25 @@ class ReshapeCalls:
         """`s.value_counts() / len(df)`: the share of the rows each value takes."""
         if (not counts.normalize and isinstance(divisor, StatV) and isinstance(divisor.stat, T.RowCount)
                 and divisor.stat.frame == counts.frame):
-            return StatV(M.ValueShares(counts.frame, counts.of, of_rows=True))
+            return StatV(T.ValueShares(counts.frame, counts.of, of_rows=True))
         return Unknown()
 
     def other_attribute(self, owner: Value, name: str) -> Value:
         if isinstance(owner, PivotV) and name == "loc":
             return PivotCellsV(owner)
         if isinstance(owner, IndexerV) and owner.kind == "index" and name == "is_unique":
-            return StatV(M.IndexUnique(owner.frame))
+            return StatV(T.IndexUnique(owner.frame))
         if isinstance(owner, StatV) and name == "days" and isinstance(owner.stat, T.Combine) and owner.stat.op == "-" \
                 and all(isinstance(side, T.Statistic) for side in (owner.stat.left, owner.stat.right)):
-            return StatV(M.DaySpan(owner.stat))
+            return StatV(T.DaySpan(owner.stat))
         return Unknown()
 
     def whole_series(self, value: Value) -> Value:
         """A Series the answer cell shows whole, where each entry is an answer."""
         if isinstance(value, CountsV) and value.normalize:
-            return StatV(M.ValueShares(value.frame, value.of))
+            return StatV(T.ValueShares(value.frame, value.of))
         if isinstance(value, FrameMissingV) and value.summed:
-            return StatV(M.MissingPerColumn(value.frame))
+            return StatV(T.MissingPerColumn(value.frame))
         return value
 
     def time_bins(self, frame: S.Frame, on: object, rule: object) -> Value:

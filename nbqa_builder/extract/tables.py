@@ -18,7 +18,7 @@ text and each shown by the answer cell at a place extract/grounding.py names:
 - `df.info()`: the rows, and the non-null count of each column that has missing values
   (`info.entries`, `info[<column>]`).
 
-`table_plan` gives the statistic (extract/table_statistics.py), its picks, or the reason there is
+`table_plan` gives the statistic (extract/statistics/), its picks, or the reason there is
 no task; extract/heuristic.py builds the task from them like any other.
 """
 
@@ -29,7 +29,6 @@ from typing import Any
 
 from nbqa_builder.extract import spec as S
 from nbqa_builder.extract import statistics as T
-from nbqa_builder.extract import table_statistics as TT
 from nbqa_builder.extract.descriptions import CorrMatrixV, CountsV, FrameInfoV, FrameV, GroupTableV, IndexerV, SortedGroupsV, StatV
 from nbqa_builder.extract.grounding import RESULT, printed, read_scalar, series_entries, shown_values, table_cut
 from nbqa_builder.extract.shown_tables import info_counts, shown_table
@@ -57,20 +56,20 @@ def table_plan(shown: Any, outputs: list[dict[str, Any]]) -> Plan | str | None:
     """The plan for what the answer cell shows, the reason it gives no task, or None when it is
     none of the kinds this module reads."""
     result = _result_data(outputs)
-    if isinstance(shown, StatV) and isinstance(shown.stat, TT.FrameAgg):
+    if isinstance(shown, StatV) and isinstance(shown.stat, T.FrameAgg):
         if shown.stat.method != "count":
             return "per_column_series_too_long"  # the largest mean among unlike columns means nothing
-        return _extreme(TT.EntryExtreme(shown.stat, largest=False), result)  # the column missing most
+        return _extreme(T.EntryExtreme(shown.stat, largest=False), result)  # the column missing most
     if isinstance(shown, StatV) and isinstance(shown.stat, T.Describe) and isinstance(shown.stat.of, S.Col):
         return _text_summary(shown.stat, result)
     if isinstance(shown, StatV) and shown.stat.multi() and not isinstance(shown.stat, T.Describe):
-        return _extreme(TT.EntryExtreme(shown.stat), result)
+        return _extreme(T.EntryExtreme(shown.stat), result)
     if isinstance(shown, SortedGroupsV):
         group = shown.group
         series = T.GroupAll(group.frame, group.by, group.of, group.method)
-        return _extreme(TT.EntryExtreme(series, largest=not shown.ascending), result)
+        return _extreme(T.EntryExtreme(series, largest=not shown.ascending), result)
     if isinstance(shown, CountsV):
-        return _extreme(TT.EntryExtreme(TT.ValueCounts(shown.frame, shown.of, shown.normalize)), result)
+        return _extreme(T.EntryExtreme(T.ValueCounts(shown.frame, shown.of, shown.normalize)), result)
     if isinstance(shown, IndexerV) and shown.kind == "shape":
         return _shape(shown.frame, outputs)
     if isinstance(shown, FrameInfoV):
@@ -93,7 +92,7 @@ def _text(data: dict[str, Any]) -> str:
     return "".join(value) if isinstance(value, list) else value
 
 
-def _extreme(stat: TT.EntryExtreme, result: dict[str, Any] | None) -> Plan | str:
+def _extreme(stat: T.EntryExtreme, result: dict[str, Any] | None) -> Plan | str:
     if result is None:
         return "series_not_displayed"  # printed, or shown with display(): no place to read it
     entries = series_entries(_text(result))
@@ -123,7 +122,7 @@ def _text_summary(describe: T.Describe, result: dict[str, Any] | None) -> Plan |
     entries = series_entries(_text(result))
     if entries is None or tuple(entries) != TEXT_DESCRIBE:
         return "long_series_output"
-    stat = TT.TextSummary(describe.frame, describe.of)
+    stat = T.TextSummary(describe.frame, describe.of)
     names = [T.answer_name(key, describe.of.name) for key in TEXT_DESCRIBE]
     return Plan(stat, tuple(Pick(name, f"value[{i}]", f"{RESULT}[{key}]", entries[key])
                             for i, (name, key) in enumerate(zip(names, TEXT_DESCRIBE))))
@@ -143,8 +142,8 @@ def _shape(frame: S.Frame, outputs: list[dict[str, Any]]) -> Plan | str:
     places = shown_values(outputs)
     if f"{RESULT}[0]" not in places or f"{RESULT}[1]" not in places:
         return "shape_not_displayed"
-    return Plan(TT.Shape(frame), (Pick("row_count", "value[0]", f"{RESULT}[0]", places[f"{RESULT}[0]"]),
-                                  Pick("column_count", "value[1]", f"{RESULT}[1]", places[f"{RESULT}[1]"])))
+    return Plan(T.Shape(frame), (Pick("row_count", "value[0]", f"{RESULT}[0]", places[f"{RESULT}[0]"]),
+                                 Pick("column_count", "value[1]", f"{RESULT}[1]", places[f"{RESULT}[1]"])))
 
 
 def _info(frame: S.Frame, outputs: list[dict[str, Any]]) -> Plan | str:
@@ -157,7 +156,7 @@ def _info(frame: S.Frame, outputs: list[dict[str, Any]]) -> Plan | str:
     picks = [Pick("row_count", "len(value)", "info.entries", str(info.entries))]
     picks += [Pick(T.answer_name("non_missing", name), f"value[{S.quote(name)}].count()", f"info[{name}]",
                    str(info.non_null[name])) for name in incomplete]
-    return Plan(TT.NonNullCounts(frame, tuple(incomplete)), tuple(picks))
+    return Plan(T.NonNullCounts(frame, tuple(incomplete)), tuple(picks))
 
 
 def _top_rows(frame: S.Frame, result: dict[str, Any] | None) -> Plan | str:
@@ -187,7 +186,7 @@ def _first_rows(before: S.Frame, order: S.SortRows, result: dict[str, Any], k: i
     name = order.by[0]
     if table is None or str(name) not in table.columns or (len(table.index) != k if whole else len(table.index) < k):
         return "table_not_readable"
-    stat = TT.TopValues(before, S.Col(name), k, largest=not order.ascending[0])
+    stat = T.TopValues(before, S.Col(name), k, largest=not order.ascending[0])
     picks = []
     for position, (row, cell) in enumerate(list(zip(table.index, table.column(str(name))))[:k]):
         if read_scalar(cell) is None:
@@ -212,7 +211,7 @@ def _row_values(frame: S.Frame, result: dict[str, Any] | None) -> Plan | str:
         return _size(frame, result)  # the columns set are not shown (made the index, cut out)
     if len(table.index) != head.n:
         return "table_not_readable"
-    stat = TT.RowValues(S.Frame(frame.source, frame.ops[:-1]), S.Col(name), head.n, head.last)
+    stat = T.RowValues(S.Frame(frame.source, frame.ops[:-1]), S.Col(name), head.n, head.last)
     picks = []
     for position, (row, cell) in enumerate(zip(table.index, table.column(str(name)))):
         if read_scalar(cell) is None:
@@ -235,7 +234,7 @@ def _picked_cells(frame: S.Frame, result: dict[str, Any] | None) -> Plan | str:
         return "table_not_readable"
     if len(table.index) * len(table.columns) > MAX_PICKED_CELLS:
         return "table_output"
-    stat = TT.Cells(frame)
+    stat = T.Cells(frame)
     picks = []
     for row, cells in zip(table.index, table.rows):
         if read_scalar(row) is None or read_scalar(row).kind != "str":
@@ -258,8 +257,8 @@ def _size(frame: S.Frame, result: dict[str, Any] | None) -> Plan | str:
         if not (frame.ops and isinstance(frame.ops[-1], ROW_CHOOSERS)):
             return "table_output"  # its values are rows of data, not answers
         return Plan(T.RowCount(frame), (Pick("row_count", "value", rows, places[rows]),))
-    return Plan(TT.Shape(frame), (Pick("row_count", "value[0]", rows, places[rows]),
-                                  Pick("column_count", "value[1]", columns, places[columns])))
+    return Plan(T.Shape(frame), (Pick("row_count", "value[0]", rows, places[rows]),
+                                 Pick("column_count", "value[1]", columns, places[columns])))
 
 
 def _strongest_pair(frame: S.Frame, result: dict[str, Any] | None) -> Plan | str:
@@ -284,7 +283,7 @@ def _strongest_pair(frame: S.Frame, result: dict[str, Any] | None) -> Plan | str
     a, b = table.index[i], table.index[j]
     if read_scalar(a) is None or read_scalar(a).kind != "str" or read_scalar(b).kind != "str":
         return "label_not_a_value"
-    return Plan(TT.StrongestCorrelation(frame), (
+    return Plan(T.StrongestCorrelation(frame), (
         Pick("column_a", "value[0]", f"{RESULT}.index[{i}]", a),
         Pick("column_b", "value[1]", f"{RESULT}.index[{j}]", b),
         Pick("correlation", "value[2]", f"{RESULT}.loc[{a}, {b}]", table.rows[i][j]),
@@ -300,8 +299,8 @@ def _group_row(shown: GroupTableV, result: dict[str, Any] | None) -> Plan | str:
     # `[x].agg([...])`: a column per method; `groupby(by).mean()` of every numeric column: those the table shows
     columns = shown.methods or shown.columns or table.columns
     rank_by = columns[0] if shown.rank_by is None else shown.rank_by
-    stat = TT.GroupRow(shown.frame, shown.by, columns, shown.method, rank_by, shown.largest,
-                       aggregated=shown.columns[0] if shown.methods else None)
+    stat = T.GroupRow(shown.frame, shown.by, columns, shown.method, rank_by, shown.largest,
+                      aggregated=shown.columns[0] if shown.methods else None)
     names = [str(name) for name in stat.of]
     if table.columns != tuple(names) or len(names) > MAX_COUNTED_COLUMNS:
         return "table_not_readable"

@@ -38,8 +38,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from nbqa_builder.deps.analyze import find_data_refs, is_url
+from nbqa_builder.deps.analyze import find_data_refs
 from nbqa_builder.deps.fetched import FETCHED_DIR, FETCHED_INDEX, GithubFile, github_file
+from nbqa_builder.deps.paths import is_url
 from nbqa_builder.recipe import FetchUrls, GithubSource
 from nbqa_builder.records import FILE
 from nbqa_builder.sources.github.crawler import _blob, _branch_commit, _repo_info, _tree

@@ -1,41 +1,12 @@
-"""Task-spec nodes, column expressions: a value per row of a frame (see extract/spec.py), with the
-helpers every spec node renders with. Each node's English (`text()`) and program (`code()`) sit
-side by side."""
+"""Task-spec nodes, column expressions: a value per row of a frame (see extract/spec/__init__.py).
+Each node's English (`text()`) and program (`code()`) sit side by side."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-# -- rendering helpers ---------------------------------------------------------------------------
-
-
-def quote(value: Any) -> str:
-    """A constant as the text and the program both write it (a Python literal)."""
-    return repr(value)
-
-
-def column(name: Any) -> str:
-    return f"`{name}`"
-
-
-def columns_text(names: tuple) -> str:
-    quoted = [column(n) for n in names]
-    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
-
-
-class Namer:
-    """Variable names for the frames of a reference program: df, df2, df3..."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def next(self) -> str:
-        self.count += 1
-        return "df" if self.count == 1 else f"df{self.count}"
-
-
-# -- column expressions --------------------------------------------------------------------------
+from nbqa_builder.extract.spec.base import column, quote
 
 
 class Expr:

@@ -1,14 +1,13 @@
-"""Task-spec nodes, conditions on the rows of a frame (see extract/spec.py): each node's English
-(`text()`) and program (`code()`) side by side."""
+"""Task-spec nodes, conditions on the rows of a frame (see extract/spec/__init__.py): each node's
+English (`text()`) and program (`code()`) side by side."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from nbqa_builder.extract.spec_columns import Expr, quote
-
-# -- conditions ----------------------------------------------------------------------------------
+from nbqa_builder.extract.spec.base import quote
+from nbqa_builder.extract.spec.columns import Expr
 
 
 class Cond:

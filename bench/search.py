@@ -37,7 +37,7 @@ from nbqa_builder.sandbox import Limits, WarmWorker  # noqa: E402
 from nbqa_builder.search.mcts import Searcher, SearchSettings  # noqa: E402
 from nbqa_builder.search.policy import Sample  # noqa: E402
 from nbqa_builder.search.states import Observed, StatePool  # noqa: E402
-from nbqa_builder.search.turns import DEFAULT_TEMPLATE, first_turns  # noqa: E402
+from nbqa_builder.turns import DEFAULT_TEMPLATE, first_turns  # noqa: E402
 
 SETUP = ("import numpy as np\nimport pandas as pd\n"
          "rng = np.random.default_rng(0)\n"

@@ -1,12 +1,13 @@
-"""publish/chat.py: the turn format that the exports, the value targets and the search share."""
+"""nbqa_builder/turns (the turn format that the exports, the value targets and the search share) and
+publish/chat.py (the export rows built on it)."""
 
 from __future__ import annotations
 
 import pytest
 
-from nbqa_builder.publish.chat import (INSTRUCTIONS, NotTrainable, TemplateError, action_turn, answer_turn,
-                                       chat_turns, first_turns, jupiter_row, load_template, observation_turn,
-                                       task_files)
+from nbqa_builder.publish.chat import jupiter_row
+from nbqa_builder.turns import (INSTRUCTIONS, NotTrainable, TemplateError, action_turn, answer_turn, chat_turns,
+                                first_turns, load_template, observation_turn, task_files)
 
 ROW = {
     "id": "t1", "task": "What is the mean price?", "constraints": "", "format": "@mean_price[value]",

@@ -1,11 +1,12 @@
-"""publish/steps.py: final expressions printed, files served by bare name, observations predicted."""
+"""publish/steps.py and turns/printing.py: final expressions printed, files served by bare name, observations
+predicted."""
 
 from __future__ import annotations
 
 import pytest
 
-from nbqa_builder.publish.chat import NotTrainable
-from nbqa_builder.publish.steps import StepRenderer, paths_to_names, print_final_expression, printed_text
+from nbqa_builder.publish.steps import StepRenderer, paths_to_names
+from nbqa_builder.turns import NotTrainable, print_final_expression, printed_text
 
 
 @pytest.mark.parametrize("code,printed", [

@@ -29,7 +29,7 @@ from nbqa_builder.search.mcts import Searcher, SearchSettings, answer_reward
 from nbqa_builder.search.policy import OpenAIPolicy
 from nbqa_builder.search.states import StatePool
 from nbqa_builder.search.tree import Tree
-from nbqa_builder.search.turns import DEFAULT_TEMPLATE, first_turns, parse_reply
+from nbqa_builder.turns import DEFAULT_TEMPLATE, first_turns, parse_reply
 from test_pipeline import ROOT, demo_recipe, run_cli
 
 LABEL = "@answer[42]"

@@ -172,7 +172,7 @@ def test_bad_data_is_one_line_exit_2(files, tmp_path):
 
 def test_nothing_heavy_is_imported_by_the_package_or_the_other_commands():
     code = ("import sys, nbqa_builder, nbqa_builder.cli as cli, nbqa_builder.training, nbqa_builder.training.value_data, "
-            "nbqa_builder.publish.chat, nbqa_builder.publish.steps\ncli.build_parser()\n"
+            "nbqa_builder.turns, nbqa_builder.publish.chat, nbqa_builder.publish.steps\ncli.build_parser()\n"
             "print([m for m in ('torch', 'transformers', 'peft', 'trl') if m in sys.modules])")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.stdout.strip() == "[]", done.stderr

@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from nbqa_builder.publish.chat import ACTION_FORMATS, FILE_NAMINGS, FINAL_EXPRESSIONS
+from nbqa_builder.turns import ACTION_FORMATS, FILE_NAMINGS, FINAL_EXPRESSIONS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="the file to write: JSONL, or one JSON array when it ends in .json; LLaMA-Factory's "
                           "dataset_info.json is written (or updated) beside it")
     sft.add_argument("--template", metavar="FILE",
-                     help="the first turns' template (default: nbqa_builder/publish/prompts/task.md); placeholders "
+                     help="the first turns' template (default: nbqa_builder/turns/task.md); placeholders "
                           "{question} {constraints} {format} {files} {action_rule}, or JUPITER's names")
     sft.add_argument("--file-names", dest="file_naming", choices=FILE_NAMINGS, default="path",
                      help="path (default): files as the solution's code reads them, as our sandbox and search serve "
@@ -271,9 +271,10 @@ def export_jupiter(dataset_dir: str, config: str, out_file: str, files_dir: str 
     `file_naming` "name" the bare name, as JUPITER serves files (the code's paths follow), with
     "path" where the code reads it from `<task id>/<notebook folder>` (`working_layout`).
     `binary_data_files` lists the files that are not UTF-8 text."""
-    from nbqa_builder.publish.chat import NotTrainable, bare_name, jupiter_row
+    from nbqa_builder.publish.chat import jupiter_row
     from nbqa_builder.publish.load import DatasetReadError, read_file_contents, working_layout
     from nbqa_builder.records import task_from_row
+    from nbqa_builder.turns import NotTrainable, bare_name
 
     report = ExportReport()
     folder, rows = _task_rows(dataset_dir, config)
@@ -320,11 +321,12 @@ def export_jupiter(dataset_dir: str, config: str, out_file: str, files_dir: str 
 def export_sft(dataset_dir: str, config: str, out_file: str, chat_format: str = "messages",
                template: str | None = None, file_naming: str = "path", action_format: str = "fenced",
                final_expression: str = "print", sandbox: str = "bwrap", dataset_name: str | None = None) -> ExportReport:
-    """Chats in `chat_format` (see publish/chat.py for the rendering options, publish/steps.py
-    for the printed final expressions), and their entry in LLaMA-Factory's `dataset_info.json`
+    """Chats in `chat_format` (see publish/chat.py for the row layouts, nbqa_builder/turns for the
+    rendering options, publish/steps.py for the printed final expressions), and their entry in LLaMA-Factory's `dataset_info.json`
     beside `out_file`."""
-    from nbqa_builder.publish.chat import NotTrainable, alpaca_row, load_template, messages_row
+    from nbqa_builder.publish.chat import alpaca_row, messages_row
     from nbqa_builder.publish.load import read_file_contents
+    from nbqa_builder.turns import NotTrainable, load_template
 
     convert = alpaca_row if chat_format == "alpaca" else messages_row
     render = {"template": load_template(template), "file_naming": file_naming, "action_format": action_format}
@@ -367,9 +369,9 @@ def write_dataset_info(out_file: str, chat_format: str, dataset_name: str | None
 def _run_export(args: argparse.Namespace, export) -> ExportReport:
     from nbqa_builder.cli import UserError
     from nbqa_builder.evaluate import EvaluationInputError
-    from nbqa_builder.publish.chat import TemplateError
     from nbqa_builder.publish.load import DatasetReadError
     from nbqa_builder.sandbox import SandboxUnavailable
+    from nbqa_builder.turns import TemplateError
 
     try:
         return export()

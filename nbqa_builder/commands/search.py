@@ -58,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-live-states", type=int, default=32,
                         help="live notebook states kept per task; others are rebuilt by replay (default 32)")
     parser.add_argument("--prompt", metavar="FILE",
-                        help="a prompt template file, as `export sft --template` takes (default: ours, publish/prompts/task.md)")
+                        help="a prompt template file, as `export sft --template` takes (default: ours, turns/task.md)")
     parser.add_argument("--file-names", choices=["path", "name"], default="path",
                         help="files in the prompt by the path the code reads (default) or by bare name")
     parser.add_argument("--actions", dest="action_format", choices=["fenced", "raw"], default="fenced",
@@ -98,8 +98,8 @@ def main(args: argparse.Namespace) -> int:
     from nbqa_builder.search import run
     from nbqa_builder.search.mcts import INFER, SearchSettings
     from nbqa_builder.search.policy import OpenAIPolicy, PolicyError
-    from nbqa_builder.search.turns import load_template
     from nbqa_builder.search.value import load_value
+    from nbqa_builder.turns import load_template
 
     iterations = args.iterations if args.iterations is not None else (40 if args.mode == INFER else 50)
     settings = SearchSettings(mode=args.mode, iterations=iterations, children=args.children,

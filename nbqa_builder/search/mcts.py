@@ -3,7 +3,7 @@
 One task's search (`search_task`), iteration after iteration until the budget is spent or nothing
 is left to expand:
 1. select a leaf by PUCT (search/tree.py);
-2. expand it: the policy samples `children` next steps; each is read (search/turns.py); an answer
+2. expand it: the policy samples `children` next steps; each is read (turns/reply.py); an answer
    or a reply without a usable cell ends its branch (an empty choice is one such child, its
    siblings are kept); a cell runs in a fork of the leaf's live state
    (search/states.py), and a failed run, too many errors in a row or the depth limit end it too.
@@ -30,15 +30,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nbqa_builder.answers import LENIENT, STRICT, answer_dict, score_response
-from nbqa_builder.publish.steps import MAX_OBSERVATION_CHARS
+from nbqa_builder.search.conversation import conversation
 from nbqa_builder.search.policy import Policy, PolicyError, Sample
 from nbqa_builder.search.states import Observed, StatePool
 from nbqa_builder.search.tree import (
     ANSWER, DEPTH_LIMIT, FAILURE_REWARD, POLICY_FAILURE, SANDBOX_FAILURE, TIMEOUT, TOKEN_LIMIT, TOO_MANY_ERRORS, Node,
     Tree,
 )
-from nbqa_builder.search.turns import conversation, corrective_observation, parse_reply
 from nbqa_builder.search.value import ValueFunction
+from nbqa_builder.turns import MAX_OBSERVATION_CHARS, corrective_observation, parse_reply
 
 COLLECT, INFER = "collect", "infer"
 # how an answer is compared with the label in collect mode: the official DABench scorer, or
@@ -68,7 +68,7 @@ class SearchSettings:
     reward: str = DEFAULT_REWARD  # collect mode: a key of REWARD_RULES
     final_expression: str = "print"  # observations as `export sft --final-expression` renders them (search/states.py)
     observation_chars: int = MAX_OBSERVATION_CHARS  # an observation is cut there, as the export cuts them
-    action_format: str = "fenced"  # how actions are written in the turns (publish/chat.py ACTION_FORMATS)
+    action_format: str = "fenced"  # how actions are written in the turns (turns ACTION_FORMATS)
 
 
 @dataclass

@@ -25,8 +25,7 @@ from nbqa_builder.search.mcts import Searcher, SearchResult, SearchSettings, vot
 from nbqa_builder.search.policy import Policy
 from nbqa_builder.search.states import StatePool
 from nbqa_builder.search.tree import Node, Tree
-from nbqa_builder.publish.chat import PromptTemplate, bare_name
-from nbqa_builder.search.turns import first_turns
+from nbqa_builder.turns import PromptTemplate, bare_name, first_turns
 from nbqa_builder.search.value import ValueFunction
 
 METHODS = ("mcts", "react", "vote")

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from nbqa_builder.notebooks.parse import output_text, outputs_as_text
-from nbqa_builder.publish.steps import MAX_OBSERVATION_CHARS, cut_observation, printed_text
 from nbqa_builder.sandbox.runner import OK, CellRun, SandboxError, Session, WarmWorker
 from nbqa_builder.search.tree import Node
+from nbqa_builder.turns import MAX_OBSERVATION_CHARS, cut_observation, printed_text
 
 
 
@@ -45,7 +45,7 @@ def observation(run: CellRun, limit: int = MAX_OBSERVATION_CHARS, final_expressi
 
 
 def _as_printed(output: dict[str, Any]) -> dict[str, Any]:
-    """A final expression's displayed value as the stdout of print(value) (publish/steps.py)."""
+    """A final expression's displayed value as the stdout of print(value) (turns/printing.py)."""
     shown = output_text(output) if output.get("output_type") == "execute_result" else None
     if shown is None:
         return output

@@ -6,7 +6,7 @@
 - `model:PATH`: a value head trained by `train-value` (nbqa_builder.training), loaded locally.
 
 A conversation is the node's messages from the system turn on, in the turn format of `export sft`
-(search/turns.py). A scorer that fails gives the neutral 0 for that batch, counted, as JUPITER does.
+(search/conversation.py). A scorer that fails gives the neutral 0 for that batch, counted, as JUPITER does.
 """
 
 from __future__ import annotations

@@ -2,12 +2,12 @@
 dataset gets (the question, constraints, format, file names and a preview of each file), step by
 step in the sandbox, and its answer is scored against the label.
 
-The conversation is the search module's (search/turns.py): the same system turn and first user
-turn as the SFT export, `Thought:` + `Action:` with one python block, `Observation:` turns, and a
-`Formatted answer:` that ends it. This module is the one place the solver depends on that format
-(`solver_turns`, `conversation`, `parse_reply`). The file preview is added to the first user turn;
-it is made inside the sandbox (the files are strangers' data), by a program of ours, never by the
-model.
+The conversation is the agent's turn format (nbqa_builder/turns), walked over the search's tree
+(search/conversation.py): the same system turn and first user turn as the SFT export, `Thought:`
++ `Action:` with one python block, `Observation:` turns, and a `Formatted answer:` that ends it.
+This module is the one place the solver depends on that format (`solver_turns`, `conversation`,
+`parse_reply`). The file preview is added to the first user turn; it is made inside the sandbox
+(the files are strangers' data), by a program of ours, never by the model.
 
 One task, `BlindSolver.solve`: at most `max_steps` replies; each code step runs in a sandbox
 session holding only the task's files; the first answer ends it. In batch mode a step's request
@@ -27,9 +27,10 @@ from nbqa_builder.answers import STRICT, answer_dict, score_response
 from nbqa_builder.notebooks.parse import outputs_as_text
 from nbqa_builder.records import Task
 from nbqa_builder.sandbox.runner import ERROR, OK, TIMEOUT, WarmWorker
+from nbqa_builder.search.conversation import conversation
 from nbqa_builder.search.states import observation
 from nbqa_builder.search.tree import Tree
-from nbqa_builder.search.turns import DEFAULT_TEMPLATE, conversation, first_turns, parse_reply
+from nbqa_builder.turns import DEFAULT_TEMPLATE, first_turns, parse_reply
 
 STAGE = "solve"  # the ledger's and the cache's name for the solver's requests
 

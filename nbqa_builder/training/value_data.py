@@ -19,8 +19,8 @@ Per tree, as JUPITER's value training (NBQA.md, "Search over notebook states"):
   visited). The root is left out: its text, the task alone, is the same on every path, and the
   search never asks the value function about it (it scores the nodes it expands).
 
-A node's text is its conversation from the system turn, rendered with publish/chat.py as the SFT
-export renders it: the system prompt and first user turn of the header, then per node on the path
+A node's text is its conversation from the system turn, rendered with the turn format
+(nbqa_builder/turns) as the SFT export renders it: the system prompt and first user turn of the header, then per node on the path
 its assistant turn (Thought + Action, or Thought + Formatted answer) and, for a code node, its
 `Observation:` turn. `value_prompt` joins the turns into the model's input text the way JUPITER's
 value data does ("role:\\ncontent" blocks); the scorer uses the same function at inference.
@@ -39,7 +39,7 @@ from typing import Any, Iterable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from nbqa_builder.publish.chat import action_turn, answer_turn, observation_turn
+from nbqa_builder.turns import action_turn, answer_turn, observation_turn
 
 HEADER_KEYS = ("task_id", "system_prompt", "first_user_turn")
 NODE_KEYS = ("id", "parent", "depth", "terminal", "reward", "visits", "value_sum")

@@ -1,56 +1,18 @@
-"""The conversation of a search node, and the parsing of what the policy replies.
+"""Reading what a policy model replies: a `Thought:` and one cell of code, or a `Formatted answer:`.
 
-A model trained on our exports is searched with the prompt it was trained on, so the turns are
-rendered by publish/chat.py, as `export sft` renders them: the system turn and the first user turn
-from a prompt template (our default, or the user's file: `load_template`), then per node an
-assistant turn (`Thought:` + `Action:` with the code, fenced or raw; or `Thought:` +
-`Formatted answer:`) and, for a code node, the `Observation:` turn of its cell.
+The search and the blind solver read every reply with `parse_reply`, as JUPITER's inference does
+(see its docstring for what counts as a parse failure); in infer mode the policy is then told
+what was wrong in JUPITER's words (`corrective_observation`).
+
+    step = parse_reply(reply_text, action_format="fenced")   # Step(thought, code, answer, problem)
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from nbqa_builder.notebooks.code import parse_python
-from nbqa_builder.publish.chat import PromptTemplate, action_turn, answer_turn, load_template, observation_turn
-from nbqa_builder.publish.chat import first_turns as chat_first_turns
-from nbqa_builder.search.tree import Node
-
-__all__ = ["DEFAULT_TEMPLATE", "Step", "conversation", "corrective_observation", "first_turns", "load_template",
-           "parse_reply", "step_turns"]
-
-DEFAULT_TEMPLATE = load_template()  # publish/prompts/task.md
-
-
-def first_turns(task: dict[str, Any], template: PromptTemplate | None = None, file_naming: str = "path",
-                action_format: str = "fenced") -> list[dict[str, str]]:
-    """The system turn and the first user turn of a task row (publish/chat.py `first_turns`)."""
-    return chat_first_turns(task, template, file_naming, action_format)
-
-
-def step_turns(node: Node, action_format: str = "fenced") -> list[dict[str, str]]:
-    """A node's own turns: its assistant turn, and the observation of its cell."""
-    if node.answer is not None:
-        return [answer_turn(node.thought, node.answer)]
-    if node.code is None:  # a reply with no action (a parse failure, no code): as it came
-        turns = [{"role": "assistant", "content": node.reply}]
-        if node.observation is not None:  # infer mode: what was wrong with it
-            turns.append(observation_turn(node.observation))
-        return turns
-    turns = [action_turn(node.thought, node.code, action_format)]
-    if node.observation is not None:
-        turns.append(observation_turn(node.observation))
-    return turns
-
-
-def conversation(first: list[dict[str, str]], node: Node, action_format: str = "fenced") -> list[dict[str, str]]:
-    """The messages from the system turn to `node`, its own turns included."""
-    turns = list(first)
-    for step in node.path():
-        turns += step_turns(step, action_format)
-    return turns
 
 
 @dataclass

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from nbqa_builder.executors.local import LocalExecutor
-from nbqa_builder.extract.llm_store import adopt_work_layout, retry_failed_requests
+from nbqa_builder.llm.store import adopt_work_layout, retry_failed_requests
 from nbqa_builder.progress import ProgressChannel, Reporter, progress_bar
 from nbqa_builder.recipe import Recipe, step_class
 from nbqa_builder.records import Notebook

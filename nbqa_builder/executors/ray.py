@@ -40,7 +40,7 @@ from tqdm import tqdm
 
 from nbqa_builder.executors.local import _keep_freed_memory, _StepCache
 from nbqa_builder.executors.storage import StorageError, WorkStore, part_outputs
-from nbqa_builder.extract.llm_store import adopt_work_layout, retry_failed_requests
+from nbqa_builder.llm.store import adopt_work_layout, retry_failed_requests
 from nbqa_builder.pipeline import PartJob, Pipeline, Stage, build_stage_steps, recipe_fingerprint, run_part
 from nbqa_builder.recipe import RayResources, Recipe, RecipeError
 from nbqa_builder.step import GlobalStep

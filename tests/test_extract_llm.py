@@ -324,7 +324,7 @@ def test_requests_run_concurrently_up_to_the_limit(sales_notebook, tmp_path):
 def test_max_cost_stops_the_run_and_counts_spend_across_resumes(sales_notebook, tmp_path):
     import copy
 
-    from nbqa_builder.extract.llm_client import SpendLedger
+    from nbqa_builder.llm import SpendLedger
 
     with FakeOpenAI(notebook_model()) as server:
         first, second, again = sales_notebook, copy.deepcopy(sales_notebook), copy.deepcopy(sales_notebook)
@@ -362,7 +362,7 @@ def test_a_run_stopped_at_max_cost_exits_cleanly_and_resumes_with_a_larger_budge
 
 
 def _write_spend_and_cache(work: str, worker: int) -> None:
-    from nbqa_builder.extract.llm_client import ReplyCache, SpendLedger
+    from nbqa_builder.llm import ReplyCache, SpendLedger
 
     ledger, cache = SpendLedger(Path(work) / "spend.sqlite"), ReplyCache(Path(work) / "cache")
     for i in range(40):
@@ -373,7 +373,7 @@ def _write_spend_and_cache(work: str, worker: int) -> None:
 def test_spend_ledger_and_cache_are_shared_safely_by_two_worker_processes(tmp_path):
     import multiprocessing
 
-    from nbqa_builder.extract.llm_client import ReplyCache, SpendLedger
+    from nbqa_builder.llm import ReplyCache, SpendLedger
 
     context = multiprocessing.get_context("spawn")
     workers = [context.Process(target=_write_spend_and_cache, args=(str(tmp_path), w)) for w in range(2)]

@@ -203,7 +203,7 @@ def test_batch_api_outages_are_retried_then_stop_the_run(notebooks, tmp_path):
 
 
 def test_max_cost_is_checked_before_a_batch_is_submitted(notebooks, tmp_path):
-    from nbqa_builder.extract.llm_store import SpendLedger
+    from nbqa_builder.llm.store import SpendLedger
 
     with FakeOpenAI(notebook_model()) as server:
         extract(server, tmp_path, notebooks[:1], score=None, review=None)
@@ -225,7 +225,7 @@ def spend_rows(output: Path) -> int:
 
 def test_a_run_killed_between_caching_a_batch_and_recording_its_spend_records_it_when_resumed(
         notebooks, tmp_path, monkeypatch):
-    from nbqa_builder.extract.llm_store import ReplyCache
+    from nbqa_builder.llm.store import ReplyCache
 
     put = ReplyCache.put
     with FakeOpenAI(notebook_model()) as server:
@@ -249,7 +249,7 @@ def test_a_run_killed_between_caching_a_batch_and_recording_its_spend_records_it
 
 def test_a_sync_run_killed_between_caching_a_reply_and_recording_its_spend_records_it_when_resumed(
         notebooks, tmp_path, monkeypatch):
-    from nbqa_builder.extract.llm_store import SpendLedger
+    from nbqa_builder.llm.store import SpendLedger
 
     add = SpendLedger.add
 

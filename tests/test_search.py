@@ -747,3 +747,83 @@ def test_progressive_widening_adds_one_child_at_a_time_as_the_visits_allow(worke
     many, _ = search_rotating(worker, iterations=40, children=3, c_puct=1.25, widening=0.5)
     assert max(len(node.children) for node in many.nodes) == 3  # never more than --children
     assert len(many.root.children) == 3
+
+
+# -- the policy's replies and spend, kept in <out>/_llm/ as every model call's (llm/) ----------
+
+
+def rotating_search_in(worker, directory: Path, **settings):
+    """`search_rotating` with the policy's replies and spend kept in `directory`."""
+    first = first_turns({"task": "What is the answer?", "constraints": "", "format": "@answer[value]"}, DEFAULT_TEMPLATE)
+    calls: list[int] = []
+    with FakeOpenAI(rotating_plan(calls)) as server:
+        policy = OpenAIPolicy(server.base_url, "rotating", max_attempts=2, max_wait_s=0.1, directory=directory)
+        with StatePool(worker, {}, ".", 16, 20) as pool:
+            result = Searcher(first, LABEL, policy, NoValue(), pool, SearchSettings(**settings)).search()
+    nodes = [(node.depth, node.reply, round(node.prior, 9), node.visits) for node in result.tree.nodes]
+    return nodes, result.stats, calls, dict(server.usage_served)
+
+
+def test_a_search_run_again_over_its_output_gets_its_replies_from_the_cache_in_order(worker, tmp_path):
+    """The widening search sends the root's request twice (iterations 1 and 5): both reach the
+    server, two draws. Run again over the same folder, the search asks the server nothing and
+    grows the same tree, draw by draw; the ledger has one `policy` row per request sent."""
+    from nbqa_builder.llm import llm_dir, spend_summary
+
+    settings = {"iterations": 5, "children": 3, "c_puct": 1.25, "widening": 0.5}
+    nodes, stats, calls, served = rotating_search_in(worker, llm_dir(tmp_path / "out"), **settings)
+    assert [reply.split("step ")[1].split(".")[0] for _, reply, _, _ in nodes[1:]] == ["Ra", "Raa", "Raaa", "Raaaa", "Rb"]
+    assert calls == [1] * 5
+    again, stats_again, calls_again, _ = rotating_search_in(worker, llm_dir(tmp_path / "out"), **settings)
+    assert calls_again == [] and again == nodes and stats_again == stats
+    spend = spend_summary(tmp_path / "out")
+    assert spend["by_stage"] == {"policy": {"requests": 5, "cost_usd": 0.0}}
+    assert (spend["prompt_tokens"], spend["completion_tokens"]) == (served["prompt_tokens"], served["completion_tokens"])
+
+
+def test_identical_requests_of_one_run_are_separate_draws_and_a_new_run_replays_them(tmp_path):
+    from nbqa_builder.llm import llm_dir
+
+    drawn = []
+
+    def count(body):
+        drawn.append(body)
+        return Reply(choices=[f"draw {len(drawn)}"] * body["n"])
+
+    messages = [{"role": "user", "content": "the same question"}]
+    with FakeOpenAI(count) as server:
+        policy = OpenAIPolicy(server.base_url, "m", max_attempts=2, max_wait_s=0.05, directory=llm_dir(tmp_path))
+        assert [policy.sample(messages, 1)[0].text for _ in range(2)] == ["draw 1", "draw 2"]
+        assert len(server.requests) == 2
+        resumed = OpenAIPolicy(server.base_url, "m", max_attempts=2, max_wait_s=0.05, directory=llm_dir(tmp_path))
+        assert [resumed.sample(messages, 1)[0].text for _ in range(3)] == ["draw 1", "draw 2", "draw 3"]
+        assert len(server.requests) == 3  # only the third draw is new
+
+
+def test_a_killed_search_run_again_sends_nothing_it_was_answered_before(demo_dataset, tmp_path):
+    """`search` keeps the policy's replies in <out>/_llm/: a search killed before writing its result
+    (its results/ and trees/ gone), run again over the same output, asks the server nothing and
+    writes the same result; the spend ledger has the policy's rows."""
+    import sqlite3
+
+    import nbqa_builder
+
+    tasks = nbqa_builder.load_tasks(demo_dataset, "interactive")
+    out = tmp_path / "search"
+    options = ("--limit", "1", "--iterations", "3", "--children", "2")
+    with FakeOpenAI(replaying(tasks)) as server:
+        first = search_cli(out, server, demo_dataset, *options)
+        assert first.returncode == 0, first.stderr
+        sent = len(server.requests)
+        results = {p.name: json.loads(p.read_text()) for p in (out / "results").glob("*.json")}
+        for folder in ("results", "trees"):
+            shutil.rmtree(out / folder)
+        again = search_cli(out, server, demo_dataset, *options)
+        assert again.returncode == 0, again.stderr
+        assert "(0 done before)" in again.stdout
+        assert sent > 0 and len(server.requests) == sent
+    assert {p.name: json.loads(p.read_text()) for p in (out / "results").glob("*.json")} == results
+    connection = sqlite3.connect(out / "_llm" / "spend.sqlite")
+    rows = connection.execute("SELECT stage, model, COUNT(*), SUM(prompt_tokens) FROM spend GROUP BY stage, model").fetchall()
+    connection.close()
+    assert rows == [("policy", "replay", sent, server.usage_served["prompt_tokens"])]

@@ -302,7 +302,7 @@ def test_flags_and_the_cards_share_match_the_script(tmp_path):
 
 
 def test_the_solvers_budget_counts_the_solvers_spend_only(tmp_path, table, full_and_hidden):
-    from nbqa_builder.extract.llm_store import SpendLedger
+    from nbqa_builder.llm.store import SpendLedger
     from nbqa_builder.step import StopRun
 
     full, _ = full_and_hidden

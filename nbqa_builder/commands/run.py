@@ -61,7 +61,7 @@ def main(args: argparse.Namespace) -> int:
 
     check_output_folder(Path(recipe.output))
     if args.forget_llm_cache:
-        from nbqa_builder.extract.llm_store import forget_replies
+        from nbqa_builder.llm.store import forget_replies
 
         print(forget_replies(recipe.output), file=sys.stderr)
     try:

@@ -1,5 +1,6 @@
 """`search`: value-guided tree search (or a ReAct baseline) over tasks, with a policy served by any
-OpenAI-compatible endpoint. Writes trees, results and DABench-style responses; resumes.
+OpenAI-compatible endpoint. Writes trees, results and DABench-style responses, and keeps the
+policy's replies and spend in `<out>/_llm/`; resumes.
 
     python -m nbqa_builder search --tasks out/demo/dataset:interactive --policy http://localhost:8000/v1 \\
         --model my-model --mode collect --out out/search
@@ -27,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "checker, numbers within 1e-3 or 0.1 %%) or strict (the official DABench scorer)")
     parser.add_argument("--method", choices=["mcts", "react", "vote"], default="mcts",
                         help="mcts (default), react: one path, vote: majority over --paths ReAct paths")
-    parser.add_argument("--out", required=True, metavar="DIR", help="where trees, results and responses.jsonl go")
+    parser.add_argument("--out", required=True, metavar="DIR", help="where trees, results, responses.jsonl and the policy's replies (_llm/) go")
     parser.add_argument("--iterations", type=int, default=None,
                         help="search iterations per task (default: 50 with --mode collect, as JUPITER's collection; "
                              "40 with --mode infer)")
@@ -93,6 +94,7 @@ def main(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from nbqa_builder.cli import UserError
+    from nbqa_builder.llm import llm_dir
     from nbqa_builder.publish.load import DatasetReadError
     from nbqa_builder.sandbox import Limits, SandboxError, SandboxUnavailable, WarmWorker
     from nbqa_builder.search import run
@@ -117,8 +119,10 @@ def main(args: argparse.Namespace) -> int:
     try:
         template = load_template(args.prompt)
         value = load_value(args.value)
+        # the policy's replies and spend are kept beside the results, as a run's: a search run again
+        # over this output asks the server nothing it answered before
         policy = OpenAIPolicy(args.policy, args.model, temperature=args.temperature, max_tokens=args.reply_tokens,
-                              timeout_s=args.policy_timeout)
+                              timeout_s=args.policy_timeout, directory=llm_dir(out))
         if args.tasks:
             tasks = run.shard_tasks(*dataset_and_config(args.tasks))
         else:

@@ -31,7 +31,7 @@ from dataclasses import asdict
 from typing import Any, Callable, Iterable
 
 from nbqa_builder.executors.base import PlannedRun
-from nbqa_builder.extract.llm_store import adopt_work_layout, retry_failed_requests
+from nbqa_builder.llm.store import adopt_work_layout, retry_failed_requests
 from nbqa_builder.progress import ProgressChannel, progress_bar
 from nbqa_builder.recipe import step_class
 from nbqa_builder.sources.local import Repository

@@ -41,7 +41,7 @@ from tqdm import tqdm
 from nbqa_builder.executors.base import PlannedRun
 from nbqa_builder.executors.local import StepCache, keep_freed_memory
 from nbqa_builder.executors.storage import StorageError, WorkStore, part_outputs
-from nbqa_builder.extract.llm_store import adopt_work_layout, retry_failed_requests
+from nbqa_builder.llm.store import adopt_work_layout, retry_failed_requests
 from nbqa_builder.recipe import RayResources, Recipe, RecipeError
 from nbqa_builder.stages import PartJob, Stage, build_stage_steps, recipe_fingerprint, run_part
 from nbqa_builder.step import GlobalStep

@@ -20,13 +20,10 @@ from nbqa_builder.extract.concepts import CONCEPTS, SUMMARY, VISUALIZATION, conc
 from nbqa_builder.extract.grounding import answer_field, task_problem
 from nbqa_builder.extract.thoughts import invented_number, without_code
 from nbqa_builder.extract.heuristic import markdown_before, outputs_text, task_files
-from nbqa_builder.extract.llm_client import ChatClient, LLMRequestFailed
-from nbqa_builder.extract.llm_config import LLMSettings, StageModel
-from nbqa_builder.extract.llm_store import llm_dir
-from nbqa_builder.extract.llm_prompts import (
-    ExtractReply, ReviewReply, ScoreReply, TaskDraft, load_prompt, parse_reply, render_notebook, response_format,
-)
+from nbqa_builder.extract.llm_replies import PROMPTS_DIR, ExtractReply, ReviewReply, ScoreReply, TaskDraft, render_notebook
 from nbqa_builder.extract.slicer import cell_names, slice_cells
+from nbqa_builder.llm import ChatClient, LLMRequestFailed, LLMSettings, StageModel, llm_dir
+from nbqa_builder.llm.prompts import load_prompt, parse_reply, response_format
 from nbqa_builder.notebooks.code import call_names, notebook_trees
 from nbqa_builder.records import Answer, Notebook, SolutionStep, Task
 from nbqa_builder.step import count
@@ -45,7 +42,7 @@ class LLMExtractor:
         self.client = client
         self.max_tasks = max_tasks
         self.max_value_chars = max_value_chars
-        self.prompt_version = " ".join(load_prompt(name).version for name in settings.stages())
+        self.prompt_version = " ".join(load_prompt(PROMPTS_DIR, name).version for name in settings.stages())
 
     def extract(self, notebook: Notebook) -> str | None:
         """Attach tasks (kept and dropped) to the notebook; return a drop reason or None.
@@ -77,7 +74,7 @@ class LLMExtractor:
 
     def ask(self, notebook: Notebook, stage: str, model: StageModel, user: str, reply_model: type[BaseModel]) -> Any:
         """One stage's request, and one repair request when the reply does not validate."""
-        messages = [{"role": "system", "content": load_prompt(stage).text.replace("{max_tasks}", str(self.max_tasks))},
+        messages = [{"role": "system", "content": load_prompt(PROMPTS_DIR, stage).text.replace("{max_tasks}", str(self.max_tasks))},
                     {"role": "user", "content": user}]
         fmt = response_format(self.settings.response_format, reply_model)
         error = ""

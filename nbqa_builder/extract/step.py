@@ -4,7 +4,7 @@ Two backends: `heuristic` (offline, the default) and `openai` (any OpenAI-compat
 score, extract, review; see extract/llm.py). The openai backend works on a batch's notebooks
 concurrently, in threads, up to `max_concurrency`: the work is waiting on HTTP. With
 `llm: {mode: batch}` a part's notebooks go through the stages together, in rounds: each round
-sends every notebook's next request in one batch of the Batch API (extract/llm_batch.py).
+sends every notebook's next request in one batch of the Batch API (llm/batch.py).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from nbqa_builder.extract.heuristic import extract_tasks
-from nbqa_builder.extract.llm_config import LLMSettings
+from nbqa_builder.llm import LLMSettings
 from nbqa_builder.records import Notebook
 from nbqa_builder.step import Step, StepConfig, StopRun
 
@@ -84,7 +84,7 @@ class ExtractStep(Step):
 
     def process(self, notebook: Notebook) -> str | None:
         if self.config.backend == "openai":
-            from nbqa_builder.extract.llm_client import LLMRunMustStop
+            from nbqa_builder.llm import LLMRunMustStop
 
             try:
                 return self.extractor().extract(notebook)
@@ -139,7 +139,7 @@ class ExtractStep(Step):
     def _in_rounds(self, kept: list[Notebook]) -> None:
         """Batch mode: every notebook runs its stages as far as the cache allows, the requests
         they wait for go in one batch, and so on (`run_in_rounds`); then the drops."""
-        from nbqa_builder.extract.llm_client import LLMRunMustStop, NeedsReply, run_in_rounds
+        from nbqa_builder.llm import LLMRunMustStop, NeedsReply, run_in_rounds
 
         extractor = self.extractor()
         reasons: dict[str, str | None] = {}

@@ -26,7 +26,7 @@ from typing import Any, Iterator
 import orjson
 
 from nbqa_builder import __version__
-from nbqa_builder.extract.llm_store import spend_summary
+from nbqa_builder.llm.store import spend_summary
 from nbqa_builder.publish.card import LICENSES_FILE, licenses_file, render_card
 from nbqa_builder.publish.chart import CHART_NAME, ChartDrawer
 from nbqa_builder.publish.rows import MAX_FILE_ROW_BYTES, fit_task_row_sized

@@ -8,8 +8,9 @@ names them; the task is searched in one sandbox job.
 
 The output folder holds, per task, `trees/<id>.jsonl` (every node: training/value_data.py reads
 them) and `results/<id>.json` (the vote and best-value answers, the counts), each written whole;
-then `responses.jsonl` in DABench's `{"id", "response"}` form, which `evaluate` scores. A task
-with a result is skipped on the next run: a killed search, run again, finishes the rest.
+then `responses.jsonl` in DABench's `{"id", "response"}` form, which `evaluate` scores; `_llm/`
+keeps the policy's replies and spend (search/policy.py). A task with a result is skipped on the
+next run: a killed search, run again, finishes the rest, its cached replies costing nothing again.
 """
 
 from __future__ import annotations

@@ -118,7 +118,7 @@ class Outcome:
 
 @dataclass
 class BlindSolver:
-    client: Any  # extract/llm_client.ChatClient
+    client: Any  # llm/client.py's ChatClient
     model: str
     temperature: float
     max_tokens: int

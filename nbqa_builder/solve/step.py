@@ -22,11 +22,10 @@ from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
-from nbqa_builder.extract.llm_client import (
-    ChatClient, LLMRequestFailed, LLMRunMustStop, NeedsReply, run_in_rounds,
+from nbqa_builder.llm import (
+    OPENAI_BASE_URL, BatchSettings, ChatClient, EndpointSettings, LLMRequestFailed, LLMRunMustStop, NeedsReply, Price,
+    llm_dir, run_in_rounds,
 )
-from nbqa_builder.extract.llm_config import OPENAI_BASE_URL, BatchSettings, EndpointSettings, Price
-from nbqa_builder.extract.llm_store import llm_dir
 from nbqa_builder.records import Notebook, Task
 from nbqa_builder.sandbox.warm import SandboxStep, SandboxStepConfig
 from nbqa_builder.solve.solver import STAGE, BlindSolver, Outcome, SolveMemory

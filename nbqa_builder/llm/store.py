@@ -3,7 +3,7 @@
     _llm/cache/<k[:2]>/<k>.json   one reply per request, keyed by the sha256 of the request's
                                   content (model, messages, settings; never the key or the URL)
     _llm/spend.sqlite             the spend ledger (every request paid, in every run) and the
-                                  state of Batch API batches (extract/llm_batch.py)
+                                  state of Batch API batches (llm/batch.py)
     _llm/batches/<id>.jsonl       a batch's request file until its results are in
 
 `--restart` starts the pipeline over but keeps these, so no request already answered is sent (or

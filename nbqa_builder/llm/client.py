@@ -2,7 +2,7 @@
 sent one by one or through the Batch API.
 
 - Cache: every request is keyed by the sha256 of its content (model, messages, settings; never the
-  key or the URL) and its reply stored in `<output>/_llm/cache/` (extract/llm_store.py), outside
+  key or the URL) and its reply stored in `<output>/_llm/cache/` (llm/store.py), outside
   what `run --restart` clears. A cached request is never sent again, whichever way it was sent.
 - Retries (tenacity): 429 (waiting what Retry-After says), 5xx, timeouts and dropped connections,
   with exponential backoff; the SDK's own retries are off so that one policy holds. No retry on
@@ -15,8 +15,12 @@ sent one by one or through the Batch API.
   or one batch.
 - Batch mode (`llm: {mode: batch}`): a stage whose request is not cached raises `NeedsReply`
   instead of sending it; `run_in_rounds` collects those of many notebooks (or tasks), has them
-  answered through the Batch API (extract/llm_batch.py: `ChatClient.fetch`), which puts the
+  answered through the Batch API (llm/batch.py: `ChatClient.fetch`), which puts the
   replies in the same cache, and runs the work again: what was answered is now a cache hit.
+
+`complete` is one stage's request (extraction, the blind solver); `cached`, `send` and `keep` are
+its parts, for a caller whose request or reply has another shape (the search's policy asks for
+several choices with their logprobs: search/policy.py).
 """
 
 from __future__ import annotations
@@ -27,49 +31,17 @@ import os
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
 
-from nbqa_builder.extract.llm_config import OPENAI_BASE_URL, EndpointSettings
-from nbqa_builder.extract.llm_store import CACHE_DIR, LEDGER_FILE, ReplyCache, SpendLedger
+from nbqa_builder.llm.batch import BatchRunner
+from nbqa_builder.llm.config import OPENAI_BASE_URL, EndpointSettings
+from nbqa_builder.llm.replies import Completion, LLMRequestFailed, LLMRunMustStop, NeedsReply, reply_fields
+from nbqa_builder.llm.store import CACHE_DIR, LEDGER_FILE, ReplyCache, SpendLedger
 
-__all__ = ["ChatClient", "Completion", "LLMRequestFailed", "LLMRunMustStop", "NeedsReply", "ReplyCache",
-           "SpendLedger", "request_key", "run_in_rounds"]
+__all__ = ["ChatClient", "request_key", "run_in_rounds"]
 T = TypeVar("T")
-
-
-class LLMRequestFailed(Exception):
-    """A request that will not succeed; `reason` is the notebook's drop reason."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason, self.detail = reason, detail
-
-
-class LLMRunMustStop(Exception):
-    """Nothing more can be sent (quota, key, budget); the step turns this into StopRun."""
-
-
-@dataclass
-class Completion:
-    content: str | None
-    refusal: str | None
-    prompt_tokens: int
-    completion_tokens: int
-    cached: bool  # served from the cache: nothing was sent, nothing spent (in this process)
-    cost: float
-    batch: bool = False  # answered through the Batch API (and costed at its price)
-
-
-class NeedsReply(Exception):
-    """A batched stage's request that has no reply yet: `run_in_rounds` gathers them, has them
-    answered by a batch, and runs the work again."""
-
-    def __init__(self, key: str, stage: str, model: str, payload: dict[str, Any]) -> None:
-        super().__init__(f"{stage}: request {key[:12]} waits for a batch")
-        self.key, self.stage, self.model, self.payload = key, stage, model, payload
 
 
 def request_key(payload: dict[str, Any]) -> str:
@@ -102,14 +74,18 @@ def _error_code(exc: BaseException) -> str | None:
 class ChatClient:
     """One endpoint, shared by the stages of one step in one process; thread-safe.
 
-    `directory` is `<output>/_llm` (extract/llm_store.py): the cache, the ledger, the batches."""
+    `directory` is `<output>/_llm` (llm/store.py): the cache, the ledger, the batches. Without one
+    (None) nothing is kept: every request is sent, nothing is recorded, there is no budget and no
+    Batch API."""
 
-    def __init__(self, settings: EndpointSettings, directory: Path, stages: tuple[str, ...] | None = None) -> None:
+    def __init__(self, settings: EndpointSettings, directory: Path | None, stages: tuple[str, ...] | None = None) -> None:
+        if directory is None and (settings.max_cost is not None or settings.llm.mode == "batch"):
+            raise ValueError("max_cost and the Batch API need a folder for the spend ledger and the replies")
         self.settings = settings
         self.directory = directory
         self.stages = stages  # the stages whose spend `max_cost` limits (None: every stage)
-        self.cache = ReplyCache(directory / CACHE_DIR)
-        self.ledger = SpendLedger(directory / LEDGER_FILE)
+        self.cache = ReplyCache(directory / CACHE_DIR) if directory is not None else None
+        self.ledger = SpendLedger(directory / LEDGER_FILE) if directory is not None else None
         self.received: set[str] = set()  # keys answered by a batch in this process: sent, not cached
         self.batch_failures: dict[str, tuple[str, str]] = {}  # key -> (drop reason, detail)
         self._client: Any = None
@@ -152,7 +128,7 @@ class ChatClient:
         return (prompt_tokens * per_input + completion_tokens * per_output) / 1_000_000
 
     def check_budget(self) -> None:
-        if self.settings.max_cost is not None:
+        if self.settings.max_cost is not None and self.ledger is not None:
             spent = self.ledger.total(self.stages)
             if spent >= self.settings.max_cost:
                 which = f" by {', '.join(self.stages)}" if self.stages else ""
@@ -164,10 +140,7 @@ class ChatClient:
         payload = {"model": model, "messages": messages, "temperature": temperature, "max_tokens": max_tokens,
                    "response_format": response_format}
         key = request_key(payload)
-        self._settle()
-        cached = self.cache.get(key)
-        if cached is not None and "unrecorded" in cached:
-            cached = self._record_spend(key, cached)  # a run killed between caching and recording it
+        cached = self.cached(key)
         if cached is not None:
             batch = bool(cached.get("batch"))
             return Completion(cached["content"], cached["refusal"], cached["prompt_tokens"],
@@ -180,30 +153,47 @@ class ChatClient:
             raise NeedsReply(key, stage, model, payload)
         self.check_budget()
         reply = self._send(payload)
+        cost = self.keep(key, stage, model, reply)
+        return Completion(reply["content"], reply["refusal"], reply["prompt_tokens"], reply["completion_tokens"],
+                          False, cost)
+
+    def cached(self, key: str) -> dict[str, Any] | None:
+        """The cached reply to the request with this key (`request_key`), None when there is none."""
+        if self.cache is None:
+            return None
+        self._settle()
+        cached = self.cache.get(key)
+        if cached is not None and "unrecorded" in cached:
+            cached = self._record_spend(key, cached)  # a run killed between caching and recording it
+        return cached
+
+    def keep(self, key: str, stage: str, model: str, reply: dict[str, Any]) -> float:
+        """A reply just received (with its `prompt_tokens` and `completion_tokens`): cached, and its
+        cost recorded in the ledger under `stage`; its cost."""
         cost = self.cost(model, reply["prompt_tokens"], reply["completion_tokens"])
+        if self.cache is None:
+            return cost
         # cached first, marked as not yet in the ledger, then recorded, then unmarked: a run killed
         # anywhere in between neither pays for the request again nor leaves it out of the spend
         entry = {**reply, "unrecorded": {"stage": stage, "model": model, "cost": cost, "payment": uuid.uuid4().hex}}
         self.cache.put(key, entry)
         self._record_spend(key, entry, sent_now=True)
-        return Completion(reply["content"], reply["refusal"], reply["prompt_tokens"], reply["completion_tokens"],
-                          False, cost)
+        return cost
 
     def _settle(self) -> None:
         """Once per client: collect the batches a killed run left with their replies cached and
-        their spend unrecorded (extract/llm_batch.py), before any reply is served from the cache."""
+        their spend unrecorded (llm/batch.py), before any reply is served from the cache."""
         if self._settled:
             return
         with self._settle_lock:
             if not self._settled:
-                from nbqa_builder.extract.llm_batch import BatchRunner
-
                 BatchRunner(self).collect_left_over()
                 self._settled = True
 
     def _record_spend(self, key: str, entry: dict[str, Any], sent_now: bool = False) -> dict[str, Any]:
         """Record the spend of a cached reply marked `unrecorded` (unless the ledger has it: a run
         killed after recording it; `sent_now`, it cannot), then unmark it; the reply as cached."""
+        assert self.cache is not None and self.ledger is not None, "only a client with a folder caches replies"
         pending = entry["unrecorded"]
         reply = {k: v for k, v in entry.items() if k != "unrecorded"}
         if sent_now or not self.ledger.has(pending["payment"]):
@@ -213,20 +203,18 @@ class ChatClient:
         return reply
 
     def fetch(self, needs: dict[str, NeedsReply]) -> None:
-        """Have these requests answered through the Batch API (extract/llm_batch.py): their replies
+        """Have these requests answered through the Batch API (llm/batch.py): their replies
         go into the cache; those that cannot be answered are remembered with their drop reason."""
-        from nbqa_builder.extract.llm_batch import BatchRunner
-
         received, failures = BatchRunner(self).run(needs)
         self.received.update(received)
         self.batch_failures.update(failures)
 
     # -- retries --------------------------------------------------------------------------------
 
-    def with_retries(self, call: Callable[[], T]) -> T:
+    def with_retries(self, call: Callable[[], T], retry_also: tuple[type[BaseException], ...] = ()) -> T:
         """`call()`, tried again on 429 (as long as Retry-After says), 5xx, timeouts and dropped
-        connections, up to `max_attempts`; raises tenacity's RetryError after the last, or the
-        first error that is not transient."""
+        connections (and the errors in `retry_also`), up to `max_attempts`; raises tenacity's
+        RetryError after the last, or the first error that is not transient."""
         import openai
         from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
@@ -238,6 +226,8 @@ class ChatClient:
             return min(self.settings.max_wait_s, after) if after is not None else backoff(retry_state)
 
         def transient(exc: BaseException) -> bool:
+            if isinstance(exc, retry_also):
+                return True
             if isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError, openai.InternalServerError)):
                 return True
             if isinstance(exc, openai.RateLimitError):
@@ -250,13 +240,21 @@ class ChatClient:
                 result = call()
         return result
 
+    def send(self, arguments: dict[str, Any], fields: Callable[[Any], dict[str, Any]] = reply_fields,
+             retry_also: tuple[type[BaseException], ...] = ()) -> dict[str, Any]:
+        """One chat completion sent now, with the retry policy (`with_retries`), and what `fields`
+        keeps of it. Nothing is cached or recorded (`keep` does that); errors come as they are."""
+        response = self.with_retries(lambda: self._sdk().chat.completions.create(**arguments), retry_also)
+        return fields(response)
+
     def _send(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """`send` for `complete`: what fails is a drop reason (LLMRequestFailed) or stops the run."""
         import openai
         from tenacity import RetryError
 
         arguments = {k: v for k, v in payload.items() if v is not None}
         try:
-            response = self.with_retries(lambda: self._sdk().chat.completions.create(**arguments))
+            return self.send(arguments)
         except RetryError as exc:
             last = exc.last_attempt.exception()
             raise LLMRequestFailed("llm_unavailable", f"{self.settings.max_attempts} attempts, last: {type(last).__name__}: {last}") from None
@@ -265,7 +263,6 @@ class ChatClient:
             if isinstance(exc, openai.APIStatusError):
                 raise LLMRequestFailed("llm_bad_request", f"HTTP {exc.status_code}: {str(exc)[:300]}") from None
             raise LLMRequestFailed("llm_bad_response", f"{type(exc).__name__}: {str(exc)[:300]}") from None
-        return _reply_fields(response)
 
     def api(self, what: str, call: Callable[[Any], T]) -> T:
         """One call of the Batch and Files APIs, with the retry policy. These calls carry a whole
@@ -331,32 +328,3 @@ def run_in_rounds(client: ChatClient, items: Iterable[T], attempt: Callable[[T],
         client.fetch(needs)
         pending = waiting
 
-
-def _reply_fields(response: Any) -> dict[str, Any]:
-    """What is kept of a completion: the first choice's text or refusal, and the usage."""
-    choices = getattr(response, "choices", None) or []
-    if not choices:
-        raise LLMRequestFailed("llm_bad_response", "the reply has no choices")
-    message = choices[0].message
-    usage = getattr(response, "usage", None)
-    return {
-        "content": getattr(message, "content", None),
-        "refusal": getattr(message, "refusal", None),
-        "prompt_tokens": int(getattr(usage, "prompt_tokens", 0) or 0),
-        "completion_tokens": int(getattr(usage, "completion_tokens", 0) or 0),
-    }
-
-
-def reply_fields_from_json(body: Any) -> dict[str, Any]:
-    """`_reply_fields` of a completion as JSON (a line of a batch's output file)."""
-    choices = body.get("choices") if isinstance(body, dict) else None
-    if not choices or not isinstance(choices[0], dict):
-        raise LLMRequestFailed("llm_bad_response", "the reply has no choices")
-    message = choices[0].get("message") or {}
-    usage = body.get("usage") or {}
-    try:
-        return {"content": message.get("content"), "refusal": message.get("refusal"),
-                "prompt_tokens": int(usage.get("prompt_tokens") or 0),
-                "completion_tokens": int(usage.get("completion_tokens") or 0)}
-    except (AttributeError, TypeError, ValueError):
-        raise LLMRequestFailed("llm_bad_response", f"a reply of an unexpected shape: {json.dumps(body)[:200]}") from None

@@ -1,12 +1,9 @@
-"""What the LLM stages send and what they accept back: prompt files, the notebook as the model sees
-it, and the pydantic models every reply is validated with (structured output or not)."""
+"""What extraction's LLM stages send and accept back: its prompt files (extract/prompts/, each
+with its version line), the notebook as the model sees it, and the pydantic models its replies are
+validated with (llm/prompts.py loads the prompts and validates the replies)."""
 
 from __future__ import annotations
 
-import functools
-import json
-import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,24 +13,7 @@ from nbqa_builder.extract.heuristic import outputs_text
 from nbqa_builder.records import Notebook
 from nbqa_builder.redact.secrets import cut_text
 
-PROMPTS_DIR = Path(__file__).parent / "prompts"
-_VERSION_LINE = re.compile(r"^<!--\s*version:\s*(\S+)\s*-->\s*\n")
-
-
-@dataclass(frozen=True)
-class Prompt:
-    name: str
-    version: str  # recorded on every task (`prompt_version`); change it when the text changes
-    text: str
-
-
-@functools.cache
-def load_prompt(name: str) -> Prompt:
-    raw = (PROMPTS_DIR / f"{name}.md").read_text(encoding="utf-8")
-    match = _VERSION_LINE.match(raw)
-    if not match:
-        raise ValueError(f"prompt {name}.md must start with a `<!-- version: ... -->` line")
-    return Prompt(name, match.group(1), raw[match.end():].strip())
+PROMPTS_DIR = Path(__file__).parent / "prompts"  # score.md, extract.md, review.md
 
 
 def render_notebook(notebook: Notebook, budget_chars: int, output_budget_chars: int) -> str:
@@ -117,32 +97,3 @@ class Verdict(_Reply):
 
 class ReviewReply(_Reply):
     verdicts: list[Verdict]
-
-
-def response_format(kind: str, reply_model: type[BaseModel]) -> dict[str, Any] | None:
-    """The request's `response_format` for the recipe's switch."""
-    if kind == "json_schema":
-        return {"type": "json_schema",
-                "json_schema": {"name": reply_model.__name__, "schema": reply_model.model_json_schema(), "strict": False}}
-    if kind == "json_object":
-        return {"type": "json_object"}
-    return None
-
-
-_FENCE = re.compile(r"^\s*```(?:json)?\s*\n(.*)\n\s*```\s*$", re.DOTALL)
-
-
-def parse_reply(content: str | None, reply_model: type[BaseModel]) -> BaseModel:
-    """The reply validated; raises ValueError with a message fit to send back for a repair."""
-    if not content or not content.strip():
-        raise ValueError("the reply was empty")
-    fenced = _FENCE.match(content)  # servers without JSON mode often wrap the object in a fence
-    text = fenced.group(1) if fenced else content
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"the reply is not valid JSON ({exc})") from None
-    try:
-        return reply_model.model_validate(data)
-    except Exception as exc:  # pydantic.ValidationError, with every field error listed
-        raise ValueError(f"the JSON does not match the expected shape: {exc}") from None

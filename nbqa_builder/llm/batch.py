@@ -34,15 +34,16 @@ import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Callable, Protocol, TypeVar
 
 import psutil
 
-from nbqa_builder.extract.llm_client import LLMRequestFailed, NeedsReply, reply_fields_from_json
-from nbqa_builder.extract.llm_store import BATCH_FILES_DIR, LEDGER_FILE, SPEND_COLUMNS, connect
+from nbqa_builder.llm.config import EndpointSettings
+from nbqa_builder.llm.replies import LLMRequestFailed, NeedsReply, reply_fields_from_json
+from nbqa_builder.llm.store import BATCH_FILES_DIR, LEDGER_FILE, SPEND_COLUMNS, ReplyCache, connect
 
-if TYPE_CHECKING:
-    from nbqa_builder.extract.llm_client import ChatClient
+T = TypeVar("T")
 
 ENDPOINT = "/v1/chat/completions"
 TERMINAL = ("completed", "failed", "expired", "cancelled")
@@ -99,9 +100,28 @@ def _alive(pid: int | None, started: float | None) -> bool:
         return False
 
 
+class BatchClient(Protocol):
+    """What a batch needs of the client that runs it (llm/client.py's ChatClient, which makes its
+    runner; this module does not import it): its settings and folder, the reply cache, the budget,
+    the prices, and the Batch and Files APIs with the retry policy."""
+
+    settings: EndpointSettings
+    directory: Path | None
+    cache: ReplyCache | None
+
+    def check_budget(self) -> None: ...
+
+    def cost(self, model: str, prompt_tokens: int, completion_tokens: int, batch: bool = False) -> float: ...
+
+    def api(self, what: str, call: Callable[[Any], T]) -> T: ...
+
+
 class BatchRunner:
-    def __init__(self, client: "ChatClient") -> None:
+    def __init__(self, client: BatchClient) -> None:
+        if client.directory is None or client.cache is None:
+            raise ValueError("the Batch API needs the client's folder: its state and replies are kept there")
         self.client = client
+        self.cache = client.cache
         self.settings = client.settings.llm
         self.ledger_path = client.directory / LEDGER_FILE
         self.files = client.directory / BATCH_FILES_DIR
@@ -121,7 +141,7 @@ class BatchRunner:
         failures: dict[str, tuple[str, str]] = {}
         while True:
             todo = {key: need for key, need in needs.items()
-                    if key not in failures and key not in received and self.client.cache.get(key) is None}
+                    if key not in failures and key not in received and self.cache.get(key) is None}
             if not todo:
                 return received, failures
             in_flight, waiting = self._in_flight(list(todo))
@@ -165,7 +185,7 @@ class BatchRunner:
             pending = {row.local_id: [key for (key,) in connection.execute(
                 "SELECT key FROM batch_items WHERE local_id = ? AND outcome = 'pending'", (row.local_id,))] for row in rows}
         connection.close()
-        left = [row for row in rows if any(self.client.cache.get(key) is not None for key in pending[row.local_id])]
+        left = [row for row in rows if any(self.cache.get(key) is not None for key in pending[row.local_id])]
         if left:
             self._wait(left)
             for row in left:
@@ -375,7 +395,7 @@ class BatchRunner:
             except LLMRequestFailed as exc:
                 failed[key] = (exc.reason, exc.detail)
         for key, reply in replies.items():
-            self.client.cache.put(key, {**reply, "batch": True})
+            self.cache.put(key, {**reply, "batch": True})
         connection = self._db()
         connection.isolation_level = None  # explicit BEGIN IMMEDIATE: one collector, once
         try:

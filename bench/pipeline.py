@@ -81,7 +81,8 @@ def bases() -> list[tuple[Path, int]]:
 
 def originals(base: Path | None = None) -> list[Path]:
     folders = [base] if base is not None else [folder for folder, _ in bases()]
-    return sorted(p for folder in folders for p in folder.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+    # in the order of `bases()` (the corpus first), whatever the checkout's path sorts against ../shared
+    return [p for folder in folders for p in sorted(folder.rglob("*.ipynb")) if ".ipynb_checkpoints" not in p.parts]
 
 
 # Copies of one repository's notebooks per repository folder: a corpus grows by repositories
@@ -220,7 +221,10 @@ def baseline(sample: list[Path]) -> tuple[float, float]:
     nbformat_rate = len(blobs) / (time.perf_counter() - started)
     started = time.perf_counter()
     for raw in blobs:
-        orjson.loads(raw)
+        try:
+            orjson.loads(raw)
+        except orjson.JSONDecodeError:  # a broken example notebook: a verdict too
+            pass
     return nbformat_rate, len(blobs) / (time.perf_counter() - started)
 
 

@@ -11,8 +11,21 @@ from nbqa_builder.extract.statistics.base import AGGREGATIONS, MISSING_NOTE, Sta
 
 
 @dataclass(frozen=True)
-class ColumnCount(Statistic):
+class TableStatistic(Statistic):
+    """The base of every statistic of this module: one table (`frame`), of which it reads every
+    column (`columns()` None) unless a subclass names the ones it reads."""
+
     frame: Frame
+
+    def frames(self) -> list[Frame]:
+        return [self.frame]
+
+    def columns(self) -> set[Any] | None:
+        return None
+
+
+@dataclass(frozen=True)
+class ColumnCount(TableStatistic):
     kind = "column_count"
 
     def text(self) -> str:
@@ -21,21 +34,14 @@ class ColumnCount(Statistic):
     def expression(self, var_of: VarOf) -> str:
         return f"{var_of(self.frame)}.shape[1]"
 
-    def frames(self) -> list[Frame]:
-        return [self.frame]
-
-    def columns(self) -> set[Any] | None:
-        return None
-
     def name(self) -> str:
         return "column_count"
 
 
 @dataclass(frozen=True)
-class Shape(Statistic):
+class Shape(TableStatistic):
     """`df.shape`: the number of rows and of columns."""
 
-    frame: Frame
     kind = "shape"
 
     def text(self) -> str:
@@ -44,22 +50,15 @@ class Shape(Statistic):
     def expression(self, var_of: VarOf) -> str:
         return f"{var_of(self.frame)}.shape"
 
-    def frames(self) -> list[Frame]:
-        return [self.frame]
-
-    def columns(self) -> set[Any] | None:
-        return None
-
     def name(self) -> str:
         return "shape"
 
 
 @dataclass(frozen=True)
-class NonNullCounts(Statistic):
+class NonNullCounts(TableStatistic):
     """What `df.info()` prints that is an answer: the rows, and the non-null count of the columns
     that have missing values (a complete column's count is the row count again)."""
 
-    frame: Frame
     of: tuple  # column labels
     kind = "non_null_counts"
 
@@ -70,21 +69,14 @@ class NonNullCounts(Statistic):
     def expression(self, var_of: VarOf) -> str:
         return var_of(self.frame)
 
-    def frames(self) -> list[Frame]:
-        return [self.frame]
-
-    def columns(self) -> set[Any] | None:
-        return None
-
     def name(self) -> str:
         return "non_null_counts"
 
 
 @dataclass(frozen=True)
-class MissingPerColumn(Statistic):
+class MissingPerColumn(TableStatistic):
     """`df.isna().sum()`: the number of missing values of each column."""
 
-    frame: Frame
     kind = "missing_count"
 
     def text(self) -> str:
@@ -92,12 +84,6 @@ class MissingPerColumn(Statistic):
 
     def expression(self, var_of: VarOf) -> str:
         return f"{var_of(self.frame)}.isna().sum()"
-
-    def frames(self) -> list[Frame]:
-        return [self.frame]
-
-    def columns(self) -> set[Any] | None:
-        return None
 
     def name(self) -> str:
         return "missing_per_column"
@@ -116,10 +102,9 @@ class MissingPerColumn(Statistic):
 
 
 @dataclass(frozen=True)
-class FrameNunique(Statistic):
+class FrameNunique(TableStatistic):
     """`df.nunique()`: the number of distinct values of each column."""
 
-    frame: Frame
     kind = "nunique"
 
     def text(self) -> str:
@@ -127,12 +112,6 @@ class FrameNunique(Statistic):
 
     def expression(self, var_of: VarOf) -> str:
         return f"{var_of(self.frame)}.nunique()"
-
-    def frames(self) -> list[Frame]:
-        return [self.frame]
-
-    def columns(self) -> set[Any] | None:
-        return None
 
     def name(self) -> str:
         return "nunique"
@@ -157,11 +136,10 @@ FRAME_AGGREGATIONS = ("mean", "median", "sum", "min", "max", "std", "count")
 
 
 @dataclass(frozen=True)
-class FrameAgg(Statistic):
+class FrameAgg(TableStatistic):
     """`df.mean()`, `df.count()`...: one aggregate per column (per numeric column, except for
     `count`: old pandas left the other columns out silently, pandas 2 needs `numeric_only`)."""
 
-    frame: Frame
     method: str  # one of FRAME_AGGREGATIONS
 
     @property
@@ -180,12 +158,6 @@ class FrameAgg(Statistic):
     def expression(self, var_of: VarOf) -> str:
         numeric = "" if self.method == "count" else "numeric_only=True"
         return f"{var_of(self.frame)}.{self.method}({numeric})"
-
-    def frames(self) -> list[Frame]:
-        return [self.frame]
-
-    def columns(self) -> set[Any] | None:
-        return None
 
     def name(self) -> str:
         return answer_name(self.method, "per_column")
@@ -208,11 +180,10 @@ class FrameAgg(Statistic):
 
 
 @dataclass(frozen=True)
-class TableTotal(Statistic):
+class TableTotal(TableStatistic):
     """`df.sum().sum()`, `df.notna().sum().sum()`: the sum of every value of the numeric columns,
     or the number of non-missing values of the whole table."""
 
-    frame: Frame
     method: str  # "sum" or "count"
 
     @property
@@ -227,12 +198,6 @@ class TableTotal(Statistic):
     def expression(self, var_of: VarOf) -> str:
         var = var_of(self.frame)
         return f"int({var}.count().sum())" if self.method == "count" else f"{var}.sum(numeric_only=True).sum()"
-
-    def frames(self) -> list[Frame]:
-        return [self.frame]
-
-    def columns(self) -> set[Any] | None:
-        return None
 
     def name(self) -> str:
         return "non_missing_values" if self.method == "count" else "table_sum"
@@ -252,11 +217,10 @@ PAIR_HELPER = '''def strongest_pair(corr):
 
 
 @dataclass(frozen=True)
-class StrongestCorrelation(Statistic):
+class StrongestCorrelation(TableStatistic):
     """`df.corr()` shown as a table: the two columns whose Pearson correlation is the largest in
     absolute value, and that correlation."""
 
-    frame: Frame
     kind = "strongest_correlation"
     plural = True  # "what are the two numeric columns ..."
 
@@ -269,12 +233,6 @@ class StrongestCorrelation(Statistic):
     def expression(self, var_of: VarOf) -> str:
         return f"strongest_pair({var_of(self.frame)}.corr(numeric_only=True))"
 
-    def frames(self) -> list[Frame]:
-        return [self.frame]
-
-    def columns(self) -> set[Any] | None:
-        return None
-
     def name(self) -> str:
         return "strongest_correlation"
 
@@ -284,10 +242,9 @@ class StrongestCorrelation(Statistic):
 
 
 @dataclass(frozen=True)
-class CellValue(Statistic):
+class CellValue(TableStatistic):
     """`df.loc["Maine", "deaths"]`: one cell, named by its row label and its column."""
 
-    frame: Frame
     row: Any
     of: Col
     kind = "cell_value"
@@ -298,9 +255,6 @@ class CellValue(Statistic):
     def expression(self, var_of: VarOf) -> str:
         return f"{var_of(self.frame)}.loc[{quote(self.row)}, {quote(self.of.name)}]"
 
-    def frames(self) -> list[Frame]:
-        return [self.frame]
-
     def columns(self) -> set[Any] | None:
         return self.of.columns()
 
@@ -309,11 +263,11 @@ class CellValue(Statistic):
 
 
 @dataclass(frozen=True)
-class Cells(Statistic):
+class Cells(TableStatistic):
     """A few cells the notebook picked by their labels (`df.loc[["Maine", "Alaska"], ["deaths"]]`)
-    and shows whole: each one is an answer."""
+    and shows whole: each one is an answer. Its `frame` holds the rows and columns already picked
+    (SelectRows, SelectColumns)."""
 
-    frame: Frame  # the rows and columns already picked (SelectRows, SelectColumns)
     kind = "cells"
     plural = True
 
@@ -322,12 +276,6 @@ class Cells(Statistic):
 
     def expression(self, var_of: VarOf) -> str:
         return var_of(self.frame)
-
-    def frames(self) -> list[Frame]:
-        return [self.frame]
-
-    def columns(self) -> set[Any] | None:
-        return None
 
     def name(self) -> str:
         return "cells"

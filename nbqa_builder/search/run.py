@@ -26,10 +26,8 @@ from nbqa_builder.search.mcts import Searcher, SearchResult, SearchSettings, vot
 from nbqa_builder.search.policy import Policy
 from nbqa_builder.search.states import StatePool
 from nbqa_builder.search.tree import Node, Tree
-from nbqa_builder.turns import PromptTemplate, bare_name, first_turns
 from nbqa_builder.search.value import ValueFunction
-
-METHODS = ("mcts", "react", "vote")
+from nbqa_builder.turns import PromptTemplate, bare_name, first_turns
 
 
 class NotServable(ValueError):
